@@ -1,0 +1,54 @@
+"""Pellucid: explain, audit and monitor open-weight language models, offline.
+
+    import pellucid as pl
+    lm = pl.load_model("smollm2-135m-instruct")
+    lm.generate("What is the capital of France?").text
+
+Heavy dependencies (torch, transformers) load on first use, so ``import pellucid`` is cheap.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from pellucid.errors import InvalidInputError, ModelLoadError, ModelNotFoundError, PellucidError
+from pellucid.settings import Settings
+from pellucid.types import Encoding, Explanation, Generation, TokenScores
+
+if TYPE_CHECKING:
+    from pellucid.models import LM, Encoder
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "Encoding",
+    "Explanation",
+    "Generation",
+    "InvalidInputError",
+    "ModelLoadError",
+    "ModelNotFoundError",
+    "PellucidError",
+    "Settings",
+    "TokenScores",
+    "load_encoder",
+    "load_model",
+]
+
+
+def load_model(name_or_path: str | None = None, settings: Settings | None = None, **kwargs: Any) -> LM:
+    """Load a causal LM: a bundled name, a local folder, a ``.gguf`` file or a hub id.
+
+    Keyword arguments go to :meth:`pellucid.models.LM.load` (``dtype``, ``trust_remote_code``,
+    ``allow_pickle``, ``revision``, ``attn_implementation``).
+    """
+    from pellucid.models import LM
+
+    settings = settings or Settings.from_env()
+    return LM.load(name_or_path or settings.default_model, settings, **kwargs)
+
+
+def load_encoder(name_or_path: str = "all-minilm-l6-v2", settings: Settings | None = None) -> Encoder:
+    """Load a sentence encoder (the bundled MiniLM by default)."""
+    from pellucid.models import Encoder
+
+    return Encoder.load(name_or_path, settings)

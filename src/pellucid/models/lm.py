@@ -1,0 +1,396 @@
+"""``LM``: one causal language model with its tokenizer, and the verbs every analysis uses.
+
+The rest of Pellucid never touches Hugging Face internals directly: it calls
+:meth:`LM.encode` to tokenize (with offsets, words and chat segments), :meth:`LM.score`
+for teacher-forced log-probabilities, :meth:`LM.generate`, :meth:`LM.forward` for raw
+logits, and :meth:`LM.hooks` / :meth:`LM.run_with_cache` to read or edit activations at
+named sites (see :mod:`pellucid.models.architectures`).
+
+Shapes in docstrings: ``B`` batch, ``L`` sequence length, ``T`` target length, ``V`` vocab,
+``D`` model width.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+
+from pellucid.errors import InvalidInputError, ModelLoadError, PromptTooLongError
+from pellucid.models import hooks as _hooks
+from pellucid.models.architectures import ArchSpec, arch_for
+from pellucid.models.loading import ModelSource, load_weights, resolve
+from pellucid.models.tokens import Message, encode
+from pellucid.settings import Settings
+from pellucid.types import Encoding, Generation, TokenScores
+
+Prompt = str | Sequence[Message]
+
+
+@dataclass(frozen=True)
+class ModelInfo:
+    """What ``pellucid models`` shows about a model."""
+
+    name: str
+    kind: str
+    architecture: str
+    layers: int
+    heads: int
+    d_model: int
+    context_length: int
+    vocab_size: int
+    parameters: int | None = None
+
+
+class LM:
+    """A loaded causal LM. Build one with :meth:`LM.load` (or ``pellucid.load_model``)."""
+
+    def __init__(self, model: Any, tokenizer: Any, name: str, source: ModelSource | None = None) -> None:
+        self.model = model
+        self.tokenizer = tokenizer
+        self.name = name
+        self.source = source
+        config = model.config
+        self.model_type: str = config.model_type
+        spec = arch_for(self.model_type)
+        if spec is None:
+            from pellucid.models.architectures import ARCHITECTURES
+
+            raise ModelLoadError(
+                f"Architecture {self.model_type!r} is not in Pellucid's table; supported: "
+                f"{', '.join(sorted(ARCHITECTURES))}. Add a row to pellucid.models.architectures.ARCHITECTURES."
+            )
+        self.arch: ArchSpec = spec
+        self._prefix = next(
+            (p for p in spec.prefixes if _has_module(model, f"{p}{spec.blocks}")), spec.prefixes[0]
+        )
+        self.n_layers: int = int(getattr(config, "num_hidden_layers", None) or config.n_layer)
+        self.n_heads: int = int(getattr(config, "num_attention_heads", None) or config.n_head)
+        self.d_model: int = int(getattr(config, "hidden_size", None) or config.n_embd)
+        self.vocab_size: int = int(config.vocab_size)
+        self.context_length: int = int(
+            getattr(config, "max_position_embeddings", None) or getattr(config, "n_positions", 2048)
+        )
+
+    # -- construction ------------------------------------------------------------------
+    @classmethod
+    def load(
+        cls,
+        name_or_path: str,
+        settings: Settings | None = None,
+        *,
+        dtype: str = "float32",
+        attn_implementation: str = "eager",
+        trust_remote_code: bool = False,
+        allow_pickle: bool = False,
+        revision: str | None = None,
+    ) -> LM:
+        """Load a bundled model by name, a local folder, a ``.gguf`` file or a hub id.
+
+        ``attn_implementation="eager"`` (the default) makes attention weights available to
+        hooks; ``"sdpa"`` is faster for plain generation but hides them.
+        """
+        settings = settings or Settings.from_env()
+        if settings.threads:
+            torch.set_num_threads(settings.threads)
+        source = resolve(name_or_path, settings.models_dir)
+        model, tokenizer = load_weights(
+            source,
+            dtype=dtype,
+            attn_implementation=attn_implementation,
+            trust_remote_code=trust_remote_code,
+            allow_pickle=allow_pickle,
+            revision=revision,
+        )
+        model.to(settings.device)
+        return cls(model, tokenizer, source.name, source)
+
+    # -- facts -------------------------------------------------------------------------
+    @property
+    def device(self) -> torch.device:
+        return next(self.model.parameters()).device
+
+    @property
+    def is_chat(self) -> bool:
+        """Whether the tokenizer has a chat template (prompts are then chat by default)."""
+        return bool(getattr(self.tokenizer, "chat_template", None))
+
+    @property
+    def d_head(self) -> int:
+        return self.d_model // self.n_heads
+
+    def info(self) -> ModelInfo:
+        return ModelInfo(
+            name=self.name,
+            kind="causal_lm",
+            architecture=self.model_type,
+            layers=self.n_layers,
+            heads=self.n_heads,
+            d_model=self.d_model,
+            context_length=self.context_length,
+            vocab_size=self.vocab_size,
+            parameters=sum(p.numel() for p in self.model.parameters()),
+        )
+
+    def __repr__(self) -> str:
+        return f"LM({self.name!r}, {self.model_type}, layers={self.n_layers}, heads={self.n_heads})"
+
+    # -- tokenization ------------------------------------------------------------------
+    def encode(
+        self,
+        prompt: Prompt,
+        *,
+        chat: bool | None = None,
+        system: str | None = None,
+        add_generation_prompt: bool = True,
+    ) -> Encoding:
+        """Tokenize a prompt, keeping offsets, words and segments.
+
+        ``chat=None`` applies the chat template when the model has one; ``chat=False`` encodes
+        the text as is.
+        """
+        chat = self.is_chat if chat is None else chat
+        return encode(self.tokenizer, prompt, chat=chat, system=system, add_generation_prompt=add_generation_prompt)
+
+    def encode_target(self, target: str) -> list[int]:
+        """Token ids of a continuation (no special tokens added)."""
+        if not isinstance(target, str) or target == "":
+            raise InvalidInputError("The target is empty; give the text whose probability you want, e.g. ' Paris'.")
+        ids = [int(i) for i in self.tokenizer(target, add_special_tokens=False)["input_ids"]]
+        if not ids:
+            raise InvalidInputError(f"The target {target!r} tokenizes to no tokens; give visible text.")
+        return ids
+
+    def decode_tokens(self, ids: Sequence[int]) -> list[str]:
+        """Each id as the text it adds when decoded after the previous ones."""
+        pieces: list[str] = []
+        previous = ""
+        for i in range(len(ids)):
+            text = self.tokenizer.decode(list(ids[: i + 1]))
+            pieces.append(text[len(previous) :] if text.startswith(previous) else self.tokenizer.decode([ids[i]]))
+            previous = text
+        return pieces
+
+    def check_length(self, n_tokens: int, what: str = "prompt") -> None:
+        if n_tokens > self.context_length:
+            raise PromptTooLongError(
+                f"The {what} is {n_tokens} tokens but {self.name} has a context window of "
+                f"{self.context_length} tokens; shorten it."
+            )
+
+    # -- forward passes ----------------------------------------------------------------
+    def forward(
+        self,
+        input_ids: torch.Tensor | None = None,
+        *,
+        inputs_embeds: torch.Tensor | None = None,
+        attention_mask: torch.Tensor | None = None,
+        past_key_values: Any = None,
+        logits_to_keep: int | torch.Tensor = 0,
+        use_cache: bool = False,
+    ) -> Any:
+        """Run the model; returns the Hugging Face output (``.logits``: ``[B, L', V]``)."""
+        kwargs: dict[str, Any] = {"use_cache": use_cache}
+        if attention_mask is not None:
+            kwargs["attention_mask"] = attention_mask
+        if past_key_values is not None:
+            kwargs["past_key_values"] = past_key_values
+        if logits_to_keep:
+            kwargs["logits_to_keep"] = logits_to_keep
+        if inputs_embeds is not None:
+            return self.model(inputs_embeds=inputs_embeds, **kwargs)
+        return self.model(input_ids=input_ids, **kwargs)
+
+    def embedding_matrix(self) -> torch.Tensor:
+        """The input embedding weights ``[V, D]``."""
+        return self.model.get_input_embeddings().weight
+
+    def embed(self, ids: torch.Tensor) -> torch.Tensor:
+        """Input embeddings of ``ids`` (``[B, L] -> [B, L, D]``) as the model computes them."""
+        return self.model.get_input_embeddings()(ids)
+
+    def _tensor(self, ids: Sequence[int]) -> torch.Tensor:
+        return torch.tensor([list(ids)], dtype=torch.long, device=self.device)
+
+    @torch.no_grad()
+    def score(
+        self,
+        prompt: Prompt,
+        target: str,
+        *,
+        chat: bool | None = None,
+        system: str | None = None,
+    ) -> TokenScores:
+        """Log-probability of each target token given the prompt (teacher forcing, one pass).
+
+        The model sees ``prompt + target[:-1]`` and only the ``T`` positions that predict the
+        target are projected to the vocabulary.
+        """
+        enc = self.encode(prompt, chat=chat, system=system)
+        target_ids = self.encode_target(target)
+        self.check_length(len(enc) + len(target_ids), "prompt plus target")
+        ids = self._tensor(enc.ids + target_ids[:-1])
+        logits = self.forward(ids, logits_to_keep=len(target_ids)).logits[0]
+        logprobs = torch.log_softmax(logits.float(), dim=-1)
+        chosen = logprobs[torch.arange(len(target_ids)), torch.tensor(target_ids)]
+        return TokenScores(
+            model=self.name,
+            prompt=prompt if isinstance(prompt, str) else enc.text,
+            target=target,
+            tokens=self.decode_tokens(target_ids),
+            token_ids=target_ids,
+            logprobs=[float(x) for x in chosen],
+        )
+
+    @torch.no_grad()
+    def generate(
+        self,
+        prompt: Prompt,
+        *,
+        chat: bool | None = None,
+        system: str | None = None,
+        max_new_tokens: int = 64,
+        temperature: float = 0.0,
+        top_p: float = 1.0,
+        seed: int | None = None,
+    ) -> Generation:
+        """Generate a continuation: greedy when ``temperature == 0``, else sampled (seeded).
+
+        ``logprobs`` are the model's own (untempered) log-probabilities of the chosen tokens.
+        Generation stops at the end-of-turn/end-of-text token, which is not included.
+        """
+        if max_new_tokens < 1:
+            raise InvalidInputError(f"max_new_tokens={max_new_tokens}; it must be at least 1.")
+        if temperature < 0:
+            raise InvalidInputError(f"temperature={temperature}; it must be 0 (greedy) or positive.")
+        if not 0 < top_p <= 1:
+            raise InvalidInputError(f"top_p={top_p}; it must be in (0, 1].")
+        from transformers import GenerationConfig
+
+        enc = self.encode(prompt, chat=chat, system=system)
+        self.check_length(len(enc) + max_new_tokens, f"prompt ({len(enc)} tokens) plus max_new_tokens")
+        eos = self.stop_token_ids()
+        config = GenerationConfig(
+            max_new_tokens=max_new_tokens,
+            do_sample=temperature > 0,
+            temperature=temperature if temperature > 0 else None,
+            top_p=top_p if temperature > 0 else None,
+            top_k=None,
+            eos_token_id=eos or None,
+            pad_token_id=self.tokenizer.pad_token_id,
+            output_logits=True,
+            return_dict_in_generate=True,
+        )
+        ids = self._tensor(enc.ids)
+        started = time.perf_counter()
+        with torch.random.fork_rng(devices=[]):
+            if seed is not None:
+                torch.manual_seed(seed)
+            out = self.model.generate(
+                ids,
+                attention_mask=torch.ones_like(ids),
+                generation_config=config,
+            )
+        new_ids = [int(i) for i in out.sequences[0, ids.shape[1] :]]
+        logprobs = [
+            float(torch.log_softmax(step[0].float(), dim=-1)[tok]) for step, tok in zip(out.logits, new_ids)
+        ]
+        finish = "length"
+        if new_ids and new_ids[-1] in eos:
+            new_ids, logprobs, finish = new_ids[:-1], logprobs[:-1], "stop"
+        return Generation(
+            model=self.name,
+            prompt=prompt if isinstance(prompt, str) else enc.text,
+            text=self.tokenizer.decode(new_ids, skip_special_tokens=True),
+            tokens=self.decode_tokens(new_ids),
+            token_ids=new_ids,
+            logprobs=logprobs,
+            finish_reason=finish,
+            params={
+                "chat": enc.chat,
+                "max_new_tokens": max_new_tokens,
+                "temperature": temperature,
+                "top_p": top_p,
+                "seed": seed,
+                "seconds": round(time.perf_counter() - started, 4),
+            },
+        )
+
+    def stop_token_ids(self) -> list[int]:
+        """End-of-sequence ids from the generation config and the tokenizer."""
+        found: list[int] = []
+        configured = getattr(self.model.generation_config, "eos_token_id", None)
+        for value in (configured, self.tokenizer.eos_token_id):
+            for tok in value if isinstance(value, list) else [value]:
+                if tok is not None and int(tok) not in found:
+                    found.append(int(tok))
+        return found
+
+    # -- hooks -------------------------------------------------------------------------
+    def site_names(self) -> list[str]:
+        """Every valid site name (``embed``, ``blocks.{i}.resid_post``, ...)."""
+        return _hooks.site_names(self.n_layers, self.arch.unembed is not None)
+
+    def site(self, name: str) -> _hooks.Site:
+        return _hooks.resolve_site(name, self.model, self.arch, self._prefix, self.n_layers, self.n_heads)
+
+    @contextmanager
+    def hooks(
+        self, hooks: Mapping[str, _hooks.HookFn | list[_hooks.HookFn]] | list[tuple[str, _hooks.HookFn]]
+    ) -> Iterator[None]:
+        """Attach hooks ``{site: fn(tensor, site) -> tensor | None}`` for the ``with`` block.
+
+        Every hook is removed when the block ends, whether it ends normally or by an exception.
+        """
+        pairs = [(self.site(name), fn) for name, fn in _hooks.normalize_hook_spec(hooks)]
+        with _hooks.attach(pairs):
+            yield
+
+    def run_with_cache(
+        self,
+        prompt: Prompt | Encoding | torch.Tensor,
+        sites: Sequence[str],
+        *,
+        chat: bool | None = None,
+        system: str | None = None,
+        grad: bool = False,
+    ) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+        """Run once and return ``(logits [B, L, V], {site: activation})`` for the requested sites only.
+
+        ``prompt`` may be text/messages, an :class:`Encoding` or a ``[B, L]`` tensor of ids.
+        Activations keep their batch dimension and are detached unless ``grad=True``.
+        """
+        if isinstance(sites, str):
+            sites = [sites]
+        if not sites:
+            raise InvalidInputError(f"No sites requested; choose from: {', '.join(self.site_names()[:8])}, ...")
+        ids = self._as_ids(prompt, chat=chat, system=system)
+        cache: dict[str, torch.Tensor] = {}
+
+        def keep(value: torch.Tensor, site: str) -> None:
+            cache[site] = value if grad else value.detach()
+
+        with self.hooks([(name, keep) for name in dict.fromkeys(sites)]):
+            with torch.set_grad_enabled(grad):
+                logits = self.forward(ids).logits
+        return logits, cache
+
+    def _as_ids(self, prompt: Prompt | Encoding | torch.Tensor, chat: bool | None, system: str | None) -> torch.Tensor:
+        if isinstance(prompt, torch.Tensor):
+            ids = prompt if prompt.dim() == 2 else prompt.unsqueeze(0)
+            return ids.to(self.device)
+        enc = prompt if isinstance(prompt, Encoding) else self.encode(prompt, chat=chat, system=system)
+        self.check_length(len(enc))
+        return self._tensor(enc.ids)
+
+
+def _has_module(model: Any, path: str) -> bool:
+    try:
+        model.get_submodule(path)
+    except AttributeError:
+        return False
+    return True

@@ -1,0 +1,83 @@
+"""Settings, built once from environment variables and flags, then passed down.
+
+Nothing in Pellucid reads the environment at import time: entry points call
+``Settings.from_env()`` (optionally with overrides from command-line flags) and hand the
+result to the functions they call.
+
+Environment variables:
+
+- ``PELLUCID_HOME``: where converted models and the default database live (``~/.pellucid``).
+- ``PELLUCID_DATABASE_URL``: SQLAlchemy URL of the monitoring store
+  (default: SQLite in the home).
+- ``PELLUCID_DEVICE``: torch device (``cpu``).
+- ``PELLUCID_THREADS``: torch intra-op threads (default: torch's own choice).
+- ``PELLUCID_MODEL``: default model name (``smollm2-135m-instruct``).
+- ``PELLUCID_HOST`` / ``PELLUCID_PORT``: where ``pellucid serve`` binds (127.0.0.1:8000).
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+from pellucid.errors import InvalidInputError
+
+DEFAULT_MODEL = "smollm2-135m-instruct"
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Configuration shared by the CLI, the server and the library."""
+
+    home: Path = field(default_factory=lambda: Path.home() / ".pellucid")
+    database_url: str | None = None
+    device: str = "cpu"
+    threads: int | None = None
+    default_model: str = DEFAULT_MODEL
+    host: str = "127.0.0.1"
+    port: int = 8000
+
+    @property
+    def models_dir(self) -> Path:
+        """Folder holding converted (safetensors) copies of models."""
+        return self.home / "models"
+
+    @property
+    def resolved_database_url(self) -> str:
+        """The store's URL: the configured one, or SQLite inside the home."""
+        return self.database_url or f"sqlite:///{self.home / 'pellucid.db'}"
+
+    def with_overrides(self, **overrides: Any) -> Settings:
+        """A copy with the given fields replaced; ``None`` values are ignored."""
+        values = {k: v for k, v in overrides.items() if v is not None}
+        if "home" in values:
+            values["home"] = Path(values["home"]).expanduser()
+        return replace(self, **values)
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None, **overrides: Any) -> Settings:
+        """Read ``PELLUCID_*`` variables, then apply explicit overrides (flags win)."""
+        env = os.environ if env is None else env
+        values: dict[str, Any] = {}
+        if env.get("PELLUCID_HOME"):
+            values["home"] = Path(env["PELLUCID_HOME"]).expanduser()
+        if env.get("PELLUCID_DATABASE_URL"):
+            values["database_url"] = env["PELLUCID_DATABASE_URL"]
+        if env.get("PELLUCID_DEVICE"):
+            values["device"] = env["PELLUCID_DEVICE"]
+        if env.get("PELLUCID_MODEL"):
+            values["default_model"] = env["PELLUCID_MODEL"]
+        if env.get("PELLUCID_HOST"):
+            values["host"] = env["PELLUCID_HOST"]
+        for name in ("PELLUCID_THREADS", "PELLUCID_PORT"):
+            if env.get(name):
+                try:
+                    values[name.removeprefix("PELLUCID_").lower()] = int(env[name])
+                except ValueError:
+                    raise InvalidInputError(
+                        f"{name}={env[name]!r} is not an integer; set it to a whole number or unset it."
+                    ) from None
+        return cls(**values).with_overrides(**overrides)

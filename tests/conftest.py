@@ -1,0 +1,106 @@
+"""Shared fixtures.
+
+- ``tiny_lm`` / ``tiny_gpt2`` / ``tiny_neox``: random-initialised models built here (seconds).
+- ``smollm``: the bundled SmolLM2 (integration tests; converted once into a test home that
+  persists in ``.pellucid-test-home`` between runs).
+- ``settings``: Settings pointing at a fresh temporary home.
+
+Session fixtures are read-only: tests must not edit the models they receive (hooks are
+removed by ``LM.hooks`` itself).
+
+The suite never touches the network: pytest-socket allows loopback only, and the hub is
+switched to offline mode.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+
+REPO = Path(__file__).resolve().parent.parent
+TEST_HOME = Path(os.environ.get("PELLUCID_TEST_HOME", REPO / ".pellucid-test-home"))
+DATA = REPO.parent / "shared" / "data"
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _threads() -> None:
+    import torch
+
+    torch.set_num_threads(2)
+
+
+@pytest.fixture()
+def settings(tmp_path: Path):
+    from pellucid.settings import Settings
+
+    return Settings(home=tmp_path / "home")
+
+
+@pytest.fixture(scope="session")
+def tiny_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    from tests.support.tiny import save_tiny
+
+    return save_tiny(tmp_path_factory.mktemp("tiny-llama"), "llama")
+
+
+@pytest.fixture(scope="session")
+def tiny_lm(tiny_dir: Path, tmp_path_factory: pytest.TempPathFactory):
+    from pellucid.models import LM
+    from pellucid.settings import Settings
+
+    return LM.load(str(tiny_dir), Settings(home=tmp_path_factory.mktemp("home")))
+
+
+def _tiny(family: str, tmp_path_factory: pytest.TempPathFactory):
+    from pellucid.models import LM
+    from pellucid.settings import Settings
+    from tests.support.tiny import save_tiny
+
+    folder = save_tiny(tmp_path_factory.mktemp(f"tiny-{family}"), family, chat=False)
+    return LM.load(str(folder), Settings(home=tmp_path_factory.mktemp("home")))
+
+
+@pytest.fixture(scope="session")
+def tiny_gpt2(tmp_path_factory: pytest.TempPathFactory):
+    return _tiny("gpt2", tmp_path_factory)
+
+
+@pytest.fixture(scope="session")
+def tiny_neox(tmp_path_factory: pytest.TempPathFactory):
+    return _tiny("gpt_neox", tmp_path_factory)
+
+
+@pytest.fixture(scope="session")
+def test_settings():
+    """Settings whose home persists between runs, so the bundled GGUF is converted once."""
+    from pellucid.settings import Settings
+
+    return Settings(home=TEST_HOME)
+
+
+@pytest.fixture(scope="session")
+def smollm(test_settings):
+    from pellucid.models import LM
+
+    return LM.load("smollm2-135m-instruct", test_settings)
+
+
+@pytest.fixture(scope="session")
+def minilm(test_settings):
+    from pellucid.models import Encoder
+
+    return Encoder.load("all-minilm-l6-v2", test_settings)
+
+
+@pytest.fixture(scope="session")
+def data_dir() -> Path:
+    if not DATA.is_dir():
+        pytest.skip(f"shared data sets not found at {DATA}")
+    return DATA
+
