@@ -13,6 +13,8 @@ Environment variables:
 - ``PELLUCID_THREADS``: torch intra-op threads (default: torch's own choice).
 - ``PELLUCID_MODEL``: default model name (``smollm2-135m-instruct``).
 - ``PELLUCID_HOST`` / ``PELLUCID_PORT``: where ``pellucid serve`` binds (127.0.0.1:8000).
+- ``PELLUCID_OFFLINE``: ``0`` lets hub ids download from the Hugging Face hub (default ``1``:
+  only the local cache is used, and a missing model fails at once).
 """
 
 from __future__ import annotations
@@ -39,6 +41,8 @@ class Settings:
     default_model: str = DEFAULT_MODEL
     host: str = "127.0.0.1"
     port: int = 8000
+    #: never contact a model hub: hub ids load only from the local Hugging Face cache
+    offline: bool = True
 
     @property
     def models_dir(self) -> Path:
@@ -72,6 +76,8 @@ class Settings:
             values["default_model"] = env["PELLUCID_MODEL"]
         if env.get("PELLUCID_HOST"):
             values["host"] = env["PELLUCID_HOST"]
+        if env.get("PELLUCID_OFFLINE"):
+            values["offline"] = env["PELLUCID_OFFLINE"].strip().lower() not in ("0", "false", "no", "off")
         for name in ("PELLUCID_THREADS", "PELLUCID_PORT"):
             if env.get(name):
                 try:

@@ -3,11 +3,17 @@
 from __future__ import annotations
 
 
+def _foreign(fn) -> bool:
+    """Hooks transformers installs itself (to capture hidden states) are not ours to count."""
+    return not getattr(fn, "__module__", "").startswith("transformers")
+
+
 def assert_no_hooks(model) -> None:
-    """Fail if any module of ``model`` still has a forward hook or pre-hook."""
+    """Fail if any module of ``model`` still has a hook that transformers did not install itself."""
     leftover = [
         name
         for name, module in model.named_modules()
-        if module._forward_hooks or module._forward_pre_hooks or module._backward_hooks
+        for registry in (module._forward_hooks, module._forward_pre_hooks, module._backward_hooks)
+        if any(_foreign(fn) for fn in registry.values())
     ]
     assert not leftover, f"hooks left on: {leftover[:5]}"

@@ -35,6 +35,9 @@ class Encoder:
 
         from transformers import AutoModel, AutoTokenizer
 
+        from pellucid.models.loading import quiet_transformers
+
+        quiet_transformers()
         settings = settings or Settings.from_env()
         source = resolve(name_or_path, settings.models_dir, kind="encoder")
         if source.kind == "folder":

@@ -105,6 +105,7 @@ class LM:
             trust_remote_code=trust_remote_code,
             allow_pickle=allow_pickle,
             revision=revision,
+            offline=settings.offline,
         )
         model.to(settings.device)
         return cls(model, tokenizer, source.name, source)

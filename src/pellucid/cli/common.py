@@ -1,0 +1,74 @@
+"""Helpers every subcommand shares: settings, model loading with a spinner, JSON output, errors.
+
+Subcommands stay thin: parse options, call one function from :mod:`pellucid.service` (or a
+method's public function), and render the result with these helpers.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import sys
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any, TypeVar
+
+import typer
+from rich.console import Console
+
+from pellucid.errors import PellucidError
+from pellucid.settings import Settings
+
+if TYPE_CHECKING:
+    from pellucid.models import LM
+
+console = Console()
+err_console = Console(stderr=True)
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+ModelOption = typer.Option(None, "--model", "-m", help="Bundled name, folder, .gguf file or hub id.")
+JsonOption = typer.Option(False, "--json", help="Print machine-readable JSON instead of a table.")
+RawOption = typer.Option(False, "--raw", help="Send the prompt as raw text, without the chat template.")
+
+
+def settings_from(ctx: typer.Context | None = None) -> Settings:
+    """The settings built once by the root command (env vars + global flags)."""
+    if ctx is not None and isinstance(ctx.obj, Settings):
+        return ctx.obj
+    return Settings.from_env()
+
+
+def load_lm(model: str | None, settings: Settings, quiet: bool = False) -> LM:
+    """Load a causal LM with a status spinner on stderr (the first load converts the GGUF)."""
+    from pellucid.models import LM
+
+    name = model or settings.default_model
+    if quiet:
+        return LM.load(name, settings)
+    with err_console.status(f"Loading {name}…"):
+        return LM.load(name, settings)
+
+
+def print_json(data: Any) -> None:
+    """Print JSON to stdout (no colour, no wrapping: safe for pipes)."""
+    sys.stdout.write(json.dumps(data, indent=2, ensure_ascii=False, allow_nan=False) + "\n")
+
+
+def fail(message: str, code: int = 2) -> typer.Exit:
+    err_console.print(f"[bold red]error:[/] {message}", highlight=False, soft_wrap=True)
+    return typer.Exit(code)
+
+
+def handle_errors(fn: F) -> F:
+    """Turn Pellucid errors into one red line on stderr and a non-zero exit."""
+
+    @functools.wraps(fn)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return fn(*args, **kwargs)
+        except PellucidError as exc:
+            raise fail(str(exc)) from None
+        except KeyboardInterrupt:
+            raise fail("interrupted", 130) from None
+
+    return wrapper  # type: ignore[return-value]

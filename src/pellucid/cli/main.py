@@ -1,0 +1,47 @@
+"""Root of the ``pellucid`` command: global options build the Settings once, then dispatch."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import typer
+
+from pellucid.cli import generate_cmd, models_cmd, serve_cmd
+from pellucid.settings import Settings
+
+app = typer.Typer(
+    name="pellucid",
+    help="Explain, audit and monitor open-weight language models, offline.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+)
+
+
+@app.callback()
+def root(
+    ctx: typer.Context,
+    home: Path | None = typer.Option(None, envvar="PELLUCID_HOME", help="Pellucid home (models cache, database)."),
+    verbose: bool = typer.Option(False, "--verbose", "-v", help="Log progress to stderr."),
+) -> None:
+    """Global options."""
+    logging.basicConfig(level=logging.INFO if verbose else logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    ctx.obj = Settings.from_env(home=home)
+
+
+app.command("models")(models_cmd.models)
+app.command("generate")(generate_cmd.generate)
+app.command("score")(generate_cmd.score)
+app.command("serve")(serve_cmd.serve)
+
+
+def main() -> None:
+    from pellucid.errors import PellucidError
+
+    try:
+        app()
+    except PellucidError as exc:  # errors raised while building settings
+        from pellucid.cli.common import fail
+
+        raise SystemExit(fail(str(exc)).exit_code) from None

@@ -1,0 +1,198 @@
+"""The monitoring schema as SQLAlchemy 2.0 typed models, portable across SQLite and PostgreSQL.
+
+Tables:
+
+- ``records``: one row per model call. Its primary key is a client-generated UUID (see
+  :func:`pellucid.monitor.records.new_id`), so replicas never coordinate and a retried insert is
+  recognised and ignored.
+- ``record_tags``: ``(record_id, tag)``. Tags live in their own indexed table rather than in a
+  JSON list so that "records tagged X" is a plain index lookup on every database.
+- ``feedback``: thumbs up/down, scores and comments added later by people.
+- ``metrics``: enrichments as ``(record_id, name, value)`` rows — perplexity, mean token entropy,
+  toxicity, custom metrics. A key/value table means a new metric needs no migration, and "a
+  metric over time by model version" is one join with ``records`` on an index over
+  ``(name, record_id)``.
+- ``embeddings``: prompt and response vectors as little-endian float32 bytes (``dim`` floats),
+  one row per ``(record_id, field, model)``. Bytes are compact and identical on both databases;
+  :func:`pack_vector` / :func:`unpack_vector` convert.
+
+Every child row references ``records.id`` with ``ON DELETE CASCADE``: purging a record removes its
+feedback, tags, metrics and embeddings with it (SQLite enforces this because the store turns
+``PRAGMA foreign_keys`` on).
+
+Times are stored in UTC through :class:`UTCDateTime`: ``TIMESTAMP WITH TIME ZONE`` on PostgreSQL;
+on SQLite an ISO-like text in UTC, so text order is time order. Values always come back
+timezone-aware.
+
+The schema is created by the Alembic migrations in ``migrations/versions``, never by
+``create_all``; a test checks the two agree.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+import numpy as np
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    CheckConstraint,
+    DateTime,
+    Dialect,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    LargeBinary,
+    MetaData,
+    String,
+    Text,
+    TypeDecorator,
+    Uuid,
+)
+from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+from pellucid.monitor.records import as_utc, utcnow
+
+#: Constraint names are deterministic, so later migrations can refer to them on both databases.
+NAMING_CONVENTION = {
+    "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+#: JSON on SQLite, JSONB on PostgreSQL; Python ``None`` is stored as SQL NULL.
+JSONType = JSON(none_as_null=True).with_variant(JSONB(none_as_null=True), "postgresql")
+
+#: Client-generated UUIDs: native ``uuid`` on PostgreSQL, 32 hex characters on SQLite.
+IdType = Uuid(as_uuid=False)
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """A timezone-aware UTC datetime on every database (naive input is taken as UTC)."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        value = as_utc(value)
+        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
+
+    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        return None if value is None else as_utc(value)
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(naming_convention=NAMING_CONVENTION)
+    type_annotation_map = {datetime: UTCDateTime(), dict[str, Any]: JSONType}
+
+
+class Record(Base):
+    """One logged model call."""
+
+    __tablename__ = "records"
+
+    id: Mapped[str] = mapped_column(IdType, primary_key=True)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
+    model: Mapped[str | None] = mapped_column(String(200), index=True)
+    model_version: Mapped[str | None] = mapped_column(String(200))
+    template_version: Mapped[str | None] = mapped_column(String(200))
+    #: The prompt as sent: a JSON string or a JSON list of chat messages.
+    prompt: Mapped[Any] = mapped_column(JSONType)
+    #: The prompt's text (message contents joined), for search, quality checks and embeddings.
+    prompt_text: Mapped[str] = mapped_column(Text)
+    #: SHA-256 of the exact prompt: duplicates, and grouping answers to one prompt for preferences.
+    prompt_hash: Mapped[str] = mapped_column(String(64), index=True)
+    response: Mapped[str | None] = mapped_column(Text)
+    latency_ms: Mapped[float | None] = mapped_column(Float)
+    ttft_ms: Mapped[float | None] = mapped_column(Float)
+    prompt_tokens: Mapped[int | None] = mapped_column(Integer)
+    completion_tokens: Mapped[int | None] = mapped_column(Integer)
+    params: Mapped[dict[str, Any] | None]
+    user_id: Mapped[str | None] = mapped_column(String(200), index=True)
+    session_id: Mapped[str | None] = mapped_column(String(200), index=True)
+    #: ``metadata`` is reserved by SQLAlchemy's declarative classes, hence the attribute name.
+    meta: Mapped[dict[str, Any] | None] = mapped_column("metadata", JSONType)
+    cache_hit: Mapped[bool | None] = mapped_column(Boolean)
+    cache_key: Mapped[str | None] = mapped_column(String(128), index=True)
+    redaction: Mapped[dict[str, Any] | None]
+    #: Data-quality flags: name -> short explanation (absent name: flag not raised).
+    flags: Mapped[dict[str, Any] | None]
+    language: Mapped[str | None] = mapped_column(String(32))
+    error: Mapped[str | None] = mapped_column(Text)
+
+    __table_args__ = (Index("ix_records_model_version_created_at", "model_version", "created_at"),)
+
+
+class RecordTag(Base):
+    """A tag on a record."""
+
+    __tablename__ = "record_tags"
+
+    record_id: Mapped[str] = mapped_column(IdType, ForeignKey("records.id", ondelete="CASCADE"), primary_key=True)
+    tag: Mapped[str] = mapped_column(String(200), primary_key=True, index=True)
+
+
+class Feedback(Base):
+    """Human feedback on a record: ``thumbs_up`` (value 1), ``thumbs_down`` (-1), ``score``, ``comment``."""
+
+    __tablename__ = "feedback"
+
+    id: Mapped[str] = mapped_column(IdType, primary_key=True)
+    record_id: Mapped[str] = mapped_column(IdType, ForeignKey("records.id", ondelete="CASCADE"), index=True)
+    kind: Mapped[str] = mapped_column(String(20))
+    value: Mapped[float | None] = mapped_column(Float)
+    comment: Mapped[str | None] = mapped_column(Text)
+    user_id: Mapped[str | None] = mapped_column(String(200), index=True)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
+
+    __table_args__ = (
+        CheckConstraint("kind IN ('thumbs_up', 'thumbs_down', 'score', 'comment')", name="kind"),
+    )
+
+
+class Metric(Base):
+    """A number computed for a record after the fact (perplexity, entropy, toxicity, custom)."""
+
+    __tablename__ = "metrics"
+
+    record_id: Mapped[str] = mapped_column(IdType, ForeignKey("records.id", ondelete="CASCADE"), primary_key=True)
+    name: Mapped[str] = mapped_column(String(100), primary_key=True)
+    value: Mapped[float | None] = mapped_column(Float)
+
+    __table_args__ = (Index("ix_metrics_name_record_id", "name", "record_id"),)
+
+
+class Embedding(Base):
+    """A vector for a record's ``prompt`` or ``response``, from one encoder ``model``."""
+
+    __tablename__ = "embeddings"
+
+    record_id: Mapped[str] = mapped_column(IdType, ForeignKey("records.id", ondelete="CASCADE"), primary_key=True)
+    field: Mapped[str] = mapped_column(String(20), primary_key=True)
+    model: Mapped[str] = mapped_column(String(200), primary_key=True)
+    dim: Mapped[int] = mapped_column(Integer)
+    vector: Mapped[bytes] = mapped_column(LargeBinary)
+
+    __table_args__ = (CheckConstraint("field IN ('prompt', 'response')", name="field"),)
+
+
+def pack_vector(vector: Any) -> bytes:
+    """A 1-D vector as little-endian float32 bytes (what ``embeddings.vector`` stores)."""
+    array = np.asarray(vector, dtype="<f4")
+    if array.ndim != 1:
+        from pellucid.errors import InvalidInputError
+
+        raise InvalidInputError(f"An embedding must be one vector (1-D), got shape {array.shape}.")
+    return array.tobytes()
+
+
+def unpack_vector(data: bytes) -> np.ndarray:
+    """Inverse of :func:`pack_vector`: a float32 array."""
+    return np.frombuffer(data, dtype="<f4")

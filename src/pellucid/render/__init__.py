@@ -1,0 +1,1 @@
+"""Renderers: terminal (rich) and standalone HTML for every Explanation."""

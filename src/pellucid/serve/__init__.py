@@ -1,0 +1,1 @@
+"""HTTP server: FastAPI app factory, one router per resource."""

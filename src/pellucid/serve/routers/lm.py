@@ -1,0 +1,58 @@
+"""Models, generation and scoring: ``/api/models``, ``/api/generate``, ``/api/score``."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, Request
+from pydantic import BaseModel, Field
+
+from pellucid import service
+
+router = APIRouter(tags=["models"])
+
+
+class GenerateRequest(BaseModel):
+    prompt: str = Field(..., min_length=1, max_length=100_000)
+    model: str | None = None
+    raw: bool = False
+    system: str | None = None
+    max_new_tokens: int = Field(64, ge=1, le=4096)
+    temperature: float = Field(0.0, ge=0.0, le=10.0)
+    top_p: float = Field(1.0, gt=0.0, le=1.0)
+    seed: int | None = None
+
+
+class ScoreRequest(BaseModel):
+    prompt: str = Field(..., min_length=1, max_length=100_000)
+    target: str = Field(..., min_length=1, max_length=100_000)
+    model: str | None = None
+    raw: bool = False
+    system: str | None = None
+
+
+@router.get("/models")
+def list_models(request: Request) -> list[dict[str, Any]]:
+    return [e.to_dict() for e in service.list_models(request.app.state.settings)]
+
+
+@router.post("/generate")
+def generate(body: GenerateRequest, request: Request) -> dict[str, Any]:
+    lm = request.app.state.models.get(body.model)
+    out = service.generate(
+        lm,
+        body.prompt,
+        raw=body.raw,
+        system=body.system,
+        max_new_tokens=body.max_new_tokens,
+        temperature=body.temperature,
+        top_p=body.top_p,
+        seed=body.seed,
+    )
+    return out.to_dict()
+
+
+@router.post("/score")
+def score(body: ScoreRequest, request: Request) -> dict[str, Any]:
+    lm = request.app.state.models.get(body.model)
+    return service.score(lm, body.prompt, body.target, raw=body.raw, system=body.system).to_dict()

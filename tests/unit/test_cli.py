@@ -1,0 +1,59 @@
+"""The CLI end to end on a tiny model folder: JSON outputs and one-line errors with exit codes."""
+
+import json
+
+import pytest
+from typer.testing import CliRunner
+
+from pellucid.cli.main import app
+
+
+@pytest.fixture()
+def run(tmp_path):
+    runner = CliRunner()
+
+    def invoke(*args):
+        return runner.invoke(app, ["--home", str(tmp_path / "home"), *args])
+
+    return invoke
+
+
+def test_generate_json(run, tiny_dir, tiny_lm):
+    res = run("generate", "Hello there", "--model", str(tiny_dir), "--max-new-tokens", "4", "--json")
+    assert res.exit_code == 0, res.output
+    data = json.loads(res.stdout)
+    assert set(data) >= {"model", "prompt", "text", "tokens", "logprobs"}
+    expected = tiny_lm.generate("Hello there", max_new_tokens=4)
+    assert data["tokens"] == expected.tokens
+    assert data["logprobs"] == pytest.approx(expected.logprobs, abs=1e-5)
+
+
+def test_score_json_matches_library(run, tiny_dir, tiny_lm):
+    res = run("score", "What is the capital of", " France", "--model", str(tiny_dir), "--raw", "--json")
+    assert res.exit_code == 0, res.output
+    data = json.loads(res.stdout)
+    expected = tiny_lm.score("What is the capital of", " France", chat=False)
+    assert data["logprobs"] == pytest.approx(expected.logprobs, abs=1e-5)
+    assert data["total"] == pytest.approx(expected.total, abs=1e-5)
+
+
+def test_models_lists_bundled(run):
+    res = run("models", "--json")
+    assert res.exit_code == 0, res.output
+    names = {m["name"] for m in json.loads(res.stdout)}
+    assert {"smollm2-135m-instruct", "all-minilm-l6-v2"} <= names
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["generate", "hi", "--model", "definitely-not-a-model"], "Bundled models"),
+        (["score", "", " x", "--model", "{tiny}"], "prompt is empty"),
+        (["score", "hi", "", "--model", "{tiny}"], "target is empty"),
+    ],
+)
+def test_errors_are_one_line_with_nonzero_exit(run, tiny_dir, args, message):
+    res = run(*[a.replace("{tiny}", str(tiny_dir)) for a in args])
+    assert res.exit_code == 2
+    assert message in res.stderr
+    assert "Traceback" not in res.output
