@@ -30,6 +30,7 @@ __all__ = [
     "PellucidError",
     "Settings",
     "TokenScores",
+    "explain",
     "load_encoder",
     "load_model",
 ]
@@ -52,3 +53,14 @@ def load_encoder(name_or_path: str = "all-minilm-l6-v2", settings: Settings | No
     from pellucid.models import Encoder
 
     return Encoder.load(name_or_path, settings)
+
+
+def explain(lm: LM, prompt: Any, target: str | None = None, method: str = "occlusion", **params: Any) -> Explanation:
+    """Attribute ``target`` (or the model's own answer) to the prompt with ``method``.
+
+    See :func:`pellucid.attribution.explain` for every option (``foil``, ``granularity``,
+    ``target_kind``, method parameters such as ``steps=``).
+    """
+    from pellucid.attribution import explain as _explain
+
+    return _explain(lm, prompt, target, method, **params)

@@ -12,7 +12,7 @@ import threading
 from typing import TYPE_CHECKING, Any
 
 from pellucid.settings import Settings
-from pellucid.types import Generation, TokenScores
+from pellucid.types import Explanation, Generation, TokenScores
 
 if TYPE_CHECKING:
     from pellucid.models import LM
@@ -61,3 +61,17 @@ def generate(lm: LM, prompt: str, *, raw: bool = False, system: str | None = Non
 
 def score(lm: LM, prompt: str, target: str, *, raw: bool = False, system: str | None = None) -> TokenScores:
     return lm.score(prompt, target, chat=not raw and lm.is_chat, system=system)
+
+
+def list_methods() -> list[dict[str, Any]]:
+    """Every attribution method with its parameters (for ``pellucid methods`` and the web form)."""
+    from pellucid.attribution import METHODS
+
+    return [spec.describe() for spec in METHODS.values()]
+
+
+def explain(lm: LM, prompt: str, *, raw: bool = False, **kwargs: Any) -> Explanation:
+    """Attribute a target (or the model's own answer) to the prompt; see :func:`pellucid.attribution.explain`."""
+    from pellucid.attribution import explain as _explain
+
+    return _explain(lm, prompt, chat=not raw and lm.is_chat, **kwargs)

@@ -57,3 +57,27 @@ def test_errors_are_one_line_with_nonzero_exit(run, tiny_dir, args, message):
     assert res.exit_code == 2
     assert message in res.stderr
     assert "Traceback" not in res.output
+
+
+def test_explain_json_and_html(run, tiny_dir, tmp_path):
+    page = tmp_path / "ex.html"
+    res = run("explain", "What is the capital of France?", "--target", " Paris", "--model", str(tiny_dir),
+              "--method", "integrated_gradients", "--param", "steps=8", "--json", "--html", str(page))
+    assert res.exit_code == 0, res.output
+    data = json.loads(res.stdout)
+    assert data["method"] == "integrated_gradients" and data["params"]["steps"] == 8
+    assert "completeness_residual" in data["meta"]
+    text = page.read_text()
+    assert "<script>" in text and "src=" not in text  # standalone, nothing fetched
+
+
+def test_methods_lists_parameters(run):
+    res = run("methods", "--json")
+    assert res.exit_code == 0
+    by_name = {m["name"]: m for m in json.loads(res.stdout)}
+    assert {p["name"] for p in by_name["integrated_gradients"]["params"]} == {"steps", "baseline", "rule"}
+
+
+def test_explain_unknown_method_is_one_line(run, tiny_dir):
+    res = run("explain", "hi", "--target", " x", "--model", str(tiny_dir), "--method", "magic")
+    assert res.exit_code == 2 and "Available: attention" in res.stderr

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import typer
 
-from pellucid.cli import generate_cmd, models_cmd, serve_cmd
+from pellucid.cli import explain_cmd, generate_cmd, models_cmd, serve_cmd
 from pellucid.settings import Settings
 
 app = typer.Typer(
@@ -33,6 +33,8 @@ def root(
 app.command("models")(models_cmd.models)
 app.command("generate")(generate_cmd.generate)
 app.command("score")(generate_cmd.score)
+app.command("explain")(explain_cmd.explain)
+app.command("methods")(explain_cmd.methods)
 app.command("serve")(serve_cmd.serve)
 
 

@@ -13,7 +13,7 @@ from fastapi.responses import JSONResponse
 
 from pellucid import __version__
 from pellucid.errors import InvalidInputError, ModelNotFoundError, PellucidError, PromptTooLongError
-from pellucid.serve.routers import health, lm
+from pellucid.serve.routers import explanations, health, lm
 from pellucid.service import ModelPool
 from pellucid.settings import Settings
 
@@ -44,4 +44,5 @@ def create_app(settings: Settings, models: ModelPool, store: Any = None) -> Fast
 
     app.include_router(health.router)
     app.include_router(lm.router, prefix="/api")
+    app.include_router(explanations.router, prefix="/api")
     return app

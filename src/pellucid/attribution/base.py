@@ -1,0 +1,165 @@
+"""What every attribution method shares: declared parameters, the run context, baselines.
+
+A method is a :class:`MethodSpec`: a name, a description, its parameters (each a
+:class:`Param` that says its type, default, range and help — enough for the CLI and the web
+form to be generated without per-method code), whether its scores are signed, and a function
+``fn(ctx, **params) -> (scores [R, F], meta)`` that scores the ``F`` features of the prompt for
+each of the ``R`` rows of the target function (see :mod:`pellucid.attribution.engine`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+import numpy as np
+
+from pellucid.attribution.engine import Scorer, TargetSpec
+from pellucid.attribution.features import Units
+from pellucid.errors import InvalidInputError
+from pellucid.models import LM
+from pellucid.types import Encoding
+
+Progress = Callable[[int, int], None]
+
+
+@dataclass(frozen=True)
+class Param:
+    """A method parameter, described for forms, help texts and validation."""
+
+    name: str
+    type: str  # "int", "float", "str", "bool"
+    default: Any
+    help: str
+    choices: tuple[str, ...] | None = None
+    min: float | None = None
+    max: float | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["choices"] = list(self.choices) if self.choices else None
+        return data
+
+    def coerce(self, value: Any) -> Any:
+        """Convert and check a user value (strings from the CLI or JSON from the API)."""
+        try:
+            if self.type == "int":
+                value = int(value)
+            elif self.type == "float":
+                value = float(value)
+            elif self.type == "bool":
+                value = value if isinstance(value, bool) else str(value).lower() in ("1", "true", "yes", "on")
+            else:
+                value = str(value)
+        except (TypeError, ValueError):
+            raise InvalidInputError(f"Parameter {self.name}={value!r} must be of type {self.type}.") from None
+        if self.choices and value not in self.choices:
+            raise InvalidInputError(f"Parameter {self.name}={value!r}; choose one of {', '.join(self.choices)}.")
+        if self.min is not None and value < self.min:
+            raise InvalidInputError(f"Parameter {self.name}={value!r} is below its minimum {self.min}.")
+        if self.max is not None and value > self.max:
+            raise InvalidInputError(f"Parameter {self.name}={value!r} is above its maximum {self.max}.")
+        return value
+
+
+@dataclass
+class Context:
+    """Everything a method needs for one explanation."""
+
+    lm: LM
+    encoding: Encoding
+    units: Units
+    spec: TargetSpec
+    scorer: Scorer
+    seed: int = 0
+    progress: Progress | None = None
+
+    @property
+    def n_features(self) -> int:
+        return len(self.units.features)
+
+    def report(self, done: int, total: int) -> None:
+        if self.progress is not None:
+            self.progress(done, total)
+
+
+MethodFn = Callable[..., "tuple[np.ndarray, dict[str, Any]]"]
+
+
+@dataclass(frozen=True)
+class MethodSpec:
+    """One attribution method: its interface and its function."""
+
+    name: str
+    description: str
+    fn: MethodFn
+    params: tuple[Param, ...] = ()
+    signed: bool = True
+    kind: str = "attribution"
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def resolve_params(self, given: dict[str, Any]) -> dict[str, Any]:
+        """Defaults filled in, user values coerced; unknown names rejected with the valid list."""
+        known = {p.name: p for p in self.params}
+        unknown = sorted(set(given) - set(known))
+        if unknown:
+            valid = ", ".join(known) or "none"
+            raise InvalidInputError(f"Method {self.name!r} has no parameter {unknown[0]!r}; its parameters: {valid}.")
+        return {name: (p.coerce(given[name]) if name in given else p.default) for name, p in known.items()}
+
+    def describe(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "description": self.description,
+            "signed": self.signed,
+            "kind": self.kind,
+            "params": [p.to_dict() for p in self.params],
+        }
+
+
+def baseline_token(lm: LM, baseline: str | int) -> int:
+    """Token id used to replace removed tokens: ``pad``, ``unk``, ``eos``, an id, or a one-token string."""
+    tok = lm.tokenizer
+    if isinstance(baseline, int) or (isinstance(baseline, str) and baseline.isdigit()):
+        value = int(baseline)
+        if not 0 <= value < lm.vocab_size:
+            raise InvalidInputError(f"Baseline token id {value} is outside the vocabulary 0..{lm.vocab_size - 1}.")
+        return value
+    named = {"pad": tok.pad_token_id, "unk": tok.unk_token_id, "eos": tok.eos_token_id}
+    if baseline in named:
+        found = named[baseline]
+        if found is None and baseline == "pad":
+            found = tok.unk_token_id if tok.unk_token_id is not None else tok.eos_token_id
+        if found is None:
+            raise InvalidInputError(f"This tokenizer has no {baseline} token; use baseline='pad', 'eos' or a token id.")
+        return int(found)
+    ids = tok(baseline, add_special_tokens=False)["input_ids"]
+    if len(ids) != 1:
+        raise InvalidInputError(
+            f"Baseline {baseline!r} is {len(ids)} tokens; give a single token, a token id, or pad/unk/eos."
+        )
+    return int(ids[0])
+
+
+def mask_variants(ctx: Context, masks: np.ndarray, replacement: int) -> Any:
+    """Token-id variants ``[N, P]``: features where ``masks[n, f]`` is False are replaced."""
+    import torch
+
+    base = torch.tensor(ctx.encoding.ids, dtype=torch.long)
+    variants = base.repeat(len(masks), 1)
+    for f, positions in enumerate(ctx.units.feature_positions):
+        off = torch.from_numpy(~masks[:, f].astype(bool))
+        if off.any():
+            variants[off.nonzero().squeeze(1)[:, None], torch.tensor(positions)[None, :]] = replacement
+    return variants
+
+
+def score_masks(ctx: Context, masks: np.ndarray, replacement: int, chunk: int = 256) -> np.ndarray:
+    """``F`` for each coalition mask ``[N, F]`` -> ``[N, R]``, with progress."""
+    out = np.empty((len(masks), ctx.scorer.n_rows))
+    for start in range(0, len(masks), chunk):
+        part = masks[start : start + chunk]
+        out[start : start + len(part)] = ctx.scorer.score(mask_variants(ctx, part, replacement)).numpy()
+        ctx.report(min(start + chunk, len(masks)), len(masks))
+    return out

@@ -1,0 +1,145 @@
+"""``explain()``: the one verb shared by every attribution method.
+
+    ex = explain(lm, "What is the capital of France?", target=" Paris", method="occlusion")
+
+Steps: encode the prompt (chat template, segments, words); generate the answer when no target
+is given; group tokens into units (``granularity``), of which those in ``segments`` (the user's
+message by default) are perturbed; build the shared :class:`~pellucid.attribution.engine.Scorer`;
+run the method; return an :class:`~pellucid.types.Explanation` with axes ``("target", "input")``
+— one row per target token plus one for the whole sequence — where unattributed units (the
+template, the system prompt) have NaN scores.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+
+from pellucid.attribution.attention import ATTENTION, ATTENTION_ROLLOUT
+from pellucid.attribution.base import Context, MethodSpec, Progress
+from pellucid.attribution.engine import TARGET_KINDS, Scorer, TargetSpec
+from pellucid.attribution.features import build_units
+from pellucid.attribution.gradients import GRAD_X_INPUT, INTEGRATED_GRADIENTS, SALIENCY
+from pellucid.attribution.lime import LIME
+from pellucid.attribution.occlusion import OCCLUSION
+from pellucid.attribution.shapley import KERNEL_SHAP, SHAPLEY
+from pellucid.errors import InvalidInputError, unknown_name
+from pellucid.models import LM
+from pellucid.models.tokens import Message
+from pellucid.types import Explanation
+
+#: Every attribution method, by the name users type.
+METHODS: dict[str, MethodSpec] = {
+    spec.name: spec
+    for spec in (
+        OCCLUSION,
+        SALIENCY,
+        GRAD_X_INPUT,
+        INTEGRATED_GRADIENTS,
+        LIME,
+        KERNEL_SHAP,
+        SHAPLEY,
+        ATTENTION,
+        ATTENTION_ROLLOUT,
+    )
+}
+
+
+def get_method(name: str) -> MethodSpec:
+    if name not in METHODS:
+        raise unknown_name("attribution method", name, METHODS)
+    return METHODS[name]
+
+
+def _target_spec(lm: LM, target_ids: list[int], foil: str | None, kind: str) -> TargetSpec:
+    if kind not in TARGET_KINDS:
+        raise InvalidInputError(f"target_kind={kind!r}; choose one of {', '.join(TARGET_KINDS)}.")
+    foil_ids = lm.encode_target(foil) if foil is not None else None
+    return TargetSpec(
+        ids=target_ids,
+        tokens=lm.decode_tokens(target_ids),
+        kind=kind,  # type: ignore[arg-type]
+        foil_ids=foil_ids,
+        foil_tokens=lm.decode_tokens(foil_ids) if foil_ids else None,
+    )
+
+
+def explain(
+    lm: LM,
+    prompt: str | Sequence[Message],
+    target: str | None = None,
+    method: str = "occlusion",
+    *,
+    foil: str | None = None,
+    target_kind: str = "logprob",
+    granularity: str = "word",
+    segments: Sequence[str] = ("user",),
+    chat: bool | None = None,
+    system: str | None = None,
+    max_new_tokens: int = 32,
+    seed: int = 0,
+    batch_tokens: int = 4096,
+    cache: bool = True,
+    progress: Progress | None = None,
+    **params: Any,
+) -> Explanation:
+    """Attribute the target (or the model's own answer) to the prompt's features."""
+    spec = get_method(method)
+    resolved = spec.resolve_params(params)
+    started = time.perf_counter()
+    enc = lm.encode(prompt, chat=chat, system=system)
+    generated = None
+    if target is None:
+        generation = lm.generate(prompt, chat=enc.chat, system=system, max_new_tokens=max_new_tokens)
+        if not generation.token_ids:
+            raise InvalidInputError("The model generated nothing to explain; pass a target text instead.")
+        target_ids, generated = generation.token_ids, generation.text
+    else:
+        target_ids = lm.encode_target(target)
+    tspec = _target_spec(lm, target_ids, foil, target_kind)
+    units = build_units(enc, granularity, tuple(segments))
+    first_feature = min(units.feature_positions[0])
+    scorer = Scorer(lm, enc.ids, tspec, prefix_len=first_feature, cache=cache, batch_tokens=batch_tokens)
+    ctx = Context(lm=lm, encoding=enc, units=units, spec=tspec, scorer=scorer, seed=seed, progress=progress)
+    feature_scores, method_meta = spec.fn(ctx, **resolved)
+
+    scores = np.full((scorer.n_rows, len(units)), np.nan)
+    scores[:, units.features] = feature_scores
+    meta: dict[str, Any] = {
+        **method_meta,
+        "forward_passes": scorer.forward_passes,
+        "seconds": round(time.perf_counter() - started, 4),
+        "prompt_text": enc.text,
+        "chat": enc.chat,
+        "target_text": target if target is not None else generated,
+        "generated": generated is not None,
+        "target_token_ids": target_ids,
+        "foil": foil,
+        "label_info": {
+            "input": {
+                "segment": units.segments,
+                "positions": units.positions,
+                "attributed": [u in set(units.features) for u in range(len(units))],
+            }
+        },
+    }
+    return Explanation(
+        scores=scores,
+        axes=("target", "input"),
+        labels={"target": tspec.row_labels(), "input": units.labels},
+        method=method,
+        model=lm.name,
+        kind=spec.kind,
+        signed=spec.signed,
+        params={
+            **resolved,
+            "target_kind": target_kind,
+            "granularity": granularity,
+            "segments": list(segments),
+            "seed": seed,
+        },
+        meta=meta,
+    )

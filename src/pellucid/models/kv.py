@@ -1,0 +1,44 @@
+"""Reuse the key/value cache of a shared prefix across a batch of continuations.
+
+Perturbation methods score many inputs that agree on their first ``m`` tokens (the chat
+header before the user's message; everything before the first perturbed position). The keys
+and values of those ``m`` tokens are computed once; each batch then runs only the remaining
+positions on top of a copy of that cache expanded to the batch size. Causal attention makes
+this exact: a position never depends on later ones.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+
+
+@dataclass
+class PrefixCache:
+    """Keys and values of one prefix, per layer (``[1, kv_heads, m, d_head]`` each)."""
+
+    layers: list[tuple[torch.Tensor, torch.Tensor]]
+    length: int
+
+    def expanded(self, batch: int, upto: int, config: Any) -> Any:
+        """A fresh ``DynamicCache`` holding the first ``upto`` positions, repeated ``batch`` times."""
+        from transformers import DynamicCache
+
+        if upto > self.length:
+            raise ValueError(f"cache holds {self.length} positions, asked for {upto}")
+        data = [
+            (k[:, :, :upto].expand(batch, -1, -1, -1), v[:, :, :upto].expand(batch, -1, -1, -1))
+            for k, v in self.layers
+        ]
+        return DynamicCache(ddp_cache_data=data, config=config)
+
+
+@torch.no_grad()
+def build_prefix_cache(model: Any, ids: torch.Tensor) -> PrefixCache:
+    """Run ``ids`` (``[1, m]``) once and keep its keys and values."""
+    out = model(input_ids=ids, use_cache=True, logits_to_keep=1)
+    cache = out.past_key_values
+    layers = [(layer.keys, layer.values) for layer in cache.layers]
+    return PrefixCache(layers=layers, length=int(ids.shape[1]))

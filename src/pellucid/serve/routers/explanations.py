@@ -1,0 +1,54 @@
+"""Explanations: ``POST /api/explanations`` runs a method; ``GET /api/methods`` describes them all."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, Request
+from pydantic import BaseModel, Field
+
+from pellucid import service
+
+router = APIRouter(tags=["explanations"])
+
+
+class ExplainRequest(BaseModel):
+    prompt: str = Field(..., min_length=1, max_length=20_000)
+    target: str | None = Field(None, max_length=20_000, description="Text to explain; default: the model's answer.")
+    method: str = "occlusion"
+    params: dict[str, Any] = Field(default_factory=dict, description="Method parameters (see /api/methods).")
+    model: str | None = None
+    raw: bool = False
+    system: str | None = None
+    foil: str | None = None
+    target_kind: str = "logprob"
+    granularity: str = "word"
+    segments: list[str] = Field(default_factory=lambda: ["user"])
+    max_new_tokens: int = Field(32, ge=1, le=512)
+    seed: int = 0
+
+
+@router.get("/methods")
+def methods() -> list[dict[str, Any]]:
+    return service.list_methods()
+
+
+@router.post("/explanations")
+def create_explanation(body: ExplainRequest, request: Request) -> dict[str, Any]:
+    lm = request.app.state.models.get(body.model)
+    ex = service.explain(
+        lm,
+        body.prompt,
+        target=body.target,
+        method=body.method,
+        raw=body.raw,
+        system=body.system,
+        foil=body.foil,
+        target_kind=body.target_kind,
+        granularity=body.granularity,
+        segments=tuple(body.segments),
+        max_new_tokens=body.max_new_tokens,
+        seed=body.seed,
+        **body.params,
+    )
+    return ex.to_dict()
