@@ -66,8 +66,10 @@ start)
         id postgres >/dev/null 2>&1 || die "user 'postgres' does not exist; install the postgresql package"
         chown postgres:postgres "$data" "$sock"
         chmod 700 "$data"
+        # mktemp -d makes 0700 folders: let the server's user through (traverse only, no listing)
+        runuser -u postgres -- test -x "$dir" || chmod a+x "$dir"
         runuser -u postgres -- test -x "$dir" \
-            || die "user 'postgres' cannot enter $dir (or one of its parents); choose a directory such as /tmp/pellucid-pg"
+            || die "user 'postgres' cannot enter $dir (one of its parents is closed); choose a directory such as /tmp/pellucid-pg"
     fi
     if [ ! -f "$data/PG_VERSION" ]; then
         as_owner "$bin/initdb" -D "$data" -A trust -U postgres -E UTF8 --locale=C.UTF-8 --no-sync >/dev/null \

@@ -103,4 +103,3 @@ def data_dir() -> Path:
     if not DATA.is_dir():
         pytest.skip(f"shared data sets not found at {DATA}")
     return DATA
-

@@ -31,9 +31,20 @@ __all__ = [
     "Settings",
     "TokenScores",
     "explain",
+    "inspect",
     "load_encoder",
     "load_model",
+    "monitor",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    """Load the heavier subpackages (``pl.inspect``, ``pl.monitor``) on first use."""
+    if name in ("inspect", "monitor", "attribution"):
+        import importlib
+
+        return importlib.import_module(f"pellucid.{name}")
+    raise AttributeError(f"module 'pellucid' has no attribute {name!r}")
 
 
 def load_model(name_or_path: str | None = None, settings: Settings | None = None, **kwargs: Any) -> LM:

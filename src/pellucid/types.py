@@ -138,6 +138,16 @@ class Explanation:
     def load(cls, path: str | Path) -> Explanation:
         return cls.from_dict(json.loads(Path(path).read_text(encoding="utf-8")))
 
+    def faithfulness(self, lm: Any, **kwargs: Any) -> dict[str, Any]:
+        """How faithful this attribution is: ERASER comprehensiveness/sufficiency, deletion/insertion AOPC.
+
+        ``lm`` is the model that produced it; keyword arguments go to
+        :func:`pellucid.attribution.faithfulness.faithfulness`.
+        """
+        from pellucid.attribution.faithfulness import faithfulness
+
+        return faithfulness(lm, self, **kwargs)
+
     # -- views -------------------------------------------------------------------------
     def to_dataframe(self) -> pd.DataFrame:
         """Long format: one row per cell, with ``<axis>`` label and ``<axis>_index`` columns."""

@@ -1,6 +1,5 @@
 """Identities each method must satisfy, on the tiny model, and one contract over all methods."""
 
-import itertools
 import json
 
 import numpy as np
@@ -153,7 +152,7 @@ def test_generated_target_is_explained(tiny_lm):
 @pytest.mark.parametrize("granularity", ["token", "word", "sentence", "segment"])
 def test_granularities_cover_the_user_message(tiny_lm, granularity):
     ex = explain(tiny_lm, "Hello there. How are you?", " fine", method="occlusion", granularity=granularity)
-    attributed = [l for l, a in zip(ex.labels["input"], ex.meta["label_info"]["input"]["attributed"]) if a]
+    attributed = [label for label, a in zip(ex.labels["input"], ex.meta["label_info"]["input"]["attributed"]) if a]
     assert "".join(attributed) == "Hello there. How are you?"
     expected = {"segment": 1, "sentence": 2, "word": 7}.get(granularity)
     if expected:

@@ -48,11 +48,15 @@ def test_converted_cache_matches_gguf(smollm, test_settings):
 
 
 def test_minilm_embeddings(minilm):
-    vecs = minilm.embed(["A cat sits on the mat.", "A kitten is sitting on a rug.", "Stock markets fell sharply today."])
+    vecs = minilm.embed(
+        ["A cat sits on the mat.", "A kitten is sitting on a rug.", "Stock markets fell sharply today."]
+    )
     assert vecs.shape == (3, 384)
     np.testing.assert_allclose(np.linalg.norm(vecs, axis=1), 1.0, atol=1e-5)
     sims = vecs @ vecs.T
     assert sims[0, 1] > 0.5 > sims[0, 2]
     # batching does not change results
-    one_by_one = np.vstack([minilm.embed([t], batch_size=1) for t in ["A cat sits on the mat.", "Stock markets fell sharply today."]])
+    one_by_one = np.vstack(
+        [minilm.embed([t], batch_size=1) for t in ["A cat sits on the mat.", "Stock markets fell sharply today."]]
+    )
     np.testing.assert_allclose(one_by_one, vecs[[0, 2]], atol=1e-5)

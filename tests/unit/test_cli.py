@@ -61,8 +61,21 @@ def test_errors_are_one_line_with_nonzero_exit(run, tiny_dir, args, message):
 
 def test_explain_json_and_html(run, tiny_dir, tmp_path):
     page = tmp_path / "ex.html"
-    res = run("explain", "What is the capital of France?", "--target", " Paris", "--model", str(tiny_dir),
-              "--method", "integrated_gradients", "--param", "steps=8", "--json", "--html", str(page))
+    res = run(
+        "explain",
+        "What is the capital of France?",
+        "--target",
+        " Paris",
+        "--model",
+        str(tiny_dir),
+        "--method",
+        "integrated_gradients",
+        "--param",
+        "steps=8",
+        "--json",
+        "--html",
+        str(page),
+    )
     assert res.exit_code == 0, res.output
     data = json.loads(res.stdout)
     assert data["method"] == "integrated_gradients" and data["params"]["steps"] == 8

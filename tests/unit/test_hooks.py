@@ -32,7 +32,9 @@ def test_attention_sites_shapes_and_pattern(request, fixture):
     lm = request.getfixturevalue(fixture)
     ids = torch.tensor([lm.encode("the quick brown fox", chat=False).ids])
     n = ids.shape[1]
-    _, cache = lm.run_with_cache(ids, ["blocks.1.attn.pattern", "blocks.1.attn.z", "blocks.1.mlp.post", "blocks.1.mlp.out", "blocks.1.attn.out"])
+    _, cache = lm.run_with_cache(
+        ids, ["blocks.1.attn.pattern", "blocks.1.attn.z", "blocks.1.mlp.post", "blocks.1.mlp.out", "blocks.1.attn.out"]
+    )
     pattern = cache["blocks.1.attn.pattern"]
     assert pattern.shape == (1, lm.n_heads, n, n)
     torch.testing.assert_close(pattern.sum(-1), torch.ones(1, lm.n_heads, n))

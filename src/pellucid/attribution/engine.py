@@ -138,7 +138,9 @@ class Scorer:
         if variants.dim() != 2 or variants.shape[1] != len(base):
             raise InvalidInputError(f"variants must be [N, {len(base)}], got {tuple(variants.shape)}")
         differs = variants != base
-        first = torch.where(differs.any(1), differs.float().argmax(1), torch.full_like(differs[:, 0], len(base), dtype=torch.long))
+        first = torch.where(
+            differs.any(1), differs.float().argmax(1), torch.full_like(differs[:, 0], len(base), dtype=torch.long)
+        )
         order = torch.argsort(first, stable=True)
         out = torch.empty(len(variants), self.n_rows, dtype=torch.float64)
         start = 0
@@ -170,9 +172,9 @@ class Scorer:
             cache = self._cache.expanded(inputs.shape[0], m, self.lm.model.config)
         self.forward_passes += 1
         if embeds:
-            out = self.lm.forward(inputs_embeds=inputs, past_key_values=cache, logits_to_keep=keep)
+            out = self.lm.forward(inputs_embeds=inputs, cache=cache, logits_to_keep=keep)
         else:
-            out = self.lm.forward(inputs, past_key_values=cache, logits_to_keep=keep)
+            out = self.lm.forward(inputs, cache=cache, logits_to_keep=keep)
         return out.logits
 
     # -- embedding inputs (gradient methods) ------------------------------------------------

@@ -99,9 +99,7 @@ def constrained_fit(z: np.ndarray, y: np.ndarray, w: np.ndarray, v_empty: np.nda
     return np.vstack([head, last[None, :]]).T  # [R, n]
 
 
-def kernel_shap(
-    ctx: Context, n_samples: int = 200, baseline: str = "pad"
-) -> tuple[np.ndarray, dict[str, Any]]:
+def kernel_shap(ctx: Context, n_samples: int = 200, baseline: str = "pad") -> tuple[np.ndarray, dict[str, Any]]:
     n = ctx.n_features
     replacement = baseline_token(ctx.lm, baseline)
     if n == 1:
@@ -114,7 +112,11 @@ def kernel_shap(
     v_empty, v_full, v = values[0], values[1], values[2:]
     phi = constrained_fit(masks.astype(float), v, weights, v_empty, v_full)
     exact = 2**n - 2 <= n_samples
-    return phi, {"efficiency_gap": _efficiency_gap(phi, v_full, v_empty), "evaluations": len(values), "exhaustive": exact}
+    return phi, {
+        "efficiency_gap": _efficiency_gap(phi, v_full, v_empty),
+        "evaluations": len(values),
+        "exhaustive": exact,
+    }
 
 
 SHAPLEY = MethodSpec(

@@ -37,10 +37,23 @@ def generate(
     settings = settings_from(ctx)
     lm = load_lm(model, settings, quiet=as_json)
     out = service.generate(
-        lm, prompt, raw=raw, system=system, max_new_tokens=max_new_tokens, temperature=temperature, top_p=top_p, seed=seed
+        lm,
+        prompt,
+        raw=raw,
+        system=system,
+        max_new_tokens=max_new_tokens,
+        temperature=temperature,
+        top_p=top_p,
+        seed=seed,
     )
     if as_json:
-        print_json({k: v for k, v in out.to_dict().items() if k in ("model", "prompt", "text", "tokens", "logprobs", "finish_reason")})
+        print_json(
+            {
+                k: v
+                for k, v in out.to_dict().items()
+                if k in ("model", "prompt", "text", "tokens", "logprobs", "finish_reason")
+            }
+        )
         return
     console.print(out.text, highlight=False, markup=False)
 

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import typer
 
-from pellucid.cli import explain_cmd, generate_cmd, models_cmd, serve_cmd
+from pellucid.cli import explain_cmd, faithfulness_cmd, generate_cmd, inspect_cmd, models_cmd, serve_cmd
 from pellucid.settings import Settings
 
 app = typer.Typer(
@@ -26,7 +26,9 @@ def root(
     verbose: bool = typer.Option(False, "--verbose", "-v", help="Log progress to stderr."),
 ) -> None:
     """Global options."""
-    logging.basicConfig(level=logging.INFO if verbose else logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    logging.basicConfig(
+        level=logging.INFO if verbose else logging.WARNING, format="%(levelname)s %(name)s: %(message)s"
+    )
     ctx.obj = Settings.from_env(home=home)
 
 
@@ -35,7 +37,9 @@ app.command("generate")(generate_cmd.generate)
 app.command("score")(generate_cmd.score)
 app.command("explain")(explain_cmd.explain)
 app.command("methods")(explain_cmd.methods)
+app.command("faithfulness")(faithfulness_cmd.faithfulness)
 app.command("serve")(serve_cmd.serve)
+app.add_typer(inspect_cmd.app, name="inspect")
 
 
 def main() -> None:

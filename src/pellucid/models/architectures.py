@@ -81,7 +81,7 @@ _GPT_NEOX = ArchSpec(
     attn_out="attention.dense",
     mlp_down="mlp.dense_4h_to_h",
     final_norm="gpt_neox.final_layer_norm",
-    unembed="embed_out",
+    unembed="lm_head",
 )
 
 _BERT = ArchSpec(

@@ -76,9 +76,7 @@ def site_patterns(n_layers: int) -> list[str]:
     return ["embed", *(f"blocks.{{0..{n_layers - 1}}}.{s}" for s in _BLOCK_SITES), "final_norm", "logits"]
 
 
-def resolve_site(
-    name: str, model: nn.Module, arch: ArchSpec, prefix: str, n_layers: int, n_heads: int
-) -> Site:
+def resolve_site(name: str, model: nn.Module, arch: ArchSpec, prefix: str, n_layers: int, n_heads: int) -> Site:
     """Find the module behind a site name, or raise an error listing the valid names."""
     match = _BLOCK_RE.match(name)
     if match:
@@ -86,9 +84,7 @@ def resolve_site(
         if suffix not in _BLOCK_SITES:
             raise unknown_name("site", name, site_patterns(n_layers))
         if not 0 <= layer < n_layers:
-            raise InvalidInputError(
-                f"Site {name!r} names layer {layer}, but this model has layers 0..{n_layers - 1}."
-            )
+            raise InvalidInputError(f"Site {name!r} names layer {layer}, but this model has layers 0..{n_layers - 1}.")
         attr, kind, index = _BLOCK_SITES[suffix]
         block_path = f"{prefix}{arch.blocks}.{layer}"
         path = block_path if not attr else f"{block_path}.{getattr(arch, attr)}"
@@ -175,9 +171,7 @@ def attach(pairs: list[tuple[Site, HookFn]]) -> Iterator[None]:
             if site.kind == "output":
                 handles.append(site.module.register_forward_hook(_make_output_hook(site, fn)))
             else:
-                handles.append(
-                    site.module.register_forward_pre_hook(_make_input_hook(site, fn), with_kwargs=True)
-                )
+                handles.append(site.module.register_forward_pre_hook(_make_input_hook(site, fn), with_kwargs=True))
         yield
     finally:
         for handle in handles:

@@ -9,6 +9,7 @@ this exact: a position never depends on later ones.
 
 from __future__ import annotations
 
+import inspect
 from dataclasses import dataclass
 from typing import Any
 
@@ -29,16 +30,30 @@ class PrefixCache:
         if upto > self.length:
             raise ValueError(f"cache holds {self.length} positions, asked for {upto}")
         data = [
-            (k[:, :, :upto].expand(batch, -1, -1, -1), v[:, :, :upto].expand(batch, -1, -1, -1))
-            for k, v in self.layers
+            (k[:, :, :upto].expand(batch, -1, -1, -1), v[:, :, :upto].expand(batch, -1, -1, -1)) for k, v in self.layers
         ]
         return DynamicCache(ddp_cache_data=data, config=config)
+
+
+def cache_keyword(model: Any) -> str:
+    """The name under which ``model.forward`` takes a KV cache.
+
+    transformers 5.x renamed ``past_key_values`` to ``cache`` (the old name still works, with a
+    deprecation warning, until its removal); Pellucid passes whichever the installed version reads.
+    """
+    return "cache" if "cache" in inspect.signature(model.forward).parameters else "past_key_values"
+
+
+def output_cache(out: Any) -> Any:
+    """The KV cache of a model output, under its new (``cache``) or old (``past_key_values``) name."""
+    cache = out.get("cache") if hasattr(out, "get") else None
+    return cache if cache is not None else out.past_key_values
 
 
 @torch.no_grad()
 def build_prefix_cache(model: Any, ids: torch.Tensor) -> PrefixCache:
     """Run ``ids`` (``[1, m]``) once and keep its keys and values."""
     out = model(input_ids=ids, use_cache=True, logits_to_keep=1)
-    cache = out.past_key_values
+    cache = output_cache(out)
     layers = [(layer.keys, layer.values) for layer in cache.layers]
     return PrefixCache(layers=layers, length=int(ids.shape[1]))

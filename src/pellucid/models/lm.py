@@ -23,6 +23,7 @@ import torch
 from pellucid.errors import InvalidInputError, ModelLoadError, PromptTooLongError
 from pellucid.models import hooks as _hooks
 from pellucid.models.architectures import ArchSpec, arch_for
+from pellucid.models.kv import cache_keyword
 from pellucid.models.loading import ModelSource, load_weights, resolve
 from pellucid.models.tokens import Message, encode
 from pellucid.settings import Settings
@@ -50,6 +51,9 @@ class LM:
     """A loaded causal LM. Build one with :meth:`LM.load` (or ``pellucid.load_model``)."""
 
     def __init__(self, model: Any, tokenizer: Any, name: str, source: ModelSource | None = None) -> None:
+        # Pellucid reads models, it never trains them: frozen weights mean gradient methods
+        # compute input and activation gradients only, and never leave .grad on a parameter.
+        model.requires_grad_(False)
         self.model = model
         self.tokenizer = tokenizer
         self.name = name
@@ -65,9 +69,8 @@ class LM:
                 f"{', '.join(sorted(ARCHITECTURES))}. Add a row to pellucid.models.architectures.ARCHITECTURES."
             )
         self.arch: ArchSpec = spec
-        self._prefix = next(
-            (p for p in spec.prefixes if _has_module(model, f"{p}{spec.blocks}")), spec.prefixes[0]
-        )
+        self._cache_keyword = cache_keyword(model)
+        self._prefix = next((p for p in spec.prefixes if _has_module(model, f"{p}{spec.blocks}")), spec.prefixes[0])
         self.n_layers: int = int(getattr(config, "num_hidden_layers", None) or config.n_layer)
         self.n_heads: int = int(getattr(config, "num_attention_heads", None) or config.n_head)
         self.d_model: int = int(getattr(config, "hidden_size", None) or config.n_embd)
@@ -190,7 +193,7 @@ class LM:
         *,
         inputs_embeds: torch.Tensor | None = None,
         attention_mask: torch.Tensor | None = None,
-        past_key_values: Any = None,
+        cache: Any = None,
         logits_to_keep: int | torch.Tensor = 0,
         use_cache: bool = False,
     ) -> Any:
@@ -198,8 +201,8 @@ class LM:
         kwargs: dict[str, Any] = {"use_cache": use_cache}
         if attention_mask is not None:
             kwargs["attention_mask"] = attention_mask
-        if past_key_values is not None:
-            kwargs["past_key_values"] = past_key_values
+        if cache is not None:
+            kwargs[self._cache_keyword] = cache
         if logits_to_keep:
             kwargs["logits_to_keep"] = logits_to_keep
         if inputs_embeds is not None:
@@ -297,9 +300,7 @@ class LM:
                 generation_config=config,
             )
         new_ids = [int(i) for i in out.sequences[0, ids.shape[1] :]]
-        logprobs = [
-            float(torch.log_softmax(step[0].float(), dim=-1)[tok]) for step, tok in zip(out.logits, new_ids)
-        ]
+        logprobs = [float(torch.log_softmax(step[0].float(), dim=-1)[tok]) for step, tok in zip(out.logits, new_ids)]
         finish = "length"
         if new_ids and new_ids[-1] in eos:
             new_ids, logprobs, finish = new_ids[:-1], logprobs[:-1], "stop"

@@ -152,9 +152,7 @@ def convert_gguf(source: Path, cache_dir: Path) -> Path:
     quiet_transformers()
     try:
         tokenizer = AutoTokenizer.from_pretrained(str(source.parent), gguf_file=source.name)
-        model = AutoModelForCausalLM.from_pretrained(
-            str(source.parent), gguf_file=source.name, dtype=torch.float32
-        )
+        model = AutoModelForCausalLM.from_pretrained(str(source.parent), gguf_file=source.name, dtype=torch.float32)
     except Exception as exc:  # transformers raises many types for a bad file
         raise ModelLoadError(
             f"Could not read GGUF file {str(source)!r}: {type(exc).__name__}: {exc}. "
@@ -230,8 +228,7 @@ def load_weights(
             where = "the local Hugging Face cache (offline mode)" if local_only else "the hub or its local cache"
             hint = " Set PELLUCID_OFFLINE=0 to allow downloads." if local_only else ""
             raise ModelNotFoundError(
-                f"Model {source.location!r} is not in {where}.{hint} "
-                f"{_not_found_message(source.location, 'causal_lm')}"
+                f"Model {source.location!r} is not in {where}.{hint} {_not_found_message(source.location, 'causal_lm')}"
             ) from exc
         raise ModelLoadError(f"Could not load model from {location!r}: {exc}") from exc
     except ValueError as exc:

@@ -34,9 +34,7 @@ def normalize_messages(prompt: str | Sequence[Message], system: str | None = Non
         messages = []
         for i, m in enumerate(prompt):
             if not isinstance(m, dict) or "role" not in m or "content" not in m:
-                raise InvalidInputError(
-                    f"Message {i} is {m!r}; each message must be a dict with 'role' and 'content'."
-                )
+                raise InvalidInputError(f"Message {i} is {m!r}; each message must be a dict with 'role' and 'content'.")
             messages.append({"role": str(m["role"]), "content": str(m["content"])})
     if system is not None:
         if messages and messages[0]["role"] == "system":
@@ -49,9 +47,7 @@ def normalize_messages(prompt: str | Sequence[Message], system: str | None = Non
 
 def render_chat(tokenizer: Any, messages: list[Message], add_generation_prompt: bool = True) -> str:
     """The chat template applied to ``messages``, as text."""
-    return str(
-        tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=add_generation_prompt)
-    )
+    return str(tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=add_generation_prompt))
 
 
 def _find_spans(text: str, messages: list[Message]) -> list[tuple[int, int, str]]:
@@ -83,7 +79,10 @@ def _default_system_span(tokenizer: Any, messages: list[Message], text: str) -> 
         return None
     prefix = with_sentinel.index(_SENTINEL)
     suffix = len(with_sentinel) - prefix - len(_SENTINEL)
-    if text[:prefix] != with_sentinel[:prefix] or text[len(text) - suffix :] != with_sentinel[prefix + len(_SENTINEL) :]:
+    if (
+        text[:prefix] != with_sentinel[:prefix]
+        or text[len(text) - suffix :] != with_sentinel[prefix + len(_SENTINEL) :]
+    ):
         return None
     start, end = prefix, len(text) - suffix
     return (start, end) if end > start else None
@@ -136,9 +135,7 @@ def encode_text(
     )
 
 
-def _assign_words(
-    offsets: list[tuple[int, int]], segments: list[str], word_spans: list[tuple[int, int]]
-) -> list[int]:
+def _assign_words(offsets: list[tuple[int, int]], segments: list[str], word_spans: list[tuple[int, int]]) -> list[int]:
     """Word index per token: the first word it overlaps; whitespace tokens join the next word."""
     words = [-1] * len(offsets)
     for t, (a, b) in enumerate(offsets):

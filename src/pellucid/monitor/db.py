@@ -152,9 +152,7 @@ class Feedback(Base):
     user_id: Mapped[str | None] = mapped_column(String(200), index=True)
     created_at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
 
-    __table_args__ = (
-        CheckConstraint("kind IN ('thumbs_up', 'thumbs_down', 'score', 'comment')", name="kind"),
-    )
+    __table_args__ = (CheckConstraint("kind IN ('thumbs_up', 'thumbs_down', 'score', 'comment')", name="kind"),)
 
 
 class Metric(Base):

@@ -203,11 +203,11 @@ def drift_report(
         raise DriftInputError("Give both reference and current embeddings, or neither (to test scalars only).")
     if reference is None and not scalars and not hidden_states:
         raise DriftInputError("Nothing to compare: pass reference and current embeddings, scalars= or hidden_states=.")
-    seeded = {"alpha": alpha, "random_state": random_state}
+    seeded: dict[str, Any] = {"alpha": alpha, "random_state": random_state}
     results: list[DriftResult] = []
     if reference is not None and current is not None:
         for detector_name in embedding_names:
-            extra = {"n_permutations": n_permutations} if detector_name == "mmd" else {}
+            extra: dict[str, Any] = {"n_permutations": n_permutations} if detector_name == "mmd" else {}
             detector = make_detector(detector_name, name=name, **seeded, **extra)
             results.append(detector.fit(reference).test(current))
     for label, value in (hidden_states or {}).items():
@@ -217,7 +217,6 @@ def drift_report(
     for metric, value in (scalars or {}).items():
         ref, cur = _pair(value, metric)
         for detector_name in scalar_names:
-            extra = {"alpha": alpha}
-            results.append(make_detector(detector_name, name=metric, **extra).fit(ref).test(cur))
+            results.append(make_detector(detector_name, name=metric, alpha=alpha).fit(ref).test(cur))
     params = {"alpha": alpha, "n_permutations": n_permutations, "random_state": random_state}
     return DriftReport(results=tuple(results), seconds=time.perf_counter() - started, params=params)

@@ -186,7 +186,7 @@ def format_p(p_value: float) -> str:
     """``p=0.002``, ``p=0.41``, or ``p<0.001``."""
     if p_value < 0.001:
         return "p<0.001"
-    return f"p={p_value:.3f}" if p_value < 0.01 else f"p={p_value:.2g}"
+    return f"p={p_value:.2g}"
 
 
 def format_stat(value: float) -> str:

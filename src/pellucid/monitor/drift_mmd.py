@@ -14,8 +14,10 @@ The unbiased estimate over a reference ``X`` (m vectors) and current ``Y`` (n ve
 "within-reference similarity + within-current similarity − twice the cross similarity". It
 hovers around 0 (it can be slightly negative) when nothing changed.
 
-The bandwidth σ is the median distance between reference vectors (the "median heuristic"),
-fixed at ``fit`` time, so the scale of "near" is set by the reference alone.
+The bandwidth σ is the median distance between the pooled vectors (the "median heuristic").
+It is a symmetric function of the pooled sample — it does not depend on which vectors are
+labelled "reference" — so shuffling the labels leaves it unchanged and the permutation test
+below is exact.
 
 How to read the p-value. Shuffle the pooled vectors into two groups of the same sizes many
 times (``n_permutations``) and recompute MMD² each time: that is what the statistic looks like
@@ -31,8 +33,8 @@ subsample of ``max_samples`` vectors (1,000 by default: 10,000 × 384 vs 10,000 
 fraction of a second); ``details["subsampled"]`` and the verdict say when that happened.
 
 :class:`HiddenStateDrift` runs the same test on a model layer's mean-pooled hidden states,
-standardised with the reference's per-dimension mean and spread (a few "massive activation"
-dimensions would otherwise decide every distance).
+each dimension standardised over the pooled vectors (a few "massive activation" dimensions
+would otherwise decide every distance).
 """
 
 from __future__ import annotations
@@ -76,12 +78,12 @@ def squared_distances(a: np.ndarray, b: np.ndarray) -> np.ndarray:
 def median_heuristic(x: np.ndarray, rng: np.random.Generator) -> float:
     """Median pairwise Euclidean distance between distinct rows of ``x`` (σ of the RBF kernel)."""
     x = subsample(x, _MEDIAN_SAMPLE, rng)
-    d2 = squared_distances(x, x)[np.triu_indices(x.shape[0], k=1)]
-    positive = d2[d2 > 0]
+    distances = np.sqrt(squared_distances(x, x)[np.triu_indices(x.shape[0], k=1)])
+    positive = distances[distances > 0]
     if positive.size == 0:
-        return 1.0  # every reference vector is identical: any scale will do
-    median = float(np.median(d2))
-    return float(np.sqrt(median if median > 0 else np.median(positive)))
+        return 1.0  # every vector is identical: any scale will do
+    median = float(np.median(distances))
+    return median if median > 0 else float(np.median(positive))
 
 
 def rbf_kernel(z: np.ndarray, bandwidth: float) -> np.ndarray:
@@ -141,12 +143,12 @@ class MMDDrift:
         n_permutations: shuffles for the p-value (the smallest p-value is ``1/(1+n)``).
         max_samples: each window is reduced to at most this many random vectors
             (``None``: use all; the cost grows with the square of the total).
-        bandwidth: RBF σ; ``None`` uses the median heuristic on the reference.
+        bandwidth: RBF σ; ``None`` uses the median heuristic on the pooled vectors.
         random_state: seed for subsampling and shuffles (``None``: not reproducible).
         name: what the vectors represent, used in the verdict ("prompt embeddings").
 
     Fitted attributes: ``reference_`` (the retained reference vectors), ``n_reference_``,
-    ``n_features_in_``, ``bandwidth_``.
+    ``n_features_in_``. The bandwidth used is reported in ``details["bandwidth"]``.
     """
 
     detector = "mmd"
@@ -183,16 +185,18 @@ class MMDDrift:
         return as_matrix(values, name, dim=dim)
 
     def fit(self, reference: ArrayLike) -> Self:
-        """Store a subsample of the reference vectors and choose the kernel bandwidth."""
+        """Validate the reference vectors and keep (a random subsample of) them."""
         self._check_params()
         x = self._prepare(reference, "reference", fitting=True)
         check_min_samples(x.shape[0], 2, "reference")
-        rng = make_rng(self.random_state, 0)
         self.n_reference_ = int(x.shape[0])
         self.n_features_in_ = int(x.shape[1])
-        self.reference_ = subsample(x, self.max_samples, rng)
-        self.bandwidth_ = float(self.bandwidth) if self.bandwidth is not None else median_heuristic(x, rng)
+        self.reference_ = subsample(x, self.max_samples, make_rng(self.random_state, 0))
         return self
+
+    def _pooled(self, z: np.ndarray) -> np.ndarray:
+        """Transform applied to the pooled vectors before the kernel (none here)."""
+        return z
 
     def test(self, current: ArrayLike) -> DriftResult:
         """Compare the current vectors with the fitted reference."""
@@ -201,33 +205,34 @@ class MMDDrift:
         y_all = self._prepare(current, "current", fitting=False)
         check_min_samples(y_all.shape[0], 2, "current")
         y = subsample(y_all, self.max_samples, make_rng(self.random_state, 1))
-        x = self.reference_
-        stat, p_value, null = mmd2_permutation_test(
-            x, y, self.bandwidth_, self.n_permutations, make_rng(self.random_state, 2)
-        )
+        m, n = self.reference_.shape[0], y.shape[0]
+        z = self._pooled(np.vstack([self.reference_, y]))
+        rng = make_rng(self.random_state, 2)
+        bandwidth = float(self.bandwidth) if self.bandwidth is not None else median_heuristic(z, rng)
+        stat, p_value, null = mmd2_permutation_test(z[:m], z[m:], bandwidth, self.n_permutations, rng)
         drifted = p_value < self.alpha
-        subsampled = x.shape[0] < self.n_reference_ or y.shape[0] < y_all.shape[0]
+        subsampled = m < self.n_reference_ or n < y_all.shape[0]
         note = f"random subsamples of {self.n_reference_:,} vs {y_all.shape[0]:,}" if subsampled else ""
-        sizes = sizes_phrase(x.shape[0], y.shape[0], self.unit, note)
-        figures = f"MMD²={format_stat(stat)}"
+        sizes = sizes_phrase(m, n, self.unit, note)
         details = {
             "n_reference": self.n_reference_,
             "n_current": int(y_all.shape[0]),
-            "n_reference_used": int(x.shape[0]),
-            "n_current_used": int(y.shape[0]),
+            "n_reference_used": m,
+            "n_current_used": n,
             "subsampled": subsampled,
             "subsample_method": "uniform without replacement, seeded by random_state" if subsampled else None,
             "max_samples": self.max_samples,
             "n_features": self.n_features_in_,
             "kernel": "rbf",
-            "bandwidth": self.bandwidth_,
-            "bandwidth_rule": "fixed" if self.bandwidth is not None else "median heuristic on the reference",
+            "bandwidth": bandwidth,
+            "bandwidth_rule": "fixed" if self.bandwidth is not None else "median heuristic on the pooled vectors",
             "n_permutations": self.n_permutations,
             "null_mean": float(null.mean()) if null.size else None,
             "null_q95": float(np.quantile(null, 0.95)) if null.size else None,
             "random_state": self.random_state,
             **self._extra_details(),
         }
+        figures = f"MMD²={format_stat(stat)}"
         return DriftResult(
             detector=self.detector,
             statistic=stat,
@@ -255,9 +260,8 @@ class HiddenStateDrift(MMDDrift):
 
     Extra parameters:
         layer: which layer the states come from (reported in details and the verdict).
-        standardize: rescale every dimension by the reference's mean and standard deviation.
-
-    Extra fitted attributes: ``mean_`` and ``scale_`` (when ``standardize``).
+        standardize: rescale every dimension to mean 0 and standard deviation 1 over the pooled
+            vectors (reference and current together) before the kernel.
     """
 
     detector = "hidden_state"
@@ -297,15 +301,14 @@ class HiddenStateDrift(MMDDrift):
             if array.shape[1] == 0:
                 raise DriftInputError(f"{name} has 0 tokens per record (shape {array.shape}); nothing to pool.")
             array = array.mean(axis=1)
-        x = super()._prepare(array, name, fitting)
+        return super()._prepare(array, name, fitting)
+
+    def _pooled(self, z: np.ndarray) -> np.ndarray:
         if not self.standardize:
-            return x
-        if fitting:
-            self.mean_ = x.mean(axis=0)
-            spread = x.std(axis=0)
-            floor = max(float(spread.max()) * 1e-6, 1e-12)
-            self.scale_ = np.where(spread > floor, spread, 1.0)
-        return (x - self.mean_) / self.scale_
+            return z
+        spread = z.std(axis=0)
+        floor = max(float(spread.max()) * 1e-6, 1e-12)
+        return (z - z.mean(axis=0)) / np.where(spread > floor, spread, 1.0)
 
     def _feature(self) -> str:
         if self.layer is not None and self.name == "hidden states":

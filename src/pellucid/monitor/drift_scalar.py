@@ -11,13 +11,18 @@ The industry's rule of thumb (credit scoring, where PSI comes from):
 - 0.1 ≤ PSI < 0.25: a moderate shift, worth a look;
 - PSI ≥ 0.25: a significant shift.
 
+A reference with few distinct values (a rating, a flag, a constant) has no useful deciles; it
+is binned by value instead — one bin per value it took and one per gap between them — so a
+value the reference never took is counted in a bin of its own rather than merged away.
+
 PSI is a magnitude, not a test, and on small windows noise alone inflates it: with ``B``
-bins, ``m`` reference and ``n`` current values, ``PSI / (1/m + 1/n)`` is approximately
-chi-square with ``B − 1`` degrees of freedom when nothing changed (about ``(B−1)(1/m+1/n)``
-on average: 0.18 for 10 bins and 100 vs 100 values). The detector reports that p-value and
-declares drift only when the PSI reaches ``threshold`` *and* ``p < alpha`` — a change big
-enough to matter and too big to be sampling noise. Bins left empty on one side are given a
-share of ``eps`` (10⁻⁴) so the logarithm stays finite.
+bins, ``m`` reference and ``n`` current values, it averages about ``(B−1)(1/m+1/n)`` when
+nothing changed (0.18 for 10 bins and 100 vs 100 values), and a bin left empty by chance
+adds a large term (bins empty on one side are given a share of ``eps``, 10⁻⁴, so the
+logarithm stays finite). So the detector also runs Pearson's chi-square test of homogeneity
+(``scipy.stats.chi2_contingency``) on the same bin counts and declares drift only when the PSI
+reaches ``threshold`` *and* that test gives ``p < alpha`` — a change big enough to matter and
+too big to be sampling noise.
 
 **Kolmogorov–Smirnov (KS).** Draw both empirical cumulative distribution functions; ``D`` is
 the largest vertical gap between them (0: identical, 1: no overlap at all), and
@@ -65,30 +70,57 @@ def quantile_cuts(reference: np.ndarray, n_bins: int) -> np.ndarray:
     return np.unique(cuts)
 
 
-def bin_shares(values: np.ndarray, cuts: np.ndarray) -> np.ndarray:
-    """Share of ``values`` in each bin ``[cuts[k-1], cuts[k])`` (first and last bins open-ended)."""
-    counts = np.bincount(np.searchsorted(cuts, values, side="right"), minlength=cuts.size + 1)
-    return counts / values.size
+def bin_index(values: np.ndarray, cuts: np.ndarray, by_value: bool = False) -> np.ndarray:
+    """Bin of each value.
+
+    Quantile bins: ``k`` for ``cuts[k-1] ≤ value < cuts[k]`` (``cuts.size + 1`` bins, the outer
+    ones open-ended). By value (few distinct reference values): ``2k + 1`` for
+    ``value == cuts[k]``, ``2k`` for values strictly between ``cuts[k-1]`` and ``cuts[k]``
+    (``2 · cuts.size + 1`` bins), so a value the reference never took gets a bin of its own.
+    """
+    right = np.searchsorted(cuts, values, side="right")
+    return right + np.searchsorted(cuts, values, side="left") if by_value else right
 
 
-def population_stability_index(reference_shares: np.ndarray, current_shares: np.ndarray, eps: float = 1e-4) -> float:
+def bin_shares(values: np.ndarray, cuts: np.ndarray, by_value: bool = False) -> np.ndarray:
+    """Share of ``values`` in each bin of :func:`bin_index`."""
+    n_bins = 2 * cuts.size + 1 if by_value else cuts.size + 1
+    return np.bincount(bin_index(values, cuts, by_value), minlength=n_bins) / values.size
+
+
+def population_stability_index(reference_shares: ArrayLike, current_shares: ArrayLike, eps: float = 1e-4) -> float:
     """``Σ (c − r) · ln(c / r)`` over bins, with empty shares raised to ``eps``."""
     r = np.maximum(np.asarray(reference_shares, dtype=np.float64), eps)
     c = np.maximum(np.asarray(current_shares, dtype=np.float64), eps)
     return float(np.sum((c - r) * np.log(c / r)))
 
 
+def homogeneity_p_value(reference_counts: np.ndarray, current_counts: np.ndarray) -> float:
+    """Pearson chi-square p-value that both rows of bin counts come from one distribution."""
+    from scipy.stats import chi2_contingency
+
+    table = np.vstack([reference_counts, current_counts])
+    table = table[:, table.sum(axis=0) > 0]
+    if table.shape[1] < 2:
+        return 1.0  # everything in one bin: no evidence of a difference
+    return float(chi2_contingency(table, correction=False).pvalue)
+
+
 class PSIDrift:
     """Population stability index over quantile bins of the reference.
 
     Parameters:
-        n_bins: number of bins (deciles by default); fewer when the reference has ties.
+        n_bins: number of quantile bins (deciles by default); fewer when the reference has ties.
+            A reference with at most ``n_bins`` distinct values (counts, ratings, a constant) is
+            binned by value instead: one bin per value seen, one per gap between them.
         threshold: PSI at or above which a (significant) change counts as drift (0.1 or 0.25).
-        alpha: significance level of the chi-square check that the PSI is not sampling noise.
+        alpha: significance level of the chi-square check that the change is not sampling noise.
         eps: share given to bins left empty on one side.
         name: the metric's name, used in the verdict.
 
-    Fitted attributes: ``cuts_`` (interior bin edges), ``reference_shares_``, ``n_reference_``.
+    Fitted attributes: ``cuts_`` (interior bin edges, or the distinct values), ``by_value_``,
+    ``reference_shares_``,
+    ``reference_counts_``, ``n_reference_``.
     """
 
     detector = "psi"
@@ -121,34 +153,35 @@ class PSIDrift:
         self._check_params()
         x = as_vector(reference, "reference")
         self.n_reference_ = int(x.size)
-        self.cuts_ = quantile_cuts(x, self.n_bins)
-        self.reference_shares_ = bin_shares(x, self.cuts_)
+        distinct = np.unique(x)
+        self.by_value_ = bool(distinct.size <= self.n_bins)
+        self.cuts_ = distinct if self.by_value_ else quantile_cuts(x, self.n_bins)
+        self.reference_shares_ = bin_shares(x, self.cuts_, self.by_value_)
+        self.reference_counts_ = np.rint(self.reference_shares_ * x.size)
         return self
 
     def test(self, current: ArrayLike) -> DriftResult:
         """PSI of the current window against the fitted bins, with its noise check."""
-        from scipy.stats import chi2
-
         require_fitted(self, "cuts_")
         self._check_params()
         y = as_vector(current, "current")
-        shares = bin_shares(y, self.cuts_)
+        shares = bin_shares(y, self.cuts_, self.by_value_)
+        occupied = int(np.count_nonzero(self.reference_shares_))
         psi = population_stability_index(self.reference_shares_, shares, self.eps)
-        df = self.cuts_.size  # bins - 1
-        noise_scale = 1.0 / self.n_reference_ + 1.0 / y.size
-        p_value = float(chi2.sf(psi / noise_scale, df)) if df > 0 else 1.0
+        p_value = homogeneity_p_value(self.reference_counts_, np.rint(shares * y.size))
         drifted = psi >= self.threshold and p_value < self.alpha
         details = {
             "n_reference": self.n_reference_,
             "n_current": int(y.size),
-            "n_bins": int(self.cuts_.size + 1),
+            "binning": "by value" if self.by_value_ else "reference quantiles",
+            "n_bins": int(shares.size),
             "bin_edges": self.cuts_.tolist(),
             "reference_shares": self.reference_shares_.tolist(),
             "current_shares": shares.tolist(),
             "level": psi_level(psi),
-            "expected_psi_without_drift": df * noise_scale,
+            "expected_psi_without_drift": (occupied - 1) * (1.0 / self.n_reference_ + 1.0 / y.size),
             "alpha": float(self.alpha),
-            "p_value_method": "PSI / (1/m + 1/n) ~ chi-square(bins - 1)",
+            "p_value_method": "Pearson chi-square test of homogeneity on the bin counts",
         }
         return DriftResult(
             detector=self.detector,
@@ -162,18 +195,22 @@ class PSIDrift:
         )
 
     def _verdict(self, psi: float, p_value: float, drifted: bool, n_current: int) -> str:
-        level = psi_level(psi)
-        meaning = {"none": "no significant change", "moderate": "a moderate shift", "significant": "a significant shift"}
+        meaning = {
+            "none": "no significant change",
+            "moderate": "a moderate shift",
+            "significant": "a significant shift",
+        }[psi_level(psi)]
         sizes = sizes_phrase(self.n_reference_, n_current, "values")
-        figures = f"PSI={format_stat(psi)} ({meaning[level]}), {format_p(p_value)}"
+        stat, p = format_stat(psi), format_p(p_value)
         if drifted:
-            return f"The {self.name} drifted: {figures} {sizes}."
+            return f"The {self.name} drifted: PSI={stat} ({meaning}), {p} < {self.alpha:g} {sizes}."
         if psi >= self.threshold:
             return (
-                f"No drift detected in the {self.name}: PSI={format_stat(psi)} reaches {self.threshold:g}, but "
-                f"{format_p(p_value)} ≥ {self.alpha:g}: {sizes} that is within sampling noise."
+                f"No drift detected in the {self.name}: PSI={stat} reaches {self.threshold:g}, but {p} ≥ "
+                f"{self.alpha:g}: with {self.n_reference_:,} vs {n_current:,} values that is within sampling noise."
             )
-        return f"No drift detected in the {self.name}: {figures}, below the {self.threshold:g} threshold {sizes}."
+        below = f"is below the {self.threshold:g} threshold ({meaning}; {p})"
+        return f"No drift detected in the {self.name}: PSI={stat} {below} {sizes}."
 
 
 class KSDrift:

@@ -109,6 +109,7 @@ class NewRecord:
         flags: data-quality flags, name to a short explanation (see ``pellucid.monitor.quality``).
         language: a guess of the prompt's language or script (``"en"``, ``"cyrillic"``...).
         error: why the call failed, if it did.
+        id / created_at: generated unless given (a retry must reuse the id).
     """
 
     prompt: Prompt
@@ -133,6 +134,8 @@ class NewRecord:
     error: str | None = None
     id: str = field(default_factory=new_id)
     created_at: datetime = field(default_factory=utcnow)
+    #: SHA-256 of the prompt, filled by the writer (computed at insert when missing).
+    prompt_hash: str | None = None
 
     #: Names a caller may set by keyword (``monitor.log(prompt, response, user_id=...)``).
     FIELDS = frozenset(
@@ -202,7 +205,7 @@ class StoredRecord:
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready form (times as ISO 8601 strings with ``+00:00``)."""
-        data = {name: getattr(self, name) for name in self.__slots__}  # type: ignore[attr-defined]
+        data = {name: getattr(self, name) for name in self.__slots__}
         data["created_at"] = self.created_at.isoformat()
         data["tags"] = list(self.tags)
         data["feedback"] = [f.to_dict() for f in self.feedback]

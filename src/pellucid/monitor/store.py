@@ -36,11 +36,12 @@ from typing import Any
 
 from sqlalchemy import Engine, create_engine, event, text
 from sqlalchemy.engine import URL, Connection, make_url
-from sqlalchemy.exc import ArgumentError, DBAPIError, NoSuchModuleError, SQLAlchemyError
+from sqlalchemy.exc import ArgumentError, NoSuchModuleError, SQLAlchemyError
 from sqlalchemy.pool import StaticPool
 
 from pellucid.monitor.errors import StoreConnectionError, StoreError
 from pellucid.monitor.repository import Repository
+from pellucid.monitor.sql import dump_json
 from pellucid.settings import Settings
 
 MIGRATIONS = Path(__file__).resolve().parent / "migrations"
@@ -57,10 +58,12 @@ def redact_url(url: str | URL) -> str:
 
 
 def normalize_url(url: str | URL) -> URL:
-    """Parse ``url`` and pick the psycopg 3 driver for plain ``postgres(ql)://`` URLs."""
+    """Parse ``url``: psycopg 3 for plain ``postgres(ql)://`` URLs, ``~`` expanded in SQLite paths."""
     parsed = make_url(url)
     if parsed.drivername in ("postgres", "postgresql"):
         parsed = parsed.set(drivername="postgresql+psycopg")
+    if parsed.get_backend_name() == "sqlite" and parsed.database and parsed.database.startswith("~"):
+        parsed = parsed.set(database=str(Path(parsed.database).expanduser()))
     return parsed
 
 
@@ -112,6 +115,12 @@ class Store:
                 "Use sqlite:///path/to/file.db or postgresql+psycopg://user:password@host:5432/dbname."
             ) from None
         password = parsed.password if isinstance(parsed.password, str) else None
+        if parsed.get_backend_name() not in ("sqlite", "postgresql"):
+            raise StoreConnectionError(
+                f"Cannot open the monitoring store at {shown}: {parsed.get_backend_name()!r} databases are not "
+                "supported. Pellucid's store supports sqlite:///path/to/file.db and "
+                "postgresql+psycopg://user:password@host:5432/dbname."
+            )
         try:
             engine = _create_engine(parsed, busy_timeout_s=busy_timeout_s, pool_size=pool_size, echo=echo)
             with engine.connect() as conn:
@@ -159,8 +168,13 @@ class Store:
                     getattr(command, action)(self._alembic(conn), revision)
                 except CommandError as exc:
                     raise StoreError(
-                        f"Cannot {action} the monitoring schema of {redact_url(self.engine.url)} to {revision!r}: "
-                        f"{exc}. If the database was written by a newer Pellucid, upgrade Pellucid."
+                        f"Cannot {action} the monitoring schema of {self.url} to {revision!r}: {exc}. "
+                        "If the database was written by a newer Pellucid, upgrade Pellucid."
+                    ) from None
+                except SQLAlchemyError as exc:
+                    raise StoreError(
+                        f"Cannot {action} the monitoring schema of {self.url}: {_reason(exc, None)}. "
+                        "The database user needs permission to create tables and indexes."
                     ) from None
 
     def upgrade(self, revision: str = "head") -> None:
@@ -217,14 +231,23 @@ class Store:
 
 def _create_engine(url: URL, *, busy_timeout_s: float, pool_size: int, echo: bool) -> Engine:
     if url.get_backend_name() != "sqlite":
-        return create_engine(url, pool_pre_ping=True, pool_size=pool_size, max_overflow=2 * pool_size, echo=echo)
+        connect_args = {} if "connect_timeout" in url.query else {"connect_timeout": 10}
+        return create_engine(
+            url,
+            connect_args=connect_args,
+            pool_pre_ping=True,
+            pool_size=pool_size,
+            max_overflow=2 * pool_size,
+            echo=echo,
+            json_serializer=dump_json,
+        )
     database = url.database or ""
     memory = database in ("", ":memory:") or database.startswith("file::memory:")
-    kwargs: dict[str, Any] = {"echo": echo}
+    kwargs: dict[str, Any] = {"echo": echo, "json_serializer": dump_json}
     if memory:  # one shared connection, or every thread would see its own empty database
         kwargs.update(poolclass=StaticPool, connect_args={"check_same_thread": False})
     else:
-        Path(database).expanduser().parent.mkdir(parents=True, exist_ok=True)
+        Path(database).parent.mkdir(parents=True, exist_ok=True)
         kwargs.update(pool_size=pool_size, max_overflow=2 * pool_size, connect_args={"timeout": busy_timeout_s})
     engine = create_engine(url, **kwargs)
     timeout_ms = int(busy_timeout_s * 1000)

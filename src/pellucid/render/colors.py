@@ -33,7 +33,7 @@ def rgb(value: float, vmax: float, signed: bool) -> tuple[int, int, int] | None:
 
 def hex_color(value: float, vmax: float, signed: bool) -> str | None:
     color = rgb(value, vmax, signed)
-    return None if color is None else "#%02x%02x%02x" % color
+    return None if color is None else "#{:02x}{:02x}{:02x}".format(*color)
 
 
 def text_on(color: tuple[int, int, int]) -> str:

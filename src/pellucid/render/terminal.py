@@ -66,7 +66,10 @@ def grid(ex: Explanation, scores: np.ndarray, row_axis: str, col_axis: str, titl
     for c in cols:
         table.add_column(c.replace("\n", "⏎")[:8], no_wrap=True, justify="right")
     for r, label in enumerate(ex.labels[row_axis]):
-        cells = [Text(f"{v:6.2f}" if math.isfinite(v) else "   ·  ", style=_style(v, vmax, ex.signed)) for v in scores[r][: len(cols)]]
+        cells = [
+            Text(f"{v:6.2f}" if math.isfinite(v) else "   ·  ", style=_style(v, vmax, ex.signed))
+            for v in scores[r][: len(cols)]
+        ]
         table.add_row(label.replace("\n", "⏎"), *cells)
     if len(ex.labels[col_axis]) > MAX_COLUMNS:
         table.caption = f"first {MAX_COLUMNS} of {len(ex.labels[col_axis])} {col_axis} columns; use --json for all"
@@ -92,6 +95,10 @@ def print_explanation(ex: Explanation, console: Console | None = None, row: int 
             console.print(f"[dim]… {len(ex.labels[first]) - 4} more {first} slices; use --json or --html[/]")
     else:
         console.print(ex.to_dataframe().to_string())
-    checks = {k: v for k, v in ex.meta.items() if k in ("completeness_residual", "efficiency_gap", "forward_passes", "seconds")}
+    checks = {
+        k: v
+        for k, v in ex.meta.items()
+        if k in ("completeness_residual", "efficiency_gap", "forward_passes", "seconds")
+    }
     if checks:
         console.print("[dim]" + "  ".join(f"{k}={v}" for k, v in checks.items()) + "[/]")

@@ -40,7 +40,7 @@ def upgrade() -> None:
         sa.Column("model", sa.String(200), nullable=True),
         sa.Column("model_version", sa.String(200), nullable=True),
         sa.Column("template_version", sa.String(200), nullable=True),
-        sa.Column("prompt", JSON, nullable=True),
+        sa.Column("prompt", JSON, nullable=False),
         sa.Column("prompt_text", sa.Text(), nullable=False),
         sa.Column("prompt_hash", sa.String(64), nullable=False),
         sa.Column("response", sa.Text(), nullable=True),
