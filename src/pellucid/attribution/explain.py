@@ -24,6 +24,7 @@ from pellucid.attribution.engine import TARGET_KINDS, Scorer, TargetSpec
 from pellucid.attribution.features import build_units
 from pellucid.attribution.gradients import GRAD_X_INPUT, INTEGRATED_GRADIENTS, SALIENCY
 from pellucid.attribution.lime import LIME
+from pellucid.attribution.lrp import LRP
 from pellucid.attribution.occlusion import OCCLUSION
 from pellucid.attribution.shapley import KERNEL_SHAP, SHAPLEY
 from pellucid.errors import InvalidInputError, unknown_name
@@ -39,6 +40,7 @@ METHODS: dict[str, MethodSpec] = {
         SALIENCY,
         GRAD_X_INPUT,
         INTEGRATED_GRADIENTS,
+        LRP,
         LIME,
         KERNEL_SHAP,
         SHAPLEY,
@@ -67,6 +69,34 @@ def _target_spec(lm: LM, target_ids: list[int], foil: str | None, kind: str) -> 
     )
 
 
+def target_note(lm: LM, prompt_text: str, target: str, target_ids: list[int]) -> str | None:
+    """Say how the target was split when that differs from how it reads after the prompt.
+
+    The target is tokenized on its own; if the tokenizer splits ``prompt + target`` differently
+    at the boundary (typically a missing or extra leading space), the attributed tokens are ones
+    the model would rarely produce there, and the user should know which tokens were explained.
+    """
+    glued = prompt_text[-1:].isalnum() and target[:1].isalnum()
+    joint = [int(i) for i in lm.tokenizer(prompt_text + target, add_special_tokens=False)["input_ids"]]
+    alone = lm.decode_tokens(target_ids)
+    if joint[-len(target_ids) :] == target_ids:
+        if glued:
+            return (
+                f"The target {target!r} follows the prompt with no space, so the model is scored on reading "
+                f"{(prompt_text[-12:] + target)!r}; add a leading space (e.g. {' ' + target!r}) to explain a new word."
+            )
+        return None
+    prompt_ids = [int(i) for i in lm.tokenizer(prompt_text, add_special_tokens=False)["input_ids"]]
+    shared = 0
+    while shared < min(len(joint), len(prompt_ids)) and joint[shared] == prompt_ids[shared]:
+        shared += 1
+    in_context = lm.decode_tokens(joint[shared:])
+    return (
+        f"The target {target!r} was attributed as the tokens {alone}; after this prompt the tokenizer would split "
+        f"the same text as {in_context}, so the model is scored on a split it rarely produces."
+    )
+
+
 def explain(
     lm: LM,
     prompt: str | Sequence[Message],
@@ -81,7 +111,7 @@ def explain(
     system: str | None = None,
     max_new_tokens: int = 32,
     seed: int = 0,
-    batch_tokens: int = 4096,
+    batch_tokens: int = 1024,
     cache: bool = True,
     progress: Progress | None = None,
     **params: Any,
@@ -118,6 +148,7 @@ def explain(
         "generated": generated is not None,
         "target_token_ids": target_ids,
         "foil": foil,
+        "target_note": target_note(lm, enc.text, target, target_ids) if target is not None else None,
         "label_info": {
             "input": {
                 "segment": units.segments,

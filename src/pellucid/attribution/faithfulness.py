@@ -81,7 +81,7 @@ def _check_explanation(ex: Explanation) -> dict[str, Any]:
     return info
 
 
-def build_context(lm: LM, ex: Explanation, *, prompt: Any = None, batch_tokens: int = 4096) -> Context:
+def build_context(lm: LM, ex: Explanation, *, prompt: Any = None, batch_tokens: int = 1024) -> Context:
     """The :class:`Context` (prompt ids, features, target, scorer) that ``explain()`` used for ``ex``.
 
     The prompt is re-tokenized from ``meta["prompt_text"]`` (the text after the chat template),

@@ -103,7 +103,7 @@ def integrated_gradients(
     x0 = x * (1 - mask) + base_vec * mask  # only attributed features move
     alphas, weights = _nodes(steps, rule)
     width = x.shape[0] + max(len(ctx.spec.ids), len(ctx.spec.foil_ids or [])) - 1
-    chunk = max(1, ctx.scorer.batch_tokens // max(width, 1))
+    chunk = max(1, ctx.scorer.grad_batch_tokens // max(width, 1))
     total = torch.zeros(ctx.scorer.n_rows, *x.shape, dtype=torch.float64)
     for start in range(0, steps, chunk):
         a = torch.tensor(alphas[start : start + chunk], dtype=x.dtype).view(-1, 1, 1)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import typer
 from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
@@ -21,6 +22,10 @@ from pellucid.cli.common import (
     print_json,
     settings_from,
 )
+from pellucid.settings import Settings
+
+if TYPE_CHECKING:
+    from pellucid.types import Explanation
 
 
 def _parse_params(pairs: list[str]) -> dict[str, str]:
@@ -36,7 +41,7 @@ def _parse_params(pairs: list[str]) -> dict[str, str]:
 @handle_errors
 def explain(
     ctx: typer.Context,
-    prompt: str = typer.Argument(..., help="The user's message (or raw text with --raw)."),
+    prompt: str | None = typer.Argument(None, help="The user's message (or raw text with --raw)."),
     target: str | None = typer.Option(None, "--target", "-t", help="Text to explain; default: the model's own answer."),
     method: str = typer.Option("occlusion", "--method", help="Attribution method (see `pellucid methods`)."),
     foil: str | None = typer.Option(None, help="Contrast: explain target versus this text (log-prob difference)."),
@@ -51,11 +56,36 @@ def explain(
     seed: int = typer.Option(0, help="Seed for sampling methods (lime, kernel_shap)."),
     as_json: bool = JsonOption,
     html: Path | None = typer.Option(None, "--html", help="Write a standalone HTML page (works offline)."),
+    record: str | None = typer.Option(
+        None, "--record", help="Explain a logged call: its prompt, on its model, with its response as the target."
+    ),
 ) -> None:
     """Explain which parts of PROMPT made the model produce the target, token by token."""
     settings = settings_from(ctx)
-    lm = load_lm(model, settings, quiet=as_json)
+    if (prompt is None) == (record is None):
+        raise fail("Give a PROMPT to explain, or --record ID to explain a logged call (not both).")
     columns = (TextColumn("[progress.description]{task.description}"), BarColumn(), TimeRemainingColumn())
+    if record is not None:
+        if target is not None or raw or system is not None:
+            raise fail("--record explains the logged call as it was: drop --target, --raw and --system.")
+        ex = _explain_record(
+            settings,
+            record,
+            model,
+            method,
+            as_json,
+            columns,
+            foil=foil,
+            target_kind=target_kind,
+            granularity=granularity,
+            seed=seed,
+            segments=tuple(s.strip() for s in segments.split(",") if s.strip()),
+            **_parse_params(param),
+        )
+        _render(ex, html, as_json)
+        return
+    assert prompt is not None
+    lm = load_lm(model, settings, quiet=as_json)
     with Progress(*columns, console=err_console, transient=True, disable=as_json) as bar:
         task = bar.add_task(f"{method}", total=None)
         ex = service.explain(
@@ -74,6 +104,34 @@ def explain(
             progress=lambda done, total: bar.update(task, completed=done, total=total),
             **_parse_params(param),
         )
+    _render(ex, html, as_json)
+
+
+def _explain_record(
+    settings: Settings,
+    record_id: str,
+    model: str | None,
+    method: str,
+    as_json: bool,
+    columns: tuple[Any, ...],
+    **params: Any,
+) -> Explanation:
+    """``--record ID``: load the logged call's model (with a spinner), then attribute its response."""
+    from pellucid.monitor import Store
+    from pellucid.monitor.explain_record import explain_record
+
+    with Store.open(settings=settings) as store:
+        logged = store.repo.get_record(record_id)
+        name = model or logged.model or settings.default_model
+        pool = service.ModelPool(settings)
+        pool.add(load_lm(name, settings, quiet=as_json), name=name)
+        with Progress(*columns, console=err_console, transient=True, disable=as_json) as bar:
+            task = bar.add_task(f"{method}", total=None)
+            progress = lambda done, total: bar.update(task, completed=done, total=total)  # noqa: E731
+            return explain_record(pool, store, record_id, method, model=name, progress=progress, **params)
+
+
+def _render(ex: Explanation, html: Path | None, as_json: bool) -> None:
     if html is not None:
         from pellucid.render.html import explanation_page
 

@@ -7,7 +7,16 @@ from pathlib import Path
 
 import typer
 
-from pellucid.cli import explain_cmd, faithfulness_cmd, generate_cmd, inspect_cmd, models_cmd, serve_cmd
+from pellucid.cli import (
+    eval_cmd,
+    explain_cmd,
+    faithfulness_cmd,
+    generate_cmd,
+    inspect_cmd,
+    models_cmd,
+    monitor_cmd,
+    serve_cmd,
+)
 from pellucid.settings import Settings
 
 app = typer.Typer(
@@ -40,6 +49,8 @@ app.command("methods")(explain_cmd.methods)
 app.command("faithfulness")(faithfulness_cmd.faithfulness)
 app.command("serve")(serve_cmd.serve)
 app.add_typer(inspect_cmd.app, name="inspect")
+app.add_typer(monitor_cmd.app, name="monitor")
+app.add_typer(eval_cmd.app, name="eval")
 
 
 def main() -> None:

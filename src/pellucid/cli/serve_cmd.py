@@ -1,4 +1,10 @@
-"""``pellucid serve``: the API (and workbench) on the bundled model, on 127.0.0.1 by default."""
+"""``pellucid serve``: the API, the OpenAI-compatible logging gateway and the workbench, on 127.0.0.1 by default.
+
+The monitoring store (``PELLUCID_DATABASE_URL``, default SQLite in the Pellucid home) is opened
+before anything else, so a wrong URL or an unreachable database fails at once with the URL
+(password hidden) and the reason. On a clean shutdown (Ctrl+C, SIGTERM) the app writes every
+record still queued before the store is closed.
+"""
 
 from __future__ import annotations
 
@@ -14,18 +20,39 @@ def serve(
     host: str | None = typer.Option(None, help="Address to bind (default 127.0.0.1)."),
     port: int | None = typer.Option(None, help="Port (default 8000)."),
     preload: bool = typer.Option(True, help="Load the model before accepting requests."),
+    database_url: str | None = typer.Option(
+        None, "--database-url", help="Monitoring store URL (default: PELLUCID_DATABASE_URL or SQLite in the home)."
+    ),
+    redact_pii: bool | None = typer.Option(
+        None, "--redact-pii/--no-redact-pii", help="Redact personal data before storage (PELLUCID_REDACT_PII)."
+    ),
+    background: bool = typer.Option(
+        True, "--background/--no-background", help="Run the enrichment worker and alert scheduler in the server."
+    ),
 ) -> None:
-    """Start the Pellucid server: health page, REST API, model endpoints."""
+    """Start the Pellucid server: health page, REST API, /v1 gateway (every call logged)."""
     import uvicorn
 
+    from pellucid.monitor import Store
     from pellucid.serve.app import create_app
     from pellucid.service import ModelPool
 
-    settings = settings_from(ctx).with_overrides(host=host, port=port, default_model=model)
-    pool = ModelPool(settings)
-    if preload:
-        with err_console.status(f"Loading {settings.default_model}…"):
-            pool.get()
-    app = create_app(settings, pool)
-    err_console.print(f"Pellucid on [bold]http://{settings.host}:{settings.port}[/] (Ctrl+C to stop)")
-    uvicorn.run(app, host=settings.host, port=settings.port, log_level="warning")
+    settings = settings_from(ctx).with_overrides(
+        host=host, port=port, default_model=model, database_url=database_url, redact_pii=redact_pii
+    )
+    store = Store.open(settings.resolved_database_url)  # raises StoreConnectionError naming the URL
+    try:
+        pool = ModelPool(settings)
+        if preload:
+            with err_console.status(f"Loading {settings.default_model}…"):
+                pool.get()
+        app = create_app(settings, pool, store, background=background)
+        err_console.print(
+            f"Pellucid on [bold]http://{settings.host}:{settings.port}[/] (Ctrl+C to stop); "
+            f"OpenAI-compatible API at /v1; calls logged to {store.url}"
+            + (" with PII redaction" if settings.redact_pii else ""),
+            highlight=False,
+        )
+        uvicorn.run(app, host=settings.host, port=settings.port, log_level="warning")
+    finally:
+        store.close()

@@ -12,11 +12,14 @@ Shapes in docstrings: ``B`` batch, ``L`` sequence length, ``T`` target length, `
 
 from __future__ import annotations
 
+import hashlib
+import json
 import time
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Any
+from functools import cached_property
+from typing import TYPE_CHECKING, Any
 
 import torch
 
@@ -28,6 +31,9 @@ from pellucid.models.loading import ModelSource, load_weights, resolve
 from pellucid.models.tokens import Message, encode
 from pellucid.settings import Settings
 from pellucid.types import Encoding, Generation, TokenScores
+
+if TYPE_CHECKING:
+    from pellucid.models.streaming import TokenStream
 
 Prompt = str | Sequence[Message]
 
@@ -122,6 +128,32 @@ class LM:
     def is_chat(self) -> bool:
         """Whether the tokenizer has a chat template (prompts are then chat by default)."""
         return bool(getattr(self.tokenizer, "chat_template", None))
+
+    @cached_property
+    def version(self) -> str:
+        """A short fingerprint of what answers: the model's configuration and where it was loaded from.
+
+        Equal for the same weights loaded the same way; it changes when the source (path, GGUF
+        file, hub revision) or the architecture's configuration changes. Weights are not hashed
+        (too slow for large models): two checkpoints of one config at one path share it.
+        """
+        config = self.model.config.to_dict()
+        config.pop("transformers_version", None)
+        identity = {
+            "config": config,
+            "source": None if self.source is None else [self.source.kind, self.source.location],
+            "revision": getattr(self.model.config, "_commit_hash", None),
+        }
+        return "cfg-" + _short_hash(json.dumps(identity, sort_keys=True, default=str))
+
+    @property
+    def template_version(self) -> str | None:
+        """A short hash of the tokenizer's chat template (``None`` without one): which prompt format was used."""
+        template = getattr(self.tokenizer, "chat_template", None)
+        if not template:
+            return None
+        text = template if isinstance(template, str) else json.dumps(template, sort_keys=True)
+        return "tpl-" + _short_hash(text)
 
     @property
     def d_head(self) -> int:
@@ -267,28 +299,11 @@ class LM:
         ``logprobs`` are the model's own (untempered) log-probabilities of the chosen tokens.
         Generation stops at the end-of-turn/end-of-text token, which is not included.
         """
-        if max_new_tokens < 1:
-            raise InvalidInputError(f"max_new_tokens={max_new_tokens}; it must be at least 1.")
-        if temperature < 0:
-            raise InvalidInputError(f"temperature={temperature}; it must be 0 (greedy) or positive.")
-        if not 0 < top_p <= 1:
-            raise InvalidInputError(f"top_p={top_p}; it must be in (0, 1].")
-        from transformers import GenerationConfig
-
+        _check_sampling(max_new_tokens, temperature, top_p)
         enc = self.encode(prompt, chat=chat, system=system)
         self.check_length(len(enc) + max_new_tokens, f"prompt ({len(enc)} tokens) plus max_new_tokens")
         eos = self.stop_token_ids()
-        config = GenerationConfig(
-            max_new_tokens=max_new_tokens,
-            do_sample=temperature > 0,
-            temperature=temperature if temperature > 0 else None,
-            top_p=top_p if temperature > 0 else None,
-            top_k=None,
-            eos_token_id=eos or None,
-            pad_token_id=self.tokenizer.pad_token_id,
-            output_logits=True,
-            return_dict_in_generate=True,
-        )
+        config = self._generation_config(max_new_tokens, temperature, top_p, output_logits=True)
         ids = self._tensor(enc.ids)
         started = time.perf_counter()
         with torch.random.fork_rng(devices=[]):
@@ -320,6 +335,52 @@ class LM:
                 "seed": seed,
                 "seconds": round(time.perf_counter() - started, 4),
             },
+        )
+
+    def stream(
+        self,
+        prompt: Prompt,
+        *,
+        chat: bool | None = None,
+        system: str | None = None,
+        max_new_tokens: int | None = 64,
+        temperature: float = 0.0,
+        top_p: float = 1.0,
+        seed: int | None = None,
+        stop: Sequence[str] = (),
+    ) -> TokenStream:
+        """Generate like :meth:`generate`, yielding text pieces as tokens arrive (see :mod:`.streaming`).
+
+        ``max_new_tokens=None`` generates until the end token or the context window is full.
+        ``stop`` strings end the generation and are not included in the text. Greedy pieces
+        concatenate to ``generate(...).text`` (without ``stop``). Generation starts when
+        iteration does.
+        """
+        enc = self.encode(prompt, chat=chat, system=system)
+        if max_new_tokens is None:
+            max_new_tokens = self.context_length - len(enc)
+            if max_new_tokens < 1:
+                self.check_length(len(enc) + 1, f"prompt ({len(enc)} tokens) plus one new token")
+        _check_sampling(max_new_tokens, temperature, top_p)
+        self.check_length(len(enc) + max_new_tokens, f"prompt ({len(enc)} tokens) plus max_new_tokens")
+        from pellucid.models.streaming import TokenStream
+
+        config = self._generation_config(max_new_tokens, temperature, top_p, output_logits=False)
+        return TokenStream(self, enc.ids, config, seed=seed, stop=stop)
+
+    def _generation_config(self, max_new_tokens: int, temperature: float, top_p: float, *, output_logits: bool) -> Any:
+        from transformers import GenerationConfig
+
+        return GenerationConfig(
+            max_new_tokens=max_new_tokens,
+            do_sample=temperature > 0,
+            temperature=temperature if temperature > 0 else None,
+            top_p=top_p if temperature > 0 else None,
+            top_k=None,
+            eos_token_id=self.stop_token_ids() or None,
+            pad_token_id=self.tokenizer.pad_token_id,
+            output_logits=output_logits,
+            return_dict_in_generate=output_logits,
         )
 
     def stop_token_ids(self) -> list[int]:
@@ -388,6 +449,19 @@ class LM:
         enc = prompt if isinstance(prompt, Encoding) else self.encode(prompt, chat=chat, system=system)
         self.check_length(len(enc))
         return self._tensor(enc.ids)
+
+
+def _check_sampling(max_new_tokens: int, temperature: float, top_p: float) -> None:
+    if max_new_tokens < 1:
+        raise InvalidInputError(f"max_new_tokens={max_new_tokens}; it must be at least 1.")
+    if temperature < 0:
+        raise InvalidInputError(f"temperature={temperature}; it must be 0 (greedy) or positive.")
+    if not 0 < top_p <= 1:
+        raise InvalidInputError(f"top_p={top_p}; it must be in (0, 1].")
+
+
+def _short_hash(text: str) -> str:
+    return hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()[:12]
 
 
 def _has_module(model: Any, path: str) -> bool:

@@ -16,6 +16,16 @@ Tables:
   one row per ``(record_id, field, model)``. Bytes are compact and identical on both databases;
   :func:`pack_vector` / :func:`unpack_vector` convert.
 
+Analytics tables (revision 0002):
+
+- ``eval_runs`` / ``eval_examples``: one offline evaluation (``pellucid eval``) with its aggregate
+  metrics as JSON, and one row per example with the per-example metric values as JSON.
+- ``alert_rules`` / ``alert_events``: conditions checked on demand or on a schedule, and every
+  time one fired (value, message, whether the webhook or command got it). Events keep the
+  rule's name and survive the rule's deletion (``ON DELETE SET NULL``).
+- ``drift_reports``: saved drift reports (the windows compared and the full report as JSON),
+  for the web view.
+
 Every child row references ``records.id`` with ``ON DELETE CASCADE``: purging a record removes its
 feedback, tags, metrics and embeddings with it (SQLite enforces this because the store turns
 ``PRAGMA foreign_keys`` on).
@@ -179,6 +189,104 @@ class Embedding(Base):
     vector: Mapped[bytes] = mapped_column(LargeBinary)
 
     __table_args__ = (CheckConstraint("field IN ('prompt', 'response')", name="field"),)
+
+
+class EvalRun(Base):
+    """One evaluation run: a data set scored with a list of metrics, aggregates in ``results``."""
+
+    __tablename__ = "eval_runs"
+
+    id: Mapped[str] = mapped_column(IdType, primary_key=True)
+    name: Mapped[str] = mapped_column(String(200), index=True)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
+    model: Mapped[str | None] = mapped_column(String(200))
+    model_version: Mapped[str | None] = mapped_column(String(200))
+    prompt_version: Mapped[str | None] = mapped_column(String(200))
+    dataset_path: Mapped[str | None] = mapped_column(Text)
+    #: Metric names as computed (groups such as ``rouge`` expanded).
+    metrics: Mapped[Any] = mapped_column(JSONType)
+    #: ``{metric: {"aggregate": x, "aggregation": "...", "higher_is_better": b, "details": {...}}}``.
+    results: Mapped[dict[str, Any] | None]
+    n_examples: Mapped[int] = mapped_column(Integer, default=0)
+    n_skipped: Mapped[int] = mapped_column(Integer, default=0)
+    params: Mapped[dict[str, Any] | None]
+
+
+class EvalExample(Base):
+    """One example of an evaluation run and its metric values (``{"bleu": 41.2, ...}``)."""
+
+    __tablename__ = "eval_examples"
+
+    run_id: Mapped[str] = mapped_column(IdType, ForeignKey("eval_runs.id", ondelete="CASCADE"), primary_key=True)
+    idx: Mapped[int] = mapped_column(Integer, primary_key=True)
+    #: Where the example came from in the data set (1-based line number).
+    line: Mapped[int | None] = mapped_column(Integer)
+    prompt: Mapped[Any] = mapped_column(JSONType)
+    reference: Mapped[Any] = mapped_column(JSONType)
+    prediction: Mapped[str | None] = mapped_column(Text)
+    scores: Mapped[dict[str, Any] | None]
+
+
+class AlertRule(Base):
+    """A condition over recent traffic and what to do when it holds (see :mod:`pellucid.monitor.alerts`)."""
+
+    __tablename__ = "alert_rules"
+
+    id: Mapped[str] = mapped_column(IdType, primary_key=True)
+    name: Mapped[str] = mapped_column(String(200), unique=True)
+    #: The condition as written, e.g. ``mean(latency_ms) > 500 over 1h``.
+    condition: Mapped[str] = mapped_column(Text)
+    #: The parsed parts, kept as columns for listing: ``mean(latency_ms)``, ``>``, ``500``, 3600.
+    metric: Mapped[str] = mapped_column(String(200))
+    operator: Mapped[str] = mapped_column(String(2))
+    threshold: Mapped[float] = mapped_column(Float)
+    window_seconds: Mapped[int] = mapped_column(Integer)
+    action: Mapped[str] = mapped_column(String(20))
+    target: Mapped[str | None] = mapped_column(Text)
+    enabled: Mapped[bool] = mapped_column(Boolean, default=True)
+    #: Seconds before a rule that keeps holding notifies again (``None``: once per episode).
+    repeat_seconds: Mapped[int | None] = mapped_column(Integer)
+    state: Mapped[str] = mapped_column(String(10), default="ok")
+    last_value: Mapped[float | None] = mapped_column(Float)
+    last_checked_at: Mapped[datetime | None]
+    last_fired_at: Mapped[datetime | None]
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+    __table_args__ = (
+        CheckConstraint("action IN ('webhook', 'command', 'none')", name="action"),
+        CheckConstraint("state IN ('ok', 'firing')", name="state"),
+    )
+
+
+class AlertEvent(Base):
+    """One firing of a rule: the value that triggered it and whether the notification got through."""
+
+    __tablename__ = "alert_events"
+
+    id: Mapped[str] = mapped_column(IdType, primary_key=True)
+    rule_id: Mapped[str | None] = mapped_column(IdType, ForeignKey("alert_rules.id", ondelete="SET NULL"), index=True)
+    rule_name: Mapped[str] = mapped_column(String(200))
+    fired_at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
+    value: Mapped[float | None] = mapped_column(Float)
+    message: Mapped[str] = mapped_column(Text)
+    #: ``delivered``, ``failed`` or ``no_action``; ``delivery_detail`` says what happened.
+    delivery_status: Mapped[str] = mapped_column(String(20))
+    delivery_detail: Mapped[str | None] = mapped_column(Text)
+
+
+class DriftReportRow(Base):
+    """A saved drift report: the two windows compared and the report's JSON."""
+
+    __tablename__ = "drift_reports"
+
+    id: Mapped[str] = mapped_column(IdType, primary_key=True)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
+    name: Mapped[str | None] = mapped_column(String(200))
+    reference: Mapped[str] = mapped_column(Text)
+    current: Mapped[str] = mapped_column(Text)
+    drifted: Mapped[bool] = mapped_column(Boolean)
+    verdict: Mapped[str] = mapped_column(Text)
+    report: Mapped[dict[str, Any]] = mapped_column(JSONType)
 
 
 def pack_vector(vector: Any) -> bytes:

@@ -41,6 +41,7 @@ from sqlalchemy.pool import StaticPool
 
 from pellucid.monitor.errors import StoreConnectionError, StoreError
 from pellucid.monitor.repository import Repository
+from pellucid.monitor.repository_analytics import AnalyticsRepository
 from pellucid.monitor.sql import dump_json
 from pellucid.settings import Settings
 
@@ -77,13 +78,15 @@ def _reason(exc: BaseException, password: str | None) -> str:
 class Store:
     """A monitoring database: an engine, its schema version, and the repository over it.
 
-    Build it with :meth:`open`. ``store.repo`` holds every query; ``store.close()`` releases
-    the connections (also on ``with Store.open(...) as store:``).
+    Build it with :meth:`open`. ``store.repo`` holds the record queries, ``store.analytics`` those
+    of evaluation runs, alerts and drift reports; ``store.close()`` releases the connections
+    (also on ``with Store.open(...) as store:``).
     """
 
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
         self.repo = Repository(engine)
+        self.analytics = AnalyticsRepository(engine)
 
     # -- opening -------------------------------------------------------------------------
     @classmethod

@@ -1,48 +1,151 @@
 """``create_app(settings, models, store)``: the FastAPI application, built by a factory.
 
 Nothing is read from the environment here: the caller passes settings, the model pool and
-(later) the store. Pellucid errors become JSON 4xx responses with the message.
+the monitoring store (``None``: nothing is logged and ``/api/records`` answers 503). With a
+store, the app owns a :class:`~pellucid.monitor.Monitor` whose batched writer logs every
+``/v1`` call; the app's lifespan closes it on shutdown, writing everything still queued. The
+store itself stays the caller's to close.
+
+Errors: Pellucid errors become JSON responses ``{"error": {"type", "message"}}`` with a 4xx/5xx
+status; under ``/v1`` every error (validation included) has the OpenAI shape instead (see
+:mod:`pellucid.serve.openai_errors`).
 """
 
 from __future__ import annotations
 
-from typing import Any
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import TYPE_CHECKING, Any
 
 from fastapi import FastAPI, Request
-from fastapi.responses import JSONResponse
+from fastapi.exception_handlers import http_exception_handler, request_validation_exception_handler
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse, Response
+from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from pellucid import __version__
 from pellucid.errors import InvalidInputError, ModelNotFoundError, PellucidError, PromptTooLongError
-from pellucid.serve.routers import explanations, health, lm
+from pellucid.monitor.errors import RecordNotFoundError, StoreBusyError, StoreError
+from pellucid.serve.gateway import Gateway, log_rejected
+from pellucid.serve.openai_errors import OpenAIError, from_exception, from_validation
+from pellucid.serve.routers import analytics, explanations, health, lm, openai, records
 from pellucid.service import ModelPool
 from pellucid.settings import Settings
 
+if TYPE_CHECKING:
+    from pellucid.monitor import Monitor, Store
+    from pellucid.monitor.writer import Redactor
+
+log = logging.getLogger(__name__)
+
 
 def _status_for(exc: PellucidError) -> int:
-    if isinstance(exc, ModelNotFoundError):
+    if isinstance(exc, (ModelNotFoundError, RecordNotFoundError)):
         return 404
     if isinstance(exc, PromptTooLongError):
         return 413
     if isinstance(exc, InvalidInputError):
         return 422
+    if isinstance(exc, StoreBusyError):
+        return 429
+    if isinstance(exc, StoreError):
+        return 503
     return 400
 
 
-def create_app(settings: Settings, models: ModelPool, store: Any = None) -> FastAPI:
-    """Build the app. ``models`` loads and shares LMs; ``store`` is the monitoring store."""
-    app = FastAPI(title="Pellucid", version=__version__, docs_url="/api/docs", openapi_url="/api/openapi.json")
+def _is_v1(request: Request) -> bool:
+    return request.url.path.startswith("/v1/")
+
+
+def _redactor(settings: Settings) -> Redactor | None:
+    from pellucid.audit.pii import redact
+
+    return redact if settings.redact_pii else None
+
+
+def build_monitor(settings: Settings, store: Store) -> Monitor:
+    """The monitor logging gateway calls into ``store``: quality flags, and PII redaction if enabled."""
+    from pellucid.monitor import BatchWriter, Monitor, Preparer
+
+    prepare = Preparer(redactor=_redactor(settings))
+    return Monitor(store, writer=BatchWriter(store.repo, prepare=prepare))
+
+
+def _background_workers(settings: Settings, models: ModelPool, store: Store) -> list[Any]:
+    """The enrichment worker (embeddings, perplexity, entropy) and the alert scheduler."""
+    from pellucid.monitor.alerts import AlertScheduler
+    from pellucid.monitor.enrich import Enricher
+
+    return [Enricher(store, settings, pool=models), AlertScheduler(store, interval=60.0)]
+
+
+def create_app(
+    settings: Settings, models: ModelPool, store: Store | None = None, *, background: bool = False
+) -> FastAPI:
+    """Build the app. ``models`` loads and shares LMs; ``store`` is the monitoring store (optional).
+
+    With ``background=True`` (what ``pellucid serve`` does) and a store, the app's lifespan also
+    runs the enrichment worker and the alert scheduler in threads, stopped at shutdown.
+    """
+    monitor = build_monitor(settings, store) if store is not None else None
+    workers = _background_workers(settings, models, store) if background and store is not None else []
+
+    @asynccontextmanager
+    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        for worker in workers:
+            worker.start()
+        yield
+        for worker in workers:
+            worker.stop()
+        if monitor is not None:
+            try:
+                monitor.close()
+            except StoreError as exc:
+                log.error("Monitoring records were lost at shutdown: %s", exc)
+
+    app = FastAPI(
+        title="Pellucid",
+        version=__version__,
+        docs_url="/api/docs",
+        openapi_url="/api/openapi.json",
+        lifespan=lifespan,
+    )
     app.state.settings = settings
     app.state.models = models
     app.state.store = store
+    app.state.monitor = monitor
+    app.state.gateway = Gateway(settings, models, monitor, _redactor(settings))
 
     @app.exception_handler(PellucidError)
-    async def _pellucid_error(_request: Request, exc: PellucidError) -> JSONResponse:
+    async def _pellucid_error(request: Request, exc: PellucidError) -> JSONResponse:
+        if _is_v1(request):
+            return from_exception(exc).response()
         return JSONResponse(
             status_code=_status_for(exc),
             content={"error": {"type": type(exc).__name__, "message": str(exc)}},
         )
 
+    @app.exception_handler(RequestValidationError)
+    async def _validation_error(request: Request, exc: RequestValidationError) -> Response:
+        if not _is_v1(request):
+            return await request_validation_exception_handler(request, exc)
+        error = from_validation(exc)
+        call = log_rejected(request.app.state.gateway, request, exc.body, error.message, error.status)
+        return error.response(call.headers if call is not None else None)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http_error(request: Request, exc: StarletteHTTPException) -> Response:
+        if not _is_v1(request):
+            return await http_exception_handler(request, exc)
+        code = "not_found" if exc.status_code == 404 else None
+        message = f"{request.method} {request.url.path}: {exc.detail}."
+        return OpenAIError(exc.status_code, message, code=code).response()
+
     app.include_router(health.router)
     app.include_router(lm.router, prefix="/api")
     app.include_router(explanations.router, prefix="/api")
+    app.include_router(records.router, prefix="/api")
+    app.include_router(analytics.router, prefix="/api")
+    app.include_router(openai.router)
     return app

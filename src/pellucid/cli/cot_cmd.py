@@ -1,0 +1,59 @@
+"""``pellucid cot``: does the model's stated chain of thought drive its answer?"""
+
+from __future__ import annotations
+
+from contextlib import nullcontext
+
+import typer
+from rich.table import Table
+
+from pellucid.cli.common import (
+    JsonOption,
+    ModelOption,
+    console,
+    err_console,
+    handle_errors,
+    load_lm,
+    print_json,
+    settings_from,
+)
+
+
+@handle_errors
+def cot(
+    ctx: typer.Context,
+    question: str = typer.Argument(..., help="The question to reason about."),
+    model: str | None = ModelOption,
+    system: str | None = typer.Option(None, help="A system message (chat models)."),
+    max_reasoning_tokens: int = typer.Option(
+        192, "--max-reasoning-tokens", min=8, help="Length of the chain of thought."
+    ),
+    max_steps: int = typer.Option(8, "--max-steps", min=1, help="Most reasoning steps tested."),
+    seed: int = typer.Option(0, help="Seed of the step corruptions."),
+    as_json: bool = JsonOption,
+) -> None:
+    """Truncate, corrupt or replace the reasoning with filler; how often does the answer change? (Lanham et al. 2023)"""
+    from pellucid.counterfactual.cot import cot_faithfulness
+
+    lm = load_lm(model, settings_from(ctx), quiet=as_json)
+    with err_console.status("Reasoning, then re-asking after each edited chain…") if not as_json else nullcontext():
+        result = cot_faithfulness(
+            lm, question, system=system, max_reasoning_tokens=max_reasoning_tokens, max_steps=max_steps, seed=seed
+        )
+    if as_json:
+        print_json(result.to_dict())
+        return
+    console.print("[bold]Reasoning[/]", highlight=False)
+    for i, step in enumerate(result.steps):
+        console.print(f"  {i + 1}. {step}", highlight=False, markup=False)
+    console.print(f"[bold]Answer:[/] {result.answer}", highlight=False)
+    table = Table(title="Interventions")
+    for col in ("kind", "step", "new answer", "changed", "Δ log p(answer)"):
+        table.add_column(col)
+    for i in result.interventions:
+        step = "—" if i.step is None else (f"keep {i.step}" if i.kind == "truncate" else str(i.step + 1))
+        table.add_row(i.kind, step, i.answer, "yes" if i.changed else "no", f"{i.delta_logprob:+.3f}")
+    console.print(table)
+    s = result.summary
+    style = "green" if s["faithful"] else "red"
+    console.print(f"[{style}]{s['verdict']}[/] (change rate {s['change_rate']:.2f})", highlight=False)

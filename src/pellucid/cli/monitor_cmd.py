@@ -1,0 +1,326 @@
+"""``pellucid monitor ...``: enrichment, drift, correlation with feedback, projection, alerts.
+
+Every command works on the monitoring store named by ``PELLUCID_DATABASE_URL`` (default: the
+SQLite file in the Pellucid home).
+
+    pellucid monitor enrich --limit 1000
+    pellucid monitor drift --reference last:30d --current last:1d --json
+    pellucid monitor correlate perplexity --window last:7d
+    pellucid monitor alerts add slow "mean(latency_ms) > 500 over 1h" --webhook http://127.0.0.1:9000/hook
+    pellucid monitor alerts check
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import Any
+
+import typer
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+from rich.table import Table
+
+from pellucid.cli.common import JsonOption, ModelOption, console, err_console, handle_errors, print_json, settings_from
+
+app = typer.Typer(help="Production monitoring: enrichment, drift, alerts, feedback.", no_args_is_help=True)
+alerts_app = typer.Typer(help="Alert rules: list, add, remove, history, check.", no_args_is_help=True)
+app.add_typer(alerts_app, name="alerts")
+
+WindowOption = typer.Option(None, "--window", "-w", help="Records to use: last:7d, version:v2, 2026-11-01..2026-11-15.")
+
+
+def _open_store(ctx: typer.Context) -> Any:
+    from pellucid.monitor import Store
+
+    return Store.open(settings=settings_from(ctx))
+
+
+@contextmanager
+def _progress(description: str, disable: bool) -> Iterator[Callable[[int, int], None]]:
+    columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn())
+    with Progress(*columns, console=err_console, transient=True, disable=disable) as bar:
+        task = bar.add_task(description, total=None)
+        yield lambda done, total: bar.update(task, completed=done, total=total)
+
+
+def _fmt(value: float | None) -> str:
+    return "—" if value is None else f"{value:.4g}"
+
+
+# -- enrichment -------------------------------------------------------------------------
+@app.command("enrich")
+@handle_errors
+def enrich(
+    ctx: typer.Context,
+    limit: int | None = typer.Option(None, "--limit", min=1, help="At most this many records (default: all waiting)."),
+    batch_size: int = typer.Option(32, "--batch-size", min=1, help="Records embedded and written together."),
+    model: str | None = ModelOption,
+    embeddings: bool = typer.Option(True, "--embeddings/--no-embeddings", help="MiniLM prompt/response vectors."),
+    lm_metrics: bool = typer.Option(True, "--lm/--no-lm", help="Perplexity and entropy under the serving model."),
+    as_json: bool = JsonOption,
+) -> None:
+    """Add embeddings, perplexity, entropy and flag counts to records that lack them.
+
+    Each record is scored by the model that answered it (its logged name); --model scores
+    every record with MODEL instead.
+    """
+    from pellucid.monitor.enrich import Enricher
+
+    settings = settings_from(ctx)
+    lm = None
+    if model is not None and lm_metrics:
+        from pellucid.cli.common import load_lm
+
+        lm = load_lm(model, settings, quiet=as_json)
+    with _open_store(ctx) as store:
+        enricher = Enricher(store, settings, lm=lm, batch_size=batch_size, embeddings=embeddings, lm_metrics=lm_metrics)
+        with _progress("enriching", as_json) as progress:
+            stats = enricher.run_once(limit, progress=progress)
+        pending = enricher.pending()
+    data = {**stats.to_dict(), "pending": pending}
+    if as_json:
+        print_json(data)
+        return
+    console.print(
+        f"Enriched {stats.records} records ({stats.records_per_second:.1f}/s): {stats.embeddings} embeddings, "
+        f"{stats.lm_scored} scored by the model, {stats.lm_skipped} without model metrics; {pending} still waiting.",
+        highlight=False,
+    )
+
+
+# -- drift ------------------------------------------------------------------------------
+def print_drift(report: dict[str, Any]) -> None:
+    """A drift report as a table plus its verdicts."""
+    params = report.get("params", {})
+    ref, cur = params.get("reference", {}), params.get("current", {})
+    table = Table(title=f"Drift: {cur.get('window', '?')} vs reference {ref.get('window', '?')}")
+    for column in ("feature", "test", "statistic", "p-value", "threshold", "drift"):
+        table.add_column(column)
+    for r in report["results"]:
+        flag = "[bold red]yes[/]" if r["drifted"] else "[green]no[/]"
+        table.add_row(r["feature"], r["detector"], _fmt(r["statistic"]), _fmt(r["p_value"]), _fmt(r["threshold"]), flag)
+    console.print(table)
+    for r in report["results"]:
+        if r["drifted"]:
+            console.print(f"• {r['verdict']}", highlight=False)
+    for what, why in params.get("skipped", {}).items():
+        err_console.print(f"[yellow]not tested[/] {what}: {why}", highlight=False)
+    console.print(f"[bold]{report['verdict']}[/]", highlight=False)
+
+
+@app.command("drift")
+@handle_errors
+def drift(
+    ctx: typer.Context,
+    reference: str = typer.Option(..., "--reference", "-r", help="Reference window: last:30d, version:v1, dates..."),
+    current: str = typer.Option(..., "--current", "-c", help="Current window, same forms."),
+    metrics: str | None = typer.Option(
+        None, "--metrics", help="Scalars to test (default: lengths, latency, tokens, perplexity, entropy, toxicity)."
+    ),
+    embeddings: str = typer.Option("prompt,response", "--embeddings", help="Embedding fields to test ('' for none)."),
+    layer: int | None = typer.Option(None, "--layer", help="Also test the model's hidden states at this layer."),
+    model: str | None = ModelOption,
+    max_prompts: int = typer.Option(100, "--max-prompts", min=10, help="Prompts per window for --layer."),
+    alpha: float = typer.Option(0.05, "--alpha", help="Significance level of the tests."),
+    permutations: int = typer.Option(500, "--permutations", min=10, help="MMD permutations."),
+    save: bool = typer.Option(True, "--save/--no-save", help="Store the report for the web view."),
+    name: str | None = typer.Option(None, "--name", help="Name of the saved report."),
+    as_json: bool = JsonOption,
+) -> None:
+    """Is the current window of traffic different from the reference window?"""
+    from pellucid.monitor.drift_run import run_drift
+
+    settings = settings_from(ctx)
+    lm = None
+    if layer is not None:
+        from pellucid.cli.common import load_lm
+
+        lm = load_lm(model, settings, quiet=as_json)
+    scalar_names = None if metrics is None else [m.strip() for m in metrics.split(",") if m.strip()]
+    with _open_store(ctx) as store:
+        with _progress("hidden states", as_json or layer is None) as progress:
+            report = run_drift(
+                store,
+                reference,
+                current,
+                metrics=scalar_names,
+                embeddings=[e.strip() for e in embeddings.split(",") if e.strip()],
+                layer=layer,
+                lm=lm,
+                max_prompts=max_prompts,
+                alpha=alpha,
+                n_permutations=permutations,
+                progress=progress,
+            )
+        data = report.to_dict()
+        if save:
+            data["id"] = store.analytics.save_drift_report(reference, current, data, name=name).id
+    if as_json:
+        print_json(data)
+        return
+    print_drift(data)
+    if save:
+        console.print(f"saved as drift report {data['id']}", style="dim", highlight=False)
+
+
+# -- feedback correlation ---------------------------------------------------------------
+@app.command("correlate")
+@handle_errors
+def correlate(
+    ctx: typer.Context,
+    metric: str = typer.Argument(..., help="A per-record metric: perplexity, latency_ms, response_chars..."),
+    window: str | None = WindowOption,
+    as_json: bool = JsonOption,
+) -> None:
+    """Spearman correlation between METRIC and human feedback (thumbs, scores)."""
+    from pellucid.monitor.correlate import correlate as _correlate
+    from pellucid.monitor.windows import parse_window
+
+    with _open_store(ctx) as store:
+        result = _correlate(store, metric, parse_window(window) if window else None)
+    if as_json:
+        print_json(result.to_dict())
+        return
+    console.print(result.verdict, highlight=False)
+
+
+# -- projection -------------------------------------------------------------------------
+@app.command("project")
+@handle_errors
+def project(
+    ctx: typer.Context,
+    window: str | None = WindowOption,
+    method: str = typer.Option("pca", "--method", help="pca, or umap (needs umap-learn)."),
+    clusters: int = typer.Option(8, "--clusters", min=1, help="KMeans clusters."),
+    field: str = typer.Option("prompt", "--field", help="prompt or response embeddings."),
+    as_json: bool = JsonOption,
+) -> None:
+    """2-D map of the stored embeddings with clusters (the projector's data)."""
+    from collections import Counter
+
+    from pellucid.monitor.projection import projection
+    from pellucid.monitor.windows import parse_window
+
+    with _open_store(ctx) as store:
+        result = projection(
+            store, parse_window(window) if window else None, method=method, clusters=clusters, field=field
+        )
+    data = result.to_dict()
+    if as_json:
+        print_json(data)
+        return
+    sizes = Counter(p["cluster"] for p in data["points"])
+    table = Table(title=f"{len(result.ids)} {field} embeddings, {method}, {clusters} clusters")
+    table.add_column("cluster")
+    table.add_column("records", justify="right")
+    table.add_column("example")
+    for cluster, size in sorted(sizes.items()):
+        example = next(p.get("text", "") for p in data["points"] if p["cluster"] == cluster)
+        table.add_row(str(cluster), str(size), example[:80])
+    console.print(table)
+
+
+# -- alerts -----------------------------------------------------------------------------
+@alerts_app.command("list")
+@handle_errors
+def alerts_list(ctx: typer.Context, as_json: bool = JsonOption) -> None:
+    """List alert rules and their state."""
+    with _open_store(ctx) as store:
+        rules = store.analytics.list_alert_rules()
+    if as_json:
+        print_json([r.to_dict() for r in rules])
+        return
+    table = Table(title="Alert rules")
+    for column in ("name", "condition", "action", "enabled", "state", "last value"):
+        table.add_column(column)
+    for r in rules:
+        state = "[bold red]firing[/]" if r.state == "firing" else "ok"
+        action = r.action if r.action == "none" else f"{r.action}: {r.target}"
+        table.add_row(r.name, r.condition, action, "yes" if r.enabled else "no", state, _fmt(r.last_value))
+    console.print(table)
+
+
+@alerts_app.command("add")
+@handle_errors
+def alerts_add(
+    ctx: typer.Context,
+    name: str = typer.Argument(..., help="A unique name."),
+    condition: str = typer.Argument(..., help="e.g. 'mean(latency_ms) > 500 over 1h', 'drift(embedding) p < 0.01'."),
+    webhook: str | None = typer.Option(None, "--webhook", help="POST the alert as JSON to this URL."),
+    command: str | None = typer.Option(None, "--command", help="Run this shell command (alert JSON on stdin)."),
+    repeat: str | None = typer.Option(None, "--repeat", help="Notify again after this long while firing (e.g. 1h)."),
+    disabled: bool = typer.Option(False, "--disabled", help="Store the rule without checking it yet."),
+    as_json: bool = JsonOption,
+) -> None:
+    """Add an alert rule."""
+    from pellucid.errors import InvalidInputError
+    from pellucid.monitor.alerts import add_rule
+    from pellucid.monitor.windows import parse_duration
+
+    if webhook and command:
+        raise InvalidInputError("Give either --webhook or --command, not both.")
+    action, target = ("webhook", webhook) if webhook else ("command", command) if command else ("none", None)
+    repeat_s = int(parse_duration(repeat).total_seconds()) if repeat else None
+    with _open_store(ctx) as store:
+        rule = add_rule(
+            store, name, condition, action=action, target=target, enabled=not disabled, repeat_seconds=repeat_s
+        )
+    if as_json:
+        print_json(rule.to_dict())
+        return
+    console.print(f"added alert rule [bold]{rule.name}[/]: {rule.condition}", highlight=False)
+
+
+@alerts_app.command("remove")
+@handle_errors
+def alerts_remove(ctx: typer.Context, name: str = typer.Argument(..., help="Rule name or id.")) -> None:
+    """Remove an alert rule (its history is kept)."""
+    with _open_store(ctx) as store:
+        rule = store.analytics.remove_alert_rule(name)
+    console.print(f"removed alert rule {rule.name}", highlight=False)
+
+
+@alerts_app.command("history")
+@handle_errors
+def alerts_history(
+    ctx: typer.Context,
+    rule: str | None = typer.Option(None, "--rule", help="Only this rule's events."),
+    limit: int = typer.Option(50, "--limit", min=1),
+    as_json: bool = JsonOption,
+) -> None:
+    """Past alert events, newest first."""
+    with _open_store(ctx) as store:
+        events = store.analytics.alert_history(rule, limit=limit)
+    if as_json:
+        print_json([e.to_dict() for e in events])
+        return
+    table = Table(title="Alert history")
+    for column in ("fired (UTC)", "rule", "value", "delivery", "message"):
+        table.add_column(column)
+    for e in events:
+        delivery = e.delivery_status + (f" ({e.delivery_detail})" if e.delivery_detail else "")
+        table.add_row(f"{e.fired_at:%Y-%m-%d %H:%M:%S}", e.rule_name, _fmt(e.value), delivery, e.message)
+    console.print(table)
+
+
+@alerts_app.command("check")
+@handle_errors
+def alerts_check(
+    ctx: typer.Context,
+    dry_run: bool = typer.Option(False, "--dry-run", help="Record events but do not call webhooks or commands."),
+    as_json: bool = JsonOption,
+) -> None:
+    """Check every enabled rule now; fire those that start to hold."""
+    from pellucid.monitor.alerts import check_rules
+
+    with _open_store(ctx) as store:
+        results = check_rules(store, notify=not dry_run)
+    if as_json:
+        print_json([r.to_dict() for r in results])
+        return
+    if not results:
+        console.print("No enabled alert rules; add one with `pellucid monitor alerts add`.")
+    for r in results:
+        mark = "[bold red]FIRED[/]" if r.fired else ("[red]firing[/]" if r.holds else "[green]ok[/]")
+        delivery = f" → {r.event.delivery_status}" if r.event else ""
+        console.print(f"{mark} {r.message}{delivery}", highlight=False)

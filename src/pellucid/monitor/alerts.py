@@ -1,0 +1,286 @@
+"""Alert rules: checked on demand or on a schedule; firing stores an event and notifies.
+
+    add_rule(store, "slow", "mean(latency_ms) > 500 over 1h", action="webhook",
+             target="http://127.0.0.1:9000/hooks/pellucid")
+    check_rules(store)                     # what `pellucid monitor alerts check` runs
+    AlertScheduler(store, interval=60).start()   # what a server runs
+
+**When a rule fires.** Each check computes the rule's value over its window and compares it with
+the threshold (:mod:`.alert_conditions`). A rule that starts to hold fires once: an event is
+stored and the action runs. While it keeps holding it stays ``firing`` and is silent, unless
+``repeat_seconds`` is set (then it notifies again after that long). When it stops holding it
+goes back to ``ok``. A window without data never holds.
+
+**Actions.**
+
+- ``webhook``: an HTTP POST of the alert as JSON (``Content-Type: application/json``) to an
+  ``http(s)://`` URL; any 2xx answer counts as delivered.
+- ``command``: a shell command run with the alert as JSON on its standard input and in
+  environment variables ``PELLUCID_ALERT_RULE``, ``PELLUCID_ALERT_VALUE``,
+  ``PELLUCID_ALERT_THRESHOLD``, ``PELLUCID_ALERT_CONDITION``, ``PELLUCID_ALERT_MESSAGE``; exit
+  status 0 counts as delivered. Commands run with the server's rights: only an administrator
+  should be able to create them (the REST API refuses them unless enabled).
+- ``none``: only the event is stored.
+
+Delivery failures never raise: they are stored on the event (``failed`` and the reason).
+Several processes running the scheduler against one database may each notify: run it in one.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import subprocess
+import threading
+import urllib.error
+import urllib.request
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING, Any
+
+from pellucid.errors import InvalidInputError
+from pellucid.monitor.alert_conditions import DRIFT_EMBEDDINGS, Condition, parse_condition
+from pellucid.monitor.analytics_records import AlertEventInfo, AlertRuleInfo
+from pellucid.monitor.records import RecordFilter, utcnow
+
+if TYPE_CHECKING:
+    from pellucid.monitor.store import Store
+
+log = logging.getLogger(__name__)
+
+ACTIONS = ("webhook", "command", "none")
+WEBHOOK_TIMEOUT_S = 10.0
+COMMAND_TIMEOUT_S = 60.0
+
+
+def add_rule(
+    store: Store,
+    name: str,
+    condition: str,
+    *,
+    action: str = "none",
+    target: str | None = None,
+    enabled: bool = True,
+    repeat_seconds: int | None = None,
+) -> AlertRuleInfo:
+    """Validate and store a rule (see the module docstring for actions)."""
+    if not name or not name.strip() or len(name) > 200:
+        raise InvalidInputError(f"An alert rule needs a name of 1 to 200 characters, got {name!r}.")
+    parsed = parse_condition(condition)
+    if action not in ACTIONS:
+        raise InvalidInputError(f"Unknown alert action {action!r}. Available: {', '.join(ACTIONS)}.")
+    if action == "webhook" and not (target or "").startswith(("http://", "https://")):
+        raise InvalidInputError(f"A webhook action needs an http:// or https:// URL, got {target!r}.")
+    if action == "command" and not (target or "").strip():
+        raise InvalidInputError("A command action needs the shell command to run, e.g. 'notify-send pellucid'.")
+    if repeat_seconds is not None and repeat_seconds < 1:
+        raise InvalidInputError(f"repeat_seconds must be at least 1 (or omitted), got {repeat_seconds}.")
+    return store.analytics.add_alert_rule(
+        {
+            "name": name.strip(),
+            "condition": parsed.text,
+            "metric": parsed.label,
+            "operator": parsed.operator,
+            "threshold": parsed.threshold,
+            "window_seconds": int(parsed.window.total_seconds()),
+            "action": action,
+            "target": target if action != "none" else None,
+            "enabled": enabled,
+            "repeat_seconds": repeat_seconds,
+        }
+    )
+
+
+@dataclass(frozen=True)
+class RuleCheck:
+    """The outcome of checking one rule."""
+
+    rule: str
+    condition: str
+    value: float | None
+    n: int
+    holds: bool
+    fired: bool
+    state: str
+    message: str
+    event: AlertEventInfo | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        data = dict(self.__dict__)
+        data["event"] = None if self.event is None else self.event.to_dict()
+        return data
+
+
+def measure(store: Store, cond: Condition, now: datetime) -> tuple[float | None, int]:
+    """The value of ``cond``'s left-hand side over its window ending at ``now``, and its sample size."""
+    window = RecordFilter(since=now - cond.window, until=now)
+    if cond.kind == "rate" and cond.feedback_kind is not None:
+        return store.analytics.feedback_rate(cond.feedback_kind, window)
+    if cond.kind == "rate":
+        return store.analytics.aggregate(cond.metric, "mean", window)
+    if cond.kind == "aggregate":
+        return store.analytics.aggregate(cond.metric, cond.function, window)
+    return _drift_p_value(store, cond, now)
+
+
+def _drift_p_value(store: Store, cond: Condition, now: datetime) -> tuple[float | None, int]:
+    from pellucid.monitor.drift_run import run_drift
+
+    assert cond.reference is not None
+    start = now - cond.window
+    reference = f"{(start - cond.reference).isoformat()}..{start.isoformat()}"
+    current = f"{start.isoformat()}..{now.isoformat()}"
+    field = DRIFT_EMBEDDINGS.get(cond.metric)
+    try:
+        report = run_drift(
+            store,
+            reference,
+            current,
+            metrics=[] if field else [cond.metric],
+            embeddings=[field] if field else [],
+        )
+    except InvalidInputError as exc:  # not enough data in a window
+        log.info("alert drift(%s): %s", cond.metric, exc)
+        return None, 0
+    detector = "mmd" if field else "ks"
+    for result in report.results:
+        if result.detector == detector:
+            n = int(report.params["current"]["records"])
+            return result.p_value, n
+    return None, 0
+
+
+def _payload(rule: AlertRuleInfo, value: float | None, n: int, message: str, at: datetime) -> dict[str, Any]:
+    return {
+        "rule": rule.name,
+        "rule_id": rule.id,
+        "condition": rule.condition,
+        "metric": rule.metric,
+        "operator": rule.operator,
+        "threshold": rule.threshold,
+        "value": value,
+        "n": n,
+        "window_seconds": rule.window_seconds,
+        "message": message,
+        "fired_at": at.isoformat(),
+    }
+
+
+def deliver(rule: AlertRuleInfo, payload: dict[str, Any]) -> tuple[str, str | None]:
+    """Run the rule's action; returns ``(delivered|failed|no_action, detail)``. Never raises."""
+    body = json.dumps(payload, ensure_ascii=False)
+    if rule.action == "webhook" and rule.target:
+        request = urllib.request.Request(
+            rule.target, data=body.encode(), headers={"Content-Type": "application/json"}, method="POST"
+        )
+        try:
+            with urllib.request.urlopen(request, timeout=WEBHOOK_TIMEOUT_S) as response:
+                return "delivered", f"HTTP {response.status}"
+        except urllib.error.HTTPError as exc:
+            return "failed", f"HTTP {exc.code} {exc.reason}"
+        except (urllib.error.URLError, OSError, ValueError) as exc:
+            return "failed", f"{type(exc).__name__}: {getattr(exc, 'reason', exc)}"
+    if rule.action == "command" and rule.target:
+        env = {
+            **os.environ,
+            "PELLUCID_ALERT_RULE": rule.name,
+            "PELLUCID_ALERT_VALUE": "" if payload["value"] is None else repr(payload["value"]),
+            "PELLUCID_ALERT_THRESHOLD": repr(rule.threshold),
+            "PELLUCID_ALERT_CONDITION": rule.condition,
+            "PELLUCID_ALERT_MESSAGE": payload["message"],
+        }
+        try:
+            done = subprocess.run(
+                rule.target, shell=True, input=body, text=True, capture_output=True, env=env, timeout=COMMAND_TIMEOUT_S
+            )
+        except (OSError, subprocess.TimeoutExpired) as exc:
+            return "failed", f"{type(exc).__name__}: {exc}"
+        if done.returncode == 0:
+            return "delivered", "exit 0"
+        return "failed", f"exit {done.returncode}: {done.stderr.strip()[-500:]}"
+    return "no_action", None
+
+
+def check_rule(store: Store, rule: AlertRuleInfo, *, now: datetime | None = None, notify: bool = True) -> RuleCheck:
+    """Measure one rule, update its state, and fire it if it starts to hold (or repeats)."""
+    now = now or utcnow()
+    cond = parse_condition(rule.condition)
+    value, n = measure(store, cond, now)
+    holds = cond.holds(value)
+    shown = "no data" if value is None else f"{value:.4g}"
+    window = _span(cond.window)
+    message = f"{rule.name}: {cond.label} = {shown} {rule.operator} {rule.threshold:g} over the last {window} (n={n})"
+    repeat_due = (
+        rule.repeat_seconds is not None
+        and rule.last_fired_at is not None
+        and now - rule.last_fired_at >= timedelta(seconds=rule.repeat_seconds)
+    )
+    fire = holds and (rule.state != "firing" or repeat_due)
+    event = None
+    updates: dict[str, Any] = {"last_value": value, "last_checked_at": now, "state": "firing" if holds else "ok"}
+    if fire:
+        status, detail = deliver(rule, _payload(rule, value, n, message, now)) if notify else ("no_action", "dry run")
+        event = store.analytics.add_alert_event(rule, value, message, status, detail, fired_at=now)
+        updates["last_fired_at"] = now
+        log.info("alert fired: %s (%s)", message, status)
+    store.analytics.update_alert_rule(rule.id, **updates)
+    return RuleCheck(rule.name, rule.condition, value, n, holds, fire, updates["state"], message, event)
+
+
+def check_rules(store: Store, *, now: datetime | None = None, notify: bool = True) -> list[RuleCheck]:
+    """Check every enabled rule once (a rule whose check fails is logged and skipped)."""
+    out = []
+    for rule in store.analytics.list_alert_rules(enabled_only=True):
+        try:
+            out.append(check_rule(store, rule, now=now, notify=notify))
+        except Exception:
+            log.exception("alert rule %r could not be checked", rule.name)
+    return out
+
+
+def _span(delta: timedelta) -> str:
+    seconds = int(delta.total_seconds())
+    for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
+        if seconds % size == 0:
+            return f"{seconds // size}{unit}"
+    return f"{seconds}s"
+
+
+class AlertScheduler:
+    """Checks every enabled rule every ``interval`` seconds in a daemon thread."""
+
+    def __init__(self, store: Store, *, interval: float = 60.0) -> None:
+        if interval <= 0:
+            raise InvalidInputError(f"interval must be positive seconds, got {interval}.")
+        self.store = store
+        self.interval = interval
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self.rounds = 0
+
+    def _loop(self) -> None:
+        while not self._stop.is_set():
+            try:
+                check_rules(self.store)
+            except Exception:
+                log.exception("alert check round failed")
+            self.rounds += 1
+            self._stop.wait(self.interval)
+
+    def start(self) -> None:
+        if self._thread is not None and self._thread.is_alive():
+            return
+        self._stop.clear()
+        self._thread = threading.Thread(target=self._loop, name="pellucid-alerts", daemon=True)
+        self._thread.start()
+
+    def stop(self, timeout: float | None = 30.0) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout)
+            self._thread = None
+
+    @property
+    def running(self) -> bool:
+        return self._thread is not None and self._thread.is_alive()

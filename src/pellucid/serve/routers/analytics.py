@@ -1,0 +1,302 @@
+"""Analytics API: metrics over time, drift reports, alerts, evaluation runs, projection,
+feedback correlation, and "explain this record". Mount under ``/api``.
+
+Every route reads the monitoring store from ``request.app.state.store`` (503 when there is
+none) and calls one function of :mod:`pellucid.monitor`; no SQL here. Pellucid errors become
+JSON ``{"error": {"type", "message"}}`` responses — 404 for unknown ids and names, 422 for bad
+input — so the router behaves the same mounted on the full app or on a bare one.
+
+Alert rules with a ``command`` action run shell commands on the server, so creating them over
+HTTP is refused (403) unless ``app.state.allow_alert_commands`` is true.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Coroutine
+from typing import Any, Literal
+
+from fastapi import APIRouter, Query, Request, Response
+from fastapi.responses import JSONResponse
+from fastapi.routing import APIRoute
+from pydantic import BaseModel, Field
+
+from pellucid.errors import InvalidInputError, PellucidError
+
+
+def _status_for(exc: PellucidError) -> int:
+    if isinstance(exc, LookupError):
+        return 404
+    if isinstance(exc, InvalidInputError):
+        return 422
+    return 400
+
+
+class _PellucidErrorsAsJSON(APIRoute):
+    """Routes whose Pellucid errors answer as JSON with a 4xx status."""
+
+    def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
+        handler = super().get_route_handler()
+
+        async def route(request: Request) -> Response:
+            try:
+                return await handler(request)
+            except PellucidError as exc:
+                return JSONResponse(
+                    status_code=getattr(exc, "status_code", None) or _status_for(exc),
+                    content={"error": {"type": type(exc).__name__, "message": str(exc)}},
+                )
+
+        return route
+
+
+class ServiceUnavailable(PellucidError):
+    status_code = 503
+
+
+class Forbidden(PellucidError):
+    status_code = 403
+
+
+router = APIRouter(tags=["analytics"], route_class=_PellucidErrorsAsJSON)
+
+
+def _store(request: Request) -> Any:
+    store = getattr(request.app.state, "store", None)
+    if store is None:
+        raise ServiceUnavailable("No monitoring store is configured; start the server with a database.")
+    return store
+
+
+def _window(spec: str | None) -> Any:
+    from pellucid.monitor.windows import parse_window
+
+    return parse_window(spec) if spec else None
+
+
+# -- metrics over time ------------------------------------------------------------------
+@router.get("/metrics")
+def metric_names(request: Request) -> list[str]:
+    """Every chartable metric: built-in ones, then stored enrichments."""
+    return _store(request).repo.metric_names()
+
+
+@router.get("/metrics/series")
+def metric_series(
+    request: Request,
+    metric: str = Query(..., description="latency_ms, perplexity, flag:empty_prompt, feedback..."),
+    bucket: int = Query(3600, ge=1, description="Bucket width in seconds."),
+    window: str | None = Query(None, description="last:7d, version:v2, 2026-11-01..2026-11-15"),
+    group_by: str | None = Query(None, description="model, model_version, template_version or language"),
+) -> list[dict[str, Any]]:
+    points = _store(request).repo.metric_series(metric, bucket=bucket, filter=_window(window), group_by=group_by)
+    return [p.to_dict() for p in points]
+
+
+@router.get("/correlation")
+def correlation(request: Request, metric: str, window: str | None = None) -> dict[str, Any]:
+    """Spearman (and point-biserial) correlation of a per-record metric with feedback."""
+    from pellucid.monitor.correlate import correlate
+
+    return correlate(_store(request), metric, _window(window)).to_dict()
+
+
+# -- drift ------------------------------------------------------------------------------
+class DriftRequest(BaseModel):
+    reference: str = Field(..., description="Reference window spec, e.g. last:30d or version:v1.")
+    current: str = Field(..., description="Current window spec.")
+    metrics: list[str] | None = Field(None, description="Scalar metrics (default: the usual set).")
+    embeddings: list[str] = Field(default_factory=lambda: ["prompt", "response"])
+    layer: int | None = Field(None, ge=0, description="Also test the serving model's hidden states here.")
+    model: str | None = Field(None, description="Model for hidden-state drift (default model if omitted).")
+    alpha: float = Field(0.05, gt=0, lt=1)
+    n_permutations: int = Field(500, ge=10, le=5000)
+    save: bool = True
+    name: str | None = Field(None, max_length=200)
+
+
+@router.post("/drift/reports")
+def run_drift_report(body: DriftRequest, request: Request) -> dict[str, Any]:
+    """Run drift between two windows; saved unless ``save`` is false."""
+    from pellucid.monitor.drift_run import run_drift
+
+    store = _store(request)
+    lm = None
+    if body.layer is not None:
+        models = getattr(request.app.state, "models", None)
+        if models is None:
+            raise ServiceUnavailable("Hidden-state drift needs models; this server has no model pool.")
+        lm = models.get(body.model)
+    report = run_drift(
+        store,
+        body.reference,
+        body.current,
+        metrics=body.metrics,
+        embeddings=body.embeddings,
+        layer=body.layer,
+        lm=lm,
+        alpha=body.alpha,
+        n_permutations=body.n_permutations,
+    ).to_dict()
+    if body.save:
+        saved = store.analytics.save_drift_report(body.reference, body.current, report, name=body.name)
+        return {**report, "id": saved.id, "created_at": saved.created_at.isoformat()}
+    return report
+
+
+@router.get("/drift/reports")
+def list_drift_reports(request: Request, limit: int = Query(50, ge=1, le=1000)) -> list[dict[str, Any]]:
+    return [r.to_dict(with_report=False) for r in _store(request).analytics.list_drift_reports(limit=limit)]
+
+
+@router.get("/drift/reports/{report_id}")
+def get_drift_report(report_id: str, request: Request) -> dict[str, Any]:
+    return _store(request).analytics.get_drift_report(report_id).to_dict()
+
+
+# -- alerts -----------------------------------------------------------------------------
+class AlertRuleRequest(BaseModel):
+    name: str = Field(..., min_length=1, max_length=200)
+    condition: str = Field(..., description="e.g. 'mean(latency_ms) > 500 over 1h'")
+    action: Literal["webhook", "command", "none"] = "none"
+    target: str | None = Field(None, description="Webhook URL or shell command.")
+    enabled: bool = True
+    repeat_seconds: int | None = Field(None, ge=1)
+
+
+class AlertRuleUpdate(BaseModel):
+    enabled: bool
+
+
+@router.get("/alerts/rules")
+def list_alert_rules(request: Request) -> list[dict[str, Any]]:
+    return [r.to_dict() for r in _store(request).analytics.list_alert_rules()]
+
+
+@router.post("/alerts/rules", status_code=201)
+def create_alert_rule(body: AlertRuleRequest, request: Request) -> dict[str, Any]:
+    from pellucid.monitor.alerts import add_rule
+
+    if body.action == "command" and not getattr(request.app.state, "allow_alert_commands", False):
+        raise Forbidden(
+            "Alert rules that run shell commands cannot be created over HTTP on this server; use "
+            "`pellucid monitor alerts add --command ...` on the host, or a webhook."
+        )
+    rule = add_rule(
+        _store(request),
+        body.name,
+        body.condition,
+        action=body.action,
+        target=body.target,
+        enabled=body.enabled,
+        repeat_seconds=body.repeat_seconds,
+    )
+    return rule.to_dict()
+
+
+@router.get("/alerts/rules/{rule}")
+def get_alert_rule(rule: str, request: Request) -> dict[str, Any]:
+    return _store(request).analytics.get_alert_rule(rule).to_dict()
+
+
+@router.patch("/alerts/rules/{rule}")
+def update_alert_rule(rule: str, body: AlertRuleUpdate, request: Request) -> dict[str, Any]:
+    store = _store(request)
+    found = store.analytics.get_alert_rule(rule)
+    store.analytics.update_alert_rule(found.id, enabled=body.enabled)
+    return store.analytics.get_alert_rule(found.id).to_dict()
+
+
+@router.delete("/alerts/rules/{rule}", status_code=204)
+def delete_alert_rule(rule: str, request: Request) -> Response:
+    _store(request).analytics.remove_alert_rule(rule)
+    return Response(status_code=204)
+
+
+@router.get("/alerts/events")
+def alert_events(
+    request: Request, rule: str | None = None, limit: int = Query(100, ge=1, le=1000)
+) -> list[dict[str, Any]]:
+    return [e.to_dict() for e in _store(request).analytics.alert_history(rule, limit=limit)]
+
+
+@router.post("/alerts/check")
+def check_alerts(request: Request, dry_run: bool = False) -> list[dict[str, Any]]:
+    """Check every enabled rule now (``dry_run``: store events without notifying)."""
+    from pellucid.monitor.alerts import check_rules
+
+    return [r.to_dict() for r in check_rules(_store(request), notify=not dry_run)]
+
+
+# -- evaluation runs --------------------------------------------------------------------
+@router.get("/evals")
+def list_eval_runs(
+    request: Request, limit: int = Query(50, ge=1, le=1000), name: str | None = None
+) -> list[dict[str, Any]]:
+    runs = _store(request).analytics.list_eval_runs(limit=limit, name=name)
+    return [r.to_dict(with_examples=False) for r in runs]
+
+
+@router.get("/evals/compare")
+def compare_eval_runs(request: Request, a: str, b: str) -> dict[str, Any]:
+    """Two runs side by side (ids or names): aggregates, B − A, paired wins."""
+    from pellucid.monitor.evaluation import compare_runs
+
+    store = _store(request)
+    run_a, run_b = store.analytics.get_eval_run(a), store.analytics.get_eval_run(b)
+    return {
+        "a": run_a.to_dict(with_examples=False),
+        "b": run_b.to_dict(with_examples=False),
+        "metrics": [r.to_dict() for r in compare_runs(run_a, run_b)],
+    }
+
+
+@router.get("/evals/{run}")
+def get_eval_run(run: str, request: Request, examples: bool = True) -> dict[str, Any]:
+    return _store(request).analytics.get_eval_run(run, with_examples=examples).to_dict(with_examples=examples)
+
+
+# -- projection -------------------------------------------------------------------------
+@router.get("/projection")
+def get_projection(
+    request: Request,
+    window: str | None = None,
+    method: str = "pca",
+    clusters: int | None = Query(8, ge=1, le=100),
+    field: Literal["prompt", "response"] = "prompt",
+    limit: int = Query(5000, ge=3, le=50_000),
+) -> dict[str, Any]:
+    """2-D points (with record ids and KMeans clusters) of the stored embeddings."""
+    from pellucid.monitor.projection import projection
+
+    result = projection(_store(request), _window(window), method=method, clusters=clusters, field=field, limit=limit)
+    return result.to_dict()
+
+
+# -- explain a logged record ------------------------------------------------------------
+class ExplainRecordRequest(BaseModel):
+    method: str = "occlusion"
+    params: dict[str, Any] = Field(default_factory=dict, description="Method parameters (see /api/methods).")
+    model: str | None = Field(None, description="Explain with this model instead of the logged one.")
+    granularity: str = "word"
+    segments: list[str] = Field(default_factory=lambda: ["user"])
+
+
+@router.post("/records/{record_id}/explanation")
+def explain_logged_record(record_id: str, body: ExplainRecordRequest, request: Request) -> dict[str, Any]:
+    """Attribute a logged response to its logged prompt, on the model that answered it."""
+    from pellucid.monitor.explain_record import explain_record
+
+    models = getattr(request.app.state, "models", None)
+    if models is None:
+        raise ServiceUnavailable("Explaining records needs models; this server has no model pool.")
+    ex = explain_record(
+        models,
+        _store(request),
+        record_id,
+        body.method,
+        model=body.model,
+        granularity=body.granularity,
+        segments=tuple(body.segments),
+        **body.params,
+    )
+    return ex.to_dict()

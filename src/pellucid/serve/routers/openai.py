@@ -1,0 +1,351 @@
+"""OpenAI-compatible endpoints: ``POST /v1/chat/completions``, ``POST /v1/completions``, ``GET /v1/models``.
+
+Request and response bodies follow the OpenAI API, so its client libraries work unchanged
+(``OpenAI(base_url="http://127.0.0.1:8000/v1", api_key="unused")``). What differs:
+
+- one choice per call (``n`` must be 1); text content only; sampling parameters are
+  ``temperature`` (0-2, default 1; 0 is greedy), ``top_p``, ``max_tokens`` /
+  ``max_completion_tokens`` (default: until the end token or the context window is full),
+  ``seed`` and up to 4 ``stop`` strings. Other OpenAI parameters are accepted at their neutral
+  values (``presence_penalty: 0``, ``tools: []``...) and refused otherwise; unknown fields are
+  ignored and listed in the record's ``metadata.gateway.ignored_params``.
+- every call is logged (see :mod:`pellucid.serve.gateway`); its record id comes back in the
+  ``X-Pellucid-Record-Id`` header and in ``pellucid.record_id`` of the body (of the first chunk
+  when streaming), for ``POST /api/records/{id}/feedback``.
+- extensions: ``"cache": true`` (or ``X-Pellucid-Cache: 1``) for the exact-match cache.
+
+``stream: true`` answers with server-sent events: ``data: {chunk}`` lines, each a
+``chat.completion.chunk`` (or ``text_completion``) object, then ``data: [DONE]``.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import AsyncIterator
+from typing import Any, Literal
+
+import anyio
+from fastapi import APIRouter, Request, Response
+from fastapi.responses import JSONResponse, StreamingResponse
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from starlette.background import BackgroundTask
+
+from pellucid import service
+from pellucid.errors import PellucidError
+from pellucid.serve.gateway import Call, Gateway, Job, Outcome, Sampling, cached_outcome, outcome_of
+from pellucid.serve.openai_errors import OpenAIError, from_exception
+
+router = APIRouter(tags=["openai"])
+log = logging.getLogger(__name__)
+
+#: OpenAI parameters Pellucid does not implement, with the value(s) that mean "not used".
+_NEUTRAL: dict[str, tuple[Any, ...]] = {
+    "frequency_penalty": (0, 0.0, None),
+    "presence_penalty": (0, 0.0, None),
+    "logprobs": (False, None),
+    "top_logprobs": (0, None),
+    "logit_bias": ({}, None),
+    "tools": ([], None),
+    "tool_choice": ("none", "auto", None),
+    "functions": ([], None),
+    "function_call": ("none", "auto", None),
+    "parallel_tool_calls": (True, False, None),
+    "response_format": ({"type": "text"}, None),
+    "echo": (False, None),
+    "best_of": (1, None),
+    "suffix": (None, ""),
+}
+
+
+class ChatMessage(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+
+    role: Literal["system", "developer", "user", "assistant"]
+    content: str | list[dict[str, Any]] = Field(..., description="Text, or a list of text parts.")
+    name: str | None = None
+
+    @field_validator("content", mode="before")
+    @classmethod
+    def _text_only(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            return value
+        if isinstance(value, list):
+            for part in value:
+                if not (isinstance(part, dict) and part.get("type") == "text" and isinstance(part.get("text"), str)):
+                    kind = part.get("type") if isinstance(part, dict) else type(part).__name__
+                    raise ValueError(
+                        f"only text content is supported: a string or parts like {{'type': 'text', 'text': '...'}}; "
+                        f"got a {kind!r} part"
+                    )
+            return value
+        raise ValueError(f"content must be a string or a list of text parts, got {type(value).__name__}")
+
+    def text(self) -> str:
+        return self.content if isinstance(self.content, str) else "".join(p["text"] for p in self.content)
+
+
+class StreamOptions(BaseModel):
+    include_usage: bool = False
+
+
+class _Common(BaseModel):
+    """Fields shared by both completion endpoints."""
+
+    model_config = ConfigDict(extra="allow")
+
+    model: str | None = Field(None, min_length=1, max_length=500, description="Default: the server's model.")
+    temperature: float = Field(1.0, ge=0, le=2)
+    top_p: float = Field(1.0, gt=0, le=1)
+    max_tokens: int | None = Field(None, ge=1)
+    max_completion_tokens: int | None = Field(None, ge=1)
+    seed: int | None = None
+    stop: str | list[str] | None = None
+    n: int = Field(1, ge=1, le=1, description="Only one choice per call.")
+    stream: bool = False
+    stream_options: StreamOptions | None = None
+    user: str | None = Field(None, max_length=200)
+    metadata: dict[str, Any] | None = Field(None, max_length=64)
+    cache: bool | None = Field(None, description="Pellucid: answer from the exact-match cache when possible.")
+
+    @field_validator("stop")
+    @classmethod
+    def _check_stop(cls, value: str | list[str] | None) -> str | list[str] | None:
+        stops = [value] if isinstance(value, str) else value or []
+        if len(stops) > 4 or any(not s for s in stops):
+            raise ValueError(f"stop takes up to 4 non-empty strings, got {value!r}")
+        return value
+
+    @model_validator(mode="after")
+    def _check_unsupported(self) -> _Common:
+        for name, value in (self.model_extra or {}).items():
+            if name in _NEUTRAL and value not in _NEUTRAL[name]:
+                raise ValueError(f"{name}={value!r} is not supported by Pellucid's gateway; remove it")
+        return self
+
+    def sampling(self) -> Sampling:
+        stops = [self.stop] if isinstance(self.stop, str) else list(self.stop or [])
+        return Sampling(
+            max_tokens=self.max_completion_tokens or self.max_tokens,
+            temperature=self.temperature,
+            top_p=self.top_p,
+            seed=self.seed,
+            stop=tuple(stops),
+        )
+
+    def ignored(self) -> list[str]:
+        return sorted(k for k in (self.model_extra or {}) if k not in _NEUTRAL)
+
+    def begin(self, gateway: Gateway, request: Request, endpoint: str, prompt: Any) -> Call:
+        extra = {"ignored_params": self.ignored()} if self.ignored() else None
+        params = {**self.sampling().to_dict(), "stream": self.stream}
+        return gateway.begin(
+            request,
+            endpoint,
+            prompt,
+            model=self.model,
+            user=self.user,
+            metadata=self.metadata,
+            params=params,
+            cache=self.cache,
+            extra=extra,
+        )
+
+
+class ChatCompletionRequest(_Common):
+    messages: list[ChatMessage] = Field(..., min_length=1)
+
+    def logged(self) -> list[dict[str, Any]]:
+        """The messages as logged: text content, the name when given."""
+        out: list[dict[str, Any]] = []
+        for m in self.messages:
+            item: dict[str, Any] = {"role": m.role, "content": m.text()}
+            if m.name:
+                item["name"] = m.name
+            out.append(item)
+        return out
+
+    def for_model(self) -> list[dict[str, str]]:
+        """The messages as the chat template gets them (``developer`` is a system message)."""
+        return [{"role": "system" if m.role == "developer" else m.role, "content": m.text()} for m in self.messages]
+
+
+class CompletionRequest(_Common):
+    prompt: str | list[str] = Field(..., description="One prompt (a list of exactly one string is accepted).")
+
+    @field_validator("prompt")
+    @classmethod
+    def _one_prompt(cls, value: str | list[str]) -> str | list[str]:
+        if isinstance(value, list) and len(value) != 1:
+            raise ValueError(f"one prompt per call is supported, got a list of {len(value)}")
+        return value
+
+    def text(self) -> str:
+        return self.prompt if isinstance(self.prompt, str) else self.prompt[0]
+
+
+# -- routes -------------------------------------------------------------------------------
+@router.get("/v1/models")
+def list_models(request: Request) -> dict[str, Any]:
+    """Loaded models first, then every installed or converted causal LM (loaded on first use)."""
+    pool = request.app.state.models
+    names = list(pool.loaded())
+    for entry in service.list_models(request.app.state.settings):
+        if entry.kind == "causal_lm" and entry.status != "not installed" and entry.name not in names:
+            names.append(entry.name)
+    data = [{"id": n, "object": "model", "created": 0, "owned_by": "pellucid"} for n in names]
+    return {"object": "list", "data": data}
+
+
+@router.post("/v1/chat/completions", response_model=None)
+def chat_completions(body: ChatCompletionRequest, request: Request) -> Response:
+    gateway: Gateway = request.app.state.gateway
+    call = body.begin(gateway, request, "chat.completions", body.logged())
+    return _serve(gateway, request, call, body, body.for_model(), chat=True)
+
+
+@router.post("/v1/completions", response_model=None)
+def completions(body: CompletionRequest, request: Request) -> Response:
+    gateway: Gateway = request.app.state.gateway
+    call = body.begin(gateway, request, "completions", body.text())
+    return _serve(gateway, request, call, body, body.text(), chat=False)
+
+
+def _serve(gateway: Gateway, request: Request, call: Call, body: _Common, prompt: Any, *, chat: bool) -> Response:
+    try:
+        gateway.check_headers(request)
+        job = gateway.prepare(call, prompt, body.sampling(), chat=chat)
+        if body.stream:
+            include_usage = bool(body.stream_options and body.stream_options.include_usage)
+            return StreamingResponse(
+                _events(job, chat=chat, include_usage=include_usage),
+                media_type="text/event-stream",
+                headers={**call.headers, "Cache-Control": "no-cache"},
+                background=BackgroundTask(_log_if_never_started, job),
+            )
+        outcome = gateway.complete(job)
+    except Exception as exc:
+        return _fail(call, exc).response(call.headers)
+    return JSONResponse(_body(job, outcome, chat=chat), headers=call.headers)
+
+
+def _fail(call: Call, exc: Exception) -> OpenAIError:
+    """Log a failed call (once) and return its OpenAI-shaped error."""
+    if not isinstance(exc, PellucidError):
+        log.exception("Unexpected error in a %s call (record %s)", call.endpoint, call.record_id)
+    error = from_exception(exc)
+    call.finish(error=error.message, status=error.status)
+    return error
+
+
+def event(data: dict[str, Any]) -> str:
+    """One server-sent event carrying ``data`` as JSON."""
+    return f"data: {json.dumps(data, ensure_ascii=False)}\n\n"
+
+
+# -- bodies -------------------------------------------------------------------------------
+def _usage(outcome: Outcome) -> dict[str, int]:
+    return {
+        "prompt_tokens": outcome.prompt_tokens,
+        "completion_tokens": outcome.completion_tokens,
+        "total_tokens": outcome.prompt_tokens + outcome.completion_tokens,
+    }
+
+
+def _pellucid(job: Job) -> dict[str, Any]:
+    return {"record_id": job.call.record_id if job.call.monitor else None, "cache_hit": job.cached is not None}
+
+
+def _envelope(job: Job, *, chat: bool, chunk: bool = False) -> dict[str, Any]:
+    prefix, kind = ("chatcmpl-", "chat.completion") if chat else ("cmpl-", "text_completion")
+    return {
+        "id": prefix + job.call.record_id.replace("-", ""),
+        "object": kind + ".chunk" if chat and chunk else kind,
+        "created": job.call.created,
+        "model": job.model,
+        "system_fingerprint": job.lm.version,
+    }
+
+
+def _body(job: Job, outcome: Outcome, *, chat: bool) -> dict[str, Any]:
+    if chat:
+        choice = {
+            "index": 0,
+            "message": {"role": "assistant", "content": outcome.text},
+            "logprobs": None,
+            "finish_reason": outcome.finish_reason,
+        }
+    else:
+        choice = {"index": 0, "text": outcome.text, "logprobs": None, "finish_reason": outcome.finish_reason}
+    return {**_envelope(job, chat=chat), "choices": [choice], "usage": _usage(outcome), "pellucid": _pellucid(job)}
+
+
+def _chunk(job: Job, *, chat: bool, text: str | None = None, role: bool = False, finish: str | None = None) -> str:
+    if chat:
+        delta: dict[str, Any] = {"role": "assistant", "content": ""} if role else {}
+        if text is not None:
+            delta["content"] = text
+        choice: dict[str, Any] = {"index": 0, "delta": delta, "logprobs": None, "finish_reason": finish}
+    else:
+        choice = {"index": 0, "text": text or "", "logprobs": None, "finish_reason": finish}
+    data = {**_envelope(job, chat=chat, chunk=True), "choices": [choice]}
+    if role:
+        data["pellucid"] = _pellucid(job)
+    return event(data)
+
+
+def _log_if_never_started(job: Job) -> None:
+    """Runs after a streamed response: logs the call if the client left before the stream began."""
+    if not job.started:
+        job.call.finish(error="the client disconnected before the stream started", status=499)
+
+
+async def _events(job: Job, *, chat: bool, include_usage: bool) -> AsyncIterator[str]:
+    """The answer as server-sent events; the call is logged when the stream ends, however it ends."""
+    job.started = True
+    call, sent = job.call, []
+    outcome: Outcome | None = None
+    error: OpenAIError | None = None
+    try:
+        yield _chunk(job, chat=chat, role=True)
+        if job.cached is not None:
+            call.first_token()
+            cached = cached_outcome(job.cached)
+            sent.append(cached.text)
+            yield _chunk(job, chat=chat, text=cached.text)
+            outcome = cached
+        else:
+            assert job.stream is not None
+            pieces = iter(job.stream)
+            while (piece := await anyio.to_thread.run_sync(next, pieces, None)) is not None:
+                call.first_token(job.stream.first_token_at)
+                sent.append(piece)
+                yield _chunk(job, chat=chat, text=piece)
+            if job.stream.first_token_at is not None:
+                call.first_token(job.stream.first_token_at)
+            outcome = outcome_of(job.stream, "".join(sent))
+        yield _chunk(job, chat=chat, finish=outcome.finish_reason)
+        if include_usage:
+            yield event({**_envelope(job, chat=chat, chunk=True), "choices": [], "usage": _usage(outcome)})
+        yield "data: [DONE]\n\n"
+    except Exception as exc:  # the status line is sent already: report the error in the stream
+        if not isinstance(exc, PellucidError):
+            log.exception("Unexpected error while streaming a %s call (record %s)", call.endpoint, call.record_id)
+        error = from_exception(exc)
+        yield event(error.body())
+    finally:
+        if job.stream is not None:
+            job.stream.cancel()  # stops a generation nobody reads any more; no-op when it ended
+        if outcome is not None and error is None:
+            call.finish(outcome)
+        else:
+            partial = Outcome(
+                "".join(sent),
+                "cancelled" if error is None else "error",
+                job.stream.prompt_tokens if job.stream is not None else 0,
+                len(job.stream.token_ids) if job.stream is not None else 0,
+            )
+            if error is None:
+                call.finish(partial, error="stream cancelled: the client disconnected", status=499)
+            else:
+                call.finish(partial, error=error.message, status=error.status)

@@ -1,0 +1,123 @@
+"""Logged calls: ``GET /api/records``, ``GET /api/records/{id}``, ``POST /api/records/{id}/feedback``.
+
+Listing is newest first, filtered by any combination of the query parameters, and paged with
+an opaque cursor: pass a page's ``next_cursor`` back as ``cursor`` for the next one (``null``
+on the last page). Pages stay stable while new calls arrive.
+
+A record is written a fraction of a second after its call returns (the writer batches): a
+lookup or feedback that finds no record first waits for the writer to flush, then tries
+again, so a client may attach feedback right after receiving the record id.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import datetime
+from typing import Any, Literal, TypeVar
+
+from fastapi import APIRouter, Query, Request
+from pydantic import BaseModel, Field
+
+from pellucid.errors import InvalidInputError
+from pellucid.monitor.errors import RecordNotFoundError, StoreError
+from pellucid.monitor.records import RecordFilter
+from pellucid.monitor.sdk import Monitor
+
+router = APIRouter(tags=["records"])
+T = TypeVar("T")
+_FLUSH_WAIT = 5.0  # seconds a lookup waits for queued records to be written
+
+
+class FeedbackRequest(BaseModel):
+    kind: Literal["thumbs_up", "thumbs_down", "score", "comment"]
+    value: float | None = Field(None, description="Required for kind=score.")
+    comment: str | None = Field(None, max_length=20_000)
+    user_id: str | None = Field(None, max_length=200)
+    id: str | None = Field(None, description="A UUID you choose, so a retried request is stored once.")
+
+
+def _monitor(request: Request) -> Monitor:
+    monitor: Monitor | None = request.app.state.monitor
+    if monitor is None:
+        raise StoreError("No monitoring store is configured; start the server with one (pellucid serve opens it).")
+    return monitor
+
+
+def _after_flush(monitor: Monitor, action: Callable[[], T]) -> T:
+    """``action()``; if the record is not found, flush the writer and try once more."""
+    try:
+        return action()
+    except RecordNotFoundError:
+        if not monitor.flush(timeout=_FLUSH_WAIT):
+            raise
+        return action()
+
+
+def _checked_id(record_id: str) -> str:
+    try:
+        from pellucid.monitor.sql import check_id
+
+        return check_id(record_id)
+    except InvalidInputError as exc:  # a malformed id names no record: 404, like an unknown one
+        raise RecordNotFoundError(str(exc)) from None
+
+
+@router.get("/records")
+def list_records(
+    request: Request,
+    model: str | None = None,
+    model_version: str | None = None,
+    template_version: str | None = None,
+    user_id: str | None = None,
+    session_id: str | None = None,
+    tag: str | None = None,
+    flag: str | None = Query(None, description="A data-quality flag, e.g. empty_response."),
+    feedback: str | None = Query(None, description="thumbs_up, thumbs_down, score, comment, any or none."),
+    q: str | None = Query(None, description="Case-insensitive text in the prompt or the response."),
+    cache_hit: bool | None = None,
+    since: datetime | None = Query(None, description="ISO 8601; naive times are UTC."),
+    until: datetime | None = None,
+    limit: int = Query(50, ge=1, le=1000),
+    cursor: str | None = None,
+    oldest_first: bool = False,
+    with_total: bool = False,
+) -> dict[str, Any]:
+    """A page of records matching every given filter."""
+    filter = RecordFilter(
+        since=since,
+        until=until,
+        model=model,
+        model_version=model_version,
+        template_version=template_version,
+        tag=tag,
+        flag=flag,
+        feedback=feedback,
+        text=q,
+        user_id=user_id,
+        session_id=session_id,
+        cache_hit=cache_hit,
+    )
+    page = _monitor(request).repo.list_records(
+        filter, limit=limit, cursor=cursor, oldest_first=oldest_first, with_total=with_total
+    )
+    return {"items": [r.to_dict() for r in page.items], "next_cursor": page.next_cursor, "total": page.total}
+
+
+@router.get("/records/{record_id}")
+def get_record(record_id: str, request: Request) -> dict[str, Any]:
+    """One record with its tags, feedback and metrics."""
+    monitor = _monitor(request)
+    rid = _checked_id(record_id)
+    return _after_flush(monitor, lambda: monitor.repo.get_record(rid)).to_dict()
+
+
+@router.post("/records/{record_id}/feedback", status_code=201)
+def add_feedback(record_id: str, body: FeedbackRequest, request: Request) -> dict[str, Any]:
+    """Attach a thumbs up/down (value 1 / -1), a score (``value``) or a comment to a record."""
+    monitor = _monitor(request)
+    rid = _checked_id(record_id)
+    entry = _after_flush(
+        monitor,
+        lambda: monitor.repo.add_feedback(rid, body.kind, body.value, body.comment, user_id=body.user_id, id=body.id),
+    )
+    return entry.to_dict()
