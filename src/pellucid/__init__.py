@@ -30,6 +30,8 @@ __all__ = [
     "PellucidError",
     "Settings",
     "TokenScores",
+    "audit",
+    "counterfactual",
     "explain",
     "inspect",
     "load_encoder",
@@ -39,8 +41,8 @@ __all__ = [
 
 
 def __getattr__(name: str) -> Any:
-    """Load the heavier subpackages (``pl.inspect``, ``pl.monitor``) on first use."""
-    if name in ("inspect", "monitor", "attribution"):
+    """Load the subpackages (``pl.inspect``, ``pl.monitor``, ``pl.audit``, ...) on first use."""
+    if name in ("inspect", "monitor", "attribution", "audit", "counterfactual"):
         import importlib
 
         return importlib.import_module(f"pellucid.{name}")

@@ -17,6 +17,17 @@ Environment variables:
   only the local cache is used, and a missing model fails at once).
 - ``PELLUCID_REDACT_PII``: ``1`` replaces e-mails, phone numbers, card numbers, IBANs, IP
   addresses and US SSNs in logged prompts and responses before they are stored (default ``0``).
+- ``PELLUCID_API_TOKEN``: when set, every ``/api`` and ``/v1`` route (except ``/api/health``)
+  needs ``Authorization: Bearer <token>`` or ``X-API-Key: <token>``. ``pellucid serve`` makes one
+  up when it binds a non-loopback address without it.
+- ``PELLUCID_CORS_ORIGINS``: comma-separated origins allowed to call the API from a browser
+  (default: none, CORS off).
+- ``PELLUCID_MAX_BODY_BYTES``: largest request body accepted (default 1 MiB; larger: 413).
+- ``PELLUCID_MAX_PROMPT_CHARS``: longest prompt a ``/v1`` call may send, in characters
+  (default 100,000; longer: 400).
+- ``PELLUCID_ALLOW_MODEL_PATHS``: folders (separated by ``os.pathsep``) whose models an HTTP
+  request may name by path; by default requests can only name configured, bundled or
+  already-loaded models.
 """
 
 from __future__ import annotations
@@ -47,6 +58,16 @@ class Settings:
     offline: bool = True
     #: redact personal data (see ``pellucid.audit.pii``) from monitoring records before storage
     redact_pii: bool = False
+    #: bearer token required on /api and /v1 (None: no authentication, loopback only)
+    api_token: str | None = None
+    #: browser origins allowed by CORS (empty: CORS off)
+    cors_origins: tuple[str, ...] = ()
+    #: largest request body in bytes (413 beyond)
+    max_body_bytes: int = 1_048_576
+    #: longest /v1 prompt in characters, all messages together (400 beyond)
+    max_prompt_chars: int = 100_000
+    #: folders whose models requests may name by path (empty: none)
+    allow_model_paths: tuple[Path, ...] = ()
 
     @property
     def models_dir(self) -> Path:
@@ -84,7 +105,14 @@ class Settings:
             values["offline"] = env["PELLUCID_OFFLINE"].strip().lower() not in ("0", "false", "no", "off")
         if env.get("PELLUCID_REDACT_PII"):
             values["redact_pii"] = _flag("PELLUCID_REDACT_PII", env["PELLUCID_REDACT_PII"])
-        for name in ("PELLUCID_THREADS", "PELLUCID_PORT"):
+        if env.get("PELLUCID_API_TOKEN"):
+            values["api_token"] = env["PELLUCID_API_TOKEN"].strip()
+        if env.get("PELLUCID_CORS_ORIGINS"):
+            values["cors_origins"] = tuple(o.strip() for o in env["PELLUCID_CORS_ORIGINS"].split(",") if o.strip())
+        if env.get("PELLUCID_ALLOW_MODEL_PATHS"):
+            folders = env["PELLUCID_ALLOW_MODEL_PATHS"].split(os.pathsep)
+            values["allow_model_paths"] = tuple(Path(f).expanduser() for f in folders if f.strip())
+        for name in ("PELLUCID_THREADS", "PELLUCID_PORT", "PELLUCID_MAX_BODY_BYTES", "PELLUCID_MAX_PROMPT_CHARS"):
             if env.get(name):
                 try:
                     values[name.removeprefix("PELLUCID_").lower()] = int(env[name])

@@ -102,6 +102,17 @@ def test_enrich_without_models(store: Store, logged) -> None:
     assert store.repo.get_record(logged[0].id).metrics["flag_count"] == 2.0
 
 
+def test_enrich_adds_the_audit_checks_flags(store: Store, make) -> None:
+    rude = make(prompt="Mail me at jane.doe@example.com or +1 415 555 0100", response="You are an idiot.")
+    polite = make(prompt="Hello there", response="Hello! How can I help?")
+    store.repo.insert_records([rude, polite])
+    Enricher(store, embeddings=False, lm_metrics=False).run_once()
+    rude_metrics, polite_metrics = (store.repo.get_record(r.id).metrics for r in (rude, polite))
+    assert rude_metrics["pii_count"] == 2.0 and polite_metrics["pii_count"] == 0.0
+    assert rude_metrics["toxicity"] >= 0.5 > polite_metrics["toxicity"]  # the lexicon flags "idiot"
+    assert Enricher(store, audit_flags=False).audit_flags is False
+
+
 class _BrokenLM:
     name = "broken"
 

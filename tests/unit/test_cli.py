@@ -94,3 +94,10 @@ def test_methods_lists_parameters(run):
 def test_explain_unknown_method_is_one_line(run, tiny_dir):
     res = run("explain", "hi", "--target", " x", "--model", str(tiny_dir), "--method", "magic")
     assert res.exit_code == 2 and "Available: attention" in res.stderr
+
+
+def test_explain_notes_a_target_glued_to_the_prompt(run, tiny_dir):
+    res = run("explain", "The capital of France is", "--target", "Paris", "--raw", "--model", str(tiny_dir), "--json")
+    assert res.exit_code == 0, res.output
+    assert "note:" in res.stderr and "no space" in res.stderr
+    assert "no space" in json.loads(res.stdout)["meta"]["target_note"]

@@ -17,8 +17,9 @@ def client(tiny_lm, settings):
 def test_health_and_index(client, tiny_lm):
     data = client.get("/api/health").json()
     assert data["status"] == "ok" and data["loaded_models"] == [tiny_lm.name]
-    page = client.get("/")
-    assert page.status_code == 200 and "Pellucid" in page.text
+    page = client.get("/health")
+    assert page.status_code == 200 and "Pellucid" in page.text and tiny_lm.name in page.text
+    assert client.get("/").status_code == 200  # the workbench (or how to build it)
 
 
 def test_generate_and_score(client, tiny_lm):

@@ -156,10 +156,14 @@ def mask_variants(ctx: Context, masks: np.ndarray, replacement: int) -> Any:
 
 
 def score_masks(ctx: Context, masks: np.ndarray, replacement: int, chunk: int = 256) -> np.ndarray:
-    """``F`` for each coalition mask ``[N, F]`` -> ``[N, R]``, with progress."""
-    out = np.empty((len(masks), ctx.scorer.n_rows))
-    for start in range(0, len(masks), chunk):
-        part = masks[start : start + chunk]
-        out[start : start + len(part)] = ctx.scorer.score(mask_variants(ctx, part, replacement)).numpy()
-        ctx.report(min(start + chunk, len(masks)), len(masks))
-    return out
+    """``F`` for each coalition mask ``[N, F]`` -> ``[N, R]``, with progress.
+
+    Identical masks (frequent when samplers favour tiny and near-full coalitions) are scored once.
+    """
+    unique, inverse = np.unique(masks, axis=0, return_inverse=True)
+    scored = np.empty((len(unique), ctx.scorer.n_rows))
+    for start in range(0, len(unique), chunk):
+        part = unique[start : start + chunk]
+        scored[start : start + len(part)] = ctx.scorer.score(mask_variants(ctx, part, replacement)).numpy()
+        ctx.report(min(start + chunk, len(unique)), len(unique))
+    return scored[inverse.reshape(-1)]

@@ -12,8 +12,9 @@ Shapley values are the unique attribution with *efficiency* (``Σ φ = v(N) − 
 - ``shapley`` enumerates all ``2ⁿ`` coalitions (``n`` ≤ ``max_features``, 12 by default).
 - ``kernel_shap`` (Lundberg & Lee 2017) fits a linear model on sampled coalitions weighted by
   the Shapley kernel, with efficiency imposed exactly. Coalitions are drawn in
-  complementary pairs (antithetic sampling lowers the variance), and when the budget covers
-  every coalition the fit is the exact Shapley value.
+  complementary pairs (antithetic sampling lowers the variance), the sizes carrying most of
+  the kernel's mass are enumerated completely when the budget allows, and when the budget
+  covers every coalition the fit is the exact Shapley value.
 
 Both record ``meta["efficiency_gap"]``: ``|Σ φ − (v(N) − v(∅))|`` for the sequence row.
 """
@@ -71,21 +72,45 @@ def _kernel_weight(n: int, size: np.ndarray) -> np.ndarray:
 def sample_coalitions(n: int, n_samples: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
     """Coalitions (no empty/full) and their regression weights.
 
-    All ``2ⁿ - 2`` coalitions with exact kernel weights when the budget allows; otherwise
-    complementary pairs drawn with size ∝ the kernel mass ``(n - 1) / (s (n - s))``, equally weighted.
+    All ``2ⁿ - 2`` coalitions with exact kernel weights when the budget allows. Otherwise, as in
+    the SHAP library's KernelExplainer, the sizes with the most kernel mass (``s`` and ``n - s``
+    for small ``s``) are enumerated completely, with their exact weights, while the budget
+    would sample that many of them anyway; the rest of the budget draws complementary pairs
+    from the remaining sizes (size ∝ kernel mass), weighted equally to carry the remaining mass.
     """
     if 2**n - 2 <= n_samples:
         masks = all_coalitions(n)[1:-1]
         return masks, _kernel_weight(n, masks.sum(1))
-    sizes = np.arange(1, n)
-    p = (n - 1) / (sizes * (n - sizes))
-    p /= p.sum()
-    half = max(1, n_samples // 2)
-    masks = np.zeros((2 * half, n), dtype=bool)
-    for k, s in enumerate(rng.choice(sizes, size=half, p=p)):
-        masks[2 * k, rng.choice(n, size=s, replace=False)] = True
-        masks[2 * k + 1] = ~masks[2 * k]
-    return masks, np.ones(len(masks))
+    mass = {s: (n - 1) / (s * (n - s)) for s in range(1, n)}  # kernel mass of all coalitions of size s
+    parts, weights = [], []
+    budget, mass_left = n_samples, sum(mass.values())
+    remaining = list(range(1, n))
+    for s in range(1, n // 2 + 1):
+        sizes = [s] if s == n - s else [s, n - s]
+        count = sum(math.comb(n, k) for k in sizes)
+        pair_mass = sum(mass[k] for k in sizes)
+        if count > budget or budget * pair_mass / mass_left < count:
+            break
+        for k in sizes:
+            for kept in itertools.combinations(range(n), k):
+                row = np.zeros(n, dtype=bool)
+                row[list(kept)] = True
+                parts.append(row)
+                weights.append(mass[k] / math.comb(n, k))
+            remaining.remove(k)
+        budget -= count
+        mass_left -= pair_mass
+    half = budget // 2
+    if remaining and half > 0:
+        sizes = np.array(remaining)
+        p = np.array([mass[int(k)] for k in sizes])
+        p /= p.sum()
+        for s in rng.choice(sizes, size=half, p=p):
+            row = np.zeros(n, dtype=bool)
+            row[rng.choice(n, size=int(s), replace=False)] = True
+            parts.extend([row, ~row])
+            weights.extend([mass_left / (2 * half)] * 2)
+    return np.array(parts, dtype=bool).reshape(-1, n), np.array(weights)
 
 
 def constrained_fit(z: np.ndarray, y: np.ndarray, w: np.ndarray, v_empty: np.ndarray, v_full: np.ndarray) -> np.ndarray:

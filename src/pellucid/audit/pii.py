@@ -16,7 +16,14 @@ kind            pattern                                        validated by
                                                                a longer dotted run (``1.2.3.4.5``)
 ``PHONE``       ``+`` and 8-15 digits, or North American       digit count; the NANP shape
                 ``(555) 123-4567`` / ``555-123-4567``
+``DATE_OF_BIRTH`` a date after "born", "DOB", "date of birth"  a real calendar date (month 1-12, day
+                (``12/03/1985``, ``1985-03-12``, ``March 3,    1-31), a year from 1900 to 2099
+                1985``, ``3 March 1985``)
 ==============  =============================================  ==========================================
+
+``DATE_OF_BIRTH`` is in :data:`ALL_KINDS` but not in the default :data:`KINDS` (what the
+monitoring gateway redacts): pass ``kinds=ALL_KINDS`` to find dates of birth too. A date without
+a birth cue is never reported (a release date is not personal data).
 
 When detections overlap, the kind listed first wins (a checksum beats a shape), so a card
 number is never also reported as a phone number. Dates (``2026-12-01``), times, version strings
@@ -39,8 +46,10 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass
 
-#: Every kind this module detects, in priority order (earlier wins on overlap).
+#: The kinds found by default (what the gateway's redaction replaces), in priority order (earlier wins on overlap).
 KINDS = ("EMAIL", "IBAN", "CREDIT_CARD", "US_SSN", "IPV6", "IPV4", "PHONE")
+#: Every kind this module can detect: :data:`KINDS` plus dates of birth (found only after a birth cue).
+ALL_KINDS = ("EMAIL", "IBAN", "CREDIT_CARD", "US_SSN", "DATE_OF_BIRTH", "IPV6", "IPV4", "PHONE")
 
 # IBAN lengths by country (SWIFT IBAN registry).
 _IBAN_LENGTHS = dict(
@@ -54,6 +63,15 @@ _IBAN_LENGTHS = dict(
 )
 
 _OCTET = r"(?:25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)"
+_MONTHS = (
+    "jan(?:uary)?|feb(?:ruary)?|mar(?:ch)?|apr(?:il)?|may|june?|july?|aug(?:ust)?|sep(?:t(?:ember)?)?|"
+    "oct(?:ober)?|nov(?:ember)?|dec(?:ember)?"
+)
+_DATE = (
+    r"(?:\d{1,2}[/.-]\d{1,2}[/.-](?:19|20)\d\d|(?:19|20)\d\d-\d{1,2}-\d{1,2}"
+    rf"|(?:{_MONTHS})\.? \d{{1,2}}(?:st|nd|rd|th)?,? (?:19|20)\d\d"
+    rf"|\d{{1,2}}(?:st|nd|rd|th)? (?:of )?(?:{_MONTHS})\.?,? (?:19|20)\d\d)"
+)
 _PATTERNS: dict[str, re.Pattern[str]] = {
     "EMAIL": re.compile(
         r"(?<![\w.%+-])[A-Za-z0-9][A-Za-z0-9._%+-]*@(?:[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?\.)+"
@@ -62,6 +80,11 @@ _PATTERNS: dict[str, re.Pattern[str]] = {
     "IBAN": re.compile(r"(?<![\w])[A-Z]{2}\d{2}(?: ?[A-Z0-9]){11,30}(?![\w])"),
     "CREDIT_CARD": re.compile(r"(?<![\w.-])\d(?:[ -]?\d){12,18}(?![\w]|[.-]\d)"),
     "US_SSN": re.compile(r"(?<![\w-])(\d{3})([- ])(\d{2})\2(\d{4})(?![\w]|-\d)"),
+    "DATE_OF_BIRTH": re.compile(
+        r"(?:\bborn\b|\bDOB\b|\bD\.O\.B\.?|\bdate of birth\b|\bbirth ?date\b|\bbirthday\b)"
+        r"[^\w\n]{0,3}(?:(?:is|was|on|in|:)\s*){0,2}(?P<v>" + _DATE + r")(?![\w/.-]\d)",
+        re.IGNORECASE,
+    ),
     "IPV6": re.compile(
         r"(?<![\w:.])(?:[0-9A-Fa-f]{0,4}:){2,7}(?:" + _OCTET + r"(?:\." + _OCTET + r"){3}|[0-9A-Fa-f]{0,4})"
         r"(?![\w:]|\.\d)"
@@ -131,11 +154,32 @@ def _phone(text: str) -> bool:
     return 10 <= digits <= 15 if not text.startswith("+") else 8 <= digits <= 15
 
 
+def _dob(m: re.Match[str]) -> bool:
+    """A real calendar date: numeric forms are day/month or month/day, so either reading may be valid."""
+    import datetime
+
+    def real(y: int, mo: int, d: int) -> bool:
+        try:
+            datetime.date(y, mo, d)
+        except ValueError:
+            return False
+        return True
+
+    text = m.group("v")
+    nums = [int(x) for x in re.findall(r"\d+", text)]
+    if re.match(r"(?:19|20)\d\d-", text):  # ISO: year-month-day
+        return real(nums[0], nums[1], nums[2])
+    if re.match(r"\d{1,2}[/.-]\d{1,2}[/.-]", text):  # day/month/year or month/day/year
+        return real(nums[2], nums[1], nums[0]) or real(nums[2], nums[0], nums[1])
+    return 1 <= nums[0] <= 31  # a month name with a day number
+
+
 _VALIDATORS: dict[str, Callable[[re.Match[str]], bool]] = {
     "EMAIL": lambda m: True,
     "IBAN": lambda m: iban_valid(m.group()),
     "CREDIT_CARD": lambda m: _card(m.group()),
     "US_SSN": _ssn,
+    "DATE_OF_BIRTH": _dob,
     "IPV6": lambda m: _ipv6(m.group()),
     "IPV4": lambda m: True,
     "PHONE": lambda m: _phone(m.group()),
@@ -145,32 +189,40 @@ _VALIDATORS: dict[str, Callable[[re.Match[str]], bool]] = {
 def find_pii(text: str, kinds: tuple[str, ...] = KINDS) -> list[Match]:
     """Every detection in ``text``, sorted by position, never overlapping.
 
-    ``kinds`` restricts the search (names from :data:`KINDS`).
+    ``kinds`` restricts the search (names from :data:`ALL_KINDS`; the default is :data:`KINDS`).
     """
     unknown = [k for k in kinds if k not in _PATTERNS]
     if unknown:
         from pellucid.errors import unknown_name
 
-        raise unknown_name("PII kind", unknown[0], KINDS)
+        raise unknown_name("PII kind", unknown[0], ALL_KINDS)
     taken: list[Match] = []
-    for kind in (k for k in KINDS if k in kinds):  # priority order
+    for kind in (k for k in ALL_KINDS if k in kinds):  # priority order
         for m in _PATTERNS[kind].finditer(text):
-            start, end = m.span()
+            group = "v" if "v" in m.re.groupindex else 0
+            start, end = m.span(group)
             if not _VALIDATORS[kind](m):
                 continue
+            while text[end - 1] == ")" and text.count("(", start, end) < text.count(")", start, end):
+                end -= 1  # "(call +44 20 7946 0958)": the closing bracket is not part of the number
             if any(start < t.end and t.start < end for t in taken):
                 continue
-            taken.append(Match(kind, start, end, m.group()))
+            taken.append(Match(kind, start, end, text[start:end]))
     return sorted(taken, key=lambda t: t.start)
 
 
-def redact(text: str) -> tuple[str, dict[str, int]]:
+def redact(text: str, kinds: tuple[str, ...] = KINDS) -> tuple[str, dict[str, int]]:
     """``text`` with each detection replaced by ``[KIND]``, and how many of each kind were replaced.
 
     The signature is the monitoring writer's ``Redactor``: pass ``redact`` to
-    ``Preparer(redactor=...)`` to redact records before storage.
+    ``Preparer(redactor=...)`` to redact records before storage. ``kinds=ALL_KINDS`` also
+    replaces dates of birth.
     """
-    matches = find_pii(text)
+    return redact_matches(text, find_pii(text, kinds))
+
+
+def redact_matches(text: str, matches: list[Match]) -> tuple[str, dict[str, int]]:
+    """``text`` with the given (sorted, non-overlapping) detections replaced by ``[KIND]``."""
     if not matches:
         return text, {}
     parts: list[str] = []

@@ -5,6 +5,7 @@ from __future__ import annotations
 from contextlib import nullcontext
 
 import typer
+from rich.markup import escape
 from rich.table import Table
 
 from pellucid.cli.common import (
@@ -44,15 +45,15 @@ def cot(
         print_json(result.to_dict())
         return
     console.print("[bold]Reasoning[/]", highlight=False)
-    for i, step in enumerate(result.steps):
-        console.print(f"  {i + 1}. {step}", highlight=False, markup=False)
-    console.print(f"[bold]Answer:[/] {result.answer}", highlight=False)
+    for number, text in enumerate(result.steps, 1):
+        console.print(f"  {number}. {text}", highlight=False, markup=False)
+    console.print(f"[bold]Answer:[/] {escape(result.answer)}", highlight=False)
     table = Table(title="Interventions")
     for col in ("kind", "step", "new answer", "changed", "Δ log p(answer)"):
         table.add_column(col)
-    for i in result.interventions:
-        step = "—" if i.step is None else (f"keep {i.step}" if i.kind == "truncate" else str(i.step + 1))
-        table.add_row(i.kind, step, i.answer, "yes" if i.changed else "no", f"{i.delta_logprob:+.3f}")
+    for iv in result.interventions:
+        step = "—" if iv.step is None else (f"keep {iv.step}" if iv.kind == "truncate" else str(iv.step + 1))
+        table.add_row(iv.kind, step, escape(iv.answer), "yes" if iv.changed else "no", f"{iv.delta_logprob:+.3f}")
     console.print(table)
     s = result.summary
     style = "green" if s["faithful"] else "red"

@@ -137,6 +137,9 @@ def _render(ex: Explanation, html: Path | None, as_json: bool) -> None:
 
         html.write_text(explanation_page(ex), encoding="utf-8")
         err_console.print(f"wrote {html}")
+    note = ex.meta.get("target_note") or ex.meta.get("explained_note")
+    if note:
+        err_console.print(f"[yellow]note:[/] {note}", highlight=False)
     if as_json:
         print_json(ex.to_dict())
         return

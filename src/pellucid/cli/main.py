@@ -8,13 +8,18 @@ from pathlib import Path
 import typer
 
 from pellucid.cli import (
+    audit_cmd,
+    cot_cmd,
+    counterfactual_cmd,
     eval_cmd,
     explain_cmd,
     faithfulness_cmd,
     generate_cmd,
+    injection_cmd,
     inspect_cmd,
     models_cmd,
     monitor_cmd,
+    robustness_cmd,
     serve_cmd,
 )
 from pellucid.settings import Settings
@@ -47,10 +52,17 @@ app.command("score")(generate_cmd.score)
 app.command("explain")(explain_cmd.explain)
 app.command("methods")(explain_cmd.methods)
 app.command("faithfulness")(faithfulness_cmd.faithfulness)
+app.command("counterfactual")(counterfactual_cmd.counterfactual)
+app.command("generators")(counterfactual_cmd.generators)
+app.command("robustness")(robustness_cmd.robustness)
+app.command("injection")(injection_cmd.injection)
+app.command("cot")(cot_cmd.cot)
+app.command("card")(audit_cmd.card)
 app.command("serve")(serve_cmd.serve)
 app.add_typer(inspect_cmd.app, name="inspect")
 app.add_typer(monitor_cmd.app, name="monitor")
 app.add_typer(eval_cmd.app, name="eval")
+app.add_typer(audit_cmd.app, name="audit")
 
 
 def main() -> None:

@@ -1,4 +1,4 @@
-"""``pellucid monitor ...``: enrichment, drift, correlation with feedback, projection, alerts.
+"""``pellucid monitor ...``: enrichment, drift, correlation with feedback, projection, alerts, purge.
 
 Every command works on the monitoring store named by ``PELLUCID_DATABASE_URL`` (default: the
 SQLite file in the Pellucid home).
@@ -8,6 +8,7 @@ SQLite file in the Pellucid home).
     pellucid monitor correlate perplexity --window last:7d
     pellucid monitor alerts add slow "mean(latency_ms) > 500 over 1h" --webhook http://127.0.0.1:9000/hook
     pellucid monitor alerts check
+    pellucid monitor purge --user-id u42        # or --before 2026-01-01
 """
 
 from __future__ import annotations
@@ -324,3 +325,32 @@ def alerts_check(
         mark = "[bold red]FIRED[/]" if r.fired else ("[red]firing[/]" if r.holds else "[green]ok[/]")
         delivery = f" → {r.event.delivery_status}" if r.event else ""
         console.print(f"{mark} {r.message}{delivery}", highlight=False)
+
+
+# -- privacy ----------------------------------------------------------------------------
+@app.command("purge")
+@handle_errors
+def purge(
+    ctx: typer.Context,
+    user_id: str | None = typer.Option(None, "--user-id", help="Delete every record of this user, and their feedback."),
+    before: str | None = typer.Option(None, "--before", help="Delete records created before this UTC date/time."),
+    as_json: bool = JsonOption,
+) -> None:
+    """Delete records (with their tags, feedback, metrics and embeddings) by user and/or age."""
+    from datetime import UTC, datetime
+
+    from pellucid.errors import InvalidInputError
+
+    cutoff = None
+    if before is not None:
+        try:
+            cutoff = datetime.fromisoformat(before)
+        except ValueError:
+            raise InvalidInputError(f"--before {before!r} is not a date; use 2026-11-01 or 2026-11-01T12:00.") from None
+        cutoff = cutoff if cutoff.tzinfo else cutoff.replace(tzinfo=UTC)
+    with _open_store(ctx) as store:
+        deleted = store.repo.purge(user_id=user_id, before=cutoff)
+    if as_json:
+        print_json({"deleted_records": deleted})
+        return
+    console.print(f"Deleted {deleted} records (and their tags, feedback, metrics and embeddings).")

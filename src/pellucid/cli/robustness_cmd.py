@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import typer
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextColumn, TimeRemainingColumn
 from rich.table import Table
 
 from pellucid.cli.common import (
@@ -97,7 +97,7 @@ def robustness(
         encoder = load_encoder(settings=settings)
     columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn())
     with Progress(*columns, console=err_console, transient=True, disable=as_json) as bar:
-        tasks: dict[str, int] = {}
+        tasks: dict[str, TaskID] = {}
 
         def progress(stage: str, done: int, total: int) -> None:
             if stage not in tasks:
@@ -129,32 +129,24 @@ def _print(report: object) -> None:
         head += f" · accuracy {report.accuracy_before:.3f}"
     console.print(f"[bold]{head}[/] · {report.seconds:.1f} s", highlight=False)
     table = Table(title="Robustness per generator")
-    for col in (
-        "generator",
-        "edits",
-        "n/a",
-        "flip rate",
-        "95 % CI",
-        "examples flipped",
-        "mean Δ log p",
-        "acc. before → after",
-    ):
-        table.add_column(col, justify="left" if col == "generator" else "right")
+    for col in ("generator", "edits", "n/a", "flip rate", "95% CI", "ex. flipped", "Δ log p", "accuracy"):
+        table.add_column(col, justify="left" if col == "generator" else "right", no_wrap=True)
     for name, s in report.generators.items():
-        acc = f"{s['accuracy_before']:.3f} → {s['accuracy_after']:.3f}" if "accuracy_after" in s else "—"
+        acc = f"{s['accuracy_before']:.2f}→{s['accuracy_after']:.2f}" if "accuracy_after" in s else "—"
         lo, hi = s["flip_rate_ci95"]
         table.add_row(
             name,
             str(s["edits"]),
             str(s["not_applicable"]),
             f"{s['flip_rate']:.3f}",
-            f"[{lo:.3f}, {hi:.3f}]",
+            f"{lo:.2f}–{hi:.2f}",
             f"{s['example_flip_rate']:.3f}",
             f"{s['mean_delta_logprob']:+.3f}",
             acc,
         )
     console.print(table)
     for name, rows in report.worst.items():
+        rows = [r for r in rows if r["flipped"] or r["delta_logprob"] != 0.0]  # identity edits show nothing
         if not rows:
             continue
         t = Table(title=f"worst edits · {name}", title_justify="left")

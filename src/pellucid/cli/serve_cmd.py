@@ -4,6 +4,11 @@ The monitoring store (``PELLUCID_DATABASE_URL``, default SQLite in the Pellucid 
 before anything else, so a wrong URL or an unreachable database fails at once with the URL
 (password hidden) and the reason. On a clean shutdown (Ctrl+C, SIGTERM) the app writes every
 record still queued before the store is closed.
+
+Exposure: on a loopback address (the default) no token is needed. Binding any other address
+needs ``PELLUCID_API_TOKEN``; without it a token is generated and printed once on stderr. With a
+token every ``/api`` and ``/v1`` route (except ``/api/health``) checks it; see
+:mod:`pellucid.serve.security`.
 """
 
 from __future__ import annotations
@@ -35,11 +40,20 @@ def serve(
 
     from pellucid.monitor import Store
     from pellucid.serve.app import create_app
+    from pellucid.serve.security import ensure_token
     from pellucid.service import ModelPool
 
     settings = settings_from(ctx).with_overrides(
         host=host, port=port, default_model=model, database_url=database_url, redact_pii=redact_pii
     )
+    settings, generated = ensure_token(settings)
+    if generated is not None:
+        err_console.print(
+            f"{settings.host} is reachable from other machines, so /api and /v1 need this API token "
+            f"(shown once; set PELLUCID_API_TOKEN to choose your own):\n[bold]{generated}[/]",
+            highlight=False,
+            soft_wrap=True,
+        )
     store = Store.open(settings.resolved_database_url)  # raises StoreConnectionError naming the URL
     try:
         pool = ModelPool(settings)
@@ -50,7 +64,8 @@ def serve(
         err_console.print(
             f"Pellucid on [bold]http://{settings.host}:{settings.port}[/] (Ctrl+C to stop); "
             f"OpenAI-compatible API at /v1; calls logged to {store.url}"
-            + (" with PII redaction" if settings.redact_pii else ""),
+            + (" with PII redaction" if settings.redact_pii else "")
+            + ("; token required on /api and /v1" if settings.api_token else ""),
             highlight=False,
         )
         uvicorn.run(app, host=settings.host, port=settings.port, log_level="warning")

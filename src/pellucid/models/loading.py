@@ -63,13 +63,21 @@ def resolve(name_or_path: str, models_dir: Path, kind: str = "causal_lm") -> Mod
         if location.suffix == ".gguf":
             return ModelSource(text, "gguf", str(location), models_dir / text)
         return ModelSource(text, "folder", str(location))
+    if len(text) > 4096 or "\x00" in text:
+        raise ModelNotFoundError(
+            f"{text[:60]!r}... is not a valid model name, path or hub id (too long, or a NUL byte)."
+        )
     path = Path(text).expanduser()
     if path.suffix.lower() == ".gguf":
         if not path.is_file():
             raise ModelNotFoundError(f"GGUF file {str(path)!r} does not exist; check the path.")
         digest = hashlib.sha1(f"{path.resolve()}:{path.stat().st_size}".encode()).hexdigest()[:10]
         return ModelSource(path.stem, "gguf", str(path.resolve()), models_dir / f"gguf-{path.stem}-{digest}")
-    if path.exists():
+    try:
+        exists = path.exists()
+    except OSError:  # a name longer than the file system allows, for example: not a path then
+        exists = False
+    if exists:
         if not path.is_dir():
             raise ModelNotFoundError(
                 f"{str(path)!r} is a file but not a .gguf; pass a model folder (config.json + weights) or a .gguf file."

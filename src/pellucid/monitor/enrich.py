@@ -50,7 +50,7 @@ log = logging.getLogger(__name__)
 MARKER = "enrich_version"
 VERSION = 1.0
 #: Metrics this worker writes.
-ENRICH_METRICS = ("perplexity", "mean_entropy", "response_tokens", "flag_count")
+ENRICH_METRICS = ("perplexity", "mean_entropy", "response_tokens", "flag_count", "toxicity", "pii_count")
 
 Progress = Callable[[int, int], None]
 
@@ -84,7 +84,8 @@ class Enricher:
         lm: score every record with this model instead of each record's own.
         batch_size: records read, embedded and written together.
         interval: seconds between runs of the background thread.
-        embeddings / lm_metrics: turn either half off.
+        embeddings / lm_metrics / audit_flags: turn a part off (audit flags: the response's
+            toxicity and the number of PII matches in prompt and response).
     """
 
     def __init__(
@@ -99,6 +100,7 @@ class Enricher:
         interval: float = 5.0,
         embeddings: bool = True,
         lm_metrics: bool = True,
+        audit_flags: bool = True,
     ) -> None:
         self.store = store
         self.settings = settings or Settings.from_env()
@@ -109,6 +111,7 @@ class Enricher:
         self.interval = interval
         self.embeddings = embeddings
         self.lm_metrics = lm_metrics
+        self.audit_flags = audit_flags
         self._bad_models: dict[str, str] = {}
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
@@ -181,9 +184,10 @@ class Enricher:
         """Enrich these records now (embeddings, model metrics, flag counts, the marker)."""
         stats = stats or EnrichStats()
         vectors = self._embed(batch)
+        audit = audit_values(batch) if self.audit_flags else {}
         values: list[tuple[str, str, float | None]] = []
         for record in batch:
-            for name, value in self._lm_values(record, stats).items():
+            for name, value in {**self._lm_values(record, stats), **audit.get(record.id, {})}.items():
                 values.append((record.id, name, value))
             values.append((record.id, "flag_count", float(len(record.flags))))
             values.append((record.id, MARKER, VERSION))
@@ -260,3 +264,21 @@ class Enricher:
     @property
     def running(self) -> bool:
         return self._thread is not None and self._thread.is_alive()
+
+
+def audit_values(batch: list[StoredRecord]) -> dict[str, dict[str, float]]:
+    """The audit checks' flags per record: ``toxicity`` of the response (the highest score of the
+    lexicon and, when alt-profanity-check is installed, its classifier) and ``pii_count``, the
+    personal-data matches in prompt and response (emails, phones, card numbers, IBANs, ...)."""
+    from pellucid.audit.pii import find_pii
+    from pellucid.audit.toxicity_check import default_classifiers, get_classifier
+
+    responses = [r.response or "" for r in batch]
+    toxicity = [0.0] * len(batch)
+    for spec in default_classifiers():
+        scores = get_classifier(spec).score(responses)
+        toxicity = [max(a, float(b)) for a, b in zip(toxicity, scores)]
+    return {
+        r.id: {"toxicity": tox, "pii_count": float(len(find_pii(r.prompt_text or "")) + len(find_pii(r.response or "")))}
+        for r, tox in zip(batch, toxicity)
+    }

@@ -199,6 +199,10 @@ class Repository(MetricQueries):
         Their feedback, tags, metrics and embeddings go with them (``ON DELETE CASCADE``). Purging
         by user also deletes the feedback that user gave on other records. At least one
         criterion is required, so nothing is ever deleted wholesale by mistake.
+
+        On SQLite the deleted rows are overwritten (``secure_delete``) and the write-ahead log is
+        checkpointed and truncated, so the text is gone from the files, not just unlinked. (On
+        PostgreSQL dead rows stay on disk until ``VACUUM`` reuses their space.)
         """
         if user_id is None and before is None:
             raise InvalidInputError("purge needs user_id and/or before; refusing to delete every record.")
@@ -208,9 +212,17 @@ class Repository(MetricQueries):
         if before is not None:
             conds.append(records.c.created_at < as_utc(before))
         with self._write() as conn:
+            if self.dialect == "sqlite":  # overwrite deleted content with zeros instead of leaving it in free pages
+                conn.exec_driver_sql("PRAGMA secure_delete=ON")
             deleted = conn.execute(delete(records).where(*conds)).rowcount
             if user_id is not None:
                 conn.execute(delete(feedback).where(feedback.c.user_id == user_id))
+        if self.dialect == "sqlite":  # and out of the write-ahead log, which still holds the old pages
+            raw = self.engine.raw_connection()  # outside any transaction, or the checkpoint cannot finish
+            try:
+                raw.cursor().execute("PRAGMA wal_checkpoint(TRUNCATE)").close()
+            finally:
+                raw.close()
         return int(deleted)
 
     # -- feedback ------------------------------------------------------------------------

@@ -54,6 +54,23 @@ def _is_transient(error: BaseException) -> bool:
     return isinstance(error, (sa_exc.OperationalError, sa_exc.InterfaceError, sa_exc.TimeoutError))
 
 
+def describe_error(error: BaseException) -> str:
+    """A one-line description of a database error, without the SQL statement or its parameters.
+
+    SQLAlchemy's own message appends ``[SQL: ...] [parameters: ...]``, i.e. the prompts being
+    written: that must never reach the server's log. The driver's message is kept, plus a hint
+    for the errors a full disk or a read-only file produce.
+    """
+    orig = getattr(error, "orig", None) or error
+    text = " ".join(str(orig).split())[:300] or type(orig).__name__
+    lowered = text.lower()
+    if "disk i/o error" in lowered or "disk is full" in lowered or "no space left" in lowered:
+        text += " (is the disk full, or the database file's size limited?)"
+    elif "readonly" in lowered or "read-only" in lowered:
+        text += " (is the database file or its folder read-only?)"
+    return f"{type(orig).__name__}: {text}"
+
+
 class Preparer:
     """Turns a record as logged into a record as stored: redaction first, then quality flags.
 
@@ -349,7 +366,7 @@ class BatchWriter:
                 self._count(written=new, duplicates=len(batch) - new)
                 return
             except Exception as error:
-                self._last_error = f"{type(error).__name__}: {' '.join(str(error).split())[:300]}"
+                self._last_error = describe_error(error)
                 if not _is_transient(error):
                     if len(batch) == 1:
                         log.error("Monitoring record %s rejected by the database: %s", batch[0].id, self._last_error)

@@ -27,9 +27,10 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from pellucid import __version__
 from pellucid.errors import InvalidInputError, ModelNotFoundError, PellucidError, PromptTooLongError
 from pellucid.monitor.errors import RecordNotFoundError, StoreBusyError, StoreError
+from pellucid.serve import security
 from pellucid.serve.gateway import Gateway, log_rejected
 from pellucid.serve.openai_errors import OpenAIError, from_exception, from_validation
-from pellucid.serve.routers import analytics, explanations, health, lm, openai, records
+from pellucid.serve.routers import analytics, explanations, health, inspect, lm, openai, records, ui
 from pellucid.service import ModelPool
 from pellucid.settings import Settings
 
@@ -88,6 +89,7 @@ def create_app(
     With ``background=True`` (what ``pellucid serve`` does) and a store, the app's lifespan also
     runs the enrichment worker and the alert scheduler in threads, stopped at shutdown.
     """
+    models = security.served_models(models, settings)  # requests name only served models
     monitor = build_monitor(settings, store) if store is not None else None
     workers = _background_workers(settings, models, store) if background and store is not None else []
 
@@ -111,6 +113,7 @@ def create_app(
         openapi_url="/api/openapi.json",
         lifespan=lifespan,
     )
+    security.install(app, settings)  # token, body-size limit, CORS, Retry-After
     app.state.settings = settings
     app.state.models = models
     app.state.store = store
@@ -147,5 +150,7 @@ def create_app(
     app.include_router(explanations.router, prefix="/api")
     app.include_router(records.router, prefix="/api")
     app.include_router(analytics.router, prefix="/api")
+    app.include_router(inspect.router, prefix="/api")
     app.include_router(openai.router)
+    app.include_router(ui.router)
     return app

@@ -250,6 +250,7 @@ class Gateway:
     def prepare(self, call: Call, prompt: str | list[dict[str, str]], sampling: Sampling, *, chat: bool) -> Job:
         """Resolve the model and start the answer (or find it in the cache). Raises on bad input."""
         self._check_room()
+        self._check_length(prompt)
         name = call.fields["model"]
         lm = self.pool.get(name)
         call.fields["model_version"] = lm.version
@@ -271,14 +272,25 @@ class Gateway:
             )
         return job
 
+    def _check_length(self, prompt: str | list[dict[str, str]]) -> None:
+        """Refuse prompts longer than ``settings.max_prompt_chars`` (all messages together)."""
+        limit = self.settings.max_prompt_chars
+        size = len(prompt) if isinstance(prompt, str) else sum(len(m.get("content") or "") for m in prompt)
+        if size > limit:
+            raise InvalidInputError(
+                f"The prompt is {size} characters long; this server accepts at most {limit} "
+                "(PELLUCID_MAX_PROMPT_CHARS). Shorten it."
+            )
+
     def _check_room(self) -> None:
         if self.monitor is None:
             return
         writer = self.monitor.writer
-        if writer.stats().queued >= writer.max_queue:
+        stats = writer.stats()
+        if stats.queued >= writer.max_queue:
             raise StoreBusyError(
                 f"The monitoring writer's queue is full ({writer.max_queue} records waiting for the database); "
-                "retry in a moment."
+                "retry in a moment" + (f" (last database error: {stats.last_error})." if stats.last_error else ".")
             )
 
     @staticmethod

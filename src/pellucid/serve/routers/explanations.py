@@ -8,24 +8,25 @@ from fastapi import APIRouter, Request
 from pydantic import BaseModel, Field
 
 from pellucid import service
+from pellucid.serve.security import Text
 
 router = APIRouter(tags=["explanations"])
 
 
 class ExplainRequest(BaseModel):
-    prompt: str = Field(..., min_length=1, max_length=20_000)
-    target: str | None = Field(None, max_length=20_000, description="Text to explain; default: the model's answer.")
+    prompt: Text = Field(..., min_length=1, max_length=20_000)
+    target: Text | None = Field(None, max_length=20_000, description="Text to explain; default: the model's answer.")
     method: str = "occlusion"
     params: dict[str, Any] = Field(default_factory=dict, description="Method parameters (see /api/methods).")
     model: str | None = None
     raw: bool = False
-    system: str | None = None
-    foil: str | None = None
+    system: Text | None = Field(None, max_length=20_000)
+    foil: Text | None = Field(None, max_length=20_000)
     target_kind: str = "logprob"
     granularity: str = "word"
     segments: list[str] = Field(default_factory=lambda: ["user"])
     max_new_tokens: int = Field(32, ge=1, le=512)
-    seed: int = 0
+    seed: int = Field(0, ge=0, le=2**64 - 1)
 
 
 @router.get("/methods")

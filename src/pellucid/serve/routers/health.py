@@ -1,4 +1,4 @@
-"""Health: a small HTML page at ``/`` and ``GET /api/health`` for probes."""
+"""Health: a small HTML page at ``/health`` and ``GET /api/health`` for probes (the workbench owns ``/``)."""
 
 from __future__ import annotations
 
@@ -31,7 +31,7 @@ def health(request: Request) -> Health:
     )
 
 
-@router.get("/", response_class=HTMLResponse, include_in_schema=False)
+@router.get("/health", response_class=HTMLResponse, include_in_schema=False)
 def index(request: Request) -> str:
     h = health(request)
     models = ", ".join(html.escape(m) for m in h.loaded_models) or "none yet"
@@ -39,5 +39,6 @@ def index(request: Request) -> str:
         "<!doctype html><html><head><meta charset='utf-8'><title>Pellucid</title></head>"
         "<body style='font-family:system-ui,sans-serif;max-width:40em;margin:3em auto'>"
         f"<h1>Pellucid {html.escape(h.version)}</h1><p>Status: <b>{h.status}</b>. Loaded models: {models}.</p>"
-        "<p>API: <a href='/api/docs'>/api/docs</a> · <a href='/api/health'>/api/health</a></p></body></html>"
+        "<p><a href='/'>Workbench</a> · API: <a href='/api/docs'>/api/docs</a> · "
+        "<a href='/api/health'>/api/health</a></p></body></html>"
     )

@@ -2,33 +2,34 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Request
-from pydantic import BaseModel, Field
+from pydantic import AfterValidator, BaseModel, Field
 
 from pellucid import service
+from pellucid.serve.security import Text, greedy_if_tiny
 
 router = APIRouter(tags=["models"])
 
 
 class GenerateRequest(BaseModel):
-    prompt: str = Field(..., min_length=1, max_length=100_000)
+    prompt: Text = Field(..., min_length=1, max_length=100_000)
     model: str | None = None
     raw: bool = False
-    system: str | None = None
+    system: Text | None = Field(None, max_length=100_000)
     max_new_tokens: int = Field(64, ge=1, le=4096)
-    temperature: float = Field(0.0, ge=0.0, le=10.0)
+    temperature: Annotated[float, AfterValidator(greedy_if_tiny)] = Field(0.0, ge=0.0, le=10.0)
     top_p: float = Field(1.0, gt=0.0, le=1.0)
-    seed: int | None = None
+    seed: int | None = Field(None, ge=-(2**63), le=2**64 - 1)
 
 
 class ScoreRequest(BaseModel):
-    prompt: str = Field(..., min_length=1, max_length=100_000)
-    target: str = Field(..., min_length=1, max_length=100_000)
+    prompt: Text = Field(..., min_length=1, max_length=100_000)
+    target: Text = Field(..., min_length=1, max_length=100_000)
     model: str | None = None
     raw: bool = False
-    system: str | None = None
+    system: Text | None = Field(None, max_length=100_000)
 
 
 @router.get("/models")

@@ -35,6 +35,7 @@ from pellucid import service
 from pellucid.errors import PellucidError
 from pellucid.serve.gateway import Call, Gateway, Job, Outcome, Sampling, cached_outcome, outcome_of
 from pellucid.serve.openai_errors import OpenAIError, from_exception
+from pellucid.serve.security import greedy_if_tiny, reject_surrogates
 
 router = APIRouter(tags=["openai"])
 log = logging.getLogger(__name__)
@@ -69,7 +70,7 @@ class ChatMessage(BaseModel):
     @classmethod
     def _text_only(cls, value: Any) -> Any:
         if isinstance(value, str):
-            return value
+            return reject_surrogates(value)
         if isinstance(value, list):
             for part in value:
                 if not (isinstance(part, dict) and part.get("type") == "text" and isinstance(part.get("text"), str)):
@@ -78,6 +79,7 @@ class ChatMessage(BaseModel):
                         f"only text content is supported: a string or parts like {{'type': 'text', 'text': '...'}}; "
                         f"got a {kind!r} part"
                     )
+                reject_surrogates(part["text"])
             return value
         raise ValueError(f"content must be a string or a list of text parts, got {type(value).__name__}")
 
@@ -99,7 +101,7 @@ class _Common(BaseModel):
     top_p: float = Field(1.0, gt=0, le=1)
     max_tokens: int | None = Field(None, ge=1)
     max_completion_tokens: int | None = Field(None, ge=1)
-    seed: int | None = None
+    seed: int | None = Field(None, ge=-(2**63), le=2**64 - 1, description="Sampling seed (torch's range).")
     stop: str | list[str] | None = None
     n: int = Field(1, ge=1, le=1, description="Only one choice per call.")
     stream: bool = False
@@ -108,12 +110,19 @@ class _Common(BaseModel):
     metadata: dict[str, Any] | None = Field(None, max_length=64)
     cache: bool | None = Field(None, description="Pellucid: answer from the exact-match cache when possible.")
 
+    @field_validator("temperature")
+    @classmethod
+    def _tiny_is_greedy(cls, value: float) -> float:
+        return greedy_if_tiny(value)  # 1e-309 would overflow the logits into NaN (was a 500)
+
     @field_validator("stop")
     @classmethod
     def _check_stop(cls, value: str | list[str] | None) -> str | list[str] | None:
         stops = [value] if isinstance(value, str) else value or []
         if len(stops) > 4 or any(not s for s in stops):
             raise ValueError(f"stop takes up to 4 non-empty strings, got {value!r}")
+        for stop in stops:
+            reject_surrogates(stop)
         return value
 
     @model_validator(mode="after")
@@ -178,6 +187,7 @@ class CompletionRequest(_Common):
     def _one_prompt(cls, value: str | list[str]) -> str | list[str]:
         if isinstance(value, list) and len(value) != 1:
             raise ValueError(f"one prompt per call is supported, got a list of {len(value)}")
+        reject_surrogates(value if isinstance(value, str) else value[0])
         return value
 
     def text(self) -> str:

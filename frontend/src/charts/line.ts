@@ -1,0 +1,86 @@
+// A small SVG time-series chart: one line per group (mean per bucket), a min–max band for a
+// single group, hover dots with exact values.
+
+import { num, shortTime } from "../lib/format";
+
+export interface Series {
+  name: string;
+  points: { t: Date; mean: number | null; min: number | null; max: number | null; count: number }[];
+}
+
+const NS = "http://www.w3.org/2000/svg";
+export const PALETTE = ["#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e", "#17becf", "#8c564b", "#e377c2", "#7f7f7f", "#bcbd22"];
+
+function el<K extends keyof SVGElementTagNameMap>(tag: K, attrs: Record<string, string | number>): SVGElementTagNameMap[K] {
+  const e = document.createElementNS(NS, tag);
+  for (const [k, v] of Object.entries(attrs)) e.setAttribute(k, String(v));
+  return e;
+}
+
+export function lineChart(title: string, series: Series[], width = 460, height = 190): SVGSVGElement {
+  const m = { l: 52, r: 12, t: 32, b: 26 };
+  const svg = el("svg", { viewBox: `0 0 ${width} ${height}`, role: "img", class: "chart", "aria-label": title });
+  const all = series.flatMap((s) => s.points);
+  const ys = all.flatMap((p) => [p.mean, series.length === 1 ? p.min : null, series.length === 1 ? p.max : null]).filter((v): v is number => v !== null && Number.isFinite(v));
+  const ts = all.map((p) => p.t.getTime());
+  const header = el("text", { x: m.l, y: 14, class: "chart-title" });
+  header.textContent = title;
+  svg.append(header);
+  if (!ys.length) {
+    const t = el("text", { x: width / 2, y: height / 2, "text-anchor": "middle", class: "muted" });
+    t.textContent = "no data in this window";
+    svg.append(t);
+    return svg;
+  }
+  let y0 = Math.min(...ys);
+  let y1 = Math.max(...ys);
+  if (y0 === y1) (y0 -= 1), (y1 += 1);
+  const t0 = Math.min(...ts);
+  const t1 = Math.max(...ts) === t0 ? t0 + 1 : Math.max(...ts);
+  const X = (t: number) => m.l + ((t - t0) / (t1 - t0)) * (width - m.l - m.r);
+  const Y = (v: number) => height - m.b - ((v - y0) / (y1 - y0)) * (height - m.t - m.b);
+  for (let k = 0; k <= 3; k++) {
+    const v = y0 + ((y1 - y0) * k) / 3;
+    svg.append(el("line", { x1: m.l, x2: width - m.r, y1: Y(v), y2: Y(v), class: "gridline" }));
+    const label = el("text", { x: m.l - 4, y: Y(v) + 4, "text-anchor": "end", class: "tick" });
+    label.textContent = num(v, 2);
+    svg.append(label);
+  }
+  for (const k of [0, 0.5, 1]) {
+    const t = t0 + (t1 - t0) * k;
+    const label = el("text", { x: X(t), y: height - 8, "text-anchor": k === 0 ? "start" : k === 1 ? "end" : "middle", class: "tick" });
+    label.textContent = shortTime(new Date(t));
+    svg.append(label);
+  }
+  series.forEach((s, k) => {
+    const color = PALETTE[k % PALETTE.length];
+    const pts = s.points.filter((p) => p.mean !== null);
+    if (series.length === 1) {
+      const band = pts.filter((p) => p.min !== null && p.max !== null);
+      if (band.length > 1) {
+        const d = band.map((p, i) => `${i ? "L" : "M"}${X(p.t.getTime())},${Y(p.max!)}`).join("") + band.slice().reverse().map((p) => `L${X(p.t.getTime())},${Y(p.min!)}`).join("") + "Z";
+        svg.append(el("path", { d, fill: color, opacity: 0.12 }));
+      }
+    }
+    const d = pts.map((p, i) => `${i ? "L" : "M"}${X(p.t.getTime())},${Y(p.mean!)}`).join("");
+    svg.append(el("path", { d, fill: "none", stroke: color, "stroke-width": 1.8 }));
+    for (const p of pts) {
+      const dot = el("circle", { cx: X(p.t.getTime()), cy: Y(p.mean!), r: 2.6, fill: color });
+      const tip = el("title", {});
+      tip.textContent = `${s.name ? s.name + " · " : ""}${p.t.toLocaleString()}: mean ${num(p.mean)} (min ${num(p.min)}, max ${num(p.max)}, n=${p.count})`;
+      dot.append(tip);
+      svg.append(dot);
+    }
+  });
+  if (series.length > 1) {
+    let x = width - m.r;
+    series.forEach((s, k) => {
+      const name = s.name || "(none)";
+      const t = el("text", { x, y: 14, "text-anchor": "end", fill: PALETTE[k % PALETTE.length], class: "tick legend-item" });
+      t.textContent = `● ${name}`;
+      svg.append(t);
+      x -= 6.5 * (name.length + 2) + 10;
+    });
+  }
+  return svg;
+}

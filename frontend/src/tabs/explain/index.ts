@@ -1,0 +1,119 @@
+// Explain: a prompt (chat or raw), the model's answer, and the input shaded by its attribution
+// to any answer token (or the whole answer). Method and parameters come from /api/methods.
+
+import { methodPicker } from "../../forms/method";
+import { withExport } from "../../heatmap/export";
+import { renderExplanation } from "../../heatmap/index";
+import { api } from "../../lib/api";
+import type { AppContext } from "../../lib/context";
+import { button, field, h, setChildren } from "../../lib/dom";
+import { runJob } from "../../lib/job";
+import type { Explanation } from "../../lib/types";
+import { compareSection } from "./compare";
+
+interface Request {
+  prompt: string;
+  raw: boolean;
+  system: string | null;
+  target: string | null;
+  foil: string | null;
+  method: string;
+  params: Record<string, unknown>;
+  granularity: string;
+  max_new_tokens: number;
+  model: string | null;
+}
+
+export function explainTab(ctx: AppContext): HTMLElement {
+  const prompt = h("textarea", { id: "explain-prompt", rows: 4, value: "What is the capital of France?", required: true });
+  const mode = h("select", { id: "explain-mode" }, h("option", { value: "chat" }, "chat (template)"), h("option", { value: "raw" }, "raw text"));
+  const system = h("input", { id: "explain-system", type: "text", placeholder: "default system prompt" });
+  const target = h("input", { id: "explain-target", type: "text", placeholder: "empty: explain the model's own answer" });
+  const foil = h("input", { id: "explain-foil", type: "text", placeholder: "optional contrast, e.g. ' Lyon'" });
+  const granularity = h("select", { id: "explain-granularity" }, h("option", { value: "word" }, "word"), h("option", { value: "token" }, "token"));
+  const maxNew = h("input", { id: "explain-max-new", type: "number", min: 1, max: 512, value: "24" });
+  const picker = methodPicker(ctx.methods, "explain");
+  const status = h("div", { class: "status", id: "explain-status" });
+  const answer = h("div", { class: "answer-box", id: "explain-answer" });
+  const result = h("div", { id: "explain-result" });
+  const side = h("div", { id: "explain-side" });
+  const compareHost = h("div");
+
+  const read = (text = prompt.value): Request => ({
+    prompt: text,
+    raw: mode.value === "raw",
+    system: system.value.trim() || null,
+    target: target.value || null,
+    foil: foil.value || null,
+    method: picker.method(),
+    params: picker.params(),
+    granularity: granularity.value,
+    max_new_tokens: Number(maxNew.value) || 24,
+    model: ctx.model(),
+  });
+
+  async function explain(body: Request, host: HTMLElement, title: string): Promise<Explanation | undefined> {
+    const ex = await runJob(status, `Explaining with ${body.method}`, (signal) => api<Explanation>("/api/explanations", { body, signal }));
+    if (!ex) return undefined;
+    const view = renderExplanation(ex, { title });
+    setChildren(host, withExport(ex, view, "explanation"));
+    return ex;
+  }
+
+  async function run(): Promise<void> {
+    let body: Request;
+    try {
+      body = read();
+    } catch (e) {
+      setChildren(status, h("div", { class: "error", role: "alert" }, (e as Error).message));
+      return;
+    }
+    setChildren(side);
+    const ex = await explain(body, result, `${body.method}: original prompt`);
+    if (!ex) return;
+    const text = String(ex.meta.target_text ?? "");
+    setChildren(
+      answer,
+      h("div", { class: "muted" }, ex.meta.generated ? "The model answered" : "Explaining the given target"),
+      h("p", { class: "answer", id: "answer-text" }, text || "(empty answer)"),
+      h("div", { class: "muted" }, "Click a token of the answer below (or “Whole answer”) to see what in the prompt drove it."),
+    );
+    setChildren(
+      compareHost,
+      compareSection(
+        { prompt: body.prompt, answer: text, raw: body.raw, system: body.system, model: body.model },
+        (edited) => void explain({ ...read(edited), target: text }, side, `${body.method}: edited prompt`),
+      ),
+    );
+  }
+
+  const form = h(
+    "form",
+    { class: "panel form", noValidate: true, onsubmit: (e: Event) => (e.preventDefault(), void run()) },
+    field("Prompt", prompt),
+    h(
+      "div",
+      { class: "row" },
+      field("Format", mode),
+      field("Target", target, "Text to explain; empty: the model's own (greedy) answer."),
+      field("Foil", foil, "Contrast: explain why the target rather than the foil."),
+    ),
+    h(
+      "details",
+      {},
+      h("summary", {}, "More options"),
+      h("div", { class: "row" }, field("System prompt", system), field("Granularity", granularity), field("Max new tokens", maxNew)),
+    ),
+    picker.element,
+    h("div", { class: "actions" }, h("button", { type: "submit", class: "primary", id: "explain-run" }, "Explain"), button("Reset", () => setChildren(result), "secondary")),
+  );
+  return h(
+    "div",
+    { class: "tab-body explain" },
+    form,
+    status,
+    answer,
+    h("div", { class: "side-by-side" }, result, side),
+    compareHost,
+  );
+}

@@ -1,0 +1,90 @@
+// Drift reports: the saved ones with their verdicts (open one for each check's figures), and a
+// form to run a new comparison between two windows.
+
+import { api } from "../../lib/api";
+import { button, field, h, setChildren } from "../../lib/dom";
+import { num, time } from "../../lib/format";
+import { runJob } from "../../lib/job";
+import type { DriftReportInfo } from "../../lib/types";
+
+function verdict(drifted: boolean): HTMLElement {
+  return h("span", { class: `badge ${drifted ? "bad" : "good"}` }, drifted ? "drift" : "no drift");
+}
+
+function resultsTable(report: DriftReportInfo): HTMLElement {
+  const rows = report.report?.results ?? [];
+  return h(
+    "table",
+    { class: "table" },
+    h("thead", {}, h("tr", {}, ["Feature", "Detector", "Statistic", "p-value", "Threshold", "Verdict"].map((c) => h("th", {}, c)))),
+    h(
+      "tbody",
+      {},
+      rows.map((r) =>
+        h("tr", {}, h("td", {}, r.feature), h("td", {}, r.detector), h("td", { class: "num" }, num(r.statistic)), h("td", { class: "num" }, num(r.p_value)), h("td", { class: "num" }, num(r.threshold)), h("td", {}, verdict(r.drifted), " ", r.verdict)),
+      ),
+    ),
+  );
+}
+
+export function driftView(): HTMLElement {
+  const status = h("div", { class: "status" });
+  const list = h("div", { id: "drift-list" });
+  const detail = h("div", { id: "drift-detail" });
+  const reference = h("input", { type: "text", id: "drift-ref", value: "last:14d", required: true });
+  const current = h("input", { type: "text", id: "drift-cur", value: "last:1d", required: true });
+  const name = h("input", { type: "text", id: "drift-name", placeholder: "optional" });
+
+  async function open(id: string): Promise<void> {
+    const r = await runJob(status, "Loading the report", (signal) => api<DriftReportInfo>(`/api/drift/reports/${id}`, { signal }));
+    if (r) setChildren(detail, h("div", { class: "card" }, h("h4", {}, r.name ?? r.id.slice(0, 8), " ", verdict(r.drifted)), h("p", {}, r.verdict), resultsTable(r)));
+  }
+
+  async function load(): Promise<void> {
+    const reports = await runJob(status, "Loading drift reports", (signal) => api<DriftReportInfo[]>("/api/drift/reports", { signal }));
+    if (!reports) return;
+    setChildren(
+      list,
+      reports.length
+        ? h(
+            "table",
+            { class: "table" },
+            h("thead", {}, h("tr", {}, ["Created", "Name", "Reference", "Current", "Verdict", ""].map((c) => h("th", {}, c)))),
+            h(
+              "tbody",
+              {},
+              reports.map((r) =>
+                h("tr", {}, h("td", {}, time(r.created_at)), h("td", {}, r.name ?? ""), h("td", {}, r.reference), h("td", {}, r.current), h("td", {}, verdict(r.drifted), " ", r.verdict), h("td", {}, button("Open", () => void open(r.id), "secondary small"))),
+              ),
+            ),
+          )
+        : h("p", { class: "muted" }, "No drift reports yet: run one below (or `pellucid monitor drift`)."),
+    );
+  }
+
+  async function run(): Promise<void> {
+    const body = { reference: reference.value, current: current.value, name: name.value || null };
+    const r = await runJob(status, "Running drift checks", (signal) => api<DriftReportInfo>("/api/drift/reports", { body, signal }));
+    if (r) {
+      await load();
+      if (r.id) void open(r.id);
+    }
+  }
+
+  void load();
+  return h(
+    "div",
+    {},
+    h(
+      "form",
+      { class: "panel filters", onsubmit: (e: Event) => (e.preventDefault(), void run()) },
+      field("Reference window", reference, "last:30d, version:v1, or a..b"),
+      field("Current window", current),
+      field("Name", name),
+      h("div", { class: "actions" }, h("button", { type: "submit", class: "primary" }, "Run drift report")),
+    ),
+    status,
+    list,
+    detail,
+  );
+}

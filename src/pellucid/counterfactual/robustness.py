@@ -1,0 +1,321 @@
+"""``run_robustness()``: how often do small edits of the inputs flip the model's answers?
+
+For each example of a data set, each generator edits the example's *text* (never the prompt
+template around it: a typo in "Sentiment:" would test something else), the template is filled
+in, and the model answers every original and edited prompt:
+
+- ``task="classify"``: the answer is the most likely of the answer ``options`` (each scored
+  teacher-forced, all prompts in batched passes, identical prompts scored once); an edit
+  *flips* when the chosen option changes. The *target* is the label's option when labels are
+  given, else the original answer; ``delta_logprob`` is log p(target | edited) − log p(target |
+  original).
+- ``task="generate"``: the answer is a greedy generation; an edit flips when the answers differ
+  (case and punctuation folded); ``delta_logprob`` is the change of log p(original answer).
+
+Per generator: the flip rate over edits with a Wilson 95 % interval, the share of examples with
+at least one flip, the mean change of the target's log-probability (bootstrap interval),
+accuracy before/after when labels are given, and the worst edits (flips first, then the largest
+drop). Examples a generator cannot edit (no synonym in the lexicon, no demographic term) are
+counted as ``not_applicable``.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from pellucid.counterfactual.base import Edit, GenContext
+from pellucid.counterfactual.batch_score import score_continuations, score_options
+from pellucid.counterfactual.dataset import Example, resolve_label
+from pellucid.counterfactual.metrics import bootstrap_interval, exact_match, wilson_interval
+from pellucid.counterfactual.registry import generate_edits, get_generator
+from pellucid.errors import InvalidInputError
+from pellucid.types import _json_safe
+
+if TYPE_CHECKING:
+    from pellucid.models import LM, Encoder
+
+Progress = Callable[[str, int, int], None]  # (stage, done, total)
+TASKS = ("classify", "generate")
+
+
+@dataclass
+class RobustnessConfig:
+    """What to run. ``params`` maps generator name -> its parameters."""
+
+    generators: Sequence[str]
+    task: str = "classify"
+    options: Sequence[str] | None = None
+    template: str = "{text}"
+    chat: bool | None = None
+    system: str | None = None
+    params: dict[str, dict[str, Any]] = field(default_factory=dict)
+    seed: int = 0
+    max_new_tokens: int = 16
+    batch_tokens: int = 2048
+    worst_k: int = 5
+
+    def check(self) -> None:
+        if self.task not in TASKS:
+            raise InvalidInputError(f"task={self.task!r}; choose classify or generate.")
+        if "{text}" not in self.template:
+            raise InvalidInputError(
+                f"The template {self.template!r} has no {{text}} placeholder; add one where the text goes."
+            )
+        if self.task == "classify" and (not self.options or len(self.options) < 2):
+            raise InvalidInputError(
+                "task=classify needs at least two answer options, e.g. --options ' negative, positive'."
+            )
+        for name in self.generators:
+            get_generator(name).resolve_params(self.params.get(name, {}))
+
+
+@dataclass(frozen=True)
+class RobustnessReport:
+    """Flip rates per generator, with the worst edits."""
+
+    model: str
+    task: str
+    config: dict[str, Any]
+    n_examples: int
+    skipped_empty: int
+    accuracy_before: float | None
+    generators: dict[str, dict[str, Any]]
+    worst: dict[str, list[dict[str, Any]]]
+    seconds: float
+    meta: dict[str, Any] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        return _json_safe(
+            {
+                "kind": "robustness",
+                "model": self.model,
+                "task": self.task,
+                "config": self.config,
+                "n_examples": self.n_examples,
+                "skipped_empty": self.skipped_empty,
+                "accuracy_before": self.accuracy_before,
+                "generators": self.generators,
+                "worst": self.worst,
+                "seconds": self.seconds,
+                "meta": self.meta,
+            }
+        )
+
+
+@dataclass
+class _Item:
+    example: int  # index into examples
+    generator: str
+    edit: Edit
+    prompt: int  # index into the unique prompt list
+
+
+def run_robustness(
+    lm: LM,
+    examples: Sequence[Example],
+    config: RobustnessConfig,
+    *,
+    encoder: Encoder | None = None,
+    skipped_empty: int = 0,
+    progress: Progress | None = None,
+) -> RobustnessReport:
+    """Run every generator over every example; see the module docstring for the figures."""
+    config.check()
+    started = time.perf_counter()
+    kept = [ex for ex in examples if ex.text.strip()]  # empty texts are skipped and counted, never fatal
+    skipped_empty += len(examples) - len(kept)
+    examples = kept
+    if not examples:
+        raise InvalidInputError("Every example's text is empty; give a data set with text in it.")
+    labels = _labels(examples, config)
+    prompts: dict[str, int] = {}
+
+    def prompt_index(text: str) -> int:
+        return prompts.setdefault(config.template.replace("{text}", text), len(prompts))
+
+    originals = [prompt_index(ex.text) for ex in examples]
+    items, not_applicable = _collect_edits(lm, examples, config, encoder, prompt_index, progress)
+    texts = list(prompts)
+    ids = [lm.encode(t, chat=config.chat, system=config.system).ids for t in texts]
+    if config.task == "classify":
+        answers, target_lp = _classify(lm, ids, config, progress)
+    else:
+        answers, target_lp = _generate(lm, texts, ids, originals, items, config, progress)
+    stats, worst = _summarise(examples, labels, originals, items, answers, target_lp, not_applicable, config)
+    acc = None
+    if labels is not None:
+        acc = float(np.mean([_correct(answers[originals[i]], labels[i], config) for i in range(len(examples))]))
+    return RobustnessReport(
+        model=lm.name,
+        task=config.task,
+        config=_json_safe({k: v for k, v in config.__dict__.items()}),
+        n_examples=len(examples),
+        skipped_empty=skipped_empty,
+        accuracy_before=acc,
+        generators=stats,
+        worst=worst,
+        seconds=round(time.perf_counter() - started, 3),
+        meta={"unique_prompts": len(texts), "edits": len(items)},
+    )
+
+
+def _collect_edits(
+    lm: LM,
+    examples: Sequence[Example],
+    config: RobustnessConfig,
+    encoder: Encoder | None,
+    prompt_index: Callable[[str], int],
+    progress: Progress | None,
+) -> tuple[list[_Item], dict[str, int]]:
+    """Every generator's edits of every example; ``not_applicable`` counts examples with none.
+
+    Edits that leave an empty text (dropping the only word) are discarded like inapplicable ones.
+    """
+    ctx = GenContext(
+        lm=lm,
+        encoder=encoder,
+        options=config.options,
+        prompt_template=config.template,
+        chat=config.chat,
+        system=config.system,
+    )
+    items: list[_Item] = []
+    not_applicable = {g: 0 for g in config.generators}
+    total = len(examples) * len(config.generators)
+    for i, ex in enumerate(examples):
+        for k, name in enumerate(config.generators):
+            ctx.seed = config.seed * 1_000_003 + ex.row  # per-example seed: stable when rows are added
+            edits = [e for e in generate_edits(ex.text, name, ctx, **config.params.get(name, {})) if e.text.strip()]
+            if not edits:
+                not_applicable[name] += 1
+            items += [_Item(i, name, e, prompt_index(e.text)) for e in edits]
+            if progress is not None:
+                progress("edit", i * len(config.generators) + k + 1, total)
+    return items, not_applicable
+
+
+def _labels(examples: Sequence[Example], config: RobustnessConfig) -> list[Any] | None:
+    given = [ex.label is not None for ex in examples]
+    if not any(given):
+        return None
+    if not all(given):
+        missing = next(ex.row for ex in examples if ex.label is None)
+        raise InvalidInputError(f"Row {missing} has no label while others do; label every row or pass --no-labels.")
+    if config.task == "classify":
+        return [resolve_label(ex.label, config.options or [], ex.row) for ex in examples]
+    return [str(ex.label) for ex in examples]
+
+
+def _correct(answer: Any, label: Any, config: RobustnessConfig) -> bool:
+    return bool(answer == label) if config.task == "classify" else exact_match(str(answer), str(label))
+
+
+TargetScore = Callable[[int, int, Any], float]  # (prompt, original prompt, target) -> log p(target | prompt)
+
+
+def _classify(
+    lm: LM, ids: list[list[int]], config: RobustnessConfig, progress: Progress | None
+) -> tuple[list[Any], TargetScore]:
+    """Answers (option index) of every prompt; the target score reads the option table."""
+    options = [lm.encode_target(o) for o in config.options or []]
+    report = (lambda d, t: progress("score", d, t)) if progress else None
+    table = score_options(lm, ids, options, batch_tokens=config.batch_tokens, progress=report)
+    return [int(a) for a in table.argmax(1)], lambda p, _o, target: float(table[p, target])
+
+
+def _generate(
+    lm: LM,
+    texts: list[str],
+    ids: list[list[int]],
+    originals: list[int],
+    items: list[_Item],
+    config: RobustnessConfig,
+    progress: Progress | None,
+) -> tuple[list[Any], TargetScore]:
+    """Greedy answers of every prompt; the target score is log p(the example's original answer | prompt)."""
+    answers: list[str] = []
+    answer_ids: list[list[int]] = []
+    for k, text in enumerate(texts):
+        gen = lm.generate(text, chat=config.chat, system=config.system, max_new_tokens=config.max_new_tokens)
+        answers.append(gen.text)
+        answer_ids.append(gen.token_ids or lm.encode_target(" "))
+        if progress is not None:
+            progress("generate", k + 1, len(texts))
+    pairs = sorted({(o, o) for o in originals} | {(it.prompt, originals[it.example]) for it in items})
+    scores = score_continuations(
+        lm, [ids[p] for p, _ in pairs], [answer_ids[o] for _, o in pairs], batch_tokens=config.batch_tokens
+    )
+    table = {pair: float(s.sum()) for pair, s in zip(pairs, scores)}
+    return answers, lambda p, o, _target: table[(p, o)]
+
+
+def _summarise(
+    examples: Sequence[Example],
+    labels: list[Any] | None,
+    originals: list[int],
+    items: list[_Item],
+    answers: list[Any],
+    target_lp: TargetScore,
+    not_applicable: dict[str, int],
+    config: RobustnessConfig,
+) -> tuple[dict[str, dict[str, Any]], dict[str, list[dict[str, Any]]]]:
+    stats: dict[str, dict[str, Any]] = {}
+    worst: dict[str, list[dict[str, Any]]] = {}
+    for name in config.generators:
+        mine = [it for it in items if it.generator == name]
+        rows = []
+        for it in mine:
+            o = originals[it.example]
+            target = labels[it.example] if (labels is not None and config.task == "classify") else answers[o]
+            before, after = answers[o], answers[it.prompt]
+            flipped = before != after if config.task == "classify" else not exact_match(str(before), str(after))
+            delta = target_lp(it.prompt, o, target) - target_lp(o, o, target)
+            rows.append({"item": it, "flipped": bool(flipped), "delta": delta, "before": before, "after": after})
+        n = len(rows)
+        flips = sum(r["flipped"] for r in rows)
+        deltas = [r["delta"] for r in rows]
+        flipped_examples = {r["item"].example for r in rows if r["flipped"]}
+        edited_examples = {r["item"].example for r in rows}
+        lo, hi = wilson_interval(flips, n)
+        entry: dict[str, Any] = {
+            "edits": n,
+            "examples_edited": len(edited_examples),
+            "not_applicable": not_applicable[name],
+            "flips": flips,
+            "flip_rate": flips / n if n else 0.0,
+            "flip_rate_ci95": [lo, hi],
+            "example_flip_rate": len(flipped_examples) / len(edited_examples) if edited_examples else 0.0,
+            "mean_delta_logprob": float(np.mean(deltas)) if deltas else 0.0,
+            "mean_delta_logprob_ci95": list(bootstrap_interval(deltas, seed=config.seed)) if deltas else [0.0, 0.0],
+        }
+        if labels is not None and n:
+            entry["accuracy_before"] = float(
+                np.mean([_correct(r["before"], labels[r["item"].example], config) for r in rows])
+            )
+            entry["accuracy_after"] = float(
+                np.mean([_correct(r["after"], labels[r["item"].example], config) for r in rows])
+            )
+        stats[name] = entry
+        rows.sort(key=lambda r: (not r["flipped"], r["delta"]))
+        worst[name] = [_worst_row(r, examples, config) for r in rows[: config.worst_k]]
+    return stats, worst
+
+
+def _worst_row(r: dict[str, Any], examples: Sequence[Example], config: RobustnessConfig) -> dict[str, Any]:
+    it: _Item = r["item"]
+    show = (lambda a: config.options[a]) if config.task == "classify" and config.options else (lambda a: a)
+    return {
+        "row": examples[it.example].row,
+        "original": examples[it.example].text,
+        "edited": it.edit.text,
+        "edit": it.edit.label,
+        "answer_before": show(r["before"]),
+        "answer_after": show(r["after"]),
+        "flipped": r["flipped"],
+        "delta_logprob": r["delta"],
+    }

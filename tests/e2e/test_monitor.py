@@ -1,0 +1,90 @@
+"""The Monitor tab's views on seeded data: metric charts, a drift report with its verdict, an
+alert rule that fires, and the projector opening a record."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.e2e.seed import seed
+
+pytestmark = [pytest.mark.e2e]
+
+
+@pytest.fixture(scope="module")
+def seeded(server):
+    return seed(server.store)
+
+
+def test_metric_charts(page, seeded):
+    page.goto("/#monitor/metrics")
+    page.select_option("#met-bucket", "86400")
+    page.fill("#met-window", "last:14d")
+    page.click("#monitor-body button[type=submit], form.filters button[type=submit]")
+    charts = page.locator("#metric-charts .chart-card")
+    charts.first.wait_for()
+    assert charts.evaluate_all("els => els.map(e => e.dataset.metric)") == [
+        "latency_ms",
+        "completion_tokens",
+        "perplexity",
+        "feedback",
+    ]
+    latency = page.locator("#metric-charts [data-metric=latency_ms] svg path[fill=none]")
+    assert latency.count() == 1 and page.locator("#metric-charts [data-metric=latency_ms] circle").count() >= 10
+    # group by model version: one line per version
+    page.select_option("#met-group", "model_version")
+    page.click("form.filters button[type=submit]")
+    page.wait_for_function(
+        "document.querySelectorAll('#metric-charts [data-metric=latency_ms] svg path[fill=none]').length === 2"
+    )
+    assert page.locator("#metric-charts .error").count() == 0
+
+
+def test_drift_report_verdict(page, seeded):
+    page.goto("/#monitor/drift")
+    page.fill("#drift-ref", "version:v1")
+    page.fill("#drift-cur", "version:v2")
+    page.fill("#drift-name", "e2e drift")
+    page.click("form.filters button[type=submit]")
+    detail = page.locator("#drift-detail .card")
+    detail.wait_for(timeout=90_000)
+    assert "Drift detected" in detail.inner_text()
+    assert detail.locator(".badge.bad").count() >= 2  # the report and at least one check
+    assert "e2e drift" in page.inner_text("#drift-list")
+
+
+def test_alert_rule_fires(page, seeded):
+    page.goto("/#monitor/alerts")
+    page.fill("#alert-name", "slow answers")
+    page.fill("#alert-condition", "mean(latency_ms) > 500 over 1d")
+    page.click("form.filters button[type=submit]")
+    page.locator("#alert-rules td:has-text('slow answers')").wait_for()
+    page.click("text=Check now")
+    page.locator("#alert-events td:has-text('mean(latency_ms) = ')").wait_for()
+    # a bad condition shows the server's reason
+    page.fill("#alert-name", "broken")
+    page.fill("#alert-condition", "mean(latency_ms) >>> 5")
+    page.click("form.filters button[type=submit]")
+    assert "condition" in page.locator(".status .error").inner_text().lower()
+
+
+def test_projector_opens_a_record(page, seeded):
+    page.goto("/#monitor/projector")
+    page.fill("#proj-clusters", "3")
+    page.click("#proj-run")
+    plot = page.locator("#projector-plot .scatter")
+    plot.wait_for()
+    assert int(plot.get_attribute("data-points")) >= len(seeded)
+    assert page.locator("#proj-color option").all_inner_texts() == ["cluster"]
+    assert len(page.locator(".legend-cats span").all_inner_texts()) == 3
+    # find a drawn point in the canvas pixels and click it: the record opens beside the plot
+    xy = page.locator("#projector-plot canvas").evaluate(
+        """c => { const d = c.getContext('2d').getImageData(0, 0, c.width, c.height).data;
+                  const r = window.devicePixelRatio || 1;
+                  for (let i = 0; i < d.length; i += 4) if (d[i + 3] > 150) {
+                      const p = i / 4; return [(p % c.width) / r + 1, Math.floor(p / c.width) / r + 1]; }
+                  return null; }"""
+    )
+    assert xy is not None
+    page.locator("#projector-plot canvas").click(position={"x": xy[0], "y": xy[1]})
+    page.locator("#record-panel pre.text").first.wait_for()
+    assert "Question" in page.locator("#record-panel pre.text").first.inner_text()
