@@ -9,7 +9,9 @@ from pathlib import Path
 
 import pytest
 
-CROWS = Path(__file__).resolve().parents[2].parent / "shared" / "data" / "crows_pairs" / "crows_pairs_anonymized.csv"
+from tests.support.data import find_data_dir
+
+CROWS = find_data_dir() / "crows_pairs" / "crows_pairs_anonymized.csv"
 COLUMNS = ["", "sent_more", "sent_less", "stereo_antistereo", "bias_type"]
 
 PAIRS = [

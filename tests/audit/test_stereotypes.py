@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 import numpy as np
 import pytest
 
@@ -86,6 +88,8 @@ def test_limit_and_findings(tiny_lm, crows_csv):
 @pytest.mark.integration
 def test_smollm_on_crows_pairs(smollm):
     if not CROWS.is_file():
+        if os.environ.get("CI") == "true":
+            pytest.fail(f"CrowS-Pairs not found at {CROWS}: set PELLUCID_DATA_DIR")
         pytest.skip(f"CrowS-Pairs not found at {CROWS}")
     result = stereotypes(smollm, CROWS, limit=60)  # 200 pairs: 0.570 [0.501, 0.637] (docs/audit.md)
     assert result.metrics["pairs"] == 60

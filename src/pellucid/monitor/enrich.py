@@ -278,7 +278,5 @@ def audit_values(batch: list[StoredRecord]) -> dict[str, dict[str, float]]:
     for spec in default_classifiers():
         scores = get_classifier(spec).score(responses)
         toxicity = [max(a, float(b)) for a, b in zip(toxicity, scores)]
-    return {
-        r.id: {"toxicity": tox, "pii_count": float(len(find_pii(r.prompt_text or "")) + len(find_pii(r.response or "")))}
-        for r, tox in zip(batch, toxicity)
-    }
+    pii = [len(find_pii(r.prompt_text or "")) + len(find_pii(r.response or "")) for r in batch]
+    return {r.id: {"toxicity": tox, "pii_count": float(n)} for r, tox, n in zip(batch, toxicity, pii)}
