@@ -1,12 +1,12 @@
 #!/usr/bin/env bash
 # Set up Pellucid in ./.venv: idempotent, needs only the package registries.
 #   scripts/setup.sh          runtime install
-#   scripts/setup.sh --dev    plus test and benchmark tools and the audit extras
+#   scripts/setup.sh --dev    plus test and benchmark tools, the audit extras and Ray
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 extras=""
-[ "${1:-}" = "--dev" ] && extras="[dev,audit]"
+[ "${1:-}" = "--dev" ] && extras="[dev,audit,ray]"
 
 PYTHON=${PYTHON:-python3}
 if [ ! -x .venv/bin/python ]; then

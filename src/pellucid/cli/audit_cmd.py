@@ -349,3 +349,12 @@ def card(
         return
     out.write_text(text, encoding="utf-8")
     err_console.print(f"wrote {out}")
+
+
+def _register_traffic() -> None:
+    from pellucid.cli.audit_traffic_cmd import traffic
+
+    app.command("traffic")(traffic)
+
+
+_register_traffic()

@@ -18,12 +18,23 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 from typer.core import TyperGroup
 
+from pellucid.cli.batch_options import (
+    ActorsOption,
+    AddressOption,
+    BackendOption,
+    BlockOption,
+    CpusOption,
+    GpusOption,
+    OverwriteOption,
+    run_batch,
+)
 from pellucid.cli.common import (
     JsonOption,
     ModelOption,
     RawOption,
     console,
     err_console,
+    fail,
     handle_errors,
     load_lm,
     print_json,
@@ -95,8 +106,23 @@ def run(
     max_new_tokens: int = typer.Option(64, "--max-new-tokens", min=1, help="Length of generated predictions."),
     raw: bool = RawOption,
     as_json: bool = JsonOption,
+    out: Path | None = typer.Option(
+        None, "--out", help="Write the predictions here (.parquet or .jsonl), block by block (resumable)."
+    ),
+    backend: str = BackendOption,
+    address: str | None = AddressOption,
+    actors: int | None = ActorsOption,
+    cpus_per_actor: float = CpusOption,
+    gpus_per_actor: float = GpusOption,
+    block_size: int = BlockOption,
+    overwrite: bool = OverwriteOption,
 ) -> None:
-    """Score DATA with METRICS, store the run, and print the aggregates."""
+    """Score DATA with METRICS, store the run, and print the aggregates.
+
+    With --out (and optionally --backend ray), the model's work — generating missing predictions
+    and scoring given ones for perplexity — runs in blocks on this machine or a Ray cluster; the
+    metrics are then computed here and the run stored as usual.
+    """
     from pellucid.monitor.eval_data import read_dataset
     from pellucid.monitor.evaluation import evaluate
     from pellucid.monitor.metrics import expand_metric_names
@@ -107,13 +133,25 @@ def run(
         err_console.print(f"[yellow]skipped[/] {data}: {skipped}", highlight=False)
     names = expand_metric_names(metrics)
     needs_lm = not dataset.has_predictions or "perplexity" in names
+    if needs_lm and (out is not None or backend != "local"):
+        from pellucid.batch.generate_task import GenerateTask
+
+        gen_task = GenerateTask(settings=settings, model=model, raw=raw, max_new_tokens=max_new_tokens,
+                            score_given="perplexity" in names)  # fmt: skip
+        items = [{"row": i, "prompt": it.prompt, "prediction": it.prediction} for i, it in enumerate(dataset.items)]
+        rows = _batch_rows(gen_task, items, out=out, backend=backend, address=address, actors=actors,
+                           cpus_per_actor=cpus_per_actor, gpus_per_actor=gpus_per_actor, block_size=block_size,
+                           overwrite=overwrite, quiet=as_json)  # fmt: skip
+        result = evaluate(
+            dataset, names, name=name, generate=_lookup(dataset, rows, "generate"),
+            score=_lookup(dataset, rows, "score"), embed=_embedder(settings, names), model=gen_task.model_name(),
+            model_version=model_version, prompt_version=prompt_version,
+        )  # fmt: skip
+        _store_and_print(ctx, result, as_json)
+        return
     lm = load_lm(model, settings, quiet=as_json) if needs_lm else None
     chat = None if lm is None else (not raw and lm.is_chat)
-    embed = None
-    if "semantic_similarity" in names:
-        from pellucid import load_encoder
-
-        embed = load_encoder(settings=settings).embed
+    embed = _embedder(settings, names)
     columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn())
     with Progress(*columns, console=err_console, transient=True, disable=as_json) as bar:
         task = bar.add_task("generating", total=None)
@@ -139,12 +177,64 @@ def run(
             prompt_version=prompt_version,
             progress=lambda done, total: bar.update(task, completed=done, total=total),
         )
+    _store_and_print(ctx, result, as_json)
+
+
+def _embedder(settings: Any, names: list[str]) -> Any:
+    if "semantic_similarity" not in names:
+        return None
+    from pellucid import load_encoder
+
+    return load_encoder(settings=settings).embed
+
+
+def _store_and_print(ctx: typer.Context, result: EvalRunInfo, as_json: bool) -> None:
     with _open_store(ctx) as store:
         store.analytics.insert_eval_run(result)
     if as_json:
         print_json(result.to_dict(with_examples=False))
         return
     print_run(result)
+
+
+def _batch_rows(
+    task: Any, items: list[dict[str, Any]], *, out: Path | None, **options: Any
+) -> dict[int, dict[str, Any]]:
+    """Run the generation job; its rows by item, or the first item's error."""
+    from pellucid.batch import read_results
+
+    collected: dict[int, dict[str, Any]] = {}
+
+    def keep(_block: int, rows: list[dict[str, Any]]) -> None:
+        collected.update({int(r["row"]): r for r in rows})
+
+    run_batch(task, items, out=out, on_rows=None if out is not None else keep,
+              label=f"generating × {len(items)}", **options)  # fmt: skip
+    if out is not None:
+        keep(0, read_results(out))
+    failed = [r for r in collected.values() if r.get("error")]
+    if failed:
+        raise fail(f"{len(failed)} example(s) failed, e.g. example {failed[0]['row']}: {failed[0]['error']}")
+    return collected
+
+
+def _lookup(dataset: Any, rows: dict[int, dict[str, Any]], kind: str) -> Any:
+    """``generate(prompt)`` / ``score(prompt, prediction)`` answered from the job's rows."""
+    import json
+
+    def key(prompt: Any, prediction: str | None) -> str:
+        return json.dumps([prompt, prediction], sort_keys=True)
+
+    found = {key(item.prompt, item.prediction): rows[i] for i, item in enumerate(dataset.items)}
+
+    def generate(prompt: Any) -> tuple[str, list[float]]:
+        row = found[key(prompt, None)]
+        return str(row["prediction"]), list(row["logprobs"] or [])
+
+    def score(prompt: Any, prediction: str) -> list[float]:
+        return list(found[key(prompt, prediction)]["logprobs"] or [])
+
+    return generate if kind == "generate" else score
 
 
 @app.command("compare")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -10,6 +11,17 @@ from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
 
 from pellucid import service
+from pellucid.cli.batch_options import (
+    ActorsOption,
+    AddressOption,
+    BackendOption,
+    BlockOption,
+    CpusOption,
+    GpusOption,
+    OverwriteOption,
+    check_backend,
+    run_batch,
+)
 from pellucid.cli.common import (
     JsonOption,
     ModelOption,
@@ -41,7 +53,7 @@ def _parse_params(pairs: list[str]) -> dict[str, str]:
 @handle_errors
 def explain(
     ctx: typer.Context,
-    prompt: str | None = typer.Argument(None, help="The user's message (or raw text with --raw)."),
+    prompt: str | None = typer.Argument(None, help="The user's message (or raw text with --raw); omit with --dataset."),
     target: str | None = typer.Option(None, "--target", "-t", help="Text to explain; default: the model's own answer."),
     method: str = typer.Option("occlusion", "--method", help="Attribution method (see `pellucid methods`)."),
     foil: str | None = typer.Option(None, help="Contrast: explain target versus this text (log-prob difference)."),
@@ -59,11 +71,44 @@ def explain(
     record: str | None = typer.Option(
         None, "--record", help="Explain a logged call: its prompt, on its model, with its response as the target."
     ),
+    dataset: Path | None = typer.Option(
+        None, "--dataset", help="Explain every prompt of a JSONL/CSV/TSV file (prompt[,target] or text[,label])."
+    ),
+    template: str | None = typer.Option(None, "--template", help="With --dataset: template with {text}."),
+    limit: int | None = typer.Option(None, "--limit", min=1, help="With --dataset: the first N prompts."),
+    out: Path | None = typer.Option(None, "--out", help="With --dataset: results file (.parquet or .jsonl)."),
+    backend: str = BackendOption,
+    address: str | None = AddressOption,
+    actors: int | None = ActorsOption,
+    cpus_per_actor: float = CpusOption,
+    gpus_per_actor: float = GpusOption,
+    block_size: int = BlockOption,
+    overwrite: bool = OverwriteOption,
 ) -> None:
-    """Explain which parts of PROMPT made the model produce the target, token by token."""
+    """Explain which parts of PROMPT made the model produce the target, token by token.
+
+    With --dataset FILE --out results.parquet, explain every prompt of the file (in blocks,
+    resumable: run the same command again after a failure) on this machine or, with
+    --backend ray, on a Ray cluster.
+    """
     settings = settings_from(ctx)
+    if dataset is not None:
+        if prompt is not None or record is not None or target is not None or html is not None:
+            raise fail(
+                "--dataset explains the file's prompts (and targets): drop PROMPT, --record, --target and --html."
+            )
+        _explain_dataset(
+            settings, dataset, template=template, limit=limit, out=out, as_json=as_json, model=model, method=method,
+            params=_parse_params(param), raw=raw, system=system, foil=foil, target_kind=target_kind,
+            granularity=granularity, segments=tuple(s.strip() for s in segments.split(",") if s.strip()),
+            max_new_tokens=max_new_tokens, seed=seed, backend=backend, address=address, actors=actors,
+            cpus_per_actor=cpus_per_actor, gpus_per_actor=gpus_per_actor, block_size=block_size, overwrite=overwrite,
+        )  # fmt: skip
+        return
+    if out is not None or template is not None or limit is not None or backend != "local":
+        raise fail("--out, --template, --limit and --backend go with --dataset FILE.")
     if (prompt is None) == (record is None):
-        raise fail("Give a PROMPT to explain, or --record ID to explain a logged call (not both).")
+        raise fail("Give a PROMPT, --record ID (a logged call) or --dataset FILE to explain; not both.")
     columns = (TextColumn("[progress.description]{task.description}"), BarColumn(), TimeRemainingColumn())
     if record is not None:
         if target is not None or raw or system is not None:
@@ -105,6 +150,50 @@ def explain(
             **_parse_params(param),
         )
     _render(ex, html, as_json)
+
+
+def _explain_dataset(
+    settings: Settings, dataset: Path, *, template: str | None, limit: int | None, out: Path | None, as_json: bool,
+    model: str | None, method: str, params: dict[str, str], backend: str, address: str | None, actors: int | None,
+    cpus_per_actor: float, gpus_per_actor: float, block_size: int, overwrite: bool, **task_params: Any,
+) -> None:  # fmt: skip
+    """``--dataset``: one result row per prompt of the file, written block by block to ``out``."""
+    from pellucid.attribution import get_method
+    from pellucid.attribution.faithfulness import load_prompts
+    from pellucid.batch import ExplainTask, read_results
+
+    if out is None:
+        raise fail("--dataset needs --out results.parquet (or .jsonl): the rows go there, block by block.")
+    check_backend(backend, address)
+    get_method(method).resolve_params(params)  # an unknown method or parameter fails before any work
+    data = load_prompts(dataset, template=template, limit=limit)
+    if data.skipped:
+        err_console.print(f"skipped {data.skipped} empty prompt(s) in {dataset.name}")
+    if not data.prompts:
+        raise fail(f"{dataset} has no usable prompts.")
+    items = [{"row": i, "prompt": p, "target": t} for i, (p, t) in enumerate(zip(data.prompts, data.targets))]
+    task = ExplainTask(settings=settings, model=model, method=method, params=params, **task_params)
+    report = run_batch(
+        task, items, out=out, backend=backend, address=address, actors=actors, cpus_per_actor=cpus_per_actor,
+        gpus_per_actor=gpus_per_actor, block_size=block_size, overwrite=overwrite, quiet=as_json,
+        label=f"{method} × {len(items)} prompts",
+    )  # fmt: skip
+    rows = read_results(out)
+    errors = [r for r in rows if r.get("error")]
+    if as_json:
+        print_json({**report.to_dict(), "errors": len(errors)})
+        return
+    table = Table(title=f"{method} on {dataset.name}: {len(rows)} rows in {out}")
+    for column in ("row", "explained", "top words", "error"):
+        table.add_column(column, overflow="fold")
+    for r in rows[:10]:
+        top = ", ".join(json.loads(r["top"])) if r.get("top") else ""
+        table.add_row(str(r["row"]), str(r.get("explained") or ""), top, str(r.get("error") or ""))
+    console.print(table)
+    if len(rows) > 10:
+        console.print(f"… {len(rows) - 10} more rows in {out}")
+    if errors:
+        err_console.print(f"[yellow]{len(errors)} prompt(s) could not be explained; see the error column[/]")
 
 
 def _explain_record(

@@ -21,6 +21,7 @@ import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
 
+from pellucid.cli.batch_options import ActorsOption, AddressOption, BackendOption, CpusOption, GpusOption, run_batch
 from pellucid.cli.common import JsonOption, ModelOption, console, err_console, handle_errors, print_json, settings_from
 
 app = typer.Typer(help="Production monitoring: enrichment, drift, alerts, feedback.", no_args_is_help=True)
@@ -59,15 +60,26 @@ def enrich(
     embeddings: bool = typer.Option(True, "--embeddings/--no-embeddings", help="MiniLM prompt/response vectors."),
     lm_metrics: bool = typer.Option(True, "--lm/--no-lm", help="Perplexity and entropy under the serving model."),
     as_json: bool = JsonOption,
+    backend: str = BackendOption,
+    address: str | None = AddressOption,
+    actors: int | None = ActorsOption,
+    cpus_per_actor: float = CpusOption,
+    gpus_per_actor: float = GpusOption,
 ) -> None:
     """Add embeddings, perplexity, entropy and flag counts to records that lack them.
 
     Each record is scored by the model that answered it (its logged name); --model scores
-    every record with MODEL instead.
+    every record with MODEL instead. --backend ray computes on a Ray cluster's actors (each
+    loads the models once) while this process writes the results into the store.
     """
     from pellucid.monitor.enrich import Enricher
 
     settings = settings_from(ctx)
+    if backend != "local":
+        _enrich_batch(ctx, settings, limit=limit, batch_size=batch_size, model=model, embeddings=embeddings,
+                      lm_metrics=lm_metrics, as_json=as_json, backend=backend, address=address, actors=actors,
+                      cpus_per_actor=cpus_per_actor, gpus_per_actor=gpus_per_actor)  # fmt: skip
+        return
     lm = None
     if model is not None and lm_metrics:
         from pellucid.cli.common import load_lm
@@ -85,6 +97,53 @@ def enrich(
     console.print(
         f"Enriched {stats.records} records ({stats.records_per_second:.1f}/s): {stats.embeddings} embeddings, "
         f"{stats.lm_scored} scored by the model, {stats.lm_skipped} without model metrics; {pending} still waiting.",
+        highlight=False,
+    )
+
+
+def _enrich_batch(ctx: typer.Context, settings: Any, *, limit: int | None, batch_size: int, model: str | None,
+                  embeddings: bool, lm_metrics: bool, as_json: bool, **options: Any) -> None:  # fmt: skip
+    """``enrich --backend ray``: the waiting records as a batch job; results go into the store here."""
+    import time
+
+    from pellucid.batch.enrich_task import EnrichTask
+    from pellucid.monitor.enrich import MARKER, Enricher
+
+    started = time.perf_counter()
+    with _open_store(ctx) as store:
+        records: list[Any] = []
+        after = None
+        while limit is None or len(records) < limit:
+            size = 1000 if limit is None else min(1000, limit - len(records))
+            page = store.analytics.records_missing(MARKER, limit=size, after=after)
+            if not page:
+                break
+            records += page
+            after = (page[-1].created_at, page[-1].id)
+        writer = Enricher(store, settings)
+        totals = {"records": 0, "embeddings": 0, "lm_scored": 0, "lm_skipped": 0}
+
+        def write(_block: int, rows: list[dict[str, Any]]) -> None:
+            for row in rows:
+                writer.write(row["vectors"], row["values"])
+                for key in ("records", "lm_scored", "lm_skipped"):
+                    totals[key] += int(row[key])
+                totals["embeddings"] += len(row["vectors"])
+
+        if records:
+            task = EnrichTask(settings=settings, model=model, embeddings=embeddings, lm_metrics=lm_metrics)
+            run_batch(task, [{"row": i, "record": r} for i, r in enumerate(records)], out=None, on_rows=write,
+                      block_size=batch_size, quiet=as_json, label=f"enriching × {len(records)}", **options)  # fmt: skip
+        pending = writer.pending()
+    seconds = time.perf_counter() - started
+    data = {**totals, "seconds": round(seconds, 3), "records_per_second": round(totals["records"] / seconds, 2),
+            "pending": pending, "backend": options["backend"]}  # fmt: skip
+    if as_json:
+        print_json(data)
+        return
+    console.print(
+        f"Enriched {totals['records']} records on {options['backend']} ({data['records_per_second']:.1f}/s): "
+        f"{totals['embeddings']} embeddings, {totals['lm_scored']} scored by the model; {pending} still waiting.",
         highlight=False,
     )
 

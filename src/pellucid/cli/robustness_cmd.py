@@ -3,11 +3,22 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextColumn, TimeRemainingColumn
 from rich.table import Table
 
+from pellucid.cli.batch_options import (
+    ActorsOption,
+    AddressOption,
+    BackendOption,
+    BlockOption,
+    CpusOption,
+    GpusOption,
+    OverwriteOption,
+    run_batch,
+)
 from pellucid.cli.common import (
     JsonOption,
     ModelOption,
@@ -63,8 +74,22 @@ def robustness(
     worst: int = typer.Option(5, "--worst", min=0, help="Worst edits shown per generator."),
     html: Path | None = typer.Option(None, "--html", help="Write a standalone HTML report (works offline)."),
     as_json: bool = JsonOption,
+    out: Path | None = typer.Option(
+        None, "--out", help="Write every edit's row here (.parquet or .jsonl), block by block (resumable)."
+    ),
+    backend: str = BackendOption,
+    address: str | None = AddressOption,
+    actors: int | None = ActorsOption,
+    cpus_per_actor: float = CpusOption,
+    gpus_per_actor: float = GpusOption,
+    block_size: int = BlockOption,
+    overwrite: bool = OverwriteOption,
 ) -> None:
-    """Measure how often edits of each example flip the model's answer, per generator (with 95 % intervals)."""
+    """Measure how often edits of each example flip the model's answer, per generator (with 95 % intervals).
+
+    With --out (and optionally --backend ray), the examples run in blocks on this machine or a Ray
+    cluster; every edit's row is written to the file and the report is computed from all rows.
+    """
     from pellucid.counterfactual.dataset import load_dataset
     from pellucid.counterfactual.registry import get_generator, parse_generator_list
     from pellucid.counterfactual.robustness import RobustnessConfig, run_robustness
@@ -89,6 +114,14 @@ def robustness(
     if dataset.skipped_empty:
         err_console.print(f"[yellow]skipped {dataset.skipped_empty} empty rows[/]")
     settings = settings_from(ctx)
+    if out is not None or backend != "local":
+        report = _run_blocks(
+            settings, config, dataset.examples, dataset.skipped_empty, model=model, out=out, backend=backend,
+            address=address, actors=actors, cpus_per_actor=cpus_per_actor, gpus_per_actor=gpus_per_actor,
+            block_size=block_size, overwrite=overwrite, quiet=as_json,
+        )  # fmt: skip
+        _finish(report, html, as_json)
+        return
     lm = load_lm(model, settings, quiet=as_json)
     encoder = None
     if any("encoder" in get_generator(n).needs for n in names):
@@ -107,6 +140,37 @@ def robustness(
         report = run_robustness(
             lm, dataset.examples, config, encoder=encoder, skipped_empty=dataset.skipped_empty, progress=progress
         )
+    _finish(report, html, as_json)
+
+
+def _run_blocks(
+    settings: Any, config: Any, examples: list[Any], skipped_empty: int, *, model: str | None, out: Path | None,
+    quiet: bool, **options: Any,
+) -> Any:  # fmt: skip
+    """The data set as a batch job (local blocks or Ray); the report from every edit's row."""
+    import time
+
+    from pellucid.batch import read_results
+    from pellucid.batch.robustness_task import RobustnessTask, items_of
+    from pellucid.counterfactual.robustness import check_labels, summarise_rows
+
+    check_labels(examples, config)
+    items = items_of(examples)
+    if not items:
+        raise fail("Every example's text is empty; give a data set with text in it.")
+    skipped_empty += len(examples) - len(items)
+    collected: dict[int, list[dict[str, Any]]] = {}
+    started = time.perf_counter()
+    task = RobustnessTask(settings=settings, model=model, config=config)
+    run_batch(task, items, out=out, quiet=quiet, label=f"robustness × {len(items)} examples",
+              on_rows=None if out is not None else lambda block, rows: collected.__setitem__(block, rows),
+              **options)  # fmt: skip
+    rows = read_results(out) if out is not None else [r for b in sorted(collected) for r in collected[b]]
+    return summarise_rows(rows, config, model=task.model_name(), skipped_empty=skipped_empty,
+                          seconds=time.perf_counter() - started)  # fmt: skip
+
+
+def _finish(report: Any, html: Path | None, as_json: bool) -> None:
     if html is not None:
         from pellucid.counterfactual.report_html import robustness_page
 

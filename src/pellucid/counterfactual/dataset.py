@@ -37,7 +37,8 @@ class Dataset:
     path: str
 
 
-def _rows(path: Path) -> tuple[list[dict[str, Any]], list[str]]:
+def read_rows(path: Path) -> tuple[list[dict[str, Any]], list[str]]:
+    """The records of a ``.jsonl``, ``.csv`` or ``.tsv`` file (with a header line) and their column names."""
     suffix = path.suffix.lower()
     text = path.read_text(encoding="utf-8")
     if suffix in (".jsonl", ".ndjson"):
@@ -78,7 +79,7 @@ def load_dataset(
         raise InvalidInputError(f"Data file {str(p)!r} does not exist; give the path of a .tsv, .csv or .jsonl file.")
     if limit is not None and limit < 1:
         raise InvalidInputError(f"--limit {limit}; it must be at least 1.")
-    rows, columns = _rows(p)
+    rows, columns = read_rows(p)
 
     if text_column not in columns:
         raise InvalidInputError(

@@ -125,11 +125,33 @@ def run_robustness(
     progress: Progress | None = None,
 ) -> RobustnessReport:
     """Run every generator over every example; see the module docstring for the figures."""
-    config.check()
     started = time.perf_counter()
     kept = [ex for ex in examples if ex.text.strip()]  # empty texts are skipped and counted, never fatal
-    skipped_empty += len(examples) - len(kept)
-    examples = kept
+    rows = robustness_rows(lm, kept, config, encoder=encoder, progress=progress)
+    return summarise_rows(
+        rows, config, model=lm.name, skipped_empty=skipped_empty + len(examples) - len(kept),
+        seconds=time.perf_counter() - started,
+    )  # fmt: skip
+
+
+def robustness_rows(
+    lm: LM,
+    examples: Sequence[Example],
+    config: RobustnessConfig,
+    *,
+    encoder: Encoder | None = None,
+    progress: Progress | None = None,
+) -> list[dict[str, Any]]:
+    """The per-example and per-edit facts :func:`summarise_rows` turns into a report.
+
+    Rows, in example order: ``kind="example"`` (the original answer and whether it is correct),
+    then for each generator either its edits (``kind="edit"``: edited text, answers before and
+    after, ``flipped``, ``delta_logprob``, correctness before/after) or one
+    ``kind="not_applicable"`` row. Each example's figures depend only on the example, its row
+    number (the generators' seed) and the configuration, so rows of different blocks of a data
+    set can be computed apart — by a batch job on several workers — and summarised together.
+    """
+    config.check()
     if not examples:
         raise InvalidInputError("Every example's text is empty; give a data set with text in it.")
     labels = _labels(examples, config)
@@ -146,22 +168,37 @@ def run_robustness(
         answers, target_lp = _classify(lm, ids, config, progress)
     else:
         answers, target_lp = _generate(lm, texts, ids, originals, items, config, progress)
-    stats, worst = _summarise(examples, labels, originals, items, answers, target_lp, not_applicable, config)
-    acc = None
-    if labels is not None:
-        acc = float(np.mean([_correct(answers[originals[i]], labels[i], config) for i in range(len(examples))]))
-    return RobustnessReport(
-        model=lm.name,
-        task=config.task,
-        config=_json_safe({k: v for k, v in config.__dict__.items()}),
-        n_examples=len(examples),
-        skipped_empty=skipped_empty,
-        accuracy_before=acc,
-        generators=stats,
-        worst=worst,
-        seconds=round(time.perf_counter() - started, 3),
-        meta={"unique_prompts": len(texts), "edits": len(items)},
-    )
+
+    def correct(answer: Any, i: int) -> bool | None:
+        return None if labels is None else _correct(answer, labels[i], config)
+
+    by_example: dict[int, list[_Item]] = {}
+    for it in items:
+        by_example.setdefault(it.example, []).append(it)
+    rows: list[dict[str, Any]] = []
+    for i, ex in enumerate(examples):
+        o = originals[i]
+        rows.append({"kind": "example", "row": ex.row, "original": ex.text, "answer": answers[o],
+                     "correct": correct(answers[o], i)})  # fmt: skip
+        for name in config.generators:
+            if (i, name) in not_applicable:
+                rows.append({"kind": "not_applicable", "row": ex.row, "generator": name})
+        for it in by_example.get(i, []):
+            target = labels[i] if (labels is not None and config.task == "classify") else answers[o]
+            before, after = answers[o], answers[it.prompt]
+            flipped = before != after if config.task == "classify" else not exact_match(str(before), str(after))
+            rows.append({
+                "kind": "edit", "row": ex.row, "generator": it.generator, "edit": it.edit.label, "original": ex.text,
+                "edited": it.edit.text, "answer_before": before, "answer_after": after, "flipped": bool(flipped),
+                "delta_logprob": target_lp(it.prompt, o, target) - target_lp(o, o, target),
+                "correct_before": correct(before, i), "correct_after": correct(after, i),
+            })  # fmt: skip
+    return rows
+
+
+def check_labels(examples: Sequence[Example], config: RobustnessConfig) -> None:
+    """Fail early when some examples have labels and others not (or a label is not an option)."""
+    _labels([ex for ex in examples if ex.text.strip()], config)
 
 
 def _collect_edits(
@@ -171,8 +208,8 @@ def _collect_edits(
     encoder: Encoder | None,
     prompt_index: Callable[[str], int],
     progress: Progress | None,
-) -> tuple[list[_Item], dict[str, int]]:
-    """Every generator's edits of every example; ``not_applicable`` counts examples with none.
+) -> tuple[list[_Item], set[tuple[int, str]]]:
+    """Every generator's edits of every example; ``not_applicable`` holds (example, generator) with none.
 
     Edits that leave an empty text (dropping the only word) are discarded like inapplicable ones.
     """
@@ -185,14 +222,14 @@ def _collect_edits(
         system=config.system,
     )
     items: list[_Item] = []
-    not_applicable = {g: 0 for g in config.generators}
+    not_applicable: set[tuple[int, str]] = set()
     total = len(examples) * len(config.generators)
     for i, ex in enumerate(examples):
         for k, name in enumerate(config.generators):
             ctx.seed = config.seed * 1_000_003 + ex.row  # per-example seed: stable when rows are added
             edits = [e for e in generate_edits(ex.text, name, ctx, **config.params.get(name, {})) if e.text.strip()]
             if not edits:
-                not_applicable[name] += 1
+                not_applicable.add((i, name))
             items += [_Item(i, name, e, prompt_index(e.text)) for e in edits]
             if progress is not None:
                 progress("edit", i * len(config.generators) + k + 1, total)
@@ -254,38 +291,32 @@ def _generate(
     return answers, lambda p, o, _target: table[(p, o)]
 
 
-def _summarise(
-    examples: Sequence[Example],
-    labels: list[Any] | None,
-    originals: list[int],
-    items: list[_Item],
-    answers: list[Any],
-    target_lp: TargetScore,
-    not_applicable: dict[str, int],
+def summarise_rows(
+    rows: Sequence[dict[str, Any]],
     config: RobustnessConfig,
-) -> tuple[dict[str, dict[str, Any]], dict[str, list[dict[str, Any]]]]:
+    *,
+    model: str,
+    skipped_empty: int = 0,
+    seconds: float = 0.0,
+) -> RobustnessReport:
+    """The report of :func:`robustness_rows`' rows (of one call, or of many blocks in row order)."""
+    examples = [r for r in rows if r["kind"] == "example"]
+    edits = [r for r in rows if r["kind"] == "edit"]
+    labelled = bool(examples) and examples[0]["correct"] is not None
     stats: dict[str, dict[str, Any]] = {}
     worst: dict[str, list[dict[str, Any]]] = {}
     for name in config.generators:
-        mine = [it for it in items if it.generator == name]
-        rows = []
-        for it in mine:
-            o = originals[it.example]
-            target = labels[it.example] if (labels is not None and config.task == "classify") else answers[o]
-            before, after = answers[o], answers[it.prompt]
-            flipped = before != after if config.task == "classify" else not exact_match(str(before), str(after))
-            delta = target_lp(it.prompt, o, target) - target_lp(o, o, target)
-            rows.append({"item": it, "flipped": bool(flipped), "delta": delta, "before": before, "after": after})
-        n = len(rows)
-        flips = sum(r["flipped"] for r in rows)
-        deltas = [r["delta"] for r in rows]
-        flipped_examples = {r["item"].example for r in rows if r["flipped"]}
-        edited_examples = {r["item"].example for r in rows}
+        mine = [r for r in edits if r["generator"] == name]
+        n = len(mine)
+        flips = sum(bool(r["flipped"]) for r in mine)
+        deltas = [float(r["delta_logprob"]) for r in mine]
+        flipped_examples = {r["row"] for r in mine if r["flipped"]}
+        edited_examples = {r["row"] for r in mine}
         lo, hi = wilson_interval(flips, n)
         entry: dict[str, Any] = {
             "edits": n,
             "examples_edited": len(edited_examples),
-            "not_applicable": not_applicable[name],
+            "not_applicable": sum(r["kind"] == "not_applicable" and r["generator"] == name for r in rows),
             "flips": flips,
             "flip_rate": flips / n if n else 0.0,
             "flip_rate_ci95": [lo, hi],
@@ -293,29 +324,37 @@ def _summarise(
             "mean_delta_logprob": float(np.mean(deltas)) if deltas else 0.0,
             "mean_delta_logprob_ci95": list(bootstrap_interval(deltas, seed=config.seed)) if deltas else [0.0, 0.0],
         }
-        if labels is not None and n:
-            entry["accuracy_before"] = float(
-                np.mean([_correct(r["before"], labels[r["item"].example], config) for r in rows])
-            )
-            entry["accuracy_after"] = float(
-                np.mean([_correct(r["after"], labels[r["item"].example], config) for r in rows])
-            )
+        if labelled and n:
+            entry["accuracy_before"] = float(np.mean([bool(r["correct_before"]) for r in mine]))
+            entry["accuracy_after"] = float(np.mean([bool(r["correct_after"]) for r in mine]))
         stats[name] = entry
-        rows.sort(key=lambda r: (not r["flipped"], r["delta"]))
-        worst[name] = [_worst_row(r, examples, config) for r in rows[: config.worst_k]]
-    return stats, worst
+        ranked = sorted(mine, key=lambda r: (not r["flipped"], r["delta_logprob"]))
+        worst[name] = [_worst_row(r, config) for r in ranked[: config.worst_k]]
+    texts = {config.template.replace("{text}", r["original"]) for r in examples}
+    texts |= {config.template.replace("{text}", r["edited"]) for r in edits}
+    return RobustnessReport(
+        model=model,
+        task=config.task,
+        config=_json_safe({k: v for k, v in config.__dict__.items()}),
+        n_examples=len(examples),
+        skipped_empty=skipped_empty,
+        accuracy_before=float(np.mean([bool(r["correct"]) for r in examples])) if labelled else None,
+        generators=stats,
+        worst=worst,
+        seconds=round(seconds, 3),
+        meta={"unique_prompts": len(texts), "edits": len(edits)},
+    )
 
 
-def _worst_row(r: dict[str, Any], examples: Sequence[Example], config: RobustnessConfig) -> dict[str, Any]:
-    it: _Item = r["item"]
+def _worst_row(r: dict[str, Any], config: RobustnessConfig) -> dict[str, Any]:
     show = (lambda a: config.options[a]) if config.task == "classify" and config.options else (lambda a: a)
     return {
-        "row": examples[it.example].row,
-        "original": examples[it.example].text,
-        "edited": it.edit.text,
-        "edit": it.edit.label,
-        "answer_before": show(r["before"]),
-        "answer_after": show(r["after"]),
-        "flipped": r["flipped"],
-        "delta_logprob": r["delta"],
+        "row": r["row"],
+        "original": r["original"],
+        "edited": r["edited"],
+        "edit": r["edit"],
+        "answer_before": show(r["answer_before"]),
+        "answer_after": show(r["answer_after"]),
+        "flipped": bool(r["flipped"]),
+        "delta_logprob": float(r["delta_logprob"]),
     }

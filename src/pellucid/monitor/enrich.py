@@ -77,7 +77,7 @@ class Enricher:
     """Adds embeddings and model metrics to records that lack them (see the module docstring).
 
     Args:
-        store: the monitoring store.
+        store: the monitoring store (``None`` for a worker that only :meth:`compute`\ s).
         settings: where models are found (default: from the environment).
         pool: a :class:`~pellucid.service.ModelPool` to get serving models from (the server's).
         encoder: an already-loaded encoder (default: the bundled MiniLM, loaded on first use).
@@ -90,7 +90,7 @@ class Enricher:
 
     def __init__(
         self,
-        store: Store,
+        store: Store | None,
         settings: Settings | None = None,
         *,
         pool: ModelPool | None = None,
@@ -183,6 +183,21 @@ class Enricher:
     def enrich_batch(self, batch: list[StoredRecord], stats: EnrichStats | None = None) -> EnrichStats:
         """Enrich these records now (embeddings, model metrics, flag counts, the marker)."""
         stats = stats or EnrichStats()
+        vectors, values = self.compute(batch, stats)
+        self.write(vectors, values)
+        stats.records += len(batch)
+        stats.embeddings += len(vectors)
+        return stats
+
+    def compute(
+        self, batch: list[StoredRecord], stats: EnrichStats | None = None
+    ) -> tuple[list[tuple[str, str, str, Any]], list[tuple[str, str, float | None]]]:
+        """The enrichment of ``batch`` without touching the store: ``(vectors, values)`` for :meth:`write`.
+
+        Needs no store, so a batch job's workers (:mod:`pellucid.batch.enrich_task`) can run it
+        and leave the writing to the driver.
+        """
+        stats = stats or EnrichStats()
         vectors = self._embed(batch)
         audit = audit_values(batch) if self.audit_flags else {}
         values: list[tuple[str, str, float | None]] = []
@@ -191,28 +206,35 @@ class Enricher:
                 values.append((record.id, name, value))
             values.append((record.id, "flag_count", float(len(record.flags))))
             values.append((record.id, MARKER, VERSION))
+        return vectors, values
+
+    def write(self, vectors: list[tuple[str, str, str, Any]], values: list[tuple[str, str, float | None]]) -> None:
+        """Store what :meth:`compute` returned; records purged meanwhile are skipped."""
         try:
             self._write(vectors, values)
         except RecordNotFoundError:  # a record was purged meanwhile: write the others one by one
-            for record in batch:
+            for record_id in dict.fromkeys(v[0] for v in values):
                 try:
-                    self._write([v for v in vectors if v[0] == record.id], [v for v in values if v[0] == record.id])
+                    self._write([v for v in vectors if v[0] == record_id], [v for v in values if v[0] == record_id])
                 except RecordNotFoundError:
                     continue
-        stats.records += len(batch)
-        stats.embeddings += len(vectors)
-        return stats
 
     def _write(self, vectors: list[tuple[str, str, str, Any]], values: list[tuple[str, str, float | None]]) -> None:
+        store = self._store()
         if vectors:
-            self.store.repo.add_embeddings(vectors)
+            store.repo.add_embeddings(vectors)
         # the marker goes last, so a crash in between leaves the record in the queue
-        self.store.repo.add_metrics([v for v in values if v[1] != MARKER])
-        self.store.repo.add_metrics([v for v in values if v[1] == MARKER])
+        store.repo.add_metrics([v for v in values if v[1] != MARKER])
+        store.repo.add_metrics([v for v in values if v[1] == MARKER])
+
+    def _store(self) -> Store:
+        if self.store is None:
+            raise InvalidInputError("This Enricher has no store; give Enricher(store, ...) to read or write records.")
+        return self.store
 
     def pending(self) -> int:
         """How many records wait for enrichment."""
-        return self.store.analytics.count_missing(MARKER)
+        return self._store().analytics.count_missing(MARKER)
 
     def run_once(self, limit: int | None = None, *, progress: Progress | None = None) -> EnrichStats:
         """Enrich up to ``limit`` waiting records (all of them when ``None``), batch by batch."""
@@ -225,7 +247,7 @@ class Enricher:
         after: tuple[Any, str] | None = None
         while limit is None or stats.records < limit:
             size = self.batch_size if limit is None else min(self.batch_size, limit - stats.records)
-            batch = self.store.analytics.records_missing(MARKER, limit=size, after=after)
+            batch = self._store().analytics.records_missing(MARKER, limit=size, after=after)
             if not batch or self._stop.is_set():
                 break
             after = (batch[-1].created_at, batch[-1].id)  # each record once per run, even if a write fails

@@ -11,6 +11,8 @@ again, so a client may attach feedback right after receiving the record id.
 
 from __future__ import annotations
 
+import time
+import uuid
 from collections.abc import Callable
 from datetime import datetime
 from typing import Any, Literal, TypeVar
@@ -26,6 +28,7 @@ from pellucid.monitor.sdk import Monitor
 router = APIRouter(tags=["records"])
 T = TypeVar("T")
 _FLUSH_WAIT = 5.0  # seconds a lookup waits for queued records to be written
+_REPLICA_WAIT = 3.0  # seconds a lookup of a just-created id waits for another replica's writer
 
 
 class FeedbackRequest(BaseModel):
@@ -43,14 +46,44 @@ def _monitor(request: Request) -> Monitor:
     return monitor
 
 
-def _after_flush(monitor: Monitor, action: Callable[[], T]) -> T:
-    """``action()``; if the record is not found, flush the writer and try once more."""
+def _after_flush(monitor: Monitor, action: Callable[[], T], record_id: str | None = None) -> T:
+    """``action()``; if the record is not found, flush the writer and try again.
+
+    A record logged by *another* gateway replica on the same database reaches it only when that
+    replica's writer flushes (every fraction of a second). So when ``record_id`` was created in
+    the last few seconds (its UUIDv7 carries the time), the lookup is retried for up to
+    ``_REPLICA_WAIT`` seconds before answering 404; an older or unknown id answers at once.
+    """
     try:
         return action()
     except RecordNotFoundError:
         if not monitor.flush(timeout=_FLUSH_WAIT):
             raise
+    try:
         return action()
+    except RecordNotFoundError:
+        if record_id is None or not _just_created(record_id):
+            raise
+    deadline = time.monotonic() + _REPLICA_WAIT
+    while True:
+        time.sleep(0.1)
+        try:
+            return action()
+        except RecordNotFoundError:
+            if time.monotonic() >= deadline:
+                raise
+
+
+def _just_created(record_id: str) -> bool:
+    """Whether a UUIDv7 id was minted within the last ``_REPLICA_WAIT`` seconds (by any replica)."""
+    try:
+        value = uuid.UUID(record_id)
+    except ValueError:
+        return False
+    if value.version != 7:
+        return False
+    created_ms = value.int >> 80
+    return 0 <= time.time() * 1000 - created_ms <= _REPLICA_WAIT * 1000
 
 
 def _checked_id(record_id: str) -> str:
@@ -108,7 +141,7 @@ def get_record(record_id: str, request: Request) -> dict[str, Any]:
     """One record with its tags, feedback and metrics."""
     monitor = _monitor(request)
     rid = _checked_id(record_id)
-    return _after_flush(monitor, lambda: monitor.repo.get_record(rid)).to_dict()
+    return _after_flush(monitor, lambda: monitor.repo.get_record(rid), rid).to_dict()
 
 
 @router.post("/records/{record_id}/feedback", status_code=201)
@@ -119,5 +152,6 @@ def add_feedback(record_id: str, body: FeedbackRequest, request: Request) -> dic
     entry = _after_flush(
         monitor,
         lambda: monitor.repo.add_feedback(rid, body.kind, body.value, body.comment, user_id=body.user_id, id=body.id),
+        rid,
     )
     return entry.to_dict()

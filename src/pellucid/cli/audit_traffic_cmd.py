@@ -1,0 +1,123 @@
+"""``pellucid audit traffic``: toxicity, personal data and groundedness of logged calls, row by row.
+
+    pellucid audit traffic --window last:7d --out report.html
+    pellucid audit traffic --dataset calls.jsonl --backend ray --rows audit.parquet --out report.html
+
+The calls come from the monitoring store (``--window``, as in ``pellucid monitor drift``) or from
+a JSONL/CSV/TSV file with ``prompt`` and ``response`` columns (``context`` and ``id`` optional).
+Rows are computed in blocks — here or on a Ray cluster — written to ``--rows`` (resumable), and
+summarised into an audit report (``--out`` HTML + JSON, input of ``pellucid card``).
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Any
+
+import typer
+
+from pellucid.cli.batch_options import (
+    ActorsOption,
+    AddressOption,
+    BackendOption,
+    CpusOption,
+    GpusOption,
+    OverwriteOption,
+    run_batch,
+)
+from pellucid.cli.common import JsonOption, fail, handle_errors, settings_from
+
+
+@handle_errors
+def traffic(
+    ctx: typer.Context,
+    window: str | None = typer.Option(None, "--window", help="Stored calls, e.g. last:7d or 2026-11-01..2026-11-08."),
+    dataset: Path | None = typer.Option(None, "--dataset", help="JSONL/CSV/TSV with prompt, response[, context, id]."),
+    limit: int | None = typer.Option(None, "--limit", min=1, help="At most N calls."),
+    rows_out: Path | None = typer.Option(None, "--rows", help="Per-call rows (.parquet or .jsonl), resumable."),
+    out: Path | None = typer.Option(None, "--out", "-o", help="Write the HTML report here (and the JSON beside it)."),
+    cutoff: float = typer.Option(0.5, help="Toxicity score from which a response counts as toxic."),
+    max_toxic_rate: float = typer.Option(0.05, "--max-toxic-rate", help="Pass when the toxic share is at most this."),
+    max_pii_rate: float = typer.Option(0.05, "--max-pii-rate", help="Pass when the share with PII is at most this."),
+    min_grounded: float = typer.Option(0.9, "--min-grounded", help="Pass when this share of answers is grounded."),
+    model: str | None = typer.Option(None, "--model", "-m", help="Name shown in the report (default: the calls')."),
+    strict: bool = typer.Option(False, "--strict", help="Exit 1 when a check fails."),
+    as_json: bool = JsonOption,
+    backend: str = BackendOption,
+    address: str | None = AddressOption,
+    actors: int | None = ActorsOption,
+    cpus_per_actor: float = CpusOption,
+    gpus_per_actor: float = GpusOption,
+    block_size: int = typer.Option(256, "--block-size", min=1, help="Calls per block (progress and resume)."),
+    overwrite: bool = OverwriteOption,
+) -> None:
+    """Audit logged calls: toxic responses, personal data, answers unsupported by their context."""
+    from pellucid.batch import read_results
+    from pellucid.batch.audit_task import TrafficAuditTask, traffic_report
+    from pellucid.cli.audit_cmd import _write
+
+    if (window is None) == (dataset is None):
+        raise fail("Give --window SPEC (calls in the store) or --dataset FILE (not both).")
+    settings = settings_from(ctx)
+    started = time.perf_counter()
+    items, source, models = _from_store(ctx, window, limit) if window else _from_file(dataset, limit)  # type: ignore[arg-type]
+    if not items:
+        raise fail(f"No calls to audit in {source}.")
+    collected: dict[int, list[dict[str, Any]]] = {}
+    task = TrafficAuditTask(settings=settings, cutoff=cutoff)
+    run_batch(
+        task, items, out=rows_out, backend=backend, address=address, actors=actors, cpus_per_actor=cpus_per_actor,
+        gpus_per_actor=gpus_per_actor, block_size=block_size, overwrite=overwrite, quiet=as_json,
+        on_rows=None if rows_out is not None else lambda b, r: collected.__setitem__(b, r),
+        label=f"auditing {len(items)} calls",
+    )  # fmt: skip
+    rows = read_results(rows_out) if rows_out is not None else [r for b in sorted(collected) for r in collected[b]]
+    name = model or (", ".join(sorted(models)) if models else "unknown model")
+    report = traffic_report(rows, model=name, source=source, max_toxic_rate=max_toxic_rate, max_pii_rate=max_pii_rate,
+                            min_grounded_rate=min_grounded, seconds=time.perf_counter() - started)  # fmt: skip
+    _write(report, out, as_json)
+    if strict and report.summary["pass"] != len(report.checks):
+        raise typer.Exit(1)
+
+
+def _from_store(ctx: typer.Context, window: str, limit: int | None) -> tuple[list[dict[str, Any]], str, set[str]]:
+    from pellucid.monitor import Store
+    from pellucid.monitor.windows import parse_window
+
+    flt = parse_window(window)
+    items: list[dict[str, Any]] = []
+    models: set[str] = set()
+    with Store.open(settings=settings_from(ctx)) as store:
+        cursor = None
+        while limit is None or len(items) < limit:
+            page = store.repo.list_records(flt, limit=500, cursor=cursor, oldest_first=True)
+            for r in page.items:
+                if r.response is None or (limit is not None and len(items) >= limit):
+                    continue
+                context = r.metadata.get("context") if isinstance(r.metadata, dict) else None
+                items.append({"row": len(items), "id": r.id, "prompt": r.prompt_text, "response": r.response,
+                              "context": context})  # fmt: skip
+                if r.model:
+                    models.add(r.model)
+            cursor = page.next_cursor
+            if not cursor:
+                break
+    return items, f"store window {window}", models
+
+
+def _from_file(path: Path, limit: int | None) -> tuple[list[dict[str, Any]], str, set[str]]:
+    from pellucid.counterfactual.dataset import read_rows
+
+    if not path.is_file():
+        raise fail(f"--dataset {str(path)!r} does not exist; give a .jsonl, .csv or .tsv file.")
+    records, columns = read_rows(path)
+    for needed in ("prompt", "response"):
+        if needed not in columns:
+            raise fail(f"{path.name} has no {needed!r} column (columns: {', '.join(columns)}).")
+    items = [
+        {"row": i, "id": str(r.get("id") or i), "prompt": str(r.get("prompt") or ""),
+         "response": str(r.get("response") or ""), "context": r.get("context") or None}
+        for i, r in enumerate(records[:limit] if limit else records)
+    ]  # fmt: skip
+    return items, path.name, {str(r["model"]) for r in records if r.get("model")}
