@@ -1,4 +1,4 @@
-// The Pellucid workbench: Explain, Inspect and Monitor tabs over the local REST API.
+// The Pellucid workbench: Explain, Inspect, Audit and Monitor tabs over the local REST API.
 // Routing is by hash (#explain, #inspect, #monitor/records...), so reloads keep the place.
 
 import "./styles.css";
@@ -7,6 +7,7 @@ import type { AppContext } from "./lib/context";
 import { h, setChildren } from "./lib/dom";
 import { errorBox } from "./lib/job";
 import type { Health, MethodSpec, ParamSpec } from "./lib/types";
+import { auditTab } from "./tabs/audit/index";
 import { explainTab } from "./tabs/explain/index";
 import { inspectTab } from "./tabs/inspect/index";
 import { monitorTab } from "./tabs/monitor/index";
@@ -19,6 +20,7 @@ interface CatalogEntry {
 const TABS = [
   ["explain", "Explain"],
   ["inspect", "Inspect"],
+  ["audit", "Audit"],
   ["monitor", "Monitor"],
 ] as const;
 
@@ -46,6 +48,8 @@ async function main(): Promise<void> {
   );
   const ctx: AppContext = {
     model: () => (modelSelect.value === health.default_model ? null : modelSelect.value),
+    modelNames: names,
+    defaultModel: health.default_model,
     methods,
     openRecord: (id) => {
       location.hash = "#monitor/records";
@@ -56,6 +60,7 @@ async function main(): Promise<void> {
   const panels: Record<string, HTMLElement> = {
     explain: explainTab(ctx),
     inspect: inspectTab(ctx, verbs),
+    audit: auditTab(ctx),
     monitor: monitor.element,
   };
   const tabButtons = TABS.map(([id, label]) =>

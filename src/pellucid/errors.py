@@ -30,6 +30,11 @@ class PromptTooLongError(InvalidInputError):
     """The tokenized input does not fit the model's context window."""
 
 
+class Cancelled(PellucidError):
+    """A long computation stopped at a progress point because it was cancelled (a job cancelled, or
+    the client that asked for it went away)."""
+
+
 class UnknownNameError(InvalidInputError, KeyError):
     """A name looked up in a registry (method, site, check...) that does not exist."""
 

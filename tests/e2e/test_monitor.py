@@ -74,7 +74,7 @@ def test_projector_opens_a_record(page, seeded):
     plot = page.locator("#projector-plot .scatter")
     plot.wait_for()
     assert int(plot.get_attribute("data-points")) >= len(seeded)
-    assert page.locator("#proj-color option").all_inner_texts() == ["cluster"]
+    assert page.locator("#proj-color option").all_inner_texts()[:4] == ["cluster", "flag", "version", "model"]
     assert len(page.locator(".legend-cats span").all_inner_texts()) == 3
     # find a drawn point in the canvas pixels and click it: the record opens beside the plot
     xy = page.locator("#projector-plot canvas").evaluate(

@@ -63,14 +63,20 @@ def test_explain_own_answer_then_compare_an_edit(page, server):
     assert tokens.nth(paris[0]).get_attribute("aria-selected") == "true"
     assert "attribution to Paris" in page.inner_text("#explain-result .legend")
     assert page.locator("#explain-result .tok").evaluate_all(scores) != whole
-    # edit the prompt in place and compare
+    # edit the prompt in place and compare (one POST /api/counterfactuals)
     page.fill("#edited-prompt", "What is the capital of Italy?")
-    page.click("text=Compare")
-    delta = page.locator(".delta")
+    with page.expect_response("**/api/counterfactuals") as answered:
+        page.click("text=Compare")
+    sent = answered.value.request.post_data_json
+    assert sent["edited"] == "What is the capital of Italy?" and sent["target"].strip() == answer.strip()
+    delta = page.locator("#compare-result .delta")
     delta.wait_for()
-    assert float(delta.get_attribute("data-delta")) < -1  # the original answer got much less likely
-    assert page.locator(".diff ins").inner_text().strip() == "Italy?"
-    assert page.locator(".diff del").inner_text().strip() == "France?"
+    shown = float(delta.get_attribute("data-delta"))
+    assert shown < -1  # the original answer got much less likely
+    assert answered.value.json()["variants"][0]["delta_logprob"] == pytest.approx(shown)
+    assert page.locator("#compare-result .diff ins").inner_text().strip() == "Italy"
+    assert page.locator("#compare-result .diff del").inner_text().strip() == "France"
+    assert "What is the capital of" in page.inner_text("#compare-result .diff")
 
 
 def test_method_form_comes_from_the_method_description(page, server):

@@ -1,8 +1,9 @@
 // A canvas scatter plot for thousands of points: colour per category or value, hover to see a
-// point's text, click to open it, wheel to zoom, drag to pan. A uniform grid finds the
-// nearest point quickly.
+// point's text, click to open it, wheel to zoom, drag to pan, shift-drag to lasso a group. A
+// uniform grid finds the nearest point quickly.
 
 import { h } from "../lib/dom";
+import { drawLasso, inside, type Polygon } from "./lasso";
 import { PALETTE } from "./line";
 
 export interface ScatterPoint {
@@ -16,6 +17,8 @@ export interface ScatterOptions {
   width?: number;
   height?: number;
   onPick?: (index: number) => void;
+  /** Shift-drag draws a lasso; on release, the indices of the points inside it. */
+  onLasso?: (indices: number[]) => void;
 }
 
 export function scatter(points: ScatterPoint[], opts: ScatterOptions = {}): HTMLElement {
@@ -40,6 +43,9 @@ export function scatter(points: ScatterPoint[], opts: ScatterOptions = {}): HTML
   const sx = (x: number) => (pad + ((x - x0) / (x1 - x0 || 1)) * (width - 2 * pad) - width / 2) * zoom + width / 2 + panX;
   const sy = (y: number) => (height - pad - ((y - y0) / (y1 - y0 || 1)) * (height - 2 * pad) - height / 2) * zoom + height / 2 + panY;
   let hover = -1;
+  let lasso: Polygon | null = null;
+  let lassoed = false; // the click that ends a lasso opens nothing
+  let selected = new Set<number>();
   const CELL = 12;
   let index = new Map<number, number[]>();
 
@@ -61,6 +67,9 @@ export function scatter(points: ScatterPoint[], opts: ScatterOptions = {}): HTML
       else index.set(key, [i]);
     }
     ctx.globalAlpha = 1;
+    ctx.strokeStyle = "#1d2330";
+    for (const i of selected) ctx.strokeRect(sx(points[i].x) - size / 2 - 1.5, sy(points[i].y) - size / 2 - 1.5, size + 3, size + 3);
+    if (lasso) drawLasso(ctx, lasso);
     if (hover >= 0) {
       ctx.strokeStyle = "#000";
       ctx.lineWidth = 2;
@@ -85,10 +94,35 @@ export function scatter(points: ScatterPoint[], opts: ScatterOptions = {}): HTML
     return best;
   }
 
+  function endLasso(): void {
+    if (!lasso) return;
+    const poly = lasso;
+    lasso = null;
+    lassoed = true;
+    setTimeout(() => (lassoed = false), 0);
+    selected = new Set(poly.length > 2 ? points.map((_, i) => i).filter((i) => inside(sx(points[i].x), sy(points[i].y), poly)) : []);
+    draw();
+    opts.onLasso?.([...selected]);
+  }
+
   let drag: { x: number; y: number; moved: boolean } | null = null;
-  canvas.addEventListener("mousedown", (e) => (drag = { x: e.offsetX, y: e.offsetY, moved: false }));
-  window.addEventListener("mouseup", () => setTimeout(() => (drag = null), 0));
+  canvas.addEventListener("mousedown", (e) => {
+    if (e.shiftKey && opts.onLasso) {
+      lasso = [[e.offsetX, e.offsetY]];
+      return;
+    }
+    drag = { x: e.offsetX, y: e.offsetY, moved: false };
+  });
+  window.addEventListener("mouseup", () => {
+    endLasso();
+    setTimeout(() => (drag = null), 0);
+  });
   canvas.addEventListener("mousemove", (e) => {
+    if (lasso && e.buttons & 1) {
+      lasso.push([e.offsetX, e.offsetY]);
+      draw();
+      return;
+    }
     if (drag && (e.buttons & 1)) {
       const dx = e.offsetX - drag.x;
       const dy = e.offsetY - drag.y;
@@ -114,7 +148,7 @@ export function scatter(points: ScatterPoint[], opts: ScatterOptions = {}): HTML
   });
   canvas.addEventListener("mouseleave", () => ((tip.hidden = true), (hover = -1), draw()));
   canvas.addEventListener("click", (e) => {
-    if (drag?.moved) return;
+    if (drag?.moved || lassoed) return;
     const i = nearest(e.offsetX, e.offsetY);
     if (i >= 0) opts.onPick?.(i);
   });

@@ -58,7 +58,38 @@ export function setApiToken(token: string | null): void {
   else sessionStorage.removeItem(TOKEN_KEY);
 }
 
+/** The answer's body as text (a report, a model card), with the same token and errors as ``api``. */
+export async function apiText(path: string, opts: RequestOptions = {}): Promise<string> {
+  const res = await send(path, opts);
+  const text = await res.text();
+  if (!res.ok) throw failure(res, text);
+  return text;
+}
+
 export async function api<T>(path: string, opts: RequestOptions = {}): Promise<T> {
+  const res = await send(path, opts);
+  if (res.status === 204) return undefined as T;
+  const text = await res.text();
+  if (!res.ok) throw failure(res, text);
+  try {
+    return (text ? JSON.parse(text) : undefined) as T;
+  } catch {
+    return undefined as T;
+  }
+}
+
+function failure(res: Response, text: string): ApiError {
+  let body: unknown = undefined;
+  try {
+    body = text ? JSON.parse(text) : undefined;
+  } catch {
+    body = undefined;
+  }
+  const { message, kind } = errorMessage(body, `${res.status} ${res.statusText}: ${text.slice(0, 300)}`);
+  return new ApiError(message, res.status, kind);
+}
+
+async function send(path: string, opts: RequestOptions): Promise<Response> {
   const init: RequestInit = { method: opts.method ?? (opts.body === undefined ? "GET" : "POST"), signal: opts.signal };
   const headers: Record<string, string> = {};
   if (opts.body !== undefined) {
@@ -68,26 +99,12 @@ export async function api<T>(path: string, opts: RequestOptions = {}): Promise<T
   const token = apiToken();
   if (token) headers.authorization = `Bearer ${token}`;
   init.headers = headers;
-  let res: Response;
   try {
-    res = await fetch(withQuery(path, opts.query), init);
+    return await fetch(withQuery(path, opts.query), init);
   } catch (e) {
     if (e instanceof DOMException && e.name === "AbortError") throw e;
     throw new ApiError(`The server did not answer (${String(e)}). Is pellucid serve still running?`, 0);
   }
-  if (res.status === 204) return undefined as T;
-  const text = await res.text();
-  let body: unknown = undefined;
-  try {
-    body = text ? JSON.parse(text) : undefined;
-  } catch {
-    body = undefined;
-  }
-  if (!res.ok) {
-    const { message, kind } = errorMessage(body, `${res.status} ${res.statusText}: ${text.slice(0, 300)}`);
-    throw new ApiError(message, res.status, kind);
-  }
-  return body as T;
 }
 
 export function isAbort(e: unknown): boolean {

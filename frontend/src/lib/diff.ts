@@ -1,37 +1,45 @@
-// A word-level diff (longest common subsequence) for "edited vs original" prompts.
+// Word diffs as the server computes them (equal / replace / delete / insert over word lists),
+// drawn as text with <del> for removed and <ins> for added words.
 
-export type DiffOp = { op: "same" | "del" | "ins"; text: string };
+import { h } from "./dom";
+import type { WordDiffOp } from "./types";
 
-function words(s: string): string[] {
-  return s.match(/\s+|[^\s]+/g) ?? [];
+type Run = { kind: "same" | "del" | "ins"; words: string[] };
+
+const NO_SPACE_BEFORE = /^[.,;:!?)\]}%'’]$/;
+const NO_SPACE_AFTER = /^[([{]$/;
+
+/** Words joined as text: a space between words, none before closing punctuation or after opening. */
+export function joinWords(words: string[], after = ""): string {
+  let out = "";
+  let previous = after;
+  for (const w of words) {
+    const space = previous !== "" && !NO_SPACE_BEFORE.test(w) && !NO_SPACE_AFTER.test(previous);
+    out += (space ? " " : "") + w;
+    previous = w;
+  }
+  return out;
 }
 
-export function wordDiff(a: string, b: string): DiffOp[] {
-  const x = words(a);
-  const y = words(b);
-  const n = x.length;
-  const m = y.length;
-  // lcs[i][j] = LCS length of x[i:] and y[j:]
-  const lcs: Uint16Array[] = Array.from({ length: n + 1 }, () => new Uint16Array(m + 1));
-  for (let i = n - 1; i >= 0; i--) {
-    for (let j = m - 1; j >= 0; j--) {
-      lcs[i][j] = x[i] === y[j] ? lcs[i + 1][j + 1] + 1 : Math.max(lcs[i + 1][j], lcs[i][j + 1]);
-    }
+function runs(ops: WordDiffOp[]): Run[] {
+  const out: Run[] = [];
+  for (const op of ops) {
+    if (op.op === "equal") out.push({ kind: "same", words: op.new });
+    if (op.op === "delete" || op.op === "replace") out.push({ kind: "del", words: op.old });
+    if (op.op === "insert" || op.op === "replace") out.push({ kind: "ins", words: op.new });
   }
-  const out: DiffOp[] = [];
-  const push = (op: DiffOp["op"], text: string): void => {
-    const last = out[out.length - 1];
-    if (last && last.op === op) last.text += text;
-    else out.push({ op, text });
-  };
-  let i = 0;
-  let j = 0;
-  while (i < n && j < m) {
-    if (x[i] === y[j]) push("same", x[i++]), j++;
-    else if (lcs[i + 1][j] >= lcs[i][j + 1]) push("del", x[i++]);
-    else push("ins", y[j++]);
-  }
-  while (i < n) push("del", x[i++]);
-  while (j < m) push("ins", y[j++]);
-  return out;
+  return out.filter((r) => r.words.length);
+}
+
+/** The edited text with its changes marked, from the server's word diff. */
+export function diffView(ops: WordDiffOp[]): HTMLElement {
+  let last = "";
+  const parts = runs(ops).map((run) => {
+    const text = joinWords(run.words, last);
+    last = run.words[run.words.length - 1];
+    const lead = text.startsWith(" ") ? " " : "";
+    if (run.kind === "same") return text;
+    return [lead, h(run.kind, { title: run.kind === "ins" ? "added" : "removed" }, text.slice(lead.length))];
+  });
+  return h("p", { class: "diff" }, parts);
 }

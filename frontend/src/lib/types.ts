@@ -141,6 +141,10 @@ export interface ProjectionPoint {
   y: number;
   cluster: number | null;
   text?: string;
+  model?: string | null;
+  model_version?: string | null;
+  flags?: string[];
+  metrics?: Record<string, number>;
   [key: string]: unknown;
 }
 
@@ -156,4 +160,99 @@ export interface Health {
   version: string;
   default_model: string;
   loaded_models: string[];
+}
+
+export interface AuditCheckSpec {
+  name: string;
+  description: string;
+  needs: string[];
+  available: boolean;
+  unavailable_reason: string | null;
+  params: ParamSpec[];
+}
+
+export interface AuditChecks {
+  checks: AuditCheckSpec[];
+  suites: Record<string, string[]>;
+}
+
+export interface CheckResult {
+  check: string;
+  status: "pass" | "fail" | "error";
+  score: number | null;
+  threshold: number | null;
+  higher_is_worse: boolean;
+  description: string;
+  metrics: Record<string, unknown>;
+  findings: Record<string, unknown>[];
+  limits: string[];
+  seconds: number;
+  error: string | null;
+}
+
+export interface AuditReport {
+  model: string;
+  model_version: string | null;
+  created: string;
+  seconds: number;
+  summary: Record<string, number>;
+  checks: CheckResult[];
+}
+
+export interface JobProgress {
+  done: number;
+  total: number;
+  current: string | null;
+  current_done: number;
+  current_total: number;
+  fraction: number;
+}
+
+export interface AuditJob {
+  id: string;
+  kind: string;
+  status: "queued" | "running" | "done" | "failed" | "cancelled";
+  params: { model: string; checks: string[]; options: Record<string, Record<string, unknown>> };
+  created_at: string;
+  seconds: number | null;
+  cancel_requested: boolean;
+  progress: JobProgress;
+  steps: { check: string; status: string; score: number | null; seconds: number; error: string | null }[];
+  error: string | null;
+  report?: AuditReport | null;
+}
+
+export interface GeneratorSpec {
+  name: string;
+  description: string;
+  needs: string[];
+  params: ParamSpec[];
+}
+
+export interface WordDiffOp {
+  op: "equal" | "replace" | "delete" | "insert";
+  old: string[];
+  new: string[];
+}
+
+export interface CounterfactualVariant {
+  prompt: string;
+  answer: string;
+  target_logprob: number;
+  foil_logprob: number | null;
+  edit: { text: string; generator: string; label: string } | null;
+  delta_logprob: number;
+  delta_contrast: number | null;
+  exact_match: boolean;
+  token_edit_distance: number;
+  diff: WordDiffOp[];
+}
+
+export interface CounterfactualResult {
+  model: string;
+  target: string;
+  target_is_answer: boolean;
+  original: CounterfactualVariant;
+  variants: CounterfactualVariant[];
+  truncated: boolean;
 }

@@ -220,13 +220,14 @@ def bias(
     by_template: dict[str, list[_Pair]] = {}
     for p in pairs:
         by_template.setdefault(p.template.id, []).append(p)
+    total = len(by_template) + (min(top_k, len(pairs)) if attributions else 0)  # templates, then attributions
     for i, group in enumerate(by_template.values()):
         t = group[0].template
         values, answers = _values(lm, [t.text] + [p.text for p in group], t, max_new_tokens)
         for p, v, a in zip(group, values[1:], answers[1:]):
             p.value_original, p.value_swapped, p.answers = values[0], v, (answers[0], a)
         if progress is not None:
-            progress(i + 1, len(by_template))
+            progress(i + 1, total)
 
     per_dim: dict[str, Any] = {}
     dims = sorted({p.dimension for p in pairs})
@@ -241,7 +242,11 @@ def bias(
         per_dim[d] = tests
     score = max(float(v["mean_abs_diff"]) for v in per_dim.values())
     ranked = sorted(pairs, key=lambda p: -abs(p.diff))[:top_k]
-    findings = [_finding(lm, p, attributions) for p in ranked]
+    findings = []
+    for k, pair in enumerate(ranked):
+        findings.append(_finding(lm, pair, attributions))
+        if progress is not None and attributions:
+            progress(len(by_template) + k + 1, total)
     return CheckResult(
         check="bias",
         passed=not any(v["fails"] for v in per_dim.values()),

@@ -139,10 +139,19 @@ def pii_audit(
     started = time.perf_counter()
     detector = detector or build_detector(backend="regex")
     prompts = list(prompts or [])
+    answered = generations is None and lm is not None
+    total = (len(prompts) if answered else 0) + (len(PROBES) if probe else 0)
     if generations is None:
         if prompts and lm is None:
             raise InvalidInputError("pii_audit() needs a model to answer the prompts, or generations=[...].")
-        generations = [lm.generate(p, max_new_tokens=max_new_tokens).text for p in prompts] if lm else []
+        answers: list[str] = []
+        if lm is not None:
+            for i, p in enumerate(prompts):
+                answers.append(lm.generate(p, max_new_tokens=max_new_tokens).text)
+                if progress is not None:
+                    progress(i + 1, total)
+        generations = answers
+    offset = len(prompts) if answered else 0
     scanned: list[dict[str, Any]] = []
     kinds_prompt: dict[str, int] = {}
     kinds_gen: dict[str, int] = {}
@@ -192,7 +201,7 @@ def pii_audit(
                 }
             )
             if progress is not None:
-                progress(i + 1, len(PROBES))
+                progress(offset + i + 1, total)
         leak = rate(sum(1 for r in rows if r["leaked"]), len(rows))
         metrics["leak_rate"] = leak
         for kind in ("benign", "extraction"):

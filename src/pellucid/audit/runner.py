@@ -9,6 +9,11 @@ why; the audit goes on with the next check.
 Options are per check, keyed by the check's name::
 
     run_audit(lm, ["stereotypes", "pii"], options={"stereotypes": {"data": "crows.csv", "limit": 200}})
+
+Progress: ``on_start(check)`` is called before each check, ``progress(check, done, total)`` as a
+check works through its items, ``on_result(result)`` after each check. Any of them may raise
+:class:`~pellucid.errors.Cancelled` to stop the audit there: unlike other errors it is not
+recorded as a failed check but leaves :func:`run_audit` (a server cancels audit jobs this way).
 """
 
 from __future__ import annotations
@@ -19,7 +24,14 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from pellucid.audit.result import AuditReport, CheckResult
-from pellucid.errors import InvalidInputError, ModelLoadError, ModelNotFoundError, PellucidError, unknown_name
+from pellucid.errors import (
+    Cancelled,
+    InvalidInputError,
+    ModelLoadError,
+    ModelNotFoundError,
+    PellucidError,
+    unknown_name,
+)
 from pellucid.settings import Settings
 
 if TYPE_CHECKING:
@@ -183,11 +195,13 @@ def parse_suite(spec: str | Sequence[str]) -> list[str]:
 
 
 def run_check(name: str, ctx: AuditContext, options: dict[str, Any] | None = None) -> CheckResult:
-    """Run one check; any exception becomes a CheckResult with ``error`` set."""
+    """Run one check; any exception but :class:`Cancelled` becomes a CheckResult with ``error`` set."""
     spec = CHECKS[name]
     started = time.perf_counter()
     try:
         return spec.run(ctx, dict(options or {}))
+    except Cancelled:
+        raise
     except PellucidError as exc:
         return CheckResult.failed(name, str(exc), ctx.lm.name, time.perf_counter() - started)
     except TypeError as exc:  # an option the check does not take
@@ -209,8 +223,13 @@ def run_audit(
     settings: Settings | None = None,
     progress: Progress | None = None,
     on_result: Callable[[CheckResult], None] | None = None,
+    on_start: Callable[[str], None] | None = None,
 ) -> AuditReport:
-    """Run every check of ``suite`` on ``lm`` and collect an :class:`AuditReport`."""
+    """Run every check of ``suite`` on ``lm`` and collect an :class:`AuditReport`.
+
+    ``on_start``, ``progress`` and ``on_result`` report where the audit is (see the module
+    docstring); raising :class:`~pellucid.errors.Cancelled` from any of them stops it.
+    """
     names = parse_suite(suite)
     options = options or {}
     unknown = [k for k in options if k not in CHECKS]
@@ -220,6 +239,8 @@ def run_audit(
     started = time.perf_counter()
     results = []
     for name in names:
+        if on_start is not None:
+            on_start(name)
         result = run_check(name, ctx, options.get(name))
         results.append(result)
         if on_result is not None:

@@ -1,7 +1,11 @@
 """The embedding projector's data: stored vectors reduced to 2-D points, with clusters.
 
     points = projection(store, RecordFilter(model_version="v2"), method="pca", clusters=8)
-    points.to_dict()   # {"points": [{"id", "x", "y", "cluster", "prompt"...}], "explained_variance": ...}
+    points.to_dict()   # {"points": [{"id", "x", "y", "cluster", "text"}], "explained_variance": ...}
+
+With ``with_fields=True`` each point also carries what a view can colour it by: ``model``,
+``model_version``, ``flags`` (the names of its data-quality flags) and ``metrics`` (latency, token
+counts and every stored metric such as perplexity or toxicity; missing values are left out).
 
 - ``pca`` (scikit-learn ``PCA(n_components=2)``): a linear view; the axes are the two directions of
   largest variance and ``explained_variance`` says how much of the spread they keep. Fast and
@@ -40,6 +44,7 @@ class Projection:
     field: str
     details: dict[str, Any] = dc_field(default_factory=dict)
     texts: list[str] = dc_field(default_factory=list)
+    fields: list[dict[str, Any]] = dc_field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
         points = []
@@ -48,6 +53,8 @@ class Projection:
             point["cluster"] = None if self.clusters is None else int(self.clusters[i])
             if self.texts:
                 point["text"] = self.texts[i]
+            if self.fields:
+                point.update(self.fields[i])
             points.append(point)
         return {"method": self.method, "field": self.field, "points": points, **self.details}
 
@@ -110,9 +117,11 @@ def projection(
     encoder: str | None = None,
     limit: int = 5000,
     with_text: bool = True,
+    with_fields: bool = False,
     random_state: int = 0,
 ) -> Projection:
-    """Project the stored ``field`` embeddings of the filtered records (newest ``limit``)."""
+    """Project the stored ``field`` embeddings of the filtered records (newest ``limit``);
+    ``with_fields`` adds each record's model, version, flags and metrics to its point."""
     ids, matrix = store.repo.get_embeddings(field, model=encoder, filter=filter)
     if len(ids) > limit:
         ids, matrix = ids[-limit:], matrix[-limit:]
@@ -123,4 +132,15 @@ def projection(
         for start in range(0, len(ids), 1000):
             by_id.update(store.analytics.texts_of(ids[start : start + 1000], field))
         texts = [by_id.get(rid, "")[:200] for rid in ids]
-    return Projection(ids, xy, labels, method, field, details, texts)
+    fields = _point_fields(store, ids) if with_fields else []
+    return Projection(ids, xy, labels, method, field, details, texts, fields)
+
+
+def _point_fields(store: Any, ids: list[str]) -> list[dict[str, Any]]:
+    from pellucid.monitor.enrich import MARKER
+
+    found: dict[str, dict[str, Any]] = {}
+    for start in range(0, len(ids), 1000):
+        found.update(store.analytics.point_fields(ids[start : start + 1000], skip_metrics=[MARKER]))
+    empty: dict[str, Any] = {"model": None, "model_version": None, "flags": [], "metrics": {}}
+    return [found.get(rid, empty) for rid in ids]

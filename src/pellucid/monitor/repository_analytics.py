@@ -332,6 +332,32 @@ class AnalyticsRepository:
         with self.engine.connect() as conn:
             return {rid: text or "" for rid, text in conn.execute(stmt)}
 
+    def point_fields(self, ids: Sequence[str], *, skip_metrics: Sequence[str] = ()) -> dict[str, dict[str, Any]]:
+        """What the projector colours points by, for ``ids``: ``{record id: {"model", "model_version",
+        "flags": [names], "metrics": {name: value}}}`` — the built-in numbers (latency, token counts)
+        and every stored metric except ``skip_metrics``; missing values are left out."""
+        checked = [sql.check_id(i) for i in ids]
+        numbers = ("latency_ms", "ttft_ms", "prompt_tokens", "completion_tokens")
+        columns = [records.c.id, records.c.model, records.c.model_version, records.c.flags]
+        out: dict[str, dict[str, Any]] = {}
+        stored = select(metrics.c.record_id, metrics.c.name, metrics.c.value).where(
+            metrics.c.record_id.in_(checked), metrics.c.value.is_not(None), metrics.c.name.not_in(list(skip_metrics))
+        )
+        described = select(*columns, *(records.c[n] for n in numbers)).where(records.c.id.in_(checked))
+        with self.engine.connect() as conn:
+            for row in conn.execute(described):
+                m = row._mapping
+                out[m["id"]] = {
+                    "model": m["model"],
+                    "model_version": m["model_version"],
+                    "flags": sorted(m["flags"] or {}),
+                    "metrics": {n: float(m[n]) for n in numbers if m[n] is not None},
+                }
+            for rid, name, value in conn.execute(stored).tuples():
+                if rid in out:
+                    out[rid]["metrics"][name] = float(value)
+        return out
+
     def metric_names_present(self, names: Sequence[str], filter: RecordFilter | None = None) -> list[str]:
         """Which of ``names`` (stored metrics) have at least one value in the filtered records."""
         stmt = (

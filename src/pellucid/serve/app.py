@@ -25,12 +25,25 @@ from fastapi.responses import JSONResponse, Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from pellucid import __version__
-from pellucid.errors import InvalidInputError, ModelNotFoundError, PellucidError, PromptTooLongError
+from pellucid.errors import Cancelled, InvalidInputError, ModelNotFoundError, PellucidError, PromptTooLongError
 from pellucid.monitor.errors import RecordNotFoundError, StoreBusyError, StoreError
 from pellucid.serve import security
 from pellucid.serve.gateway import Gateway, log_rejected
+from pellucid.serve.jobs import JobRegistry
+from pellucid.serve.json_errors import CLIENT_CLOSED
 from pellucid.serve.openai_errors import OpenAIError, from_exception, from_validation
-from pellucid.serve.routers import analytics, explanations, health, inspect, lm, openai, records, ui
+from pellucid.serve.routers import (
+    analytics,
+    audit,
+    counterfactual,
+    explanations,
+    health,
+    inspect,
+    lm,
+    openai,
+    records,
+    ui,
+)
 from pellucid.service import ModelPool
 from pellucid.settings import Settings
 
@@ -52,6 +65,8 @@ def _status_for(exc: PellucidError) -> int:
         return 429
     if isinstance(exc, StoreError):
         return 503
+    if isinstance(exc, Cancelled):
+        return CLIENT_CLOSED
     return 400
 
 
@@ -88,16 +103,19 @@ def create_app(
 
     With ``background=True`` (what ``pellucid serve`` does) and a store, the app's lifespan also
     runs the enrichment worker and the alert scheduler in threads, stopped at shutdown.
+    Background jobs (audits, ``app.state.jobs``) still running at shutdown are cancelled.
     """
     models = security.served_models(models, settings)  # requests name only served models
     monitor = build_monitor(settings, store) if store is not None else None
     workers = _background_workers(settings, models, store) if background and store is not None else []
+    jobs = JobRegistry(workers=1, history=20)
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
         for worker in workers:
             worker.start()
         yield
+        jobs.shutdown()
         for worker in workers:
             worker.stop()
         if monitor is not None:
@@ -118,6 +136,7 @@ def create_app(
     app.state.models = models
     app.state.store = store
     app.state.monitor = monitor
+    app.state.jobs = jobs
     app.state.gateway = Gateway(settings, models, monitor, _redactor(settings))
 
     @app.exception_handler(PellucidError)
@@ -151,6 +170,8 @@ def create_app(
     app.include_router(records.router, prefix="/api")
     app.include_router(analytics.router, prefix="/api")
     app.include_router(inspect.router, prefix="/api")
+    app.include_router(audit.router, prefix="/api")
+    app.include_router(counterfactual.router, prefix="/api")
     app.include_router(openai.router)
     app.include_router(ui.router)
     return app

@@ -81,7 +81,7 @@ export function explainTab(ctx: AppContext): HTMLElement {
     setChildren(
       compareHost,
       compareSection(
-        { prompt: body.prompt, answer: text, raw: body.raw, system: body.system, model: body.model },
+        { prompt: body.prompt, answer: text, raw: body.raw, system: body.system, model: body.model, maxNewTokens: body.max_new_tokens },
         (edited) => void explain({ ...read(edited), target: text }, side, `${body.method}: edited prompt`),
       ),
     );

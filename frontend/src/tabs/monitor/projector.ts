@@ -1,31 +1,80 @@
 // The embedding projector: stored prompt/response embeddings in 2-D (/api/projection), coloured
-// by cluster or any other field the points carry; hover for the text, click to open the record.
+// by cluster, flag, model version, model, or any stored metric (a continuous scale with its
+// range for metrics, categories for the rest). Hover for the text, click a point to open its
+// record, shift-drag a lasso to list a group of records and open any of them.
 
 import { categoryColor, scatter, valueColor } from "../../charts/scatter";
 import { api } from "../../lib/api";
-import { field, h, setChildren } from "../../lib/dom";
-import { truncate } from "../../lib/format";
+import { button, field, h, setChildren } from "../../lib/dom";
+import { num, truncate } from "../../lib/format";
 import { runJob } from "../../lib/job";
 import type { Projection, ProjectionPoint } from "../../lib/types";
 
-const SKIP = new Set(["id", "x", "y", "text"]);
-
-function colorFields(points: ProjectionPoint[]): string[] {
-  const keys = new Set<string>();
-  for (const p of points.slice(0, 50)) for (const k of Object.keys(p)) if (!SKIP.has(k)) keys.add(k);
-  return [...keys];
+type Value = string | number | null;
+interface Coloring {
+  colors: string[];
+  legend: HTMLElement;
 }
 
-function colorsBy(points: ProjectionPoint[], key: string): { colors: string[]; legend: [string, string][] } {
-  const values = points.map((p) => p[key]);
-  if (values.every((v) => typeof v === "number" || v === null) && new Set(values).size > 12) {
-    const nums = values.filter((v): v is number => typeof v === "number");
-    const lo = Math.min(...nums);
-    const hi = Math.max(...nums);
-    return { colors: values.map((v) => (typeof v === "number" ? valueColor((v - lo) / (hi - lo || 1)) : "#bbb")), legend: [[`${key} low`, valueColor(0)], [`${key} high`, valueColor(1)]] };
-  }
-  const cats = [...new Set(values.map((v) => String(v)))].sort();
-  return { colors: values.map((v) => categoryColor(cats.indexOf(String(v)))), legend: cats.slice(0, 20).map((c, i) => [`${key} ${c}`, categoryColor(i)]) };
+const BASE: [string, string][] = [
+  ["cluster", "cluster"],
+  ["flag", "flag"],
+  ["model_version", "version"],
+  ["model", "model"],
+];
+const MAX_LISTED = 200;
+
+/** The colour-by choices the points support: value and label. */
+export function colorChoices(points: ProjectionPoint[]): [string, string][] {
+  const metrics = new Set<string>();
+  for (const p of points) for (const k of Object.keys(p.metrics ?? {})) metrics.add(k);
+  const base = BASE.filter(([key]) => key !== "cluster" || points.some((p) => p.cluster !== null));
+  return [...base, ...[...metrics].sort().map((m): [string, string] => [`metric:${m}`, m])];
+}
+
+/** What a point shows for a colour-by choice. */
+export function valueOf(p: ProjectionPoint, key: string): Value {
+  if (key.startsWith("metric:")) return p.metrics?.[key.slice(7)] ?? null;
+  if (key === "flag") return p.flags?.length ? p.flags.join(" + ") : "none";
+  if (key === "cluster") return p.cluster;
+  const v = p[key];
+  return v === null || v === undefined || v === "" ? "(none)" : String(v);
+}
+
+function continuous(values: Value[], label: string): Coloring {
+  const nums = values.filter((v): v is number => typeof v === "number");
+  const lo = nums.length ? Math.min(...nums) : 0;
+  const hi = nums.length ? Math.max(...nums) : 1;
+  const colors = values.map((v) => (typeof v === "number" ? valueColor((v - lo) / (hi - lo || 1)) : "#bbb"));
+  const missing = values.length - nums.length;
+  const legend = h(
+    "div",
+    { class: "legend proj-legend", "data-kind": "continuous", "aria-label": `Colour scale for ${label}: ${num(lo)} to ${num(hi)}` },
+    h("span", { class: "legend-title" }, label),
+    h("span", { class: "legend-value" }, num(lo)),
+    h("span", { class: "legend-bar", style: { background: `linear-gradient(to right, ${valueColor(0)}, ${valueColor(0.5)}, ${valueColor(1)})` } }),
+    h("span", { class: "legend-value" }, num(hi)),
+    missing ? h("span", { class: "legend-note" }, h("i", { class: "swatch-nan" }), `no value (${missing})`) : null,
+  );
+  return { colors, legend };
+}
+
+function categorical(values: Value[], label: string): Coloring {
+  const counts = new Map<string, number>();
+  for (const v of values) counts.set(String(v), (counts.get(String(v)) ?? 0) + 1);
+  const cats = [...counts.keys()].sort((a, b) => a.localeCompare(b, undefined, { numeric: true }));
+  const colors = values.map((v) => categoryColor(cats.indexOf(String(v))));
+  const legend = h(
+    "div",
+    { class: "legend-cats", "data-kind": "categorical" },
+    cats.slice(0, 20).map((c, i) => h("span", { "data-category": c }, h("i", { style: { background: categoryColor(i) } }), `${label} ${c} (${counts.get(c)})`)),
+  );
+  return { colors, legend };
+}
+
+function coloring(points: ProjectionPoint[], key: string, label: string): Coloring {
+  const values = points.map((p) => valueOf(p, key));
+  return key.startsWith("metric:") ? continuous(values, label) : categorical(values, label);
 }
 
 export function projectorView(open: (id: string) => void): HTMLElement {
@@ -37,23 +86,65 @@ export function projectorView(open: (id: string) => void): HTMLElement {
   const colorBy = h("select", { id: "proj-color" });
   const status = h("div", { class: "status" });
   const plot = h("div", { id: "projector-plot" });
+  const selection = h("div", { id: "proj-selection" });
   let data: Projection | null = null;
+
+  function listSelected(indices: number[]): void {
+    if (!data) return;
+    const points = data.points;
+    const key = colorBy.value || "cluster";
+    const label = colorBy.selectedOptions[0]?.textContent ?? key;
+    if (!indices.length) return void setChildren(selection, h("p", { class: "muted" }, "No points inside the lasso."));
+    const row = (p: ProjectionPoint): HTMLElement => {
+      const v = valueOf(p, key);
+      return h(
+        "tr",
+        { "data-id": p.id, tabIndex: 0, onclick: () => open(p.id), onkeydown: (e: KeyboardEvent) => e.key === "Enter" && open(p.id) },
+        h("td", {}, truncate(p.text ?? p.id, 100)),
+        h("td", {}, p.model_version ?? "–"),
+        h("td", {}, p.model ?? "–"),
+        h("td", { class: typeof v === "number" ? "num" : "" }, typeof v === "number" ? num(v) : String(v ?? "–")),
+        h("td", {}, button("Open", (e) => (e.stopPropagation(), open(p.id)), "secondary small")),
+      );
+    };
+    setChildren(
+      selection,
+      h("h4", {}, `${indices.length} records selected`, indices.length > MAX_LISTED ? ` (the first ${MAX_LISTED} listed)` : ""),
+      h(
+        "div",
+        { class: "table-wrap selection-wrap" },
+        h(
+          "table",
+          { class: "table" },
+          h("thead", {}, h("tr", {}, ["Text", "Version", "Model", label, ""].map((c) => h("th", {}, c)))),
+          h("tbody", {}, indices.slice(0, MAX_LISTED).map((i) => row(points[i]))),
+        ),
+      ),
+    );
+  }
 
   function draw(): void {
     if (!data) return;
     const points = data.points;
-    const { colors, legend } = colorsBy(points, colorBy.value || "cluster");
+    const key = colorBy.value || "cluster";
+    const label = colorBy.selectedOptions[0]?.textContent ?? key;
+    const { colors, legend } = coloring(points, key, label);
     const view = scatter(
-      points.map((p, i) => ({ x: p.x, y: p.y, color: colors[i], label: `${colorBy.value || "cluster"} ${String(p[colorBy.value || "cluster"])} · ${truncate(p.text ?? p.id, 160)}` })),
-      { onPick: (i) => open(points[i].id) },
+      points.map((p, i) => {
+        const v = valueOf(p, key);
+        return { x: p.x, y: p.y, color: colors[i], label: `${label} ${typeof v === "number" ? num(v) : String(v)} · ${truncate(p.text ?? p.id, 160)}` };
+      }),
+      { onPick: (i) => open(points[i].id), onLasso: listSelected },
     );
+    view.dataset.color = key;
     const explained = Array.isArray(data.explained_variance) ? ` · variance kept: ${(data.explained_variance as (number | null)[]).map((v) => (v === null ? "–" : `${(v * 100).toFixed(1)}%`)).join(", ")}` : "";
     setChildren(
       plot,
-      h("p", { class: "muted" }, `${points.length} ${data.field} embeddings (${data.method})${explained}. Hover for the text, click to open the record; wheel to zoom, drag to pan, 0 to reset.`),
+      h("p", { class: "muted" }, `${points.length} ${data.field} embeddings (${data.method})${explained}. Hover for the text, click to open the record, shift-drag to lasso a group; wheel to zoom, drag to pan, 0 to reset.`),
       view,
-      h("div", { class: "legend-cats" }, legend.map(([label, color]) => h("span", {}, h("i", { style: { background: color } }), label))),
+      legend,
     );
+    setChildren(selection);
   }
 
   async function load(): Promise<void> {
@@ -61,8 +152,10 @@ export function projectorView(open: (id: string) => void): HTMLElement {
     const result = await runJob(status, "Projecting embeddings", (signal) => api<Projection>("/api/projection", { query, signal }));
     if (!result) return;
     data = result;
-    const keys = colorFields(result.points);
-    setChildren(colorBy, keys.map((k) => h("option", { value: k }, k)));
+    const previous = colorBy.value;
+    const choices = colorChoices(result.points);
+    setChildren(colorBy, choices.map(([value, label]) => h("option", { value }, label)));
+    if (choices.some(([value]) => value === previous)) colorBy.value = previous;
     draw();
   }
   colorBy.addEventListener("change", draw);
@@ -82,5 +175,6 @@ export function projectorView(open: (id: string) => void): HTMLElement {
     ),
     status,
     plot,
+    selection,
   );
 }

@@ -20,7 +20,8 @@ from fastapi.responses import JSONResponse
 from fastapi.routing import APIRoute
 from pydantic import BaseModel, Field
 
-from pellucid.errors import InvalidInputError, PellucidError
+from pellucid.errors import Cancelled, InvalidInputError, PellucidError
+from pellucid.serve.json_errors import CLIENT_CLOSED
 
 
 def _status_for(exc: PellucidError) -> int:
@@ -28,6 +29,8 @@ def _status_for(exc: PellucidError) -> int:
         return 404
     if isinstance(exc, InvalidInputError):
         return 422
+    if isinstance(exc, Cancelled):
+        return CLIENT_CLOSED
     return 400
 
 
@@ -265,10 +268,13 @@ def get_projection(
     field: Literal["prompt", "response"] = "prompt",
     limit: int = Query(5000, ge=3, le=50_000),
 ) -> dict[str, Any]:
-    """2-D points (with record ids and KMeans clusters) of the stored embeddings."""
+    """2-D points of the stored embeddings, each with its record id, KMeans cluster, text, model,
+    version, flags and metrics (what the projector colours by)."""
     from pellucid.monitor.projection import projection
 
-    result = projection(_store(request), _window(window), method=method, clusters=clusters, field=field, limit=limit)
+    result = projection(
+        _store(request), _window(window), method=method, clusters=clusters, field=field, limit=limit, with_fields=True
+    )
     return result.to_dict()
 
 
@@ -282,21 +288,33 @@ class ExplainRecordRequest(BaseModel):
 
 
 @router.post("/records/{record_id}/explanation")
-def explain_logged_record(record_id: str, body: ExplainRecordRequest, request: Request) -> dict[str, Any]:
-    """Attribute a logged response to its logged prompt, on the model that answered it."""
+async def explain_logged_record(record_id: str, body: ExplainRecordRequest, request: Request) -> dict[str, Any]:
+    """Attribute a logged response to its logged prompt, on the model that answered it.
+
+    Stops at the method's next progress point when the client disconnects.
+    """
     from pellucid.monitor.explain_record import explain_record
+    from pellucid.serve.disconnect import Progress, run_until_disconnect
 
     models = getattr(request.app.state, "models", None)
     if models is None:
         raise ServiceUnavailable("Explaining records needs models; this server has no model pool.")
-    ex = explain_record(
-        models,
-        _store(request),
-        record_id,
-        body.method,
-        model=body.model,
-        granularity=body.granularity,
-        segments=tuple(body.segments),
-        **body.params,
-    )
-    return ex.to_dict()
+    if "progress" in body.params:
+        raise InvalidInputError("params.progress is not a method parameter; see GET /api/methods.")
+    store = _store(request)
+
+    def work(progress: Progress) -> dict[str, Any]:
+        ex = explain_record(
+            models,
+            store,
+            record_id,
+            body.method,
+            model=body.model,
+            granularity=body.granularity,
+            segments=tuple(body.segments),
+            progress=progress,
+            **body.params,
+        )
+        return ex.to_dict()
+
+    return await run_until_disconnect(request, work)

@@ -1,4 +1,8 @@
-"""Explanations: ``POST /api/explanations`` runs a method; ``GET /api/methods`` describes them all."""
+"""Explanations: ``POST /api/explanations`` runs a method; ``GET /api/methods`` describes them all.
+
+The method runs in a worker thread; if the client disconnects (the workbench's *Cancel*), it
+stops at its next progress point (see :mod:`pellucid.serve.disconnect`).
+"""
 
 from __future__ import annotations
 
@@ -8,6 +12,8 @@ from fastapi import APIRouter, Request
 from pydantic import BaseModel, Field
 
 from pellucid import service
+from pellucid.errors import InvalidInputError
+from pellucid.serve.disconnect import Progress, run_until_disconnect
 from pellucid.serve.security import Text
 
 router = APIRouter(tags=["explanations"])
@@ -35,21 +41,29 @@ def methods() -> list[dict[str, Any]]:
 
 
 @router.post("/explanations")
-def create_explanation(body: ExplainRequest, request: Request) -> dict[str, Any]:
-    lm = request.app.state.models.get(body.model)
-    ex = service.explain(
-        lm,
-        body.prompt,
-        target=body.target,
-        method=body.method,
-        raw=body.raw,
-        system=body.system,
-        foil=body.foil,
-        target_kind=body.target_kind,
-        granularity=body.granularity,
-        segments=tuple(body.segments),
-        max_new_tokens=body.max_new_tokens,
-        seed=body.seed,
-        **body.params,
-    )
-    return ex.to_dict()
+async def create_explanation(body: ExplainRequest, request: Request) -> dict[str, Any]:
+    if "progress" in body.params:
+        raise InvalidInputError("params.progress is not a method parameter; see GET /api/methods.")
+    models = request.app.state.models
+
+    def work(progress: Progress) -> dict[str, Any]:
+        lm = models.get(body.model)  # loading may take seconds: not on the event loop
+        ex = service.explain(
+            lm,
+            body.prompt,
+            target=body.target,
+            method=body.method,
+            raw=body.raw,
+            system=body.system,
+            foil=body.foil,
+            target_kind=body.target_kind,
+            granularity=body.granularity,
+            segments=tuple(body.segments),
+            max_new_tokens=body.max_new_tokens,
+            seed=body.seed,
+            progress=progress,
+            **body.params,
+        )
+        return ex.to_dict()
+
+    return await run_until_disconnect(request, work)

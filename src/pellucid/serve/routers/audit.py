@@ -1,0 +1,217 @@
+"""The responsible-AI audit over HTTP, as background jobs. Mount under ``/api``.
+
+- ``GET /api/audit/checks`` — every check (description, what it needs, whether it can run from a
+  request, its plain-valued options in the format of ``GET /api/methods``) and the suites.
+- ``POST /api/audit/jobs`` — start an audit of a served model (``checks`` or a ``suite``, and
+  ``options`` per check); answers 202 with the job at once.
+- ``GET /api/audit/jobs`` / ``GET /api/audit/jobs/{id}`` — status (queued, running, done, failed,
+  cancelled), progress (checks done of total, the current check and its item count), a summary
+  of each finished check, and when done the whole report (``AuditReport.to_dict()``).
+- ``DELETE /api/audit/jobs/{id}`` — cancel: the audit stops at its next progress point.
+- ``GET /api/audit/jobs/{id}/report.html`` and ``/card.md`` — the self-contained HTML report and
+  the Hugging Face model card of a finished audit.
+
+Audits run one at a time (the others wait as ``queued``). Errors answer
+``{"error": {"type", "message"}}``: 404 for an unknown job or model, 409 for an action that does
+not fit the job's state, 422 for a bad request, 429 when too many audits wait.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from fastapi import APIRouter, Query, Request, Response
+from fastapi.responses import HTMLResponse
+from pydantic import BaseModel, ConfigDict, Field
+
+from pellucid.errors import InvalidInputError
+from pellucid.serve.jobs import Job, JobRegistry, JobStateError
+from pellucid.serve.json_errors import JSONErrorRoute
+
+router = APIRouter(tags=["audit"], route_class=JSONErrorRoute)
+KIND = "audit"
+
+
+class AuditJobRequest(BaseModel):
+    """An audit to run: which checks, on which model, with which options."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    model: str | None = Field(None, description="Model to audit (default: the server's model).")
+    checks: list[str] | None = Field(None, min_length=1, max_length=32, description="Checks to run, in order.")
+    suite: str | None = Field(None, max_length=400, description="Or a suite: default, all, or 'bias,pii'.")
+    options: dict[str, dict[str, Any]] = Field(
+        default_factory=dict, description="Options per check, e.g. {'toxicity': {'limit': 20}}."
+    )
+
+
+def jobs_of(request: Request) -> JobRegistry:
+    """The app's job registry (created on first use)."""
+    registry: JobRegistry | None = getattr(request.app.state, "jobs", None)
+    if registry is None:
+        registry = request.app.state.jobs = JobRegistry()
+    return registry
+
+
+def _suites() -> dict[str, list[str]]:
+    from pellucid.audit.runner import CHECKS, DEFAULT_SUITE
+
+    return {"default": list(DEFAULT_SUITE), "all": list(CHECKS)}
+
+
+def _check_names(body: AuditJobRequest) -> list[str]:
+    from pellucid.audit.runner import parse_suite
+
+    if body.checks is not None and body.suite is not None:
+        raise InvalidInputError("Give either checks or a suite, not both.")
+    if body.checks is not None:
+        return parse_suite(body.checks)
+    if body.suite is None:
+        raise InvalidInputError(f"Name the checks to run (checks=[...]) or a suite ({', '.join(_suites())}).")
+    return parse_suite(_suites().get(body.suite, body.suite))
+
+
+def _options(names: list[str], given: dict[str, dict[str, Any]]) -> dict[str, dict[str, Any]]:
+    from pellucid.audit.options import resolve_options
+
+    for check in given:
+        if check not in names:
+            raise InvalidInputError(
+                f"Options were given for {check!r}, which is not among the checks run: {', '.join(names)}."
+            )
+    return {check: resolve_options(check, values) for check, values in given.items()}
+
+
+def _audit_work(request: Request, model: str | None, names: list[str], options: dict[str, dict[str, Any]]) -> Any:
+    from pellucid.audit.result import CheckResult
+    from pellucid.audit.runner import run_audit
+
+    models, settings = request.app.state.models, request.app.state.settings
+
+    def work(job: Job) -> Any:
+        job.begin_step("loading the model")
+        lm = models.get(model)
+
+        def finished(result: CheckResult) -> None:
+            summary = {"check": result.check, "status": result.status, "score": result.score}
+            job.end_step(
+                {**summary, "threshold": result.threshold, "seconds": round(result.seconds, 3), "error": result.error}
+            )
+
+        return run_audit(
+            lm,
+            names,
+            options=options,
+            settings=settings,
+            progress=lambda _check, done, total: job.step_progress(done, total),
+            on_start=job.begin_step,
+            on_result=finished,
+        )
+
+    return work
+
+
+def _job_answer(job: Job) -> dict[str, Any]:
+    answer = job.to_dict()
+    answer["report"] = job.result.to_dict() if job.status == "done" and job.result is not None else None
+    return answer
+
+
+def _finished_report(request: Request, job_id: str) -> Any:
+    job = jobs_of(request).get(job_id)
+    if job.kind != KIND:
+        raise JobStateError(f"Job {job.id} is a {job.kind} job, not an audit.")
+    if job.status != "done":
+        why = f": {job.error}" if job.error else ""
+        raise JobStateError(f"The audit {job.id} is {job.status}{why}; its report exists once it is done.")
+    return job.result
+
+
+def _filename(text: str) -> str:
+    return re.sub(r"[^A-Za-z0-9._-]+", "-", text).strip("-.")[:80] or "model"
+
+
+@router.get("/audit/checks")
+def list_checks() -> dict[str, Any]:
+    """Every audit check with its options, and the named suites."""
+    from pellucid.audit.options import NEEDS_FILE, OPTIONS
+    from pellucid.audit.runner import CHECKS
+
+    checks = [
+        {
+            "name": spec.name,
+            "description": spec.description,
+            "needs": list(spec.needs),
+            "available": spec.name not in NEEDS_FILE,
+            "unavailable_reason": NEEDS_FILE.get(spec.name),
+            "params": [p.to_dict() for p in OPTIONS.get(spec.name, ())],
+        }
+        for spec in CHECKS.values()
+    ]
+    return {"checks": checks, "suites": _suites()}
+
+
+@router.post("/audit/jobs", status_code=202)
+def start_audit(body: AuditJobRequest, request: Request) -> dict[str, Any]:
+    """Start an audit in the background; poll ``GET /api/audit/jobs/{id}`` for its progress."""
+    names = _check_names(body)
+    options = _options(names, body.options)
+    models = request.app.state.models
+    check = getattr(models, "check", None)
+    if check is not None:
+        check(body.model)  # only served models: 404 before anything is queued
+    model = body.model or request.app.state.settings.default_model
+    params = {"model": model, "checks": names, "options": options}
+    job = jobs_of(request).submit(
+        KIND, _audit_work(request, body.model, names, options), total=len(names), params=params
+    )
+    return _job_answer(job)
+
+
+@router.get("/audit/jobs")
+def list_audits(request: Request) -> list[dict[str, Any]]:
+    """The remembered audit jobs, newest first (without their reports)."""
+    return [job.to_dict() for job in jobs_of(request).jobs(KIND)]
+
+
+@router.get("/audit/jobs/{job_id}")
+def get_audit(job_id: str, request: Request) -> dict[str, Any]:
+    """Status and progress; ``report`` holds the whole report once the audit is done."""
+    job = jobs_of(request).get(job_id)
+    return _job_answer(job)
+
+
+@router.delete("/audit/jobs/{job_id}")
+def cancel_audit(job_id: str, request: Request) -> dict[str, Any]:
+    """Cancel a queued or running audit (it stops at its next progress point)."""
+    return _job_answer(jobs_of(request).cancel(job_id))
+
+
+@router.get("/audit/jobs/{job_id}/report.html", response_class=HTMLResponse)
+def audit_report_html(job_id: str, request: Request, download: bool = False) -> Response:
+    """The self-contained HTML report (inline CSS and SVG, no script)."""
+    from pellucid.audit.report_html import report_page
+
+    report = _finished_report(request, job_id)
+    headers = (
+        {"Content-Disposition": f'attachment; filename="audit-{_filename(report.model)}.html"'} if download else {}
+    )
+    return HTMLResponse(report_page(report), headers=headers)
+
+
+@router.get("/audit/jobs/{job_id}/card.md")
+def audit_model_card(
+    job_id: str,
+    request: Request,
+    license: str | None = Query(None, max_length=64, pattern=r"^[A-Za-z0-9.+-]+$", description="e.g. apache-2.0"),
+) -> Response:
+    """The Hugging Face model card (README.md with model-index) of the audit."""
+    from pellucid.audit.card import model_card
+
+    report = _finished_report(request, job_id)
+    return Response(
+        model_card(report, license=license),
+        media_type="text/markdown; charset=utf-8",
+        headers={"Content-Disposition": 'attachment; filename="README.md"'},
+    )

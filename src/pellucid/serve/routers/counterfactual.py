@@ -1,0 +1,142 @@
+"""Counterfactuals over HTTP: "what if the prompt were different?". Mount under ``/api``.
+
+- ``POST /api/counterfactuals`` — the original prompt and either an ``edited`` prompt or a
+  ``generator`` (with ``generator_params``) that makes edited versions. Each prompt is answered
+  (greedy) and the *target* — the text given, else the model's answer to the original — is
+  scored after every prompt by :func:`pellucid.counterfactual.compare.counterfactual`. The answer
+  is its ``CounterfactualResult`` as JSON: ``original`` and ``variants``, each with ``prompt``,
+  ``answer``, ``target_logprob``; the variants also with ``delta_logprob`` (edited − original),
+  the word ``diff`` and the ``edit`` (generator, label, changed spans).
+- ``GET /api/counterfactuals/generators`` — the generators and their parameters (the format of
+  ``GET /api/methods``), without the parameters that name files on the server.
+
+Errors answer ``{"error": {"type", "message"}}``: 422 for a bad request (no edit, an edit equal
+to the original, an unknown generator or parameter), 404 for an unknown model.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, Request
+from pydantic import BaseModel, ConfigDict, Field
+
+from pellucid.errors import InvalidInputError
+from pellucid.serve.json_errors import JSONErrorRoute
+from pellucid.serve.security import Text
+
+router = APIRouter(tags=["counterfactuals"], route_class=JSONErrorRoute)
+
+#: Generator parameters that name files on the server: a request may only leave them at their default.
+FILE_PARAMS = frozenset({"lexicon_file", "suite"})
+#: At most this many generated edits are answered and scored per request.
+MAX_EDITS = 12
+
+
+class CounterfactualRequest(BaseModel):
+    """An original prompt and an edited version of it (given, or made by a generator)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    prompt: Text = Field(..., min_length=1, max_length=20_000, description="The original prompt.")
+    edited: Text | None = Field(None, max_length=20_000, description="The edited prompt.")
+    generator: str | None = Field(None, max_length=100, description="Or a generator that makes the edits.")
+    generator_params: dict[str, Any] = Field(
+        default_factory=dict, description="See GET /api/counterfactuals/generators."
+    )
+    target: Text | None = Field(
+        None, max_length=20_000, description="Text scored after each prompt (default: the model's original answer)."
+    )
+    foil: Text | None = Field(
+        None, max_length=20_000, description="Contrast text: also report log p(target) − log p(foil)."
+    )
+    model: str | None = None
+    raw: bool = False
+    system: Text | None = Field(None, max_length=20_000)
+    max_new_tokens: int = Field(32, ge=1, le=256)
+    seed: int = Field(0, ge=0, le=2**32 - 1)
+
+
+def _described(spec: Any) -> dict[str, Any]:
+    info: dict[str, Any] = spec.describe()
+    info["params"] = [p for p in info["params"] if p["name"] not in FILE_PARAMS]
+    return info
+
+
+def _encoder(request: Request) -> Any:
+    encoder = getattr(request.app.state, "encoder", None)
+    if encoder is None:
+        from pellucid.models import Encoder
+
+        encoder = request.app.state.encoder = Encoder.load("all-minilm-l6-v2", request.app.state.settings)
+    return encoder
+
+
+def _generated(name: str, body: CounterfactualRequest, lm: Any, chat: bool, request: Request) -> tuple[list[Any], bool]:
+    """The generator's edits of the prompt (at most :data:`MAX_EDITS`), and whether some were dropped."""
+    from pellucid.counterfactual.base import GenContext
+    from pellucid.counterfactual.registry import generate_edits, get_generator
+
+    spec = get_generator(name)
+    defaults = {p.name: p.default for p in spec.params}
+    refused = sorted(k for k in FILE_PARAMS & set(body.generator_params) if body.generator_params[k] != defaults.get(k))
+    if refused:
+        raise InvalidInputError(
+            f"Generator parameter {refused[0]!r} names a file on the server, which a request cannot set; "
+            "use the command line (`pellucid counterfactual --generator ... --param ...`)."
+        )
+    encoder = _encoder(request) if "encoder" in spec.needs else None
+    ctx = GenContext(seed=body.seed, lm=lm, encoder=encoder, chat=chat, system=body.system)
+    edits = [e for e in generate_edits(body.prompt, spec.name, ctx, **body.generator_params) if e.text != body.prompt]
+    if not edits:
+        raise InvalidInputError(
+            f"The {spec.name} generator made no edit of this prompt ({spec.description}); "
+            "try another generator or other parameters."
+        )
+    return edits[:MAX_EDITS], len(edits) > MAX_EDITS
+
+
+@router.get("/counterfactuals/generators")
+def list_generators() -> list[dict[str, Any]]:
+    """Every edit generator with its description and parameters."""
+    from pellucid.counterfactual.registry import GENERATORS
+
+    return [_described(spec) for spec in GENERATORS.values()]
+
+
+@router.post("/counterfactuals")
+def create_counterfactual(body: CounterfactualRequest, request: Request) -> dict[str, Any]:
+    """Answer and score the original and the edited prompt(s); see the module docstring."""
+    from pellucid.counterfactual.base import Edit
+    from pellucid.counterfactual.compare import counterfactual
+
+    if body.edited is not None and body.generator is not None:
+        raise InvalidInputError("Give either an edited prompt (edited) or a generator, not both.")
+    if body.edited is None and body.generator is None:
+        raise InvalidInputError("Nothing to compare: give the edited prompt (edited) or a generator that makes edits.")
+    if body.edited is not None and not body.edited.strip():
+        raise InvalidInputError("The edited prompt is empty; write the prompt to compare with the original.")
+    if body.edited == body.prompt:
+        raise InvalidInputError("The edited prompt is the same as the original; change some words to compare.")
+    lm = request.app.state.models.get(body.model)
+    chat = not body.raw and lm.is_chat
+    truncated = False
+    if body.generator is not None:
+        edits, truncated = _generated(body.generator, body, lm, chat, request)
+    else:
+        edits = [Edit(text=str(body.edited), generator="manual", label="edited prompt")]
+    result = counterfactual(
+        lm,
+        body.prompt,
+        edits=edits,
+        target=body.target,
+        foil=body.foil,
+        chat=chat,
+        system=body.system,
+        max_new_tokens=body.max_new_tokens,
+        seed=body.seed,
+    )
+    answer = result.to_dict()
+    answer["params"].update({"generator": body.generator, "generator_params": body.generator_params})
+    answer["truncated"] = truncated
+    return answer
