@@ -21,6 +21,11 @@ Timings on a shared 2-core machine move 30–50 % between runs; only ratios from
 anything. Each side runs ``--repeats`` times, interleaved, and keeps its best time.
 
     python benchmarks/bench_attribution.py [--methods occlusion,kernel_shap,...] [--repeats 1]
+    python benchmarks/bench_attribution.py --isolated --methods integrated_gradients
+
+``--isolated`` runs each side of each method in a fresh process (model load, one warm-up-free
+call) and reports that process's peak resident memory: in one process the allocator keeps the
+other tool's freed memory resident, so only separate processes give per-side peaks.
 """
 
 from __future__ import annotations
@@ -128,6 +133,38 @@ class CaptumSide:
         return {"seq": res.seq_attr.detach().double().numpy(), "tokens": tokens}
 
 
+class InseqSide:
+    """inseq 0.7 on the same model and prompt: each target token attributed in turn (its default
+    for decoder-only models), every prompt and earlier target token a feature. Timed only: its
+    scores are laid out per generation step, so agreement is checked against Captum instead."""
+
+    METHODS = {"occlusion": "occlusion", "integrated_gradients": "integrated_gradients",
+               "grad_x_input": "input_x_gradient", "lime": "lime"}  # fmt: skip
+
+    def __init__(self, lm: LM, text: str, target_text: str) -> None:
+        self.lm, self.text, self.full = lm, text, text + target_text
+        self._models: dict[str, Any] = {}
+
+    @staticmethod
+    def available() -> bool:
+        try:
+            import inseq  # noqa: F401
+        except ImportError:
+            return False
+        return True
+
+    def run(self, method: str, n_samples: int = 200, steps: int = 50) -> None:
+        import inseq
+
+        name = self.METHODS[method]
+        if name not in self._models:
+            self._models[name] = inseq.load_model(self.lm.model, name, tokenizer=self.lm.tokenizer)
+        kwargs: dict[str, Any] = {"n_steps": steps} if method == "integrated_gradients" else {}
+        if method == "lime":
+            kwargs["n_samples"] = n_samples
+        self._models[name].attribute(self.text, self.full, show_progress=False, skip_special_tokens=False, **kwargs)
+
+
 def pellucid_run(lm: LM, prompt: Any, target: str, method: str, *, chat: bool, **params: Any) -> Any:
     if method in ("occlusion", "kernel_shap", "lime", "shapley"):
         params.setdefault("baseline", str(BASELINE_ID))
@@ -218,11 +255,21 @@ def main() -> None:
     parser.add_argument("--samples", type=int, default=200, help="LIME/KernelSHAP samples")
     parser.add_argument("--shapley-check", action="store_true", help="also measure KernelSHAP error vs exact")
     parser.add_argument("--json", type=Path, help="write the figures to this file")
+    parser.add_argument("--isolated", action="store_true", help="each side in its own process (peak RSS per side)")
+    parser.add_argument("--inseq", action=argparse.BooleanOptionalAction, default=True,
+                        help="also time inseq 0.7 when it is installed")  # fmt: skip
+    parser.add_argument("--side", choices=("pellucid", "captum", "inseq"), help=argparse.SUPPRESS)
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
+    if args.isolated:
+        isolated(args)
+        return
 
     lm = LM.load(args.model, Settings.from_env())
     messages = [{"role": "user", "content": QUESTION}]
+    if args.side is not None:
+        one_side(args, lm, messages)
+        return
     enc = lm.encode(messages, chat=True)
     target_text = TARGET
     target_ids = lm.encode_target(target_text)
@@ -234,6 +281,7 @@ def main() -> None:
           f"{lm.decode_tokens(target_ids)}, {args.threads} threads")  # fmt: skip
 
     figures: dict[str, Any] = {"prompt_tokens": len(enc.ids), "target_tokens": len(target_ids), "methods": {}}
+    inseq_side = InseqSide(lm, enc.text, target_text) if args.inseq and InseqSide.available() else None
     header = f"{'method':22} {'pellucid s':>10} {'captum s':>9} {'ratio':>6} {'pl MiB':>7} {'ca MiB':>7}  agreement"
     print(header)
     for method in args.methods.split(","):
@@ -244,6 +292,13 @@ def main() -> None:
             timed(lambda m=method: captum.run(m, n_samples=args.samples), theirs)
         agreement = compare(method, ours.result, theirs.result)
         ratio = theirs.seconds / ours.seconds
+        if inseq_side is not None and method in InseqSide.METHODS:
+            other = Run()
+            for _ in range(args.repeats):
+                timed(lambda m=method: inseq_side.run(m, n_samples=args.samples), other)
+            figures.setdefault("inseq", {})[method] = {"seconds": other.seconds, "ratio": other.seconds / ours.seconds}
+            faster = other.seconds / ours.seconds
+            print(f"{'  inseq ' + method:22} {other.seconds:10.2f} s, Pellucid {faster:.1f}x faster", flush=True)
         figures["methods"][method] = {
             "pellucid_seconds": ours.seconds, "captum_seconds": theirs.seconds, "ratio": ratio,
             "pellucid_peak_mib": ours.peak_mib, "captum_peak_mib": theirs.peak_mib, "agreement": agreement,
@@ -256,6 +311,51 @@ def main() -> None:
         check = shapley_check(lm, args.samples, max(args.repeats, 3))
         figures["shapley_check"] = check
         print("KernelSHAP vs exact Shapley:", json.dumps(check, indent=1))
+    if args.json:
+        args.json.write_text(json.dumps(figures, indent=1))
+
+
+def one_side(args: argparse.Namespace, lm: LM, messages: list[dict[str, str]]) -> None:
+    """Child of ``--isolated``: one call of one side, then a JSON line with its time and peak RSS."""
+    method = args.methods
+    extra = {"n_samples": args.samples} if method in ("kernel_shap", "lime") else {}
+    run = Run()
+    if args.side == "pellucid":
+        timed(lambda: pellucid_run(lm, messages, TARGET, method, chat=True, **extra), run)
+    elif args.side == "inseq":
+        side = InseqSide(lm, lm.encode(messages, chat=True).text, TARGET)
+        timed(lambda: side.run(method, n_samples=args.samples), run)
+    else:
+        enc = lm.encode(messages, chat=True)
+        captum = CaptumSide(lm, enc.text, lm.encode_target(TARGET))
+        timed(lambda: captum.run(method, n_samples=args.samples), run)
+    print(json.dumps({"seconds": run.seconds, "peak_mib": _status_kib("VmHWM") / 1024}))
+
+
+def isolated(args: argparse.Namespace) -> None:
+    """Each (method, side) in a fresh process; sides alternate so both see the same machine load."""
+    import subprocess
+    import sys
+
+    sides = ["pellucid", "captum"] + (["inseq"] if args.inseq and InseqSide.available() else [])
+    print(f"{'method':22} {'side':9} {'seconds':>8} {'Pellucid faster':>15} {'peak MiB':>9}")
+    figures: dict[str, Any] = {}
+    for method in args.methods.split(","):
+        best: dict[str, dict[str, float]] = {}
+        for _ in range(args.repeats):
+            for side in sides:
+                if side == "inseq" and method not in InseqSide.METHODS:
+                    continue
+                cmd = [sys.executable, __file__, "--side", side, "--methods", method, "--model", args.model,
+                       "--threads", str(args.threads), "--samples", str(args.samples)]  # fmt: skip
+                out = subprocess.run(cmd, check=True, capture_output=True, text=True).stdout.strip().splitlines()[-1]
+                got = json.loads(out)
+                if side not in best or got["seconds"] < best[side]["seconds"]:
+                    best[side] = {**got, "peak_mib": max(got["peak_mib"], best.get(side, {}).get("peak_mib", 0))}
+        figures[method] = best
+        for side, got in best.items():
+            faster = "" if side == "pellucid" else f"{got['seconds'] / best['pellucid']['seconds']:.1f}x"
+            print(f"{method:22} {side:9} {got['seconds']:8.2f} {faster:>15} {got['peak_mib']:9.0f}", flush=True)
     if args.json:
         args.json.write_text(json.dumps(figures, indent=1))
 

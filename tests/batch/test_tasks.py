@@ -155,3 +155,28 @@ def test_enrichment_on_ray_writes_what_the_local_enricher_writes(
     finally:
         for store in stores:
             store.close()
+
+
+def test_audit_traffic_of_stored_calls_saves_metrics_on_records(tmp_path: Path) -> None:
+    from pellucid.monitor import NewRecord, Store
+    from pellucid.settings import Settings
+
+    settings = Settings(home=tmp_path / "home")
+    with Store.open(settings=settings) as store:
+        store.repo.insert_records(
+            [
+                NewRecord(prompt=c["prompt"], response=c["response"], model="m", metadata={"context": c.get("context")})
+                for c in CALLS
+            ]  # fmt: skip
+        )
+    out = tmp_path / "audit.html"
+    _cli(tmp_path, "audit", "traffic", "--window", "last:1d", "--save-metrics", "--out", str(out), "--block-size", "2")
+    report = json.loads(out.with_suffix(".json").read_text())
+    assert report["model"] == "m" and report["meta"]["rows"] == 4
+    with Store.open(settings=settings) as store:
+        by_prompt = {
+            r.prompt_text: store.repo.get_record(r.id).metrics for r in store.repo.list_records(limit=10).items
+        }
+    assert by_prompt["Insult me"]["toxicity"] >= 0.5 and by_prompt["Email me"]["pii_count"] == 2.0
+    assert by_prompt["What is the capital of France?"]["grounded"] == 1.0
+    assert by_prompt["How tall is the tower?"]["grounded"] == 0.0 and "grounded" not in by_prompt["Email me"]

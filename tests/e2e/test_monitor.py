@@ -88,3 +88,32 @@ def test_projector_opens_a_record(page, seeded):
     page.locator("#projector-plot canvas").click(position={"x": xy[0], "y": xy[1]})
     page.locator("#record-panel pre.text").first.wait_for()
     assert "Question" in page.locator("#record-panel pre.text").first.inner_text()
+
+
+def test_records_filter_by_version_and_flag(page, seeded, server):
+    from datetime import UTC, datetime, timedelta
+
+    from pellucid.monitor import NewRecord
+
+    old = datetime.now(UTC) - timedelta(days=30)  # outside every window the other views use
+    server.store.repo.insert_records(
+        [
+            NewRecord(
+                prompt=f"Bonjour {i}",
+                response="Hello",
+                model="filter-model",
+                model_version="v9",
+                flags={"language_mismatch": "prompt looks fr, response looks en"} if i < 2 else {},
+                created_at=old + timedelta(minutes=i),
+            )
+            for i in range(3)
+        ]  # fmt: skip
+    )
+    page.goto("/#monitor/records")
+    page.fill("#rec-version", "v9")
+    page.click("#rec-apply")
+    page.wait_for_function("document.querySelector('#rec-info').textContent.includes('of 3')")
+    page.fill("#rec-flag", "language_mismatch")
+    page.click("#rec-apply")
+    page.wait_for_function("document.querySelector('#rec-info').textContent.includes('of 2')")
+    assert all("Bonjour" in t for t in page.locator(".records tbody tr").all_inner_texts())

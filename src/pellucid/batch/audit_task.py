@@ -80,6 +80,17 @@ class TrafficAuditTask(Task):
         return rows
 
 
+def record_metrics(rows: Sequence[dict[str, Any]]) -> list[tuple[str, str, float | None]]:
+    """``(record id, metric, value)`` for the store: ``toxicity``, ``pii_count`` and, where a context
+    was checked, ``grounded`` (1 or 0) — the same names enrichment and the dashboards use."""
+    out: list[tuple[str, str, float | None]] = []
+    for r in rows:
+        out += [(r["id"], "toxicity", float(r["toxicity"])), (r["id"], "pii_count", float(r["pii_count"]))]
+        if r["grounded"] is not None:
+            out.append((r["id"], "grounded", 1.0 if r["grounded"] else 0.0))
+    return out
+
+
 def traffic_report(
     rows: Sequence[dict[str, Any]],
     *,

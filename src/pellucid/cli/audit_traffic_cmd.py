@@ -43,6 +43,9 @@ def traffic(
     min_grounded: float = typer.Option(0.9, "--min-grounded", help="Pass when this share of answers is grounded."),
     model: str | None = typer.Option(None, "--model", "-m", help="Name shown in the report (default: the calls')."),
     strict: bool = typer.Option(False, "--strict", help="Exit 1 when a check fails."),
+    save_metrics: bool = typer.Option(
+        False, "--save-metrics", help="With --window: store toxicity, pii_count and grounded on each record."
+    ),
     as_json: bool = JsonOption,
     backend: str = BackendOption,
     address: str | None = AddressOption,
@@ -54,24 +57,37 @@ def traffic(
 ) -> None:
     """Audit logged calls: toxic responses, personal data, answers unsupported by their context."""
     from pellucid.batch import read_results
-    from pellucid.batch.audit_task import TrafficAuditTask, traffic_report
+    from pellucid.batch.audit_task import TrafficAuditTask, record_metrics, traffic_report
     from pellucid.cli.audit_cmd import _write
 
     if (window is None) == (dataset is None):
         raise fail("Give --window SPEC (calls in the store) or --dataset FILE (not both).")
+    if save_metrics and window is None:
+        raise fail("--save-metrics writes onto stored records: use it with --window.")
     settings = settings_from(ctx)
     started = time.perf_counter()
     items, source, models = _from_store(ctx, window, limit) if window else _from_file(dataset, limit)  # type: ignore[arg-type]
     if not items:
         raise fail(f"No calls to audit in {source}.")
     collected: dict[int, list[dict[str, Any]]] = {}
+    store = _open_store(ctx) if save_metrics else None
+
+    def on_rows(block: int, rows: list[dict[str, Any]]) -> None:
+        if rows_out is None:
+            collected[block] = rows
+        if store is not None:
+            store.repo.add_metrics(record_metrics(rows))
+
     task = TrafficAuditTask(settings=settings, cutoff=cutoff)
-    run_batch(
-        task, items, out=rows_out, backend=backend, address=address, actors=actors, cpus_per_actor=cpus_per_actor,
-        gpus_per_actor=gpus_per_actor, block_size=block_size, overwrite=overwrite, quiet=as_json,
-        on_rows=None if rows_out is not None else lambda b, r: collected.__setitem__(b, r),
-        label=f"auditing {len(items)} calls",
-    )  # fmt: skip
+    try:
+        run_batch(
+            task, items, out=rows_out, backend=backend, address=address, actors=actors, cpus_per_actor=cpus_per_actor,
+            gpus_per_actor=gpus_per_actor, block_size=block_size, overwrite=overwrite, quiet=as_json,
+            on_rows=on_rows, label=f"auditing {len(items)} calls",
+        )  # fmt: skip
+    finally:
+        if store is not None:
+            store.close()
     rows = read_results(rows_out) if rows_out is not None else [r for b in sorted(collected) for r in collected[b]]
     name = model or (", ".join(sorted(models)) if models else "unknown model")
     report = traffic_report(rows, model=name, source=source, max_toxic_rate=max_toxic_rate, max_pii_rate=max_pii_rate,
@@ -81,14 +97,19 @@ def traffic(
         raise typer.Exit(1)
 
 
-def _from_store(ctx: typer.Context, window: str, limit: int | None) -> tuple[list[dict[str, Any]], str, set[str]]:
+def _open_store(ctx: typer.Context) -> Any:
     from pellucid.monitor import Store
+
+    return Store.open(settings=settings_from(ctx))
+
+
+def _from_store(ctx: typer.Context, window: str, limit: int | None) -> tuple[list[dict[str, Any]], str, set[str]]:
     from pellucid.monitor.windows import parse_window
 
     flt = parse_window(window)
     items: list[dict[str, Any]] = []
     models: set[str] = set()
-    with Store.open(settings=settings_from(ctx)) as store:
+    with _open_store(ctx) as store:
         cursor = None
         while limit is None or len(items) < limit:
             page = store.repo.list_records(flt, limit=500, cursor=cursor, oldest_first=True)

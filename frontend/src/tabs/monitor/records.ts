@@ -1,4 +1,4 @@
-// The records table: filters (time, model, tag, feedback, text), server-side pages with the
+// The records table: filters (time, model, version, tag, flag, feedback, text), server-side pages with the
 // cursor (a stack of cursors for "previous"), and a click on a row to open the record.
 
 import { api } from "../../lib/api";
@@ -20,7 +20,16 @@ export function recordsView(open: (id: string) => void): HTMLElement {
   const since = h("input", { type: "datetime-local", id: "rec-since" });
   const until = h("input", { type: "datetime-local", id: "rec-until" });
   const model = h("input", { type: "text", id: "rec-model", placeholder: "any" });
+  const version = h("input", { type: "text", id: "rec-version", placeholder: "any" });
   const tag = h("input", { type: "text", id: "rec-tag", placeholder: "any" });
+  const flag = h("input", { type: "text", id: "rec-flag", placeholder: "any", list: "rec-flag-names" });
+  const flagNames = h(
+    "datalist",
+    { id: "rec-flag-names" },
+    ["empty_prompt", "empty_response", "long_prompt", "control_characters", "broken_encoding", "duplicate_prompt", "language_mismatch"].map(
+      (f) => h("option", { value: f }),
+    ),
+  );
   const feedback = h(
     "select",
     { id: "rec-feedback" },
@@ -48,7 +57,9 @@ export function recordsView(open: (id: string) => void): HTMLElement {
       since: iso(since.value),
       until: iso(until.value),
       model: model.value.trim(),
+      model_version: version.value.trim(),
       tag: tag.value.trim(),
+      flag: flag.value.trim(),
       feedback: feedback.value,
       q: q.value.trim(),
       limit: Number(limit.value),
@@ -95,7 +106,10 @@ export function recordsView(open: (id: string) => void): HTMLElement {
     field("From", since),
     field("To", until),
     field("Model", model),
+    field("Version", version),
     field("Tag", tag),
+    field("Flag", flag),
+    flagNames,
     field("Feedback", feedback),
     field("Search", q),
     field("Per page", limit),
