@@ -101,3 +101,12 @@ def test_explain_notes_a_target_glued_to_the_prompt(run, tiny_dir):
     assert res.exit_code == 0, res.output
     assert "note:" in res.stderr and "no space" in res.stderr
     assert "no space" in json.loads(res.stdout)["meta"]["target_note"]
+
+
+def test_error_messages_print_brackets_as_text(capsys) -> None:
+    """An error naming an extra (``pellucid[ray]``) must not lose it to console markup."""
+    from pellucid.cli.common import fail
+
+    exit_ = fail("The ray backend needs Ray: pip install 'pellucid[ray]' (or use --backend local).")
+    assert exit_.exit_code == 2
+    assert "pip install 'pellucid[ray]'" in capsys.readouterr().err

@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import typer
+from rich.markup import escape
 from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
 
@@ -228,7 +229,7 @@ def _render(ex: Explanation, html: Path | None, as_json: bool) -> None:
         err_console.print(f"wrote {html}")
     note = ex.meta.get("target_note") or ex.meta.get("explained_note")
     if note:
-        err_console.print(f"[yellow]note:[/] {note}", highlight=False)
+        err_console.print(f"[yellow]note:[/] {escape(str(note))}", highlight=False)
     if as_json:
         print_json(ex.to_dict())
         return
