@@ -32,7 +32,6 @@ import json
 import logging
 import os
 import subprocess
-import threading
 import urllib.error
 import urllib.request
 from dataclasses import dataclass
@@ -42,6 +41,7 @@ from typing import TYPE_CHECKING, Any
 from pellucid.errors import InvalidInputError
 from pellucid.monitor.alert_conditions import DRIFT_EMBEDDINGS, Condition, parse_condition
 from pellucid.monitor.analytics_records import AlertEventInfo, AlertRuleInfo
+from pellucid.monitor.background import PeriodicWorker
 from pellucid.monitor.records import RecordFilter, utcnow
 
 if TYPE_CHECKING:
@@ -247,40 +247,22 @@ def _span(delta: timedelta) -> str:
     return f"{seconds}s"
 
 
-class AlertScheduler:
+class AlertScheduler(PeriodicWorker):
     """Checks every enabled rule every ``interval`` seconds in a daemon thread."""
+
+    thread_name = "pellucid-alerts"
 
     def __init__(self, store: Store, *, interval: float = 60.0) -> None:
         if interval <= 0:
             raise InvalidInputError(f"interval must be positive seconds, got {interval}.")
+        super().__init__()
         self.store = store
         self.interval = interval
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
         self.rounds = 0
 
-    def _loop(self) -> None:
-        while not self._stop.is_set():
-            try:
-                check_rules(self.store)
-            except Exception:
-                log.exception("alert check round failed")
+    def run_round(self) -> None:
+        """Check every enabled rule once (each rule's own failure is logged by :func:`check_rules`)."""
+        try:
+            check_rules(self.store)
+        finally:
             self.rounds += 1
-            self._stop.wait(self.interval)
-
-    def start(self) -> None:
-        if self._thread is not None and self._thread.is_alive():
-            return
-        self._stop.clear()
-        self._thread = threading.Thread(target=self._loop, name="pellucid-alerts", daemon=True)
-        self._thread.start()
-
-    def stop(self, timeout: float | None = 30.0) -> None:
-        self._stop.set()
-        if self._thread is not None:
-            self._thread.join(timeout)
-            self._thread = None
-
-    @property
-    def running(self) -> bool:
-        return self._thread is not None and self._thread.is_alive()

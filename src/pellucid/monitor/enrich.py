@@ -28,13 +28,13 @@ Use it once (``pellucid monitor enrich --limit 1000``) or in a server::
 from __future__ import annotations
 
 import logging
-import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from pellucid.errors import InvalidInputError, PellucidError
+from pellucid.monitor.background import PeriodicWorker
 from pellucid.monitor.errors import RecordNotFoundError
 from pellucid.monitor.records import StoredRecord
 from pellucid.settings import Settings
@@ -73,11 +73,11 @@ class EnrichStats:
         return {**self.__dict__, "records_per_second": round(self.records_per_second, 2)}
 
 
-class Enricher:
+class Enricher(PeriodicWorker):
     """Adds embeddings and model metrics to records that lack them (see the module docstring).
 
     Args:
-        store: the monitoring store (``None`` for a worker that only :meth:`compute`\ s).
+        store: the monitoring store (``None`` for a worker that only calls :meth:`compute`).
         settings: where models are found (default: from the environment).
         pool: a :class:`~pellucid.service.ModelPool` to get serving models from (the server's).
         encoder: an already-loaded encoder (default: the bundled MiniLM, loaded on first use).
@@ -87,6 +87,8 @@ class Enricher:
         embeddings / lm_metrics / audit_flags: turn a part off (audit flags: the response's
             toxicity and the number of PII matches in prompt and response).
     """
+
+    thread_name = "pellucid-enricher"
 
     def __init__(
         self,
@@ -113,8 +115,7 @@ class Enricher:
         self.lm_metrics = lm_metrics
         self.audit_flags = audit_flags
         self._bad_models: dict[str, str] = {}
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
+        super().__init__()
 
     # -- models ------------------------------------------------------------------------
     def _encoder(self) -> Encoder:
@@ -257,35 +258,12 @@ class Enricher:
         stats.seconds = time.perf_counter() - started
         return stats
 
-    # -- background thread -------------------------------------------------------------
-    def _loop(self) -> None:
-        while not self._stop.is_set():
-            try:
-                stats = self.run_once()
-                if stats.records:
-                    log.info("enriched %d records in %.1f s", stats.records, stats.seconds)
-            except Exception:  # keep the worker alive: the next round retries
-                log.exception("enrichment round failed; retrying in %.0f s", self.interval)
-            self._stop.wait(self.interval)
-
-    def start(self) -> None:
-        """Run :meth:`run_once` every ``interval`` seconds in a daemon thread."""
-        if self._thread is not None and self._thread.is_alive():
-            return
-        self._stop.clear()
-        self._thread = threading.Thread(target=self._loop, name="pellucid-enricher", daemon=True)
-        self._thread.start()
-
-    def stop(self, timeout: float | None = 30.0) -> None:
-        """Ask the thread to stop after its current batch and wait for it."""
-        self._stop.set()
-        if self._thread is not None:
-            self._thread.join(timeout)
-            self._thread = None
-
-    @property
-    def running(self) -> bool:
-        return self._thread is not None and self._thread.is_alive()
+    # -- background thread (see PeriodicWorker) -----------------------------------------
+    def run_round(self) -> None:
+        """One background round: every waiting record, batch by batch."""
+        stats = self.run_once()
+        if stats.records:
+            log.info("enriched %d records in %.1f s", stats.records, stats.seconds)
 
 
 def audit_values(batch: list[StoredRecord]) -> dict[str, dict[str, float]]:
