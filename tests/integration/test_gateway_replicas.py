@@ -30,7 +30,6 @@ import contextlib
 import os
 import threading
 import time
-import uuid
 from collections import Counter
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -67,22 +66,10 @@ def pg_url() -> Iterator[str]:
         if os.environ.get("CI") == "true":
             pytest.fail(message)  # CI runs the PostgreSQL tests (scripts/test.sh starts a server)
         pytest.skip(message)
-    from sqlalchemy import create_engine, text
-    from sqlalchemy.engine import make_url
+    from tests.support.postgres import fresh_schema
 
-    from pellucid.monitor.store import normalize_url
-
-    schema = f"replicas_{uuid.uuid4().hex[:16]}"
-    admin = create_engine(normalize_url(base))
-    with admin.begin() as conn:
-        conn.execute(text(f'CREATE SCHEMA "{schema}"'))
-    url = make_url(normalize_url(base)).update_query_dict({"options": f"-csearch_path={schema}"})
-    try:
-        yield url.render_as_string(hide_password=False)
-    finally:
-        with admin.begin() as conn:
-            conn.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
-        admin.dispose()
+    with fresh_schema(base, "replicas") as url:
+        yield url
 
 
 @dataclass

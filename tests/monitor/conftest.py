@@ -14,7 +14,6 @@ Start a throwaway server for the PostgreSQL half with::
 from __future__ import annotations
 
 import os
-import uuid
 from collections.abc import Callable, Iterator
 from datetime import datetime
 from typing import Any
@@ -35,22 +34,10 @@ def db_url(request: pytest.FixtureRequest, tmp_path) -> Iterator[str]:
             f"PostgreSQL half skipped: set {POSTGRES_ENV}, e.g. "
             f"export {POSTGRES_ENV}=$(scripts/postgres.sh start /tmp/pellucid-pg)"
         )
-    from sqlalchemy import create_engine, text
-    from sqlalchemy.engine import make_url
+    from tests.support.postgres import fresh_schema
 
-    from pellucid.monitor.store import normalize_url
-
-    schema = f"test_{uuid.uuid4().hex[:16]}"
-    admin = create_engine(normalize_url(base))
-    with admin.begin() as conn:
-        conn.execute(text(f'CREATE SCHEMA "{schema}"'))
-    url = make_url(normalize_url(base)).update_query_dict({"options": f"-csearch_path={schema}"})
-    try:
-        yield url.render_as_string(hide_password=False)
-    finally:
-        with admin.begin() as conn:
-            conn.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
-        admin.dispose()
+    with fresh_schema(base, "test") as url:
+        yield url
 
 
 @pytest.fixture()

@@ -10,11 +10,12 @@ from __future__ import annotations
 
 import logging
 import threading
+from abc import ABC, abstractmethod
 
 log = logging.getLogger(__name__)
 
 
-class PeriodicWorker:
+class PeriodicWorker(ABC):
     """Runs :meth:`run_round` every ``interval`` seconds in a daemon thread named ``thread_name``."""
 
     thread_name = "pellucid-worker"
@@ -24,9 +25,9 @@ class PeriodicWorker:
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
 
+    @abstractmethod
     def run_round(self) -> None:
-        """One round of work; subclasses implement it."""
-        raise NotImplementedError
+        """One round of work."""
 
     def _loop(self) -> None:
         while not self._stop.is_set():

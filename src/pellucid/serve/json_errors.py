@@ -53,7 +53,13 @@ def validation_message(exc: RequestValidationError, hint: str = "") -> str:
 
 
 class JSONErrorRoute(APIRoute):
-    """A route whose validation and Pellucid errors answer ``{"error": {...}}``."""
+    """A route whose validation and Pellucid errors answer ``{"error": {...}}``.
+
+    A subclass may set ``hint``, a sentence appended to validation messages (where to find the
+    parameters, say).
+    """
+
+    hint = ""
 
     def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
         handler = super().get_route_handler()
@@ -62,7 +68,7 @@ class JSONErrorRoute(APIRoute):
             try:
                 return await handler(request)
             except RequestValidationError as exc:
-                return error_response(422, "ValidationError", validation_message(exc))
+                return error_response(422, "ValidationError", validation_message(exc, self.hint))
             except PellucidError as exc:
                 return error_response(status_for(exc), type(exc).__name__, str(exc))
 

@@ -16,59 +16,25 @@ from __future__ import annotations
 
 import threading
 import types
-from collections.abc import Callable, Coroutine
+from collections.abc import Callable
 from typing import Annotated, Any, Literal, Union, get_args, get_origin
 
 from fastapi import APIRouter, Request, Response
-from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
-from fastapi.routing import APIRoute
 from pydantic import BaseModel, ConfigDict, Field
 
-from pellucid.errors import InvalidInputError, PellucidError
+from pellucid.errors import InvalidInputError
+from pellucid.serve.json_errors import JSONErrorRoute, error_response
 
 Layers = list[int] | None
 Prompt = Annotated[str, Field(min_length=1, max_length=20_000, json_schema_extra={"widget": "text"})]
 
 
-def _status_for(exc: PellucidError) -> int:
-    if isinstance(exc, LookupError):
-        return 404
-    if isinstance(exc, InvalidInputError):
-        return 422
-    return 400
+class _InspectRoute(JSONErrorRoute):
+    hint = "See GET /api/inspect for the parameters."
 
 
-def _error(status: int, kind: str, message: str) -> JSONResponse:
-    return JSONResponse(status_code=status, content={"error": {"type": kind, "message": message}})
-
-
-def _validation_message(exc: RequestValidationError) -> str:
-    parts = []
-    for err in exc.errors():
-        where = ".".join(str(p) for p in err.get("loc", ()) if p != "body") or "body"
-        parts.append(f"{where}: {err.get('msg', 'invalid')}")
-    return "Invalid request: " + "; ".join(parts) + ". See GET /api/inspect for the parameters."
-
-
-class _JSONErrors(APIRoute):
-    """Routes whose validation and Pellucid errors answer ``{"error": {...}}``."""
-
-    def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
-        handler = super().get_route_handler()
-
-        async def route(request: Request) -> Response:
-            try:
-                return await handler(request)
-            except RequestValidationError as exc:
-                return _error(422, "ValidationError", _validation_message(exc))
-            except PellucidError as exc:
-                return _error(_status_for(exc), type(exc).__name__, str(exc))
-
-        return route
-
-
-router = APIRouter(tags=["inspect"], route_class=_JSONErrors)
+router = APIRouter(tags=["inspect"], route_class=_InspectRoute)
 
 
 # -- request models ---------------------------------------------------------------------
@@ -349,7 +315,7 @@ def _lock_for(lm: Any) -> threading.Lock:
 
 
 def _unknown(verb: str) -> JSONResponse:
-    return _error(404, "UnknownVerb", f"Unknown inspect verb {verb!r}. Available: {', '.join(VERBS)}.")
+    return error_response(404, "UnknownVerb", f"Unknown inspect verb {verb!r}. Available: {', '.join(VERBS)}.")
 
 
 @router.get("/inspect")
