@@ -6,6 +6,10 @@ token a feature, the same replacement token (id 0) for perturbation methods and 
 same IG baseline (the embedding of token 0) and 50 Gauss–Legendre steps. Captum runs
 ``LLMAttribution`` with ``forward_in_tokens=False`` — its fastest configuration that gives the
 correct log-probabilities — and ``LLMGradientAttribution`` over the embedding layer.
+Pellucid runs its models' linear layers on oneDNN (:mod:`pellucid.models.fast_linear`); the
+peers get a copy of the same weights with PyTorch's stock modules, as their users run them.
+``PELLUCID_FAST_KERNELS=0`` runs Pellucid on the stock path too, to separate the kernels' share
+of the ratio from the engine's.
 
 For each method the script prints both wall times, the ratio (Captum / Pellucid), the peak
 resident memory while the call ran (``VmHWM`` after resetting it through
@@ -42,7 +46,7 @@ import numpy as np
 import torch
 
 from pellucid.attribution import explain
-from pellucid.models import LM
+from pellucid.models import LM, fast_linear
 from pellucid.settings import Settings
 
 QUESTION = "What is the capital of France? Please answer in one short sentence."
@@ -95,16 +99,29 @@ def timed(fn: Callable[[], Any], into: Run) -> None:
 
 
 # -- the two sides ------------------------------------------------------------------------
-class CaptumSide:
-    """Captum 0.9's LLM wrappers around the same Hugging Face model."""
+def stock_model(lm: LM) -> Any:
+    """A copy of ``lm.model`` with PyTorch's own linear layers, as the peers' users run it.
 
-    def __init__(self, lm: LM, text: str, target_ids: list[int]) -> None:
+    Pellucid switches the linear layers of the models it loads to oneDNN's kernels
+    (:mod:`pellucid.models.fast_linear`); the peers get the same weights on the default path.
+    """
+    import copy
+
+    model = copy.deepcopy(lm.model)
+    fast_linear.restore(model)
+    return model
+
+
+class CaptumSide:
+    """Captum 0.9's LLM wrappers around the same weights (stock PyTorch modules)."""
+
+    def __init__(self, lm: LM, text: str, target_ids: list[int], model: Any = None) -> None:
         from captum.attr import TextTokenInput
 
-        self.model, self.tokenizer = lm.model, lm.tokenizer
+        self.model, self.tokenizer = stock_model(lm) if model is None else model, lm.tokenizer
         self.inp = TextTokenInput(text, self.tokenizer, baselines=BASELINE_ID)
         self.target = torch.tensor(target_ids)
-        self.embed = lm.model.get_input_embeddings()
+        self.embed = self.model.get_input_embeddings()
 
     def run(self, method: str, n_samples: int = 200, steps: int = 50) -> dict[str, np.ndarray | None]:
         from captum.attr import (
@@ -141,8 +158,9 @@ class InseqSide:
     METHODS = {"occlusion": "occlusion", "integrated_gradients": "integrated_gradients",
                "grad_x_input": "input_x_gradient", "lime": "lime"}  # fmt: skip
 
-    def __init__(self, lm: LM, text: str, target_text: str) -> None:
+    def __init__(self, lm: LM, text: str, target_text: str, model: Any = None) -> None:
         self.lm, self.text, self.full = lm, text, text + target_text
+        self.model = stock_model(lm) if model is None else model
         self._models: dict[str, Any] = {}
 
     @staticmethod
@@ -158,7 +176,7 @@ class InseqSide:
 
         name = self.METHODS[method]
         if name not in self._models:
-            self._models[name] = inseq.load_model(self.lm.model, name, tokenizer=self.lm.tokenizer)
+            self._models[name] = inseq.load_model(self.model, name, tokenizer=self.lm.tokenizer)
         kwargs: dict[str, Any] = {"n_steps": steps} if method == "integrated_gradients" else {}
         if method == "lime":
             kwargs["n_samples"] = n_samples
@@ -197,7 +215,7 @@ def compare(method: str, ours: Any, theirs: dict[str, Any]) -> dict[str, float]:
 
 
 # -- the Shapley accuracy check -------------------------------------------------------------
-def shapley_check(lm: LM, captum_samples: int, repeats: int) -> dict[str, Any]:
+def shapley_check(lm: LM, captum_samples: int, repeats: int, peer_model: Any) -> dict[str, Any]:
     """Error of KernelSHAP estimates against exact Shapley values on a ≤ 10-token prompt."""
     from captum.attr import KernelShap, LLMAttribution, TextTokenInput
 
@@ -213,7 +231,7 @@ def shapley_check(lm: LM, captum_samples: int, repeats: int) -> dict[str, Any]:
     for seed in range(repeats):
         torch.manual_seed(seed)
         start = time.perf_counter()
-        res = LLMAttribution(KernelShap(lm.model), lm.tokenizer).attribute(
+        res = LLMAttribution(KernelShap(peer_model), lm.tokenizer).attribute(
             inp, target=target, forward_in_tokens=False, n_samples=captum_samples
         )
         captum_times.append(time.perf_counter() - start)
@@ -273,15 +291,18 @@ def main() -> None:
     enc = lm.encode(messages, chat=True)
     target_text = TARGET
     target_ids = lm.encode_target(target_text)
-    captum = CaptumSide(lm, enc.text, target_ids)
+    peer_model = stock_model(lm)
+    captum = CaptumSide(lm, enc.text, target_ids, peer_model)
     captum_ids = lm.tokenizer(enc.text, add_special_tokens=True)["input_ids"]
     if list(captum_ids) != list(enc.ids):
         raise SystemExit("Captum and Pellucid tokenize the prompt differently; the comparison would not be fair.")
     print(f"model {lm.name}: prompt {len(enc.ids)} tokens (all attributed), target {len(target_ids)} tokens "
           f"{lm.decode_tokens(target_ids)}, {args.threads} threads")  # fmt: skip
+    kernels = "oneDNN" if fast_linear.accelerated(lm.model) else "PyTorch default (PELLUCID_FAST_KERNELS=0)"
+    print(f"linear layers: Pellucid {kernels}; Captum and inseq PyTorch default (stock modules, same weights)")
 
     figures: dict[str, Any] = {"prompt_tokens": len(enc.ids), "target_tokens": len(target_ids), "methods": {}}
-    inseq_side = InseqSide(lm, enc.text, target_text) if args.inseq and InseqSide.available() else None
+    inseq_side = InseqSide(lm, enc.text, target_text, peer_model) if args.inseq and InseqSide.available() else None
     header = f"{'method':22} {'pellucid s':>10} {'captum s':>9} {'ratio':>6} {'pl MiB':>7} {'ca MiB':>7}  agreement"
     print(header)
     for method in args.methods.split(","):
@@ -308,7 +329,7 @@ def main() -> None:
         print(f"{method:22} {ours.seconds:10.2f} {theirs.seconds:9.2f} {ratio:6.1f} {ours.peak_mib:7.0f} "
               f"{theirs.peak_mib:7.0f}  {shown}", flush=True)  # fmt: skip
     if args.shapley_check:
-        check = shapley_check(lm, args.samples, max(args.repeats, 3))
+        check = shapley_check(lm, args.samples, max(args.repeats, 3), peer_model)
         figures["shapley_check"] = check
         print("KernelSHAP vs exact Shapley:", json.dumps(check, indent=1))
     if args.json:

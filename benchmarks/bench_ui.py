@@ -87,6 +87,7 @@ def seed_records(store, n: int, embed: int) -> list[str]:
 def bench_explain(page, url: str, runs: int) -> None:
     """API and browser runs alternate, so both see the same machine load."""
     api_times, ui_times, server_times = [], [], []
+    ui_server_times, ui_response_times = [], []
     body = {"prompt": PROMPT, "target": TARGET, "method": "occlusion"}
     httpx.post(f"{url}/api/explanations", json=body, timeout=600)  # warm-up
     page.goto(f"{url}/#explain")
@@ -100,9 +101,13 @@ def bench_explain(page, url: str, runs: int) -> None:
         server_times.append(res["meta"]["seconds"])
         page.evaluate("document.querySelector('#explain-result').replaceChildren()")
         t = time.perf_counter()
-        page.click("#explain-run")
+        with page.expect_response(lambda r: r.url.endswith("/api/explanations"), timeout=600_000) as response:
+            page.click("#explain-run")
+        answered = time.perf_counter() - t
         page.locator("#explain-result .top-features li").first.wait_for(timeout=600_000)
         ui_times.append(time.perf_counter() - t)
+        ui_server_times.append(response.value.json()["meta"]["seconds"])
+        ui_response_times.append(answered)
     top = page.locator("#explain-result .top-features li").first.get_attribute("data-token")
     attributed = sum(res["meta"]["label_info"]["input"]["attributed"])
     print(
@@ -112,6 +117,8 @@ def bench_explain(page, url: str, runs: int) -> None:
     print(f"  method time (server meta.seconds) : {median_ms(server_times)}")
     print(f"  POST /api/explanations over HTTP  : {median_ms(api_times)}")
     print(f"  click → heat map in Chromium      : {median_ms(ui_times)}")
+    print(f"  the browser's request: method time : {median_ms(ui_server_times)}")
+    print(f"  the browser's request: response at : {median_ms(ui_response_times)}")
     overhead = [u - a for u, a in zip(ui_times, api_times)]
     print(f"  browser overhead (UI − HTTP, paired): {statistics.median(overhead) * 1000:.0f} ms")
     # The browser's own share without the server: parse + draw the same Explanation from a file.

@@ -11,6 +11,8 @@ Environment variables:
   (default: SQLite in the home).
 - ``PELLUCID_DEVICE``: torch device (``cpu``).
 - ``PELLUCID_THREADS``: torch intra-op threads (default: torch's own choice).
+- ``PELLUCID_FAST_KERNELS``: ``0`` runs linear layers on PyTorch's default CPU path instead of
+  oneDNN's kernels (default ``1``; see ``pellucid.models.fast_linear``).
 - ``PELLUCID_MODEL``: default model name (``smollm2-135m-instruct``).
 - ``PELLUCID_HOST`` / ``PELLUCID_PORT``: where ``pellucid serve`` binds (127.0.0.1:8000).
 - ``PELLUCID_OFFLINE``: ``0`` lets hub ids download from the Hugging Face hub (default ``1``:
@@ -51,6 +53,8 @@ class Settings:
     database_url: str | None = None
     device: str = "cpu"
     threads: int | None = None
+    #: fp32 linear layers on the CPU through oneDNN (see pellucid.models.fast_linear)
+    fast_kernels: bool = True
     default_model: str = DEFAULT_MODEL
     host: str = "127.0.0.1"
     port: int = 8000
@@ -103,6 +107,8 @@ class Settings:
             values["host"] = env["PELLUCID_HOST"]
         if env.get("PELLUCID_OFFLINE"):
             values["offline"] = env["PELLUCID_OFFLINE"].strip().lower() not in ("0", "false", "no", "off")
+        if env.get("PELLUCID_FAST_KERNELS"):
+            values["fast_kernels"] = _flag("PELLUCID_FAST_KERNELS", env["PELLUCID_FAST_KERNELS"])
         if env.get("PELLUCID_REDACT_PII"):
             values["redact_pii"] = _flag("PELLUCID_REDACT_PII", env["PELLUCID_REDACT_PII"])
         if env.get("PELLUCID_API_TOKEN"):

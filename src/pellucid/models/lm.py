@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING, Any
 import torch
 
 from pellucid.errors import InvalidInputError, ModelLoadError, PromptTooLongError
+from pellucid.models import fast_linear
 from pellucid.models import hooks as _hooks
 from pellucid.models.architectures import ArchSpec, arch_for
 from pellucid.models.kv import cache_keyword
@@ -56,10 +57,20 @@ class ModelInfo:
 class LM:
     """A loaded causal LM. Build one with :meth:`LM.load` (or ``pellucid.load_model``)."""
 
-    def __init__(self, model: Any, tokenizer: Any, name: str, source: ModelSource | None = None) -> None:
+    def __init__(
+        self,
+        model: Any,
+        tokenizer: Any,
+        name: str,
+        source: ModelSource | None = None,
+        *,
+        fast_kernels: bool = True,
+    ) -> None:
         # Pellucid reads models, it never trains them: frozen weights mean gradient methods
         # compute input and activation gradients only, and never leave .grad on a parameter.
         model.requires_grad_(False)
+        if fast_kernels:
+            fast_linear.accelerate(model)
         self.model = model
         self.tokenizer = tokenizer
         self.name = name
@@ -117,7 +128,7 @@ class LM:
             offline=settings.offline,
         )
         model.to(settings.device)
-        return cls(model, tokenizer, source.name, source)
+        return cls(model, tokenizer, source.name, source, fast_kernels=settings.fast_kernels)
 
     # -- facts -------------------------------------------------------------------------
     @property
