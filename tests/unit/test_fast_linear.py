@@ -112,3 +112,15 @@ def test_the_setting_is_a_boolean() -> None:
     assert Settings.from_env({}).fast_kernels is True
     with pytest.raises(InvalidInputError, match="PELLUCID_FAST_KERNELS='maybe'"):
         Settings.from_env({"PELLUCID_FAST_KERNELS": "maybe"})
+
+
+@needs_onednn
+def test_encoder_embeddings_unchanged(minilm) -> None:
+    from pellucid.models import Encoder
+
+    assert fast_linear.accelerated(minilm.model)
+    stock_model = copy.deepcopy(minilm.model)
+    fast_linear.restore(stock_model)
+    stock = Encoder(stock_model, minilm.tokenizer, minilm.name, fast_kernels=False)
+    texts = ["A cat sits on the mat.", "Stock markets fell sharply today, analysts said."]
+    assert abs(minilm.embed(texts) - stock.embed(texts)).max() < 1e-5

@@ -14,6 +14,7 @@ import numpy as np
 import torch
 
 from pellucid.errors import InvalidInputError, ModelLoadError
+from pellucid.models import fast_linear
 from pellucid.models.loading import check_folder, resolve
 from pellucid.settings import Settings
 
@@ -23,7 +24,13 @@ DEFAULT_ENCODER = "all-minilm-l6-v2"
 class Encoder:
     """Text -> fixed-size vectors. Build with :meth:`Encoder.load`."""
 
-    def __init__(self, model: Any, tokenizer: Any, name: str, max_length: int = 256) -> None:
+    def __init__(
+        self, model: Any, tokenizer: Any, name: str, max_length: int = 256, *, fast_kernels: bool = True
+    ) -> None:
+        # Frozen weights (an encoder is only read) let its linear layers run on oneDNN.
+        model.requires_grad_(False)
+        if fast_kernels:
+            fast_linear.accelerate(model)
         self.model = model
         self.tokenizer = tokenizer
         self.name = name
@@ -48,7 +55,7 @@ class Encoder:
         except (OSError, ValueError) as exc:
             raise ModelLoadError(f"Could not load encoder {name_or_path!r}: {exc}") from exc
         model.eval()
-        return cls(model, tokenizer, source.name)
+        return cls(model, tokenizer, source.name, fast_kernels=settings.fast_kernels)
 
     @property
     def dim(self) -> int:
