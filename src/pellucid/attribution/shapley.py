@@ -102,10 +102,10 @@ def sample_coalitions(n: int, n_samples: int, rng: np.random.Generator) -> tuple
         mass_left -= pair_mass
     half = budget // 2
     if remaining and half > 0:
-        sizes = np.array(remaining)
-        p = np.array([mass[int(k)] for k in sizes])
+        left_sizes = np.array(remaining)
+        p = np.array([mass[int(k)] for k in left_sizes])
         p /= p.sum()
-        for s in rng.choice(sizes, size=half, p=p):
+        for s in rng.choice(left_sizes, size=half, p=p):
             row = np.zeros(n, dtype=bool)
             row[rng.choice(n, size=int(s), replace=False)] = True
             parts.extend([row, ~row])

@@ -92,9 +92,8 @@ class LM:
         self.n_heads: int = int(getattr(config, "num_attention_heads", None) or config.n_head)
         self.d_model: int = int(getattr(config, "hidden_size", None) or config.n_embd)
         self.vocab_size: int = int(config.vocab_size)
-        self.context_length: int = int(
-            getattr(config, "max_position_embeddings", None) or getattr(config, "n_positions", 2048)
-        )
+        max_positions: Any = getattr(config, "max_position_embeddings", None)  # untyped config value, or None
+        self.context_length: int = int(max_positions or getattr(config, "n_positions", 2048))
 
     # -- construction ------------------------------------------------------------------
     @classmethod

@@ -21,10 +21,10 @@ part (the rules themselves live in :mod:`pellucid.attribution.lrp_rules`):
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, cast
 
 import torch
 from torch import nn
@@ -65,7 +65,8 @@ def _is_linear(module: nn.Module) -> bool:
 
 
 def _out_features(module: nn.Module) -> int:
-    return int(module.weight.shape[0] if isinstance(module, nn.Linear) else module.weight.shape[1])
+    weight = cast(torch.Tensor, module.weight)  # nn.Linear or GPT-2's Conv1D: a tensor, not a submodule
+    return int(weight.shape[0] if isinstance(module, nn.Linear) else weight.shape[1])
 
 
 def relevance_layout(model: nn.Module, model_type: str) -> RelevanceLayout:
@@ -84,7 +85,7 @@ def relevance_layout(model: nn.Module, model_type: str) -> RelevanceLayout:
             layout.layer_norms.append(module)
         elif type(module).__name__.endswith("RMSNorm"):
             layout.rms_norms.append(module)
-    blocks: Any
+    blocks: Any  # an nn.ModuleList of Hugging Face blocks, whose parts are reached by attribute name
     if family == "llama":
         blocks = model.get_submodule("model.layers")
         for block in blocks:
@@ -95,12 +96,14 @@ def relevance_layout(model: nn.Module, model_type: str) -> RelevanceLayout:
             layout.gate_partners.append(mlp.up_proj)
     elif family == "gpt2":
         layout.position_embedding = model.get_submodule("transformer.wpe")
-        for block in model.get_submodule("transformer.h"):
+        blocks = model.get_submodule("transformer.h")
+        for block in blocks:
             width = _out_features(block.attn.c_attn) // 3  # c_attn(x).split(d_model) -> q, k, v
             layout.attention_inputs.append((block.attn.c_attn, torch.arange(3 * width) // width))
             layout.activations.append(block.mlp.act)
     else:  # gpt_neox: query_key_value(x).view(..., heads, 3 * d_head).chunk(3) -> per head [q | k | v]
-        for block in model.get_submodule("gpt_neox.layers"):
+        blocks = model.get_submodule("gpt_neox.layers")
+        for block in blocks:
             d_head = block.attention.head_size
             width = _out_features(block.attention.query_key_value)
             roles = (torch.arange(width) % (3 * d_head)) // d_head
@@ -122,7 +125,7 @@ def _first_tensor(args: tuple[Any, ...], kwargs: dict[str, Any]) -> torch.Tensor
 
 
 @contextmanager
-def replace_outputs(pairs: list[tuple[nn.Module, OutputFn]]) -> Iterator[None]:
+def replace_outputs(pairs: Sequence[tuple[nn.Module, OutputFn]]) -> Iterator[None]:
     """For the ``with`` block, each module's output ``y`` becomes ``fn(module, x, y)`` (``x`` its first input).
 
     Several functions on one module apply in the order given. Every hook is removed on exit,

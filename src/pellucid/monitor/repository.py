@@ -16,9 +16,9 @@ from __future__ import annotations
 import base64
 import json
 import math
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, cast
 
 from sqlalchemy import and_, delete, func, or_, select
 from sqlalchemy.exc import IntegrityError
@@ -123,11 +123,14 @@ class Repository(MetricQueries):
             row = conn.execute(select(records).where(records.c.id == rid)).first()
             if row is None:
                 raise RecordNotFoundError(f"No record with id {record_id!r}: it was never stored or has been purged.")
-            tag_list = conn.execute(select(tags.c.tag).where(tags.c.record_id == rid)).scalars().all()
+            tag_list: Sequence[str] = conn.execute(select(tags.c.tag).where(tags.c.record_id == rid)).scalars().all()
             fb = conn.execute(
                 select(feedback).where(feedback.c.record_id == rid).order_by(feedback.c.created_at, feedback.c.id)
             ).all()
-            values = conn.execute(select(metrics.c.name, metrics.c.value).where(metrics.c.record_id == rid)).all()
+            values = cast(  # (name, value); a value stored as NULL (non-finite) comes back as None
+                Sequence[tuple[str, Any]],
+                conn.execute(select(metrics.c.name, metrics.c.value).where(metrics.c.record_id == rid)).all(),
+            )
         return sql.record_of(row, tag_list, [sql.feedback_of(f) for f in fb], {n: v for n, v in values})
 
     def list_records(
@@ -170,7 +173,8 @@ class Repository(MetricQueries):
             tag_map: dict[str, list[str]] = {}
             if rows:
                 ids = [r.id for r in rows]
-                for rid, tag in conn.execute(select(tags.c.record_id, tags.c.tag).where(tags.c.record_id.in_(ids))):
+                tag_result = conn.execute(select(tags.c.record_id, tags.c.tag).where(tags.c.record_id.in_(ids)))
+                for rid, tag in cast(Iterable[tuple[str, str]], tag_result):
                     tag_map.setdefault(rid, []).append(tag)
         items = [sql.record_of(r, tag_map.get(r.id, ())) for r in rows]
         next_cursor = _encode_cursor(items[-1].created_at, items[-1].id) if more else None

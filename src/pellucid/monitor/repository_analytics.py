@@ -11,9 +11,9 @@ stored enrichment such as ``perplexity`` — so an alert can watch anything a ch
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from datetime import datetime
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 from sqlalchemy import Engine, Row, Table, and_, delete, func, or_, select, update
@@ -106,7 +106,7 @@ class AnalyticsRepository:
         with self.engine.connect() as conn:
             row = conn.execute(stmt).first()
             if row is None:
-                known = conn.execute(select(eval_runs.c.name).distinct().limit(20)).scalars().all()
+                known: Sequence[str] = conn.execute(select(eval_runs.c.name).distinct().limit(20)).scalars().all()
                 raise NotFoundError(
                     f"No evaluation run with id or name {run!r}. Known names: {', '.join(sorted(known)) or '(none)'}; "
                     "see `pellucid eval runs`."
@@ -156,7 +156,8 @@ class AnalyticsRepository:
         with self.engine.connect() as conn:
             row = conn.execute(select(alert_rules).where(self._rule_condition(rule))).first()
             if row is None:
-                names = conn.execute(select(alert_rules.c.name).order_by(alert_rules.c.name)).scalars().all()
+                stmt = select(alert_rules.c.name).order_by(alert_rules.c.name)
+                names: Sequence[str] = conn.execute(stmt).scalars().all()
                 raise NotFoundError(f"No alert rule {rule!r}. Rules: {', '.join(names) or '(none)'}.")
         return AlertRuleInfo(**row._mapping)
 
@@ -253,7 +254,7 @@ class AnalyticsRepository:
             return float(np.percentile(values, PERCENTILES[agg])), int(values.size)
         stmt = select(SQL_AGGREGATES[agg](value), func.count(value)).select_from(source).where(*conds)
         with self.engine.connect() as conn:
-            result, n = conn.execute(stmt).one()
+            result, n = cast(tuple[Any, int], conn.execute(stmt).one())  # the aggregate's type depends on the database
         if agg == "count":
             return float(n), int(n)
         return (None if result is None else float(result)), int(n)
@@ -330,7 +331,7 @@ class AnalyticsRepository:
         column = records.c.prompt_text if field == "prompt" else records.c.response
         stmt = select(records.c.id, column).where(records.c.id.in_([sql.check_id(i) for i in ids]))
         with self.engine.connect() as conn:
-            return {rid: text or "" for rid, text in conn.execute(stmt)}
+            return {rid: text or "" for rid, text in cast(Iterable[tuple[str, str | None]], conn.execute(stmt))}
 
     def point_fields(self, ids: Sequence[str], *, skip_metrics: Sequence[str] = ()) -> dict[str, dict[str, Any]]:
         """What the projector colours points by, for ``ids``: ``{record id: {"model", "model_version",
@@ -367,7 +368,7 @@ class AnalyticsRepository:
             .where(metrics.c.name.in_(list(names)), metrics.c.value.is_not(None), *sql.filter_conditions(filter))
         )
         with self.engine.connect() as conn:
-            found = set(conn.execute(stmt).scalars())
+            found: set[str] = set(conn.execute(stmt).scalars())
         return [n for n in names if n in found]
 
 

@@ -8,10 +8,10 @@ file readable. Metric names and where their values come from are described in
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 from sqlalchemy import Connection, Engine, func, select
@@ -93,7 +93,7 @@ class MetricQueries:
         """Record ids and their vectors (``[n, dim]`` float32, oldest first) for a window of records."""
         with self.engine.connect() as conn:
             if model is None:
-                models = conn.execute(
+                models: Iterable[str] = conn.execute(
                     select(embeddings.c.model).distinct().where(embeddings.c.field == field)
                 ).scalars()
                 found = sorted(models)
@@ -109,7 +109,7 @@ class MetricQueries:
                 .order_by(records.c.created_at, records.c.id)
                 .limit(limit)
             )
-            rows = conn.execute(stmt).all()
+            rows = cast(Sequence[tuple[str, bytes]], conn.execute(stmt).all())  # (record id, packed vector)
         if not rows:
             return [], np.zeros((0, 0), dtype=np.float32)
         dims = {len(v) for _, v in rows}
@@ -135,7 +135,8 @@ class MetricQueries:
     def metric_names(self) -> list[str]:
         """Metrics that can be charted: the built-in ones, then every name in the metrics table."""
         with self.engine.connect() as conn:
-            stored = conn.execute(select(metrics.c.name).distinct().order_by(metrics.c.name)).scalars().all()
+            stmt = select(metrics.c.name).distinct().order_by(metrics.c.name)
+            stored: Sequence[str] = conn.execute(stmt).scalars().all()
         return [*sql.BUILTIN_METRICS, *(n for n in stored if n not in sql.BUILTIN_METRICS)]
 
     def metric_values(self, metric: str, filter: RecordFilter | None = None, *, limit: int | None = None) -> np.ndarray:
@@ -182,7 +183,8 @@ class MetricQueries:
             .order_by(*keys)
         )
         with self.engine.connect() as conn:
-            rows = [tuple(r) if group_by else (r[0], None, *r[1:]) for r in conn.execute(stmt)]
+            # (bucket, group, count, mean, min, max); the database decides the numeric types
+            rows: list[tuple[Any, ...]] = [tuple(r) if group_by else (r[0], None, *r[1:]) for r in conn.execute(stmt)]
         return [
             SeriesPoint(
                 bucket_start=datetime.fromtimestamp(int(b), UTC),
