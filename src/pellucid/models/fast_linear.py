@@ -4,9 +4,10 @@ Nearly all of a transformer's arithmetic is in its linear layers. PyTorch's CPU 
 fp32 ``nn.Linear`` to MKL's ``sgemm``; the same wheels also carry oneDNN, whose matrix-product
 kernels use the full width of AVX-512 whatever the CPU's vendor. On the 2-core AVX-512 AMD
 EPYC this project is developed on, for the shapes of SmolLM2's layers (``[M, 576] × [576, 576]``,
-``[576, 1536]``, ``[1536, 576]``, ``M`` = 64–2,048 tokens), MKL runs at 65–165 GFLOPS and oneDNN
-at 240–380 GFLOPS: forward passes over many tokens — every perturbation method, integrated
-gradients, batch scoring — take about half the time.
+``[576, 1536]``, ``[1536, 576]``, ``M`` = 128–2,048 tokens), MKL runs at 165–195 GFLOPS and
+oneDNN at 335–425 GFLOPS (``benchmarks/bench_kernels.py``): forward passes over many tokens — every
+perturbation method, integrated gradients, batch scoring — take about half the time, and
+generation and sentence embeddings gain 1.5–1.7×.
 
 The arithmetic stays fp32 (oneDNN's strict fp32 mode: no bf16 or tf32 down-conversion); results
 differ from MKL's only in summation order, ~1e-6 relative.
