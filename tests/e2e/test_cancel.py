@@ -21,17 +21,21 @@ PROMPT = (
 def test_cancel_stops_the_server_computation(page, server, monkeypatch):
     calls: list[tuple[int, int]] = []
     stopped = threading.Event()
-    original = CancelToken.progress
+    progress, check = CancelToken.progress, CancelToken.check
 
-    def spy(self: CancelToken, done: int, total: int) -> None:
+    def record(self: CancelToken, done: int, total: int) -> None:
         calls.append((done, total))
+        progress(self, done, total)
+
+    def watch(self: CancelToken, where: str) -> None:  # at progress points and before forward passes
         try:
-            original(self, done, total)
+            check(self, where)
         except Cancelled:
             stopped.set()
             raise
 
-    monkeypatch.setattr(CancelToken, "progress", spy)
+    monkeypatch.setattr(CancelToken, "progress", record)
+    monkeypatch.setattr(CancelToken, "check", watch)
     page.goto("/#explain")
     page.select_option("#model-select", server.tiny)
     page.fill("#explain-prompt", PROMPT)

@@ -20,6 +20,7 @@ from pellucid.monitor import NewRecord, Store
 from pellucid.serve.app import create_app
 from pellucid.serve.disconnect import CancelToken
 from pellucid.service import ModelPool
+from tests.support.asgi import call_and_leave
 
 PROMPT = (
     "Please tell me in one short sentence which of the rivers that flow through the old towns of "
@@ -68,41 +69,11 @@ def _routes(app: Any, tiny_lm: Any) -> dict[str, tuple[str, dict[str, Any]]]:
     }
 
 
-async def _call_and_leave(app: Any, path: str, body: dict[str, Any], progressed: threading.Event) -> list[Any]:
-    """POST ``body``; disconnect once the computation has reported progress; the ASGI messages sent."""
-    payload = json.dumps(body).encode()
-    sent_body = False
-
-    async def receive() -> dict[str, Any]:
-        nonlocal sent_body
-        if not sent_body:
-            sent_body = True
-            return {"type": "http.request", "body": payload, "more_body": False}
-        while not progressed.is_set():
-            await asyncio.sleep(0.005)
-        return {"type": "http.disconnect"}
-
-    messages: list[Any] = []
-
-    async def send(message: dict[str, Any]) -> None:
-        messages.append(message)
-
-    scope = {
-        "type": "http", "asgi": {"version": "3.0"}, "http_version": "1.1", "method": "POST", "scheme": "http",
-        "path": path, "raw_path": path.encode(), "query_string": b"", "root_path": "",
-        "headers": [(b"host", b"testserver"), (b"content-type", b"application/json"),
-                    (b"content-length", str(len(payload)).encode())],
-        "client": ("127.0.0.1", 50000), "server": ("testserver", 80),
-    }  # fmt: skip
-    await asyncio.wait_for(app(scope, receive, send), timeout=120)
-    return messages
-
-
 @pytest.mark.parametrize("route", ["explanations", "record"])
 def test_a_disconnect_stops_the_explanation_early(app, tiny_lm, progress_calls, route):
     calls, first = progress_calls
     path, body = _routes(app, tiny_lm)[route]
-    messages = asyncio.run(_call_and_leave(app, path, body, first))
+    messages = asyncio.run(call_and_leave(app, path, body, first))
     start = next(m for m in messages if m["type"] == "http.response.start")
     answer = json.loads(b"".join(m.get("body", b"") for m in messages if m["type"] == "http.response.body"))
     assert start["status"] == 499 and answer["error"]["type"] == "Cancelled"

@@ -6,17 +6,25 @@ fetch, a tab closes), a cancel event is set, and the next ``progress(done, total
 the computation raises :class:`~pellucid.errors.Cancelled`: the thread stops at its next
 progress point instead of finishing work nobody will read. The attribution engine calls
 ``progress`` after each batch of perturbed prompts (each chunk of gradient steps, each LRP row).
+
+Computations without progress points (inspect verbs, counterfactual answers) are stopped
+between forward passes instead: inside ``with token.guard(lm.model)``, the next forward pass of
+the model — or of one of its layers, for code that runs layers on their own — started by the
+computation's thread raises :class:`~pellucid.errors.Cancelled` once the client has gone. Other
+threads using the same model (the gateway answering calls) are not affected.
 """
 
 from __future__ import annotations
 
 import asyncio
 import threading
-from collections.abc import Callable
-from typing import TypeVar
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import Any, TypeVar
 
 import anyio.to_thread
 from fastapi import Request
+from torch import nn
 
 from pellucid.errors import Cancelled
 
@@ -25,18 +33,46 @@ Progress = Callable[[int, int], None]
 
 
 class CancelToken:
-    """A cancel event and the progress callback that honours it."""
+    """A cancel event and the progress callback that honours it (the token itself is that callback)."""
 
     def __init__(self, reason: str = "The client closed the connection; the computation stopped.") -> None:
         self.event = threading.Event()
         self.reason = reason
         self.calls = 0
 
+    def check(self, where: str) -> None:
+        """Raise :class:`Cancelled` (saying ``where`` the work stopped) once the event is set."""
+        if self.event.is_set():
+            raise Cancelled(f"{self.reason} ({where}).")
+
     def progress(self, done: int, total: int) -> None:
         """A progress point: raise :class:`Cancelled` once the event is set."""
         self.calls += 1
-        if self.event.is_set():
-            raise Cancelled(f"{self.reason} (stopped at {done} of {total}).")
+        self.check(f"stopped at {done} of {total}")
+
+    def __call__(self, done: int, total: int) -> None:
+        self.progress(done, total)
+
+    @contextmanager
+    def guard(self, model: nn.Module) -> Iterator[None]:
+        """Within the block, this thread's forward passes through ``model`` stop once the event is set.
+
+        Hooks the model itself and every layer of each ``nn.ModuleList`` in it (a transformer's
+        blocks), so code that runs layers one by one is stopped too; removed on exit.
+        """
+        thread = threading.get_ident()
+
+        def check(_module: nn.Module, _args: Any) -> None:
+            if threading.get_ident() == thread:
+                self.check("stopped before a forward pass")
+
+        modules = [model] + [layer for m in model.modules() if isinstance(m, nn.ModuleList) for layer in m]
+        handles = [m.register_forward_pre_hook(check) for m in modules]
+        try:
+            yield
+        finally:
+            for handle in handles:
+                handle.remove()
 
 
 async def _watch(request: Request, token: CancelToken) -> None:
@@ -48,11 +84,12 @@ async def _watch(request: Request, token: CancelToken) -> None:
             return
 
 
-async def run_until_disconnect(request: Request, work: Callable[[Progress], T]) -> T:
-    """``work(progress)`` in a thread, cancelled at its next progress point if the client leaves."""
+async def run_until_disconnect(request: Request, work: Callable[[CancelToken], T]) -> T:
+    """``work(token)`` in a thread, cancelled at its next progress point (``token(done, total)``)
+    or guarded forward pass (``with token.guard(model)``) if the client leaves."""
     token = CancelToken()
     watcher = asyncio.ensure_future(_watch(request, token))
     try:
-        return await anyio.to_thread.run_sync(work, token.progress)
+        return await anyio.to_thread.run_sync(work, token)
     finally:
         watcher.cancel()

@@ -11,7 +11,8 @@
   ``GET /api/methods``), without the parameters that name files on the server.
 
 Errors answer ``{"error": {"type", "message"}}``: 422 for a bad request (no edit, an edit equal
-to the original, an unknown generator or parameter), 404 for an unknown model.
+to the original, an unknown generator or parameter), 404 for an unknown model. The work runs in a
+worker thread and stops before its next forward pass when the client disconnects (499).
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from fastapi import APIRouter, Request
 from pydantic import BaseModel, ConfigDict, Field
 
 from pellucid.errors import InvalidInputError
+from pellucid.serve.disconnect import CancelToken, run_until_disconnect
 from pellucid.serve.json_errors import JSONErrorRoute
 from pellucid.serve.security import Text
 
@@ -105,7 +107,7 @@ def list_generators() -> list[dict[str, Any]]:
 
 
 @router.post("/counterfactuals")
-def create_counterfactual(body: CounterfactualRequest, request: Request) -> dict[str, Any]:
+async def create_counterfactual(body: CounterfactualRequest, request: Request) -> dict[str, Any]:
     """Answer and score the original and the edited prompt(s); see the module docstring."""
     from pellucid.counterfactual.base import Edit
     from pellucid.counterfactual.compare import counterfactual
@@ -118,25 +120,31 @@ def create_counterfactual(body: CounterfactualRequest, request: Request) -> dict
         raise InvalidInputError("The edited prompt is empty; write the prompt to compare with the original.")
     if body.edited == body.prompt:
         raise InvalidInputError("The edited prompt is the same as the original; change some words to compare.")
-    lm = request.app.state.models.get(body.model)
-    chat = not body.raw and lm.is_chat
-    truncated = False
-    if body.generator is not None:
-        edits, truncated = _generated(body.generator, body, lm, chat, request)
-    else:
-        edits = [Edit(text=str(body.edited), generator="manual", label="edited prompt")]
-    result = counterfactual(
-        lm,
-        body.prompt,
-        edits=edits,
-        target=body.target,
-        foil=body.foil,
-        chat=chat,
-        system=body.system,
-        max_new_tokens=body.max_new_tokens,
-        seed=body.seed,
-    )
-    answer = result.to_dict()
-    answer["params"].update({"generator": body.generator, "generator_params": body.generator_params})
-    answer["truncated"] = truncated
-    return answer
+    models = request.app.state.models
+
+    def work(token: CancelToken) -> dict[str, Any]:
+        lm = models.get(body.model)  # loading may take seconds: not on the event loop
+        chat = not body.raw and lm.is_chat
+        truncated = False
+        with token.guard(lm.model):  # stops generation and scoring once the client has gone
+            if body.generator is not None:
+                edits, truncated = _generated(body.generator, body, lm, chat, request)
+            else:
+                edits = [Edit(text=str(body.edited), generator="manual", label="edited prompt")]
+            result = counterfactual(
+                lm,
+                body.prompt,
+                edits=edits,
+                target=body.target,
+                foil=body.foil,
+                chat=chat,
+                system=body.system,
+                max_new_tokens=body.max_new_tokens,
+                seed=body.seed,
+            )
+        answer = result.to_dict()
+        answer["params"].update({"generator": body.generator, "generator_params": body.generator_params})
+        answer["truncated"] = truncated
+        return answer
+
+    return await run_until_disconnect(request, work)

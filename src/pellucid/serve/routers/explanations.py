@@ -1,7 +1,7 @@
 """Explanations: ``POST /api/explanations`` runs a method; ``GET /api/methods`` describes them all.
 
 The method runs in a worker thread; if the client disconnects (the workbench's *Cancel*), it
-stops at its next progress point (see :mod:`pellucid.serve.disconnect`).
+stops at its next progress point or forward pass (see :mod:`pellucid.serve.disconnect`).
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ from pydantic import BaseModel, Field
 
 from pellucid import service
 from pellucid.errors import InvalidInputError
-from pellucid.serve.disconnect import Progress, run_until_disconnect
+from pellucid.serve.disconnect import CancelToken, run_until_disconnect
 from pellucid.serve.security import Text
 
 router = APIRouter(tags=["explanations"])
@@ -46,24 +46,25 @@ async def create_explanation(body: ExplainRequest, request: Request) -> dict[str
         raise InvalidInputError("params.progress is not a method parameter; see GET /api/methods.")
     models = request.app.state.models
 
-    def work(progress: Progress) -> dict[str, Any]:
+    def work(token: CancelToken) -> dict[str, Any]:
         lm = models.get(body.model)  # loading may take seconds: not on the event loop
-        ex = service.explain(
-            lm,
-            body.prompt,
-            target=body.target,
-            method=body.method,
-            raw=body.raw,
-            system=body.system,
-            foil=body.foil,
-            target_kind=body.target_kind,
-            granularity=body.granularity,
-            segments=tuple(body.segments),
-            max_new_tokens=body.max_new_tokens,
-            seed=body.seed,
-            progress=progress,
-            **body.params,
-        )
+        with token.guard(lm.model):  # also stops the answer's generation, before the first progress point
+            ex = service.explain(
+                lm,
+                body.prompt,
+                target=body.target,
+                method=body.method,
+                raw=body.raw,
+                system=body.system,
+                foil=body.foil,
+                target_kind=body.target_kind,
+                granularity=body.granularity,
+                segments=tuple(body.segments),
+                max_new_tokens=body.max_new_tokens,
+                seed=body.seed,
+                progress=token,
+                **body.params,
+            )
         return ex.to_dict()
 
     return await run_until_disconnect(request, work)

@@ -9,21 +9,24 @@ parameters in the format of ``GET /api/methods`` (``name``, ``type``, ``default`
 Errors answer ``{"error": {"type", "message"}}``: 422 for a malformed body (the message names
 each bad field) or a bad value found by the method, 404 for an unknown verb or model.
 
-Inspection installs hooks on the shared model, so calls on one model run one at a time.
+Inspection installs hooks on the shared model, so calls on one model run one at a time, in a
+worker thread; when the client disconnects (the workbench's *Cancel*), the verb stops before its
+next forward pass (see :mod:`pellucid.serve.disconnect`).
 """
 
 from __future__ import annotations
 
 import threading
 import types
-from collections.abc import Callable
-from typing import Annotated, Any, Literal, Union, get_args, get_origin
+from collections.abc import Callable, Coroutine
+from typing import Annotated, Any, Literal, Union, cast, get_args, get_origin
 
 from fastapi import APIRouter, Request, Response
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
 
 from pellucid.errors import InvalidInputError
+from pellucid.serve.disconnect import CancelToken, run_until_disconnect
 from pellucid.serve.json_errors import JSONErrorRoute, error_response
 
 Layers = list[int] | None
@@ -327,11 +330,18 @@ def list_verbs() -> list[dict[str, Any]]:
     ]
 
 
-def _endpoint(verb: str, model_cls: type[_Base], run: Callable[[Any, Any], Any]) -> Callable[..., dict[str, Any]]:
-    def endpoint(body: Any, request: Request) -> dict[str, Any]:
-        lm = request.app.state.models.get(body.model)
-        with _lock_for(lm):
-            return run(lm, body).to_dict()
+def _endpoint(
+    verb: str, model_cls: type[_Base], run: Callable[[Any, Any], Any]
+) -> Callable[..., Coroutine[Any, Any, dict[str, Any]]]:
+    async def endpoint(body: Any, request: Request) -> dict[str, Any]:
+        models = request.app.state.models
+
+        def work(token: CancelToken) -> dict[str, Any]:
+            lm = models.get(body.model)  # loading may take seconds: not on the event loop
+            with _lock_for(lm), token.guard(lm.model):
+                return cast(dict[str, Any], run(lm, body).to_dict())
+
+        return await run_until_disconnect(request, work)
 
     endpoint.__annotations__ = {"body": model_cls, "request": Request, "return": dict[str, Any]}
     endpoint.__name__ = f"inspect_{verb}"
