@@ -91,3 +91,29 @@ def test_cancel_a_running_audit_from_the_page(page, server):
     _untick_all(page)
     page.click("#audit-run")
     assert "Tick at least one check" in page.inner_text("#audit-status .error")
+
+
+def test_a_stored_audit_from_an_earlier_run_opens(page, server):
+    from pellucid.audit.result import AuditReport, CheckResult
+
+    report = AuditReport(
+        model="an-earlier-model",
+        checks=[CheckResult("toxicity", True, 0.01, 0.05, model="an-earlier-model", seconds=2.0)],
+        seconds=2.0,
+    )
+    kept = server.store.analytics.save_audit_report(report.to_dict())  # as a server before a restart left it
+    page.goto("/#audit")
+    row = page.locator("#audit-history tbody tr", has_text="an-earlier-model")
+    row.wait_for()
+    assert "stored" in row.inner_text()
+    row.locator("button:has-text('Show')").click()
+    page.locator("#audit-report").wait_for()
+    assert page.get_attribute("#audit-progress", "data-status") == "done"
+    summary = page.locator("#audit-summary tbody tr")
+    assert summary.evaluate_all("rs => rs.map(r => [r.dataset.check, r.dataset.status])") == [["toxicity", "pass"]]
+    page.wait_for_function("document.querySelector('#audit-report-frame').srcdoc.includes('an-earlier-model')")
+    assert page.get_attribute("#audit-report", "data-job") == kept.id
+    with page.expect_download() as info:
+        page.click("#audit-card")
+    front = yaml.safe_load(Path(info.value.path()).read_text().split("---")[1])
+    assert front["model-index"][0]["name"] == "an-earlier-model"

@@ -220,6 +220,8 @@ export interface AuditJob {
   steps: { check: string; status: string; score: number | null; seconds: number; error: string | null }[];
   error: string | null;
   report?: AuditReport | null;
+  /** kept in the monitoring store from an earlier run of the server */
+  stored?: boolean;
 }
 
 export interface GeneratorSpec {

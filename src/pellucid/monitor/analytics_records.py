@@ -128,3 +128,23 @@ class DriftReportInfo:
         if not with_report:
             data.pop("report")
         return data
+
+
+@dataclass(frozen=True)
+class AuditReportInfo:
+    """A stored audit report; ``report`` is :meth:`pellucid.audit.AuditReport.to_dict`."""
+
+    id: str
+    created_at: datetime
+    model: str
+    model_version: str | None
+    checks: list[str]
+    summary: dict[str, int]
+    report: dict[str, Any]
+
+    def to_dict(self, *, with_report: bool = True) -> dict[str, Any]:
+        data = dict(self.__dict__)
+        data["created_at"] = _iso(self.created_at)
+        if not with_report:
+            data.pop("report")
+        return data

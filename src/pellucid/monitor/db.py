@@ -26,6 +26,10 @@ Analytics tables (revision 0002):
 - ``drift_reports``: saved drift reports (the windows compared and the full report as JSON),
   for the web view.
 
+Revision 0003: ``audit_reports``, every audit the server finished (the model, the checks and their
+pass/fail/error counts, and the whole ``AuditReport`` as JSON), so reports and model cards outlive
+a restart.
+
 Every child row references ``records.id`` with ``ON DELETE CASCADE``: purging a record removes its
 feedback, tags, metrics and embeddings with it (SQLite enforces this because the store turns
 ``PRAGMA foreign_keys`` on).
@@ -286,6 +290,20 @@ class DriftReportRow(Base):
     current: Mapped[str] = mapped_column(Text)
     drifted: Mapped[bool] = mapped_column(Boolean)
     verdict: Mapped[str] = mapped_column(Text)
+    report: Mapped[dict[str, Any]] = mapped_column(JSONType)
+
+
+class AuditReportRow(Base):
+    """A finished audit: what was checked on which model, the counts, and ``AuditReport.to_dict()``."""
+
+    __tablename__ = "audit_reports"
+
+    id: Mapped[str] = mapped_column(IdType, primary_key=True)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
+    model: Mapped[str] = mapped_column(String(200))
+    model_version: Mapped[str | None] = mapped_column(String(200))
+    checks: Mapped[list[str]] = mapped_column(JSONType)
+    summary: Mapped[dict[str, int]] = mapped_column(JSONType)
     report: Mapped[dict[str, Any]] = mapped_column(JSONType)
 
 

@@ -24,11 +24,12 @@ from pellucid.monitor import sql
 from pellucid.monitor.analytics_records import (
     AlertEventInfo,
     AlertRuleInfo,
+    AuditReportInfo,
     DriftReportInfo,
     EvalExampleResult,
     EvalRunInfo,
 )
-from pellucid.monitor.db import AlertEvent, AlertRule, DriftReportRow, EvalExample, EvalRun
+from pellucid.monitor.db import AlertEvent, AlertRule, AuditReportRow, DriftReportRow, EvalExample, EvalRun
 from pellucid.monitor.errors import StoreError
 from pellucid.monitor.records import RecordFilter, StoredRecord, new_id, utcnow
 from pellucid.monitor.sql import feedback, metrics, records
@@ -38,6 +39,7 @@ eval_examples: Table = EvalExample.__table__  # type: ignore[assignment]
 alert_rules: Table = AlertRule.__table__  # type: ignore[assignment]
 alert_events: Table = AlertEvent.__table__  # type: ignore[assignment]
 drift_reports: Table = DriftReportRow.__table__  # type: ignore[assignment]
+audit_reports: Table = AuditReportRow.__table__  # type: ignore[assignment]
 
 #: Aggregations computed by the database; percentiles are computed from the values.
 SQL_AGGREGATES: dict[str, Any] = {
@@ -236,6 +238,38 @@ class AnalyticsRepository:
         if row is None:
             raise NotFoundError(f"No saved drift report with id {report_id!r}; list them with GET /api/drift/reports.")
         return DriftReportInfo(**row._mapping)
+
+    # -- audit reports -------------------------------------------------------------------
+    def save_audit_report(self, report: dict[str, Any], *, report_id: str | None = None) -> AuditReportInfo:
+        """Keep a finished audit (``AuditReport.to_dict()``); ``report_id`` defaults to a new id."""
+        checks = [str(c.get("check", "")) for c in report.get("checks", [])]
+        row = {
+            "id": sql.check_id(report_id) if report_id is not None else new_id(),
+            "created_at": utcnow(),
+            "model": str(report.get("model", "")),
+            "model_version": report.get("model_version"),
+            "checks": checks,
+            "summary": {k: int(v) for k, v in dict(report.get("summary", {})).items()},
+            "report": sql.clean_json(report),
+        }
+        with self._write() as conn, conn.begin():
+            conn.execute(audit_reports.insert(), [row])
+        return AuditReportInfo(**row)
+
+    def list_audit_reports(self, *, limit: int = 50, model: str | None = None) -> list[AuditReportInfo]:
+        """Stored audits, newest first; ``model`` keeps one model's."""
+        stmt = select(audit_reports).order_by(audit_reports.c.created_at.desc(), audit_reports.c.id.desc())
+        if model is not None:
+            stmt = stmt.where(audit_reports.c.model == model)
+        with self.engine.connect() as conn:
+            return [AuditReportInfo(**r._mapping) for r in conn.execute(stmt.limit(limit))]
+
+    def get_audit_report(self, report_id: str) -> AuditReportInfo:
+        with self.engine.connect() as conn:
+            row = conn.execute(select(audit_reports).where(audit_reports.c.id == sql.check_id(report_id))).first()
+        if row is None:
+            raise NotFoundError(f"No stored audit report with id {report_id!r}; list them with GET /api/audit/reports.")
+        return AuditReportInfo(**row._mapping)
 
     # -- window aggregates -------------------------------------------------------------
     def aggregate(self, metric: str, agg: str, filter: RecordFilter | None = None) -> tuple[float | None, int]:

@@ -121,7 +121,7 @@ export function auditTab(ctx: AppContext): HTMLElement {
               "table",
               { class: "table" },
               h("thead", {}, h("tr", {}, ["Started", "Model", "Checks", "Status", ""].map((c) => h("th", {}, c)))),
-              h("tbody", {}, jobs.map((j) => h("tr", {}, h("td", {}, time(j.created_at)), h("td", {}, j.params.model), h("td", {}, j.params.checks.join(", ")), h("td", {}, statusBadge(j.status)), h("td", {}, button("Show", () => void follow(j.id), "secondary small"))))),
+              h("tbody", {}, jobs.map((j) => h("tr", {}, h("td", {}, time(j.created_at)), h("td", {}, j.params.model), h("td", {}, j.params.checks.join(", ")), h("td", {}, statusBadge(j.status), j.stored ? h("span", { class: "muted", title: "kept in the monitoring store" }, " · stored") : null), h("td", {}, button("Show", () => void follow(j.id), "secondary small"))))),
             ),
           ]
         : null,

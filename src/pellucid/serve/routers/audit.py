@@ -11,6 +11,10 @@
 - ``GET /api/audit/jobs/{id}/report.html`` and ``/card.md`` — the self-contained HTML report and
   the Hugging Face model card of a finished audit.
 
+With a monitoring store, every finished audit is also kept in it (table ``audit_reports``, the job's
+id as the report's): after a restart, ``GET /api/audit/jobs`` still lists it (``"stored": true``)
+and its report, HTML page and model card are served from the store.
+
 Audits run one at a time (the others wait as ``queued``). Errors answer
 ``{"error": {"type", "message"}}``: 404 for an unknown job or model, 409 for an action that does
 not fit the job's state, 422 for a bad request, 429 when too many audits wait.
@@ -18,7 +22,9 @@ not fit the job's state, 422 for a bad request, 429 when too many audits wait.
 
 from __future__ import annotations
 
+import logging
 import re
+import uuid
 from typing import Any
 
 from fastapi import APIRouter, Query, Request, Response
@@ -26,11 +32,14 @@ from fastapi.responses import HTMLResponse
 from pydantic import BaseModel, ConfigDict, Field
 
 from pellucid.errors import InvalidInputError
-from pellucid.serve.jobs import Job, JobRegistry, JobStateError
+from pellucid.serve.jobs import Job, JobNotFoundError, JobRegistry, JobStateError
 from pellucid.serve.json_errors import JSONErrorRoute
 
 router = APIRouter(tags=["audit"], route_class=JSONErrorRoute)
 KIND = "audit"
+#: stored audits listed next to the remembered jobs
+STORED_LISTED = 50
+log = logging.getLogger(__name__)
 
 
 class AuditJobRequest(BaseModel):
@@ -88,6 +97,7 @@ def _audit_work(request: Request, model: str | None, names: list[str], options: 
     from pellucid.audit.runner import run_audit
 
     models, settings = request.app.state.models, request.app.state.settings
+    store = getattr(request.app.state, "store", None)
 
     def work(job: Job) -> Any:
         job.begin_step("loading the model")
@@ -99,7 +109,7 @@ def _audit_work(request: Request, model: str | None, names: list[str], options: 
                 {**summary, "threshold": result.threshold, "seconds": round(result.seconds, 3), "error": result.error}
             )
 
-        return run_audit(
+        report = run_audit(
             lm,
             names,
             options=options,
@@ -108,8 +118,59 @@ def _audit_work(request: Request, model: str | None, names: list[str], options: 
             on_start=job.begin_step,
             on_result=finished,
         )
+        _keep(store, report, job.id)
+        return report
 
     return work
+
+
+def _keep(store: Any, report: Any, job_id: str) -> None:
+    """Store a finished report under the job's id; a store failure leaves the report in memory only."""
+    if store is None:
+        return
+    try:
+        store.analytics.save_audit_report(report.to_dict(), report_id=job_id)
+    except Exception as exc:  # the audit itself succeeded: say why it was not kept, do not fail it
+        log.warning("audit %s finished but could not be stored: %s", job_id, exc)
+
+
+def _canonical(job_id: str) -> str | None:
+    try:
+        return str(uuid.UUID(job_id))
+    except ValueError:
+        return None
+
+
+def _stored_report(request: Request, job_id: str) -> Any:
+    """The stored report with this id, or ``None`` (no store, not an id, not stored)."""
+    from pellucid.monitor.repository_analytics import NotFoundError
+
+    store, key = getattr(request.app.state, "store", None), _canonical(job_id)
+    if store is None or key is None:
+        return None
+    try:
+        return store.analytics.get_audit_report(key)
+    except NotFoundError:
+        return None
+
+
+def _stored_job(info: Any) -> dict[str, Any]:
+    """A stored report in the shape of a finished job (what the workbench's audit view reads)."""
+    report = info.report
+    steps = [
+        {k: c.get(k) for k in ("check", "status", "score", "threshold", "seconds", "error")}
+        for c in report.get("checks", [])
+    ]
+    finished = info.to_dict(with_report=False)["created_at"]
+    n = len(steps)
+    return {
+        "id": info.id, "kind": KIND, "status": "done", "stored": True,
+        "params": {"model": info.model, "checks": info.checks, "options": report.get("meta", {}).get("options", {})},
+        "created_at": report.get("created") or finished, "started_at": None, "finished_at": finished,
+        "seconds": report.get("seconds"), "cancel_requested": False,
+        "progress": {"done": n, "total": n, "current": None, "current_done": 0, "current_total": 0, "fraction": 1.0},
+        "steps": steps, "error": None, "report": report,
+    }  # fmt: skip
 
 
 def _job_answer(job: Job) -> dict[str, Any]:
@@ -119,7 +180,15 @@ def _job_answer(job: Job) -> dict[str, Any]:
 
 
 def _finished_report(request: Request, job_id: str) -> Any:
-    job = jobs_of(request).get(job_id)
+    try:
+        job = jobs_of(request).get(job_id)
+    except JobNotFoundError:
+        stored = _stored_report(request, job_id)
+        if stored is None:
+            raise
+        from pellucid.audit.result import AuditReport
+
+        return AuditReport.from_dict(stored.report)
     if job.kind != KIND:
         raise JobStateError(f"Job {job.id} is a {job.kind} job, not an audit.")
     if job.status != "done":
@@ -171,14 +240,31 @@ def start_audit(body: AuditJobRequest, request: Request) -> dict[str, Any]:
 
 @router.get("/audit/jobs")
 def list_audits(request: Request) -> list[dict[str, Any]]:
-    """The remembered audit jobs, newest first (without their reports)."""
-    return [job.to_dict() for job in jobs_of(request).jobs(KIND)]
+    """The remembered audit jobs, newest first (without their reports), then the stored audits
+    that are no longer remembered (``"stored": true``; the newest 50)."""
+    jobs = [job.to_dict() for job in jobs_of(request).jobs(KIND)]
+    store = getattr(request.app.state, "store", None)
+    if store is None:
+        return jobs
+    remembered = {_canonical(j["id"]) for j in jobs}
+    for info in store.analytics.list_audit_reports(limit=STORED_LISTED):
+        if info.id not in remembered:
+            entry = _stored_job(info)
+            entry.pop("report")
+            jobs.append(entry)
+    return jobs
 
 
 @router.get("/audit/jobs/{job_id}")
 def get_audit(job_id: str, request: Request) -> dict[str, Any]:
     """Status and progress; ``report`` holds the whole report once the audit is done."""
-    job = jobs_of(request).get(job_id)
+    try:
+        job = jobs_of(request).get(job_id)
+    except JobNotFoundError:
+        stored = _stored_report(request, job_id)
+        if stored is None:
+            raise
+        return _stored_job(stored)
     return _job_answer(job)
 
 
