@@ -179,16 +179,23 @@ def _job_answer(job: Job) -> dict[str, Any]:
     return answer
 
 
-def _finished_report(request: Request, job_id: str) -> Any:
+def _job_or_stored(request: Request, job_id: str) -> Any:
+    """The remembered job, else the stored report (``AuditReportInfo``); 404 when neither exists."""
     try:
-        job = jobs_of(request).get(job_id)
+        return jobs_of(request).get(job_id)
     except JobNotFoundError:
         stored = _stored_report(request, job_id)
         if stored is None:
             raise
+        return stored
+
+
+def _finished_report(request: Request, job_id: str) -> Any:
+    job = _job_or_stored(request, job_id)
+    if not isinstance(job, Job):
         from pellucid.audit.result import AuditReport
 
-        return AuditReport.from_dict(stored.report)
+        return AuditReport.from_dict(job.report)
     if job.kind != KIND:
         raise JobStateError(f"Job {job.id} is a {job.kind} job, not an audit.")
     if job.status != "done":
@@ -258,14 +265,8 @@ def list_audits(request: Request) -> list[dict[str, Any]]:
 @router.get("/audit/jobs/{job_id}")
 def get_audit(job_id: str, request: Request) -> dict[str, Any]:
     """Status and progress; ``report`` holds the whole report once the audit is done."""
-    try:
-        job = jobs_of(request).get(job_id)
-    except JobNotFoundError:
-        stored = _stored_report(request, job_id)
-        if stored is None:
-            raise
-        return _stored_job(stored)
-    return _job_answer(job)
+    job = _job_or_stored(request, job_id)
+    return _job_answer(job) if isinstance(job, Job) else _stored_job(job)
 
 
 @router.delete("/audit/jobs/{job_id}")
