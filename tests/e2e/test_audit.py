@@ -39,7 +39,8 @@ def _options(page, check: str, values: dict[str, str]) -> None:
 
 def test_run_an_audit_and_download_the_card(page, server):
     _choose(page, ["bias", "toxicity"], server.tiny)
-    _options(page, "bias", {"attributions": "false", "max_new_tokens": "4"})
+    # long enough answers that the bias check runs across several progress polls (400 ms apart)
+    _options(page, "bias", {"attributions": "false", "max_new_tokens": "120"})
     _options(page, "toxicity", {"limit": "3", "max_new_tokens": "6"})
     with page.expect_response("**/api/audit/jobs") as started:
         page.click("#audit-run")
