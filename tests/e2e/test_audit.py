@@ -75,7 +75,8 @@ def test_run_an_audit_and_download_the_card(page, server):
 
 def test_cancel_a_running_audit_from_the_page(page, server):
     _choose(page, ["bias", "toxicity"], server.tiny)
-    _options(page, "bias", {"attributions": "true", "top_k": "10"})  # 14 templates, then 10 attributed pairs
+    # 14 templates with 120-token answers, then 10 attributed pairs: seconds, so the cancel lands inside bias
+    _options(page, "bias", {"attributions": "true", "top_k": "10", "max_new_tokens": "120"})
     with page.expect_response("**/api/audit/jobs") as started:
         page.click("#audit-run")
     job_id = started.value.json()["id"]
