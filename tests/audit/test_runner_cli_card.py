@@ -151,3 +151,23 @@ def test_cli_suite_single_checks_and_card(tiny_dir, tmp_path):
 def test_check_result_from_dict_rejects_other_json():
     with pytest.raises(Exception, match="no 'check' key"):
         CheckResult.from_dict({"score": 1})
+
+
+def test_cli_save_keeps_the_report_in_the_store(tiny_dir, tmp_path):
+    from pellucid.monitor import Store
+    from tests.audit.conftest import write_crows
+
+    home = tmp_path / "home"
+    app, runner = _app(home), CliRunner()
+    crows = write_crows(tmp_path / "c.csv")
+    args = ["audit", "--model", str(tiny_dir), "--suite", "stereotypes", "--crows-pairs", str(crows), "--limit", "4"]
+    r = runner.invoke(app, [*args, "--save", "--json"])
+    assert r.exit_code == 0, r.output
+    printed = json.loads(r.stdout)
+    with Store.open(settings=Settings(home=home)) as store:
+        (kept,) = store.analytics.list_audit_reports()
+    assert f"stored as audit {kept.id}" in r.stderr
+    assert kept.checks == ["stereotypes"] and kept.report == printed
+    r = runner.invoke(app, args + ["--json"])  # without --save nothing more is stored
+    with Store.open(settings=Settings(home=home)) as store:
+        assert len(store.analytics.list_audit_reports()) == 1

@@ -27,6 +27,7 @@ from pellucid.cli.common import (
     fail,
     handle_errors,
     load_lm,
+    open_store,
     print_json,
     settings_from,
 )
@@ -107,6 +108,9 @@ def audit(
     limit: int | None = typer.Option(None, "--limit", "-n", min=1, help="CrowS-Pairs pairs to use (quick runs)."),
     sets: list[str] = typer.Option([], "--set", help="CHECK.OPTION=VALUE for any check (repeatable)."),
     strict: bool = typer.Option(False, "--strict", help="Exit 1 when a check fails or errors."),
+    save: bool = typer.Option(
+        False, "--save", help="Also keep the report in the monitoring store (the workbench's Audit tab lists it)."
+    ),
     as_json: bool = JsonOption,
 ) -> None:
     """Run several checks and write one report (use a subcommand to run a single check)."""
@@ -136,6 +140,10 @@ def audit(
                 err_console.print(f"{result.check}: {result.status}{score} ({result.seconds:.1f} s)", highlight=False)
 
         report = run_audit(lm, names, options=options, settings=settings, progress=progress, on_result=finished)
+    if save:
+        with open_store(ctx) as store:
+            kept = store.analytics.save_audit_report(report.to_dict())
+        err_console.print(f"stored as audit {kept.id} in {store.url}", highlight=False)
     _write(report, out, as_json)
     if strict and report.summary["pass"] != len(report.checks):
         raise typer.Exit(1)

@@ -26,7 +26,7 @@ from pellucid.cli.batch_options import (
     OverwriteOption,
     run_batch,
 )
-from pellucid.cli.common import JsonOption, fail, handle_errors, settings_from
+from pellucid.cli.common import JsonOption, fail, handle_errors, open_store, settings_from
 
 
 @handle_errors
@@ -70,7 +70,7 @@ def traffic(
     if not items:
         raise fail(f"No calls to audit in {source}.")
     collected: dict[int, list[dict[str, Any]]] = {}
-    store = _open_store(ctx) if save_metrics else None
+    store = open_store(ctx) if save_metrics else None
 
     def on_rows(block: int, rows: list[dict[str, Any]]) -> None:
         if rows_out is None:
@@ -97,19 +97,13 @@ def traffic(
         raise typer.Exit(1)
 
 
-def _open_store(ctx: typer.Context) -> Any:
-    from pellucid.monitor import Store
-
-    return Store.open(settings=settings_from(ctx))
-
-
 def _from_store(ctx: typer.Context, window: str, limit: int | None) -> tuple[list[dict[str, Any]], str, set[str]]:
     from pellucid.monitor.windows import parse_window
 
     flt = parse_window(window)
     items: list[dict[str, Any]] = []
     models: set[str] = set()
-    with _open_store(ctx) as store:
+    with open_store(ctx) as store:
         cursor = None
         while limit is None or len(items) < limit:
             page = store.repo.list_records(flt, limit=500, cursor=cursor, oldest_first=True)

@@ -20,6 +20,7 @@ from pellucid.settings import Settings
 
 if TYPE_CHECKING:
     from pellucid.models import LM
+    from pellucid.monitor import Store
 
 console = Console()
 err_console = Console(stderr=True)
@@ -47,6 +48,14 @@ def load_lm(model: str | None, settings: Settings, quiet: bool = False) -> LM:
         return LM.load(name, settings)
     with err_console.status(f"Loading {name}…"):
         return LM.load(name, settings)
+
+
+def open_store(ctx: typer.Context | None = None) -> Store:
+    """The monitoring store of these settings (``PELLUCID_DATABASE_URL``, else SQLite in the home),
+    migrated to the current schema; close it (or use it in ``with``) when done."""
+    from pellucid.monitor import Store
+
+    return Store.open(settings=settings_from(ctx))
 
 
 def print_json(data: Any) -> None:

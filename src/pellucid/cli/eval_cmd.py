@@ -37,6 +37,7 @@ from pellucid.cli.common import (
     fail,
     handle_errors,
     load_lm,
+    open_store,
     print_json,
     settings_from,
 )
@@ -60,12 +61,6 @@ app = typer.Typer(
     "`pellucid eval FILE` is short for `pellucid eval run FILE`.",
     no_args_is_help=True,
 )
-
-
-def _open_store(ctx: typer.Context) -> Any:
-    from pellucid.monitor import Store
-
-    return Store.open(settings=settings_from(ctx))
 
 
 def _fmt(value: float | None, digits: int = 4) -> str:
@@ -189,7 +184,7 @@ def _embedder(settings: Any, names: list[str]) -> Any:
 
 
 def _store_and_print(ctx: typer.Context, result: EvalRunInfo, as_json: bool) -> None:
-    with _open_store(ctx) as store:
+    with open_store(ctx) as store:
         store.analytics.insert_eval_run(result)
     if as_json:
         print_json(result.to_dict(with_examples=False))
@@ -248,7 +243,7 @@ def compare(
     """Show the metrics of two runs side by side, with B − A."""
     from pellucid.monitor.evaluation import compare_runs
 
-    with _open_store(ctx) as store:
+    with open_store(ctx) as store:
         a, b = store.analytics.get_eval_run(run_a), store.analytics.get_eval_run(run_b)
     rows = compare_runs(a, b)
     if as_json:
@@ -281,7 +276,7 @@ def runs(
     as_json: bool = JsonOption,
 ) -> None:
     """List stored evaluation runs, newest first."""
-    with _open_store(ctx) as store:
+    with open_store(ctx) as store:
         found = store.analytics.list_eval_runs(limit=limit, name=name)
     if as_json:
         print_json([r.to_dict(with_examples=False) for r in found])

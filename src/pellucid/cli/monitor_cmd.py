@@ -22,19 +22,22 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from pellucid.cli.batch_options import ActorsOption, AddressOption, BackendOption, CpusOption, GpusOption, run_batch
-from pellucid.cli.common import JsonOption, ModelOption, console, err_console, handle_errors, print_json, settings_from
+from pellucid.cli.common import (
+    JsonOption,
+    ModelOption,
+    console,
+    err_console,
+    handle_errors,
+    open_store,
+    print_json,
+    settings_from,
+)
 
 app = typer.Typer(help="Production monitoring: enrichment, drift, alerts, feedback.", no_args_is_help=True)
 alerts_app = typer.Typer(help="Alert rules: list, add, remove, history, check.", no_args_is_help=True)
 app.add_typer(alerts_app, name="alerts")
 
 WindowOption = typer.Option(None, "--window", "-w", help="Records to use: last:7d, version:v2, 2026-11-01..2026-11-15.")
-
-
-def _open_store(ctx: typer.Context) -> Any:
-    from pellucid.monitor import Store
-
-    return Store.open(settings=settings_from(ctx))
 
 
 @contextmanager
@@ -85,7 +88,7 @@ def enrich(
         from pellucid.cli.common import load_lm
 
         lm = load_lm(model, settings, quiet=as_json)
-    with _open_store(ctx) as store:
+    with open_store(ctx) as store:
         enricher = Enricher(store, settings, lm=lm, batch_size=batch_size, embeddings=embeddings, lm_metrics=lm_metrics)
         with _progress("enriching", as_json) as progress:
             stats = enricher.run_once(limit, progress=progress)
@@ -110,7 +113,7 @@ def _enrich_batch(ctx: typer.Context, settings: Any, *, limit: int | None, batch
     from pellucid.monitor.enrich import MARKER, Enricher
 
     started = time.perf_counter()
-    with _open_store(ctx) as store:
+    with open_store(ctx) as store:
         records: list[Any] = []
         after = None
         while limit is None or len(records) < limit:
@@ -197,7 +200,7 @@ def drift(
 
         lm = load_lm(model, settings, quiet=as_json)
     scalar_names = None if metrics is None else [m.strip() for m in metrics.split(",") if m.strip()]
-    with _open_store(ctx) as store:
+    with open_store(ctx) as store:
         with _progress("hidden states", as_json or layer is None) as progress:
             report = run_drift(
                 store,
@@ -236,7 +239,7 @@ def correlate(
     from pellucid.monitor.correlate import correlate as _correlate
     from pellucid.monitor.windows import parse_window
 
-    with _open_store(ctx) as store:
+    with open_store(ctx) as store:
         result = _correlate(store, metric, parse_window(window) if window else None)
     if as_json:
         print_json(result.to_dict())
@@ -261,7 +264,7 @@ def project(
     from pellucid.monitor.projection import projection
     from pellucid.monitor.windows import parse_window
 
-    with _open_store(ctx) as store:
+    with open_store(ctx) as store:
         result = projection(
             store, parse_window(window) if window else None, method=method, clusters=clusters, field=field
         )
@@ -285,7 +288,7 @@ def project(
 @handle_errors
 def alerts_list(ctx: typer.Context, as_json: bool = JsonOption) -> None:
     """List alert rules and their state."""
-    with _open_store(ctx) as store:
+    with open_store(ctx) as store:
         rules = store.analytics.list_alert_rules()
     if as_json:
         print_json([r.to_dict() for r in rules])
@@ -321,7 +324,7 @@ def alerts_add(
         raise InvalidInputError("Give either --webhook or --command, not both.")
     action, target = ("webhook", webhook) if webhook else ("command", command) if command else ("none", None)
     repeat_s = int(parse_duration(repeat).total_seconds()) if repeat else None
-    with _open_store(ctx) as store:
+    with open_store(ctx) as store:
         rule = add_rule(
             store, name, condition, action=action, target=target, enabled=not disabled, repeat_seconds=repeat_s
         )
@@ -335,7 +338,7 @@ def alerts_add(
 @handle_errors
 def alerts_remove(ctx: typer.Context, name: str = typer.Argument(..., help="Rule name or id.")) -> None:
     """Remove an alert rule (its history is kept)."""
-    with _open_store(ctx) as store:
+    with open_store(ctx) as store:
         rule = store.analytics.remove_alert_rule(name)
     console.print(f"removed alert rule {rule.name}", highlight=False)
 
@@ -349,7 +352,7 @@ def alerts_history(
     as_json: bool = JsonOption,
 ) -> None:
     """Past alert events, newest first."""
-    with _open_store(ctx) as store:
+    with open_store(ctx) as store:
         events = store.analytics.alert_history(rule, limit=limit)
     if as_json:
         print_json([e.to_dict() for e in events])
@@ -373,7 +376,7 @@ def alerts_check(
     """Check every enabled rule now; fire those that start to hold."""
     from pellucid.monitor.alerts import check_rules
 
-    with _open_store(ctx) as store:
+    with open_store(ctx) as store:
         results = check_rules(store, notify=not dry_run)
     if as_json:
         print_json([r.to_dict() for r in results])
@@ -407,7 +410,7 @@ def purge(
         except ValueError:
             raise InvalidInputError(f"--before {before!r} is not a date; use 2026-11-01 or 2026-11-01T12:00.") from None
         cutoff = cutoff if cutoff.tzinfo else cutoff.replace(tzinfo=UTC)
-    with _open_store(ctx) as store:
+    with open_store(ctx) as store:
         deleted = store.repo.purge(user_id=user_id, before=cutoff)
     if as_json:
         print_json({"deleted_records": deleted})
