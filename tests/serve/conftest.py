@@ -69,6 +69,20 @@ def sqlite_gateway(tiny_lm, settings, tmp_path) -> Iterator[Gateway]:
     yield from make_gateway(tiny_lm, settings, f"sqlite:///{tmp_path / 'gw.db'}")
 
 
+@pytest.fixture()
+def app(tiny_lm, settings, tmp_path) -> Iterator[Any]:
+    """The app over the tiny model and a fresh SQLite store, for ASGI-level tests."""
+    from pellucid.monitor import Store
+    from pellucid.serve.app import create_app
+    from pellucid.service import ModelPool
+
+    pool = ModelPool(settings.with_overrides(default_model=tiny_lm.name))
+    pool.add(tiny_lm)
+    store = Store.open(f"sqlite:///{tmp_path / 'monitor.db'}")
+    yield create_app(pool.settings, pool, store)
+    store.close()
+
+
 def sse_events(text: str) -> list[Any]:
     """The ``data:`` payloads of a server-sent event stream (JSON decoded, ``[DONE]`` kept as is)."""
     import json

@@ -17,9 +17,6 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 
-from pellucid.monitor import Store
-from pellucid.serve.app import create_app
-from pellucid.service import ModelPool
 from tests.support.asgi import call_and_leave
 
 #: causal tracing with 100 noise samples: ~50 forward passes on the tiny model
@@ -29,16 +26,6 @@ COUNTERFACTUAL = (
     "/api/counterfactuals",
     {"prompt": "Where is the Eiffel Tower?", "edited": "Where is the Colosseum?", "max_new_tokens": 160},
 )
-
-
-@pytest.fixture()
-def app(tiny_lm, settings, tmp_path):
-    pool = ModelPool(settings.with_overrides(default_model=tiny_lm.name))
-    pool.add(tiny_lm)
-    store = Store.open(f"sqlite:///{tmp_path / 'monitor.db'}")
-    app = create_app(pool.settings, pool, store)
-    yield app
-    store.close()
 
 
 class Passes:

@@ -16,10 +16,8 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 
-from pellucid.monitor import NewRecord, Store
-from pellucid.serve.app import create_app
+from pellucid.monitor import NewRecord
 from pellucid.serve.disconnect import CancelToken
-from pellucid.service import ModelPool
 from tests.support.asgi import call_and_leave
 
 PROMPT = (
@@ -29,16 +27,6 @@ PROMPT = (
 #: LIME on this prompt: thousands of distinct perturbed prompts, scored in chunks of 256, one
 #: progress call ``(prompts scored, distinct prompts)`` per chunk.
 PARAMS = {"n_samples": 4000}
-
-
-@pytest.fixture()
-def app(tiny_lm, settings, tmp_path):
-    pool = ModelPool(settings.with_overrides(default_model=tiny_lm.name))
-    pool.add(tiny_lm)
-    store = Store.open(f"sqlite:///{tmp_path / 'monitor.db'}")
-    app = create_app(pool.settings, pool, store)
-    yield app
-    store.close()
 
 
 @pytest.fixture()

@@ -61,15 +61,12 @@ class _LinearFunction(torch.autograd.Function):
         return _product(grad.contiguous(), weight.t(), None), None, None
 
 
-def _eligible(x: torch.Tensor, weight: torch.Tensor) -> bool:
-    return (
-        x.device.type == "cpu"
-        and x.dtype == torch.float32
-        and weight.dtype == torch.float32
-        and x.dim() >= 2
-        and not weight.requires_grad
-        and not weight.is_sparse
+def _eligible(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None) -> bool:
+    """fp32 CPU input of at least 2 dimensions, frozen dense fp32 weight and bias."""
+    frozen_fp32 = all(
+        p.dtype == torch.float32 and not p.requires_grad and not p.is_sparse for p in (weight, bias) if p is not None
     )
+    return x.device.type == "cpu" and x.dtype == torch.float32 and x.dim() >= 2 and frozen_fp32
 
 
 class FastLinear(nn.Linear):
@@ -77,7 +74,7 @@ class FastLinear(nn.Linear):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         weight, bias = self.weight, self.bias
-        if not _eligible(x, weight) or (bias is not None and (bias.requires_grad or bias.dtype != torch.float32)):
+        if not _eligible(x, weight, bias):
             return F.linear(x, weight, bias)
         if torch.is_grad_enabled() and x.requires_grad:
             return _LinearFunction.apply(x, weight, bias)

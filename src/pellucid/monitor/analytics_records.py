@@ -109,6 +109,15 @@ class AlertEventInfo:
         return data
 
 
+def _saved_report_dict(info: Any, with_report: bool) -> dict[str, Any]:
+    """A saved report's row as JSON: ``created_at`` in ISO form, ``report`` left out on request."""
+    data = dict(info.__dict__)
+    data["created_at"] = _iso(info.created_at)
+    if not with_report:
+        data.pop("report")
+    return data
+
+
 @dataclass(frozen=True)
 class DriftReportInfo:
     """A saved drift report; ``report`` is :meth:`DriftReport.to_dict` plus the window details."""
@@ -123,11 +132,7 @@ class DriftReportInfo:
     report: dict[str, Any]
 
     def to_dict(self, *, with_report: bool = True) -> dict[str, Any]:
-        data = dict(self.__dict__)
-        data["created_at"] = _iso(self.created_at)
-        if not with_report:
-            data.pop("report")
-        return data
+        return _saved_report_dict(self, with_report)
 
 
 @dataclass(frozen=True)
@@ -143,8 +148,4 @@ class AuditReportInfo:
     report: dict[str, Any]
 
     def to_dict(self, *, with_report: bool = True) -> dict[str, Any]:
-        data = dict(self.__dict__)
-        data["created_at"] = _iso(self.created_at)
-        if not with_report:
-            data.pop("report")
-        return data
+        return _saved_report_dict(self, with_report)

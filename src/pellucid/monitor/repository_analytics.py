@@ -268,7 +268,7 @@ class AnalyticsRepository:
         with self.engine.connect() as conn:
             row = conn.execute(select(audit_reports).where(audit_reports.c.id == sql.check_id(report_id))).first()
         if row is None:
-            raise NotFoundError(f"No stored audit report with id {report_id!r}; list them with GET /api/audit/reports.")
+            raise NotFoundError(f"No stored audit report with id {report_id!r}; list them with GET /api/audit/jobs.")
         return AuditReportInfo(**row._mapping)
 
     # -- window aggregates -------------------------------------------------------------

@@ -128,9 +128,13 @@ def _keep(store: Any, report: Any, job_id: str) -> None:
     """Store a finished report under the job's id; a store failure leaves the report in memory only."""
     if store is None:
         return
+    from sqlalchemy.exc import SQLAlchemyError
+
+    from pellucid.monitor.errors import StoreError
+
     try:
         store.analytics.save_audit_report(report.to_dict(), report_id=job_id)
-    except Exception as exc:  # the audit itself succeeded: say why it was not kept, do not fail it
+    except (StoreError, SQLAlchemyError) as exc:  # the audit succeeded: say why it was not kept, do not fail it
         log.warning("audit %s finished but could not be stored: %s", job_id, exc)
 
 
@@ -165,7 +169,7 @@ def _stored_job(info: Any) -> dict[str, Any]:
     n = len(steps)
     return {
         "id": info.id, "kind": KIND, "status": "done", "stored": True,
-        "params": {"model": info.model, "checks": info.checks, "options": report.get("meta", {}).get("options", {})},
+        "params": {"model": info.model, "checks": info.checks, "options": {}},  # options are not in the report
         "created_at": report.get("created") or finished, "started_at": None, "finished_at": finished,
         "seconds": report.get("seconds"), "cancel_requested": False,
         "progress": {"done": n, "total": n, "current": None, "current_done": 0, "current_total": 0, "fraction": 1.0},
