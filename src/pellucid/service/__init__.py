@@ -1,5 +1,7 @@
 """One short function per user verb, shared by the CLI and the HTTP API.
 
+The package holds one module per group of verbs; this module re-exports them.
+
 Entry points parse their input, call one function here, and render what it returns. The
 functions here orchestrate: they get a model from the pool, call the method, and return plain
 result types from :mod:`pellucid.types`.
@@ -7,46 +9,15 @@ result types from :mod:`pellucid.types`.
 
 from __future__ import annotations
 
-import logging
-import threading
 from typing import TYPE_CHECKING, Any
 
+from pellucid.service.pool import ModelPool
 from pellucid.settings import Settings
 from pellucid.types import Explanation, Generation, TokenScores
 
 if TYPE_CHECKING:
     from pellucid.models import LM
     from pellucid.models.catalog import CatalogEntry
-
-log = logging.getLogger(__name__)
-
-
-class ModelPool:
-    """Loaded models by name, each loaded once and shared (thread-safe)."""
-
-    def __init__(self, settings: Settings) -> None:
-        self.settings = settings
-        self._models: dict[str, LM] = {}
-        self._lock = threading.Lock()
-
-    def get(self, name: str | None = None) -> LM:
-        from pellucid.models import LM
-
-        key = name or self.settings.default_model
-        with self._lock:
-            if key not in self._models:
-                log.info("loading model %s", key)
-                self._models[key] = LM.load(key, self.settings)
-            return self._models[key]
-
-    def add(self, lm: LM, name: str | None = None) -> None:
-        """Register an already-loaded model (tests, notebooks)."""
-        with self._lock:
-            self._models[name or lm.name] = lm
-
-    def loaded(self) -> list[str]:
-        with self._lock:
-            return list(self._models)
 
 
 def list_models(settings: Settings) -> list[CatalogEntry]:
@@ -75,3 +46,5 @@ def explain(lm: LM, prompt: str, *, raw: bool = False, **kwargs: Any) -> Explana
     from pellucid.attribution import explain as _explain
 
     return _explain(lm, prompt, chat=not raw and lm.is_chat, **kwargs)
+
+__all__ = ["ModelPool", "explain", "generate", "list_methods", "list_models", "score"]
