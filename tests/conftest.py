@@ -30,6 +30,39 @@ TEST_HOME = Path(os.environ.get("PELLUCID_TEST_HOME", REPO / ".pellucid-test-hom
 DATA = find_data_dir()
 
 
+#: fixtures that load the bundled real models: a test that asks for one (directly or through another fixture)
+#: is an integration test, so ``-m "not integration"`` runs only tests on tiny models built here
+REAL_MODEL_FIXTURES = frozenset({"smollm", "minilm"})
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    for item in items:
+        if REAL_MODEL_FIXTURES & set(getattr(item, "fixturenames", ())):
+            item.add_marker(pytest.mark.integration)
+
+
+@pytest.fixture(autouse=True)
+def _real_weights_only_in_integration_tests(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Outside integration tests, loading a bundled model in this process fails at once, naming the fix."""
+    if request.node.get_closest_marker("integration") is not None:
+        return
+    from pellucid.models import LM, Encoder
+    from pellucid.models.registry import BUNDLED
+
+    for cls in (LM, Encoder):
+        real = cls.load.__func__  # type: ignore[attr-defined]
+
+        def guarded(klass, name_or_path=None, *args, _real=real, **kwargs):
+            if str(name_or_path) in BUNDLED or name_or_path is None:
+                pytest.fail(
+                    f"{request.node.nodeid} loads the bundled model {name_or_path!r} but is not an integration test: "
+                    "use the smollm/minilm fixtures (marked automatically) or mark it with pytest.mark.integration."
+                )
+            return _real(klass, name_or_path, *args, **kwargs)
+
+        monkeypatch.setattr(cls, "load", classmethod(guarded))
+
+
 @pytest.fixture(scope="session", autouse=True)
 def _threads() -> None:
     import torch

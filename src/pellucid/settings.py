@@ -11,8 +11,9 @@ Environment variables:
   (default: SQLite in the home).
 - ``PELLUCID_DEVICE``: torch device (``cpu``).
 - ``PELLUCID_THREADS``: torch intra-op threads (default: torch's own choice).
-- ``PELLUCID_FAST_KERNELS``: ``0`` runs linear layers on PyTorch's default CPU path instead of
-  oneDNN's kernels (default ``1``; see ``pellucid.models.fast_linear``).
+- ``PELLUCID_FAST_KERNELS``: which kernels run fp32 linear layers on the CPU: ``auto`` (default:
+  oneDNN's where a one-off measurement finds them faster than PyTorch's default, e.g. AMD CPUs),
+  ``1`` (oneDNN's wherever present) or ``0`` (PyTorch's default); see ``pellucid.models.fast_linear``.
 - ``PELLUCID_MODEL``: default model name (``smollm2-135m-instruct``).
 - ``PELLUCID_HOST`` / ``PELLUCID_PORT``: where ``pellucid serve`` binds (127.0.0.1:8000).
 - ``PELLUCID_OFFLINE``: ``0`` lets hub ids download from the Hugging Face hub (default ``1``:
@@ -53,8 +54,8 @@ class Settings:
     database_url: str | None = None
     device: str = "cpu"
     threads: int | None = None
-    #: fp32 linear layers on the CPU through oneDNN (see pellucid.models.fast_linear)
-    fast_kernels: bool = True
+    #: fp32 linear layers on the CPU through oneDNN: "auto", "on" or "off" (see pellucid.models.fast_linear)
+    fast_kernels: str = "auto"
     default_model: str = DEFAULT_MODEL
     host: str = "127.0.0.1"
     port: int = 8000
@@ -108,7 +109,7 @@ class Settings:
         if env.get("PELLUCID_OFFLINE"):
             values["offline"] = env["PELLUCID_OFFLINE"].strip().lower() not in ("0", "false", "no", "off")
         if env.get("PELLUCID_FAST_KERNELS"):
-            values["fast_kernels"] = _flag("PELLUCID_FAST_KERNELS", env["PELLUCID_FAST_KERNELS"])
+            values["fast_kernels"] = _kernel_mode(env["PELLUCID_FAST_KERNELS"])
         if env.get("PELLUCID_REDACT_PII"):
             values["redact_pii"] = _flag("PELLUCID_REDACT_PII", env["PELLUCID_REDACT_PII"])
         if env.get("PELLUCID_API_TOKEN"):
@@ -127,6 +128,19 @@ class Settings:
                         f"{name}={env[name]!r} is not an integer; set it to a whole number or unset it."
                     ) from None
         return cls(**values).with_overrides(**overrides)
+
+
+def _kernel_mode(value: str) -> str:
+    """``PELLUCID_FAST_KERNELS``: ``auto``, or a boolean (1/true/yes/on or 0/false/no/off)."""
+    if value.strip().lower() == "auto":
+        return "auto"
+    try:
+        return "on" if _flag("PELLUCID_FAST_KERNELS", value) else "off"
+    except InvalidInputError:
+        raise InvalidInputError(
+            f"PELLUCID_FAST_KERNELS={value!r} is not a kernel mode; set it to auto (default: oneDNN where measured "
+            "faster), 1 (always oneDNN) or 0 (PyTorch's default kernels)."
+        ) from None
 
 
 def _flag(name: str, value: str) -> bool:

@@ -2,9 +2,11 @@
 
 import numpy as np
 import pytest
+import torch
 
 from pellucid.errors import InvalidInputError, UnknownNameError
-from pellucid.inspect import align_ids, patch
+from pellucid.inspect import align_ids, attribution_patch, patch
+from pellucid.inspect._common import normalise
 from pellucid.inspect._runner import plan_chunks
 from tests.inspect.conftest import CLEAN, CORRUPTED, FAMILIES, assert_intact
 
@@ -101,9 +103,23 @@ def test_bad_input_is_explained(tiny_lm, kwargs, error, match):
     assert_intact(tiny_lm)
 
 
-def test_identical_prompts_cannot_be_normalised(tiny_lm):
-    with pytest.raises(InvalidInputError, match="same metric"):
+def test_identical_prompts_are_refused_by_their_token_ids(tiny_lm, failing_forward):
+    failing_forward(tiny_lm, 1)  # refused before any forward pass: the check reads token ids only
+    with pytest.raises(InvalidInputError, match=r"same 16 tokens"):
         patch(tiny_lm, CLEAN, CLEAN, target=" Paris")
+    with pytest.raises(InvalidInputError, match=r"same 16 tokens"):
+        attribution_patch(tiny_lm, CLEAN, CLEAN, target=" Paris")
+
+
+def test_normalise_refuses_a_gap_within_rounding_and_scales_a_real_one():
+    values = torch.tensor([0.2, 0.5])
+    for clean, corrupted in [(0.5, 0.5), (3.0, 3.0 * (1 + 1e-7)), (-7.25, -7.25 * (1 - 1e-6)), (0.0, 0.0)]:
+        with pytest.raises(InvalidInputError, match="up to rounding"):
+            normalise(values, clean, corrupted)
+    # a gap far above rounding, at any magnitude, is scaled exactly: clean -> 1, corrupted -> 0
+    for clean, corrupted in [(0.5, 0.2), (1e-8, 0.0), (-3.0, 40.0)]:
+        out = normalise(torch.tensor([clean, corrupted], dtype=torch.float64), clean, corrupted)
+        np.testing.assert_allclose(out.numpy(), [1.0, 0.0], rtol=0, atol=1e-12)  # scale of the result is 1
 
 
 @pytest.mark.parametrize("fail_at", [1, 3, 5])

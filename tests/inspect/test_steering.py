@@ -17,10 +17,12 @@ def test_coefficient_zero_reproduces_the_unsteered_generation(tiny_lm):
     ex = steer(tiny_lm, "Hello there", direction=vector, layer=1, coefficients=[0.0, 50.0], max_new_tokens=8)
     plain = tiny_lm.generate("Hello there", max_new_tokens=8)
     base, pushed = ex.meta["generations"]
-    assert base["tokens"] == plain.tokens and base["logprobs"] == plain.logprobs
+    assert base["tokens"] == plain.tokens  # identity decided on tokens
+    # log-probs of a batch of coefficients vs one plain run: fp32 rounding of another batch shape
+    np.testing.assert_allclose(base["logprobs"], plain.logprobs, rtol=1e-5)
     assert pushed["tokens"] != plain.tokens
     assert ex.axes == ("coefficient", "step") and ex.labels["coefficient"] == ["+0", "+50"]
-    np.testing.assert_array_equal(ex.scores[0, : len(plain.logprobs)], plain.logprobs)
+    np.testing.assert_allclose(ex.scores[0, : len(plain.logprobs)], plain.logprobs, rtol=1e-5)
     assert_intact(tiny_lm)
 
 

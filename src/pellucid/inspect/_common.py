@@ -211,15 +211,36 @@ def make_metric(lm: LM, target: str, foil: str | None, metric: str | None) -> To
     return TokenMetric(metric, tid, fid)
 
 
+#: Relative size below which two metric values cannot be told apart: fp32 kernels (MKL, oneDNN, AVX2 or AVX-512)
+#: and batch composition change a forward pass's outputs by ~1e-6 of their magnitude, so a clean-corrupted gap
+#: under 1e-5 of the metric's size is rounding, not an effect, and dividing by it would amplify noise.
+INDISTINGUISHABLE = 1e-5
+
+
 def normalise(values: torch.Tensor, clean: float, corrupted: float) -> torch.Tensor:
-    """Map a metric so that the clean run scores 1 and the corrupted run 0."""
+    """Map a metric so that the clean run scores 1 and the corrupted run 0.
+
+    Identical prompts are refused earlier, by their token ids (see :func:`require_different`); here a gap
+    within rounding of the metric's magnitude is refused, since dividing by it would only scale noise.
+    """
     gap = clean - corrupted
-    if abs(gap) < 1e-9:
+    if abs(gap) <= INDISTINGUISHABLE * max(abs(clean), abs(corrupted)):
         raise InvalidInputError(
-            f"The clean and corrupted runs give the same metric ({clean:.6g}), so there is nothing to restore; "
-            "choose prompts (or a target/foil) on which the model's answer differs."
+            f"The clean and corrupted runs give the same metric up to rounding ({clean:.6g} vs {corrupted:.6g}), "
+            "so there is nothing to restore; choose prompts (or a target/foil) on which the model's answer "
+            "differs, or pass normalize=False for the raw metric values."
         )
     return (values - corrupted) / gap
+
+
+def require_different(clean: Encoding, corrupted: Encoding) -> None:
+    """Refuse to normalise a clean/corrupted pair with identical token ids: clean = corrupted, so 1 = 0."""
+    if list(clean.ids) == list(corrupted.ids):
+        raise InvalidInputError(
+            f"The clean and corrupted prompts are the same {len(clean.ids)} tokens, so patching one into the other "
+            "changes nothing and the scale from corrupted (0) to clean (1) is empty; give a corrupted prompt that "
+            "differs from the clean one (e.g. another subject), or normalize=False for the raw metric values."
+        )
 
 
 class Stopwatch:

@@ -87,6 +87,7 @@ def attribution_patch(
     watch = c.Stopwatch()
     site = "heads" if site == "attn.z" else c.check_site(site, PATCH_SITES)
     setup = prepare(lm, clean, corrupted, target=target, foil=foil, metric=metric, chat=chat, align=align)
+    c.require_different(setup.clean, setup.corrupted)
     layer_list = c.resolve_layers(lm, layers)
     pos_list = c.resolve_positions(len(setup.clean), positions)
     estimate, clean_m, corr_m = _estimate(lm, setup, site, layer_list, pos_list)

@@ -349,6 +349,8 @@ def patch(
     c.check_choice("direction", direction, ("denoise", "noise"))
     c.check_choice("method", method, ("fast", "naive"))
     setup = prepare(lm, clean, corrupted, target=target, foil=foil, metric=metric, chat=chat, align=align)
+    if normalize:
+        c.require_different(setup.clean, setup.corrupted)
     layer_list = c.resolve_layers(lm, layers)
     pos_list = c.resolve_positions(len(setup.clean), positions)
     head_list = c.resolve_heads(lm, heads)

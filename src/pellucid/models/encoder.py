@@ -25,12 +25,11 @@ class Encoder:
     """Text -> fixed-size vectors. Build with :meth:`Encoder.load`."""
 
     def __init__(
-        self, model: Any, tokenizer: Any, name: str, max_length: int = 256, *, fast_kernels: bool = True
+        self, model: Any, tokenizer: Any, name: str, max_length: int = 256, *, fast_kernels: bool | str = "auto"
     ) -> None:
         # Frozen weights (an encoder is only read) let its linear layers run on oneDNN.
         model.requires_grad_(False)
-        if fast_kernels:
-            fast_linear.accelerate(model)
+        fast_linear.accelerate(model, fast_kernels)
         self.model = model
         self.tokenizer = tokenizer
         self.name = name

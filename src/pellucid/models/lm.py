@@ -64,13 +64,12 @@ class LM:
         name: str,
         source: ModelSource | None = None,
         *,
-        fast_kernels: bool = True,
+        fast_kernels: bool | str = "auto",
     ) -> None:
         # Pellucid reads models, it never trains them: frozen weights mean gradient methods
         # compute input and activation gradients only, and never leave .grad on a parameter.
         model.requires_grad_(False)
-        if fast_kernels:
-            fast_linear.accelerate(model)
+        fast_linear.accelerate(model, fast_kernels)
         self.model = model
         self.tokenizer = tokenizer
         self.name = name
