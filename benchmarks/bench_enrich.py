@@ -27,7 +27,7 @@ from pathlib import Path
 
 from pellucid import load_encoder
 from pellucid.monitor import NewRecord, Store
-from pellucid.monitor.enrich import Enricher
+from pellucid.service.enrichment import Enricher
 from pellucid.settings import Settings
 
 SST2 = Path(__file__).resolve().parents[2] / "shared" / "data" / "sst2" / "dev.tsv"

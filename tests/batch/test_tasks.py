@@ -127,7 +127,8 @@ def test_enrichment_on_ray_writes_what_the_local_enricher_writes(
 ) -> None:
     from pellucid.batch.enrich_task import EnrichTask
     from pellucid.monitor import NewRecord, Store
-    from pellucid.monitor.enrich import MARKER, Enricher
+    from pellucid.monitor.enrich import MARKER
+    from pellucid.service.enrichment import Enricher
 
     calls = [("What is the capital of France?", "Paris."), ("Is this review positive?", "yes"),
              ("Say hi", "Hello there, friend!"), ("Count to three", "one two three")]  # fmt: skip

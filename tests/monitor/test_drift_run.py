@@ -9,7 +9,7 @@ import pytest
 
 from pellucid.errors import InvalidInputError
 from pellucid.monitor import Store
-from pellucid.monitor.drift_run import hidden_state_vectors, run_drift
+from pellucid.service.drift import hidden_state_vectors, run_drift
 from tests.monitor.conftest import at
 
 START = at("2026-11-01 00:00")

@@ -10,9 +10,9 @@ import pytest
 import torch
 
 from pellucid.monitor import Store
-from pellucid.monitor.enrich import MARKER, Enricher
-from pellucid.monitor.enrich_lm import response_stats
+from pellucid.monitor.enrich import MARKER
 from pellucid.service import ModelPool
+from pellucid.service.enrichment import Enricher, response_stats
 from tests.monitor.conftest import at
 
 MESSAGES = [{"role": "user", "content": "What is the capital of France?"}]

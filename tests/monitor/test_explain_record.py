@@ -8,8 +8,8 @@ import pytest
 import pellucid
 from pellucid.errors import InvalidInputError, ModelNotFoundError
 from pellucid.monitor import Store
-from pellucid.monitor.explain_record import explain_record, logged_messages
 from pellucid.service import ModelPool
+from pellucid.service.records import explain_record, logged_messages
 
 MESSAGES = [{"role": "user", "content": [{"type": "text", "text": "What is the capital of France?"}]}]
 

@@ -1,10 +1,11 @@
 """Enrichment of stored records as a batch job: workers compute, the driver writes to the store.
 
 Items are ``{"row", "record"}`` with a :class:`~pellucid.monitor.records.StoredRecord`. Each worker
-holds an :class:`~pellucid.monitor.enrich.Enricher` with no store (MiniLM and, for model metrics,
-the serving models load once per worker) and returns, per record, the vectors and values that
-:meth:`Enricher.write` stores. The store itself is the job's memory: a record is done once it has
-the ``enrich_version`` marker, so a job run again after a failure picks up what is left.
+holds an :class:`~pellucid.service.enrichment.Enricher` with no store (MiniLM and, for model
+metrics, the serving models load once per worker) and returns, per record, the vectors and values
+that :func:`pellucid.monitor.enrich.write_enrichment` stores. The store itself is the job's memory:
+a record is done once it has the ``enrich_version`` marker, so a job run again after a failure
+picks up what is left.
 """
 
 from __future__ import annotations
@@ -30,13 +31,12 @@ class EnrichTask(Task):
         return {"embeddings": self.embeddings, "lm_metrics": self.lm_metrics, "audit_flags": self.audit_flags}
 
     def setup(self) -> None:
-        from pellucid.monitor.enrich import Enricher
+        from pellucid.service import load_model
+        from pellucid.service.enrichment import Enricher
 
         lm = None
         if self.model is not None and self.lm_metrics:
-            from pellucid.models import LM
-
-            lm = LM.load(self.model, self.settings)
+            lm = load_model(self.model, self.settings)
         self._enricher = Enricher(None, self.settings, lm=lm, embeddings=self.embeddings, lm_metrics=self.lm_metrics,
                                   audit_flags=self.audit_flags)  # fmt: skip
 

@@ -116,9 +116,9 @@ def audit(
     """Run several checks and write one report (use a subcommand to run a single check)."""
     if ctx.invoked_subcommand is not None:
         return
-    from pellucid.audit.runner import parse_suite, run_audit
+    from pellucid.service.audit import check_names, run_audit
 
-    names = parse_suite(suite)
+    names = check_names(suite=suite)
     options = _parse_sets(sets)
     if crows_pairs is not None or limit is not None:
         options.setdefault("stereotypes", {}).update(
@@ -139,12 +139,19 @@ def audit(
                 score = "" if result.score is None else f" score {result.score:.4f}"
                 err_console.print(f"{result.check}: {result.status}{score} ({result.seconds:.1f} s)", highlight=False)
 
-        report = run_audit(lm, names, options=options, settings=settings, progress=progress, on_result=finished)
-    if save:
-        with open_store(ctx) as store:
-            kept = store.analytics.save_audit_report(report.to_dict())
-        err_console.print(f"stored as audit {kept.id} in {store.url}", highlight=False)
+        store = open_store(ctx) if save else None
+        try:
+            run = run_audit(lm, names, options=options, settings=settings, store=store, progress=progress,
+                            on_result=finished)  # fmt: skip
+        finally:
+            if store is not None:
+                store.close()
+    report = run.report
+    if store is not None and run.stored_id is not None:
+        err_console.print(f"stored as audit {run.stored_id} in {store.url}", highlight=False)
     _write(report, out, as_json)
+    if run.store_error is not None:
+        raise fail(f"The report was written but not stored: {run.store_error}")
     if strict and report.summary["pass"] != len(report.checks):
         raise typer.Exit(1)
 
@@ -153,25 +160,24 @@ def _single(
     ctx: typer.Context, name: str, options: dict[str, Any], model: str | None, out: Path | None, as_json: bool
 ) -> None:
     """Run one check; unlike the full audit, its errors stop the command with a clear message."""
-    from pellucid.audit.result import AuditReport
-    from pellucid.audit.runner import CHECKS, AuditContext
+    from pellucid.service.audit import run_check
 
     settings = settings_from(ctx)
     lm = load_lm(model, settings, quiet=as_json)
     with _progress(as_json) as bar:
         task = bar.add_task(name, total=None)
-        audit_ctx = AuditContext(lm, settings, lambda _c, d, t: bar.update(task, completed=d, total=t))
-        result = CHECKS[name].run(audit_ctx, {k: v for k, v in options.items() if v is not None})
-    _write(AuditReport(lm.name, [result], model_version=lm.version, seconds=result.seconds), out, as_json)
+        progress = lambda _c, d, t: bar.update(task, completed=d, total=t)  # noqa: E731
+        report = run_check(lm, name, options, settings=settings, progress=progress)
+    _write(report, out, as_json)
 
 
 @app.command("checks")
 def checks() -> None:
     """List the audit checks."""
-    from pellucid.audit.runner import CHECKS
+    from pellucid.service.audit import check_descriptions
 
-    for spec in CHECKS.values():
-        console.print(f"[bold]{spec.name}[/]  {spec.description}", highlight=False)
+    for name, description in check_descriptions().items():
+        console.print(f"[bold]{name}[/]  {description}", highlight=False)
 
 
 @app.command("stereotypes")

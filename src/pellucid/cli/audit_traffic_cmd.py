@@ -66,7 +66,7 @@ def traffic(
         raise fail("--save-metrics writes onto stored records: use it with --window.")
     settings = settings_from(ctx)
     started = time.perf_counter()
-    items, source, models = _from_store(ctx, window, limit) if window else _from_file(dataset, limit)  # type: ignore[arg-type]
+    items, source, models = _calls(ctx, window, dataset, limit)
     if not items:
         raise fail(f"No calls to audit in {source}.")
     collected: dict[int, list[dict[str, Any]]] = {}
@@ -97,42 +97,13 @@ def traffic(
         raise typer.Exit(1)
 
 
-def _from_store(ctx: typer.Context, window: str, limit: int | None) -> tuple[list[dict[str, Any]], str, set[str]]:
-    from pellucid.monitor.windows import parse_window
+def _calls(ctx: typer.Context, window: str | None, dataset: Path | None, limit: int | None) -> Any:
+    """The calls to audit, their source and their models: from the store's window, or from the file."""
+    from pellucid.service.audit import traffic_from_file, traffic_from_store
 
-    flt = parse_window(window)
-    items: list[dict[str, Any]] = []
-    models: set[str] = set()
-    with open_store(ctx) as store:
-        cursor = None
-        while limit is None or len(items) < limit:
-            page = store.repo.list_records(flt, limit=500, cursor=cursor, oldest_first=True)
-            for r in page.items:
-                if r.response is None or (limit is not None and len(items) >= limit):
-                    continue
-                context = r.metadata.get("context") if isinstance(r.metadata, dict) else None
-                items.append({"row": len(items), "id": r.id, "prompt": r.prompt_text, "response": r.response,
-                              "context": context})  # fmt: skip
-                if r.model:
-                    models.add(r.model)
-            cursor = page.next_cursor
-            if not cursor:
-                break
-    return items, f"store window {window}", models
-
-
-def _from_file(path: Path, limit: int | None) -> tuple[list[dict[str, Any]], str, set[str]]:
-    from pellucid.counterfactual.dataset import read_rows
-
-    if not path.is_file():
-        raise fail(f"--dataset {str(path)!r} does not exist; give a .jsonl, .csv or .tsv file.")
-    records, columns = read_rows(path)
-    for needed in ("prompt", "response"):
-        if needed not in columns:
-            raise fail(f"{path.name} has no {needed!r} column (columns: {', '.join(columns)}).")
-    items = [
-        {"row": i, "id": str(r.get("id") or i), "prompt": str(r.get("prompt") or ""),
-         "response": str(r.get("response") or ""), "context": r.get("context") or None}
-        for i, r in enumerate(records[:limit] if limit else records)
-    ]  # fmt: skip
-    return items, path.name, {str(r["model"]) for r in records if r.get("model")}
+    if window is not None:
+        with open_store(ctx) as store:
+            return traffic_from_store(store, window, limit)
+    if dataset is None:
+        raise fail("Give --window SPEC (calls in the store) or --dataset FILE (not both).")
+    return traffic_from_file(dataset, limit)

@@ -1,7 +1,8 @@
 """Helpers every subcommand shares: settings, model loading with a spinner, JSON output, errors.
 
-Subcommands stay thin: parse options, call one function from :mod:`pellucid.service` (or a
-method's public function), and render the result with these helpers.
+Subcommands stay thin: parse options, call one function from :mod:`pellucid.service` (or, for
+verbs that only read the store, from :mod:`pellucid.monitor`), and render the result with these
+helpers. Models are loaded through the service, never here.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from pellucid.settings import Settings
 if TYPE_CHECKING:
     from pellucid.models import LM
     from pellucid.monitor import Store
+    from pellucid.service import ModelPool
 
 console = Console()
 err_console = Console(stderr=True)
@@ -41,13 +43,24 @@ def settings_from(ctx: typer.Context | None = None) -> Settings:
 
 def load_lm(model: str | None, settings: Settings, quiet: bool = False) -> LM:
     """Load a causal LM with a status spinner on stderr (the first load converts the GGUF)."""
-    from pellucid.models import LM
+    from pellucid.service import load_model
 
     name = model or settings.default_model
     if quiet:
-        return LM.load(name, settings)
+        return load_model(name, settings)
     with err_console.status(f"Loading {name}…"):
-        return LM.load(name, settings)
+        return load_model(name, settings)
+
+
+def model_pool(settings: Settings, lm: LM | None = None) -> ModelPool:
+    """A model pool for one command: ``lm`` (already loaded, with its spinner) and whatever else a
+    verb needs (the sentence encoder), loaded on first use."""
+    from pellucid.service import ModelPool
+
+    pool = ModelPool(settings)
+    if lm is not None:
+        pool.add(lm)
+    return pool
 
 
 def open_store(ctx: typer.Context | None = None) -> Store:

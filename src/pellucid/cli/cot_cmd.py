@@ -34,11 +34,11 @@ def cot(
     as_json: bool = JsonOption,
 ) -> None:
     """Truncate, corrupt or replace the reasoning with filler; how often does the answer change? (Lanham et al. 2023)"""
-    from pellucid.counterfactual.cot import cot_faithfulness
+    from pellucid.service.counterfactual import chain_of_thought
 
     lm = load_lm(model, settings_from(ctx), quiet=as_json)
     with err_console.status("Reasoning, then re-asking after each edited chain…") if not as_json else nullcontext():
-        result = cot_faithfulness(
+        result = chain_of_thought(
             lm, question, system=system, max_reasoning_tokens=max_reasoning_tokens, max_steps=max_steps, seed=seed
         )
     if as_json:

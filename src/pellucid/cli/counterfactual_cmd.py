@@ -18,6 +18,7 @@ from pellucid.cli.common import (
     fail,
     handle_errors,
     load_lm,
+    model_pool,
     print_json,
     settings_from,
 )
@@ -61,27 +62,23 @@ def counterfactual(
     as_json: bool = JsonOption,
 ) -> None:
     """Run PROMPT and its edits: both answers, the change of the target's log-probability, the word diff."""
-    from pellucid.counterfactual.compare import counterfactual as run
+    from pellucid.service.counterfactual import compare
 
     if not replace and not generator:
         raise fail("Give at least one --replace 'old=>new' or a --generator NAME.")
     settings = settings_from(ctx)
     lm = load_lm(model, settings, quiet=as_json)
-    encoder = None
-    if similarity or generator == "paraphrase":
-        from pellucid import load_encoder
-
-        encoder = load_encoder(settings=settings)
     with err_console.status("Running the original and edited prompts…") if not as_json else nullcontext():
-        result = run(
+        result = compare(
             lm,
             prompt,
             replace=replace or None,
             generator=generator,
             generator_params=parse_params(param),
+            pool=model_pool(settings, lm),
+            similarity=similarity,
             target=target,
             foil=foil,
-            encoder=encoder,
             chat=False if raw else None,
             system=system,
             max_new_tokens=max_new_tokens,
@@ -150,7 +147,7 @@ def print_counterfactual(result: CounterfactualResult) -> None:
 @handle_errors
 def generators(as_json: bool = JsonOption) -> None:
     """List the counterfactual generators with their parameters and defaults."""
-    from pellucid.counterfactual import list_generators
+    from pellucid.service.counterfactual import list_generators
 
     described = list_generators()
     if as_json:

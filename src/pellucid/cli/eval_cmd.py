@@ -119,15 +119,15 @@ def run(
     metrics are then computed here and the run stored as usual.
     """
     from pellucid.monitor.eval_data import read_dataset
-    from pellucid.monitor.evaluation import evaluate
     from pellucid.monitor.metrics import expand_metric_names
+    from pellucid.service.evaluation import evaluate, needs_model
 
     settings = settings_from(ctx)
     dataset = read_dataset(data)
     for skipped in dataset.skipped:
         err_console.print(f"[yellow]skipped[/] {data}: {skipped}", highlight=False)
     names = expand_metric_names(metrics)
-    needs_lm = not dataset.has_predictions or "perplexity" in names
+    needs_lm = needs_model(dataset, names)
     if needs_lm and (out is not None or backend != "local"):
         from pellucid.batch.generate_task import GenerateTask
 
@@ -137,55 +137,24 @@ def run(
         rows = _batch_rows(gen_task, items, out=out, backend=backend, address=address, actors=actors,
                            cpus_per_actor=cpus_per_actor, gpus_per_actor=gpus_per_actor, block_size=block_size,
                            overwrite=overwrite, quiet=as_json)  # fmt: skip
-        result = evaluate(
-            dataset, names, name=name, generate=_lookup(dataset, rows, "generate"),
-            score=_lookup(dataset, rows, "score"), embed=_embedder(settings, names), model=gen_task.model_name(),
-            model_version=model_version, prompt_version=prompt_version,
-        )  # fmt: skip
-        _store_and_print(ctx, result, as_json)
+        with open_store(ctx) as store:
+            result = evaluate(store, dataset, names, settings=settings, job_rows=rows, model=gen_task.model_name(),
+                              name=name, model_version=model_version, prompt_version=prompt_version)  # fmt: skip
+        _print_result(result, as_json)
         return
     lm = load_lm(model, settings, quiet=as_json) if needs_lm else None
-    chat = None if lm is None else (not raw and lm.is_chat)
-    embed = _embedder(settings, names)
     columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn())
-    with Progress(*columns, console=err_console, transient=True, disable=as_json) as bar:
+    with open_store(ctx) as store, Progress(*columns, console=err_console, transient=True, disable=as_json) as bar:
         task = bar.add_task("generating", total=None)
-
-        def generate(prompt: Any) -> tuple[str, list[float]]:
-            assert lm is not None
-            out = lm.generate(prompt, chat=chat, max_new_tokens=max_new_tokens)
-            return out.text, out.logprobs
-
-        def score(prompt: Any, prediction: str) -> list[float]:
-            assert lm is not None
-            return lm.score(prompt, prediction, chat=chat).logprobs
-
         result = evaluate(
-            dataset,
-            names,
-            name=name,
-            generate=generate if lm is not None else None,
-            score=score if lm is not None else None,
-            embed=embed,
-            model=lm.name if lm is not None else model,
-            model_version=model_version,
-            prompt_version=prompt_version,
+            store, dataset, names, settings=settings, lm=lm, raw=raw, max_new_tokens=max_new_tokens, model=model,
+            name=name, model_version=model_version, prompt_version=prompt_version,
             progress=lambda done, total: bar.update(task, completed=done, total=total),
-        )
-    _store_and_print(ctx, result, as_json)
+        )  # fmt: skip
+    _print_result(result, as_json)
 
 
-def _embedder(settings: Any, names: list[str]) -> Any:
-    if "semantic_similarity" not in names:
-        return None
-    from pellucid import load_encoder
-
-    return load_encoder(settings=settings).embed
-
-
-def _store_and_print(ctx: typer.Context, result: EvalRunInfo, as_json: bool) -> None:
-    with open_store(ctx) as store:
-        store.analytics.insert_eval_run(result)
+def _print_result(result: EvalRunInfo, as_json: bool) -> None:
     if as_json:
         print_json(result.to_dict(with_examples=False))
         return
@@ -211,25 +180,6 @@ def _batch_rows(
     if failed:
         raise fail(f"{len(failed)} example(s) failed, e.g. example {failed[0]['row']}: {failed[0]['error']}")
     return collected
-
-
-def _lookup(dataset: Any, rows: dict[int, dict[str, Any]], kind: str) -> Any:
-    """``generate(prompt)`` / ``score(prompt, prediction)`` answered from the job's rows."""
-    import json
-
-    def key(prompt: Any, prediction: str | None) -> str:
-        return json.dumps([prompt, prediction], sort_keys=True)
-
-    found = {key(item.prompt, item.prediction): rows[i] for i, item in enumerate(dataset.items)}
-
-    def generate(prompt: Any) -> tuple[str, list[float]]:
-        row = found[key(prompt, None)]
-        return str(row["prediction"]), list(row["logprobs"] or [])
-
-    def score(prompt: Any, prediction: str) -> list[float]:
-        return list(found[key(prompt, prediction)]["logprobs"] or [])
-
-    return generate if kind == "generate" else score
 
 
 @app.command("compare")

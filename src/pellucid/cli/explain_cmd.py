@@ -208,7 +208,6 @@ def _explain_record(
 ) -> Explanation:
     """``--record ID``: load the logged call's model (with a spinner), then attribute its response."""
     from pellucid.monitor import Store
-    from pellucid.monitor.explain_record import explain_record
 
     with Store.open(settings=settings) as store:
         logged = store.repo.get_record(record_id)
@@ -218,7 +217,9 @@ def _explain_record(
         with Progress(*columns, console=err_console, transient=True, disable=as_json) as bar:
             task = bar.add_task(f"{method}", total=None)
             progress = lambda done, total: bar.update(task, completed=done, total=total)  # noqa: E731
-            return explain_record(pool, store, record_id, method, model=name, progress=progress, **params)
+            return service.records.explain_record(
+                pool, store, record_id, method, model=name, progress=progress, **params
+            )
 
 
 def _render(ex: Explanation, html: Path | None, as_json: bool) -> None:

@@ -58,23 +58,21 @@ def faithfulness(
     as_json: bool = JsonOption,
 ) -> None:
     """Score how faithful an attribution is (ERASER comprehensiveness/sufficiency, deletion/insertion AOPC)."""
-    from pellucid.attribution.faithfulness import faithfulness as run
-    from pellucid.attribution.faithfulness import faithfulness_table, load_prompts
+    from pellucid.attribution.faithfulness import load_prompts
+    from pellucid.service.faithfulness import faithfulness as run
+    from pellucid.service.faithfulness import faithfulness_table
 
     settings = settings_from(ctx)
     chat = None if not raw else False
     if dataset is None:
         if prompt is None:
             raise fail("Give a PROMPT, or --dataset FILE to compare methods over many prompts.")
-        from pellucid.attribution import explain
-
         lm = load_lm(model, settings, quiet=as_json)
         with Progress(*_columns(), console=err_console, transient=True, disable=as_json) as bar:
             task = bar.add_task(method, total=None)
-            ex = explain(lm, prompt, target, method=method, chat=chat, granularity=granularity, seed=seed,
-                         progress=lambda done, total: bar.update(task, completed=done, total=total))  # fmt: skip
-            bar.update(task, description="faithfulness")
-            report = run(lm, ex, n_random=n_random, seed=seed)
+            report = run(lm, prompt, target, method=method, chat=chat, granularity=granularity, n_random=n_random,
+                         seed=seed, progress=lambda done, total: bar.update(task, completed=done, total=total),
+                         on_stage=lambda stage: bar.update(task, description=stage))  # fmt: skip
         if as_json:
             print_json(report)
             return

@@ -32,7 +32,7 @@ def injection(
     as_json: bool = JsonOption,
 ) -> None:
     """Send the built-in prompt-injection suite to the model under SYSTEM; a canary shows which attacks it obeyed."""
-    from pellucid.counterfactual.injection import DEFAULT_TASK, run_injection
+    from pellucid.service.counterfactual import injection as run_injection
 
     lm = load_lm(model, settings_from(ctx), quiet=as_json)
     chosen = [f.strip() for f in families.split(",") if f.strip()] if families else None
@@ -44,7 +44,7 @@ def injection(
             system,
             suite=suite,
             families=chosen,
-            task=(task or DEFAULT_TASK).replace("\\n", "\n"),
+            task=task.replace("\\n", "\n") if task else None,
             seed=seed,
             max_new_tokens=max_new_tokens,
             progress=lambda d, t: bar.update(job, completed=d, total=t),

@@ -75,7 +75,7 @@ def enrich(
     every record with MODEL instead. --backend ray computes on a Ray cluster's actors (each
     loads the models once) while this process writes the results into the store.
     """
-    from pellucid.monitor.enrich import Enricher
+    from pellucid.service.enrichment import Enricher
 
     settings = settings_from(ctx)
     if backend != "local":
@@ -110,25 +110,16 @@ def _enrich_batch(ctx: typer.Context, settings: Any, *, limit: int | None, batch
     import time
 
     from pellucid.batch.enrich_task import EnrichTask
-    from pellucid.monitor.enrich import MARKER, Enricher
+    from pellucid.monitor.enrich import all_waiting, pending, write_enrichment
 
     started = time.perf_counter()
     with open_store(ctx) as store:
-        records: list[Any] = []
-        after = None
-        while limit is None or len(records) < limit:
-            size = 1000 if limit is None else min(1000, limit - len(records))
-            page = store.analytics.records_missing(MARKER, limit=size, after=after)
-            if not page:
-                break
-            records += page
-            after = (page[-1].created_at, page[-1].id)
-        writer = Enricher(store, settings)
+        records = all_waiting(store, limit)
         totals = {"records": 0, "embeddings": 0, "lm_scored": 0, "lm_skipped": 0}
 
         def write(_block: int, rows: list[dict[str, Any]]) -> None:
             for row in rows:
-                writer.write(row["vectors"], row["values"])
+                write_enrichment(store, row["vectors"], row["values"])
                 for key in ("records", "lm_scored", "lm_skipped"):
                     totals[key] += int(row[key])
                 totals["embeddings"] += len(row["vectors"])
@@ -137,16 +128,16 @@ def _enrich_batch(ctx: typer.Context, settings: Any, *, limit: int | None, batch
             task = EnrichTask(settings=settings, model=model, embeddings=embeddings, lm_metrics=lm_metrics)
             run_batch(task, [{"row": i, "record": r} for i, r in enumerate(records)], out=None, on_rows=write,
                       block_size=batch_size, quiet=as_json, label=f"enriching × {len(records)}", **options)  # fmt: skip
-        pending = writer.pending()
+        waiting = pending(store)
     seconds = time.perf_counter() - started
     data = {**totals, "seconds": round(seconds, 3), "records_per_second": round(totals["records"] / seconds, 2),
-            "pending": pending, "backend": options["backend"]}  # fmt: skip
+            "pending": waiting, "backend": options["backend"]}  # fmt: skip
     if as_json:
         print_json(data)
         return
     console.print(
         f"Enriched {totals['records']} records on {options['backend']} ({data['records_per_second']:.1f}/s): "
-        f"{totals['embeddings']} embeddings, {totals['lm_scored']} scored by the model; {pending} still waiting.",
+        f"{totals['embeddings']} embeddings, {totals['lm_scored']} scored by the model; {waiting} still waiting.",
         highlight=False,
     )
 
@@ -191,7 +182,7 @@ def drift(
     as_json: bool = JsonOption,
 ) -> None:
     """Is the current window of traffic different from the reference window?"""
-    from pellucid.monitor.drift_run import run_drift
+    from pellucid.service.drift import drift_report
 
     settings = settings_from(ctx)
     lm = None
@@ -202,10 +193,12 @@ def drift(
     scalar_names = None if metrics is None else [m.strip() for m in metrics.split(",") if m.strip()]
     with open_store(ctx) as store:
         with _progress("hidden states", as_json or layer is None) as progress:
-            report = run_drift(
+            report, saved = drift_report(
                 store,
                 reference,
                 current,
+                save=save,
+                name=name,
                 metrics=scalar_names,
                 embeddings=[e.strip() for e in embeddings.split(",") if e.strip()],
                 layer=layer,
@@ -216,8 +209,8 @@ def drift(
                 progress=progress,
             )
         data = report.to_dict()
-        if save:
-            data["id"] = store.analytics.save_drift_report(reference, current, data, name=name).id
+        if saved is not None:
+            data["id"] = saved.id
     if as_json:
         print_json(data)
         return

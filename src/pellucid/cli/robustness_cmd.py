@@ -28,6 +28,7 @@ from pellucid.cli.common import (
     fail,
     handle_errors,
     load_lm,
+    model_pool,
     print_json,
     settings_from,
 )
@@ -91,8 +92,9 @@ def robustness(
     cluster; every edit's row is written to the file and the report is computed from all rows.
     """
     from pellucid.counterfactual.dataset import load_dataset
-    from pellucid.counterfactual.registry import get_generator, parse_generator_list
-    from pellucid.counterfactual.robustness import RobustnessConfig, run_robustness
+    from pellucid.counterfactual.registry import parse_generator_list
+    from pellucid.counterfactual.robustness import RobustnessConfig
+    from pellucid.service.counterfactual import robustness as run_robustness
 
     names = parse_generator_list(generators)
     # options are split on commas; "\n" typed in a shell arrives as two characters
@@ -123,11 +125,6 @@ def robustness(
         _finish(report, html, as_json)
         return
     lm = load_lm(model, settings, quiet=as_json)
-    encoder = None
-    if any("encoder" in get_generator(n).needs for n in names):
-        from pellucid import load_encoder
-
-        encoder = load_encoder(settings=settings)
     columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn())
     with Progress(*columns, console=err_console, transient=True, disable=as_json) as bar:
         tasks: dict[str, TaskID] = {}
@@ -138,8 +135,9 @@ def robustness(
             bar.update(tasks[stage], completed=done, total=total)
 
         report = run_robustness(
-            lm, dataset.examples, config, encoder=encoder, skipped_empty=dataset.skipped_empty, progress=progress
-        )
+            lm, dataset.examples, config, pool=model_pool(settings, lm), skipped_empty=dataset.skipped_empty,
+            progress=progress,
+        )  # fmt: skip
     _finish(report, html, as_json)
 
 

@@ -13,10 +13,16 @@ The layers, bottom up:
 - :mod:`~pellucid.monitor.quality` and :mod:`~pellucid.monitor.export` — per-record data-quality
   flags; feedback exported as preference pairs and supervised examples.
 - Analytics (``store.analytics``, :mod:`~pellucid.monitor.repository_analytics`): evaluation runs
-  (:mod:`.evaluation`, :mod:`.eval_data`), the enrichment worker (:mod:`.enrich`), drift between
+  (:mod:`.evaluation`, :mod:`.eval_data`), the enrichment queue (:mod:`.enrich`), drift between
   stored windows (:mod:`.drift_run`, :mod:`.windows`), alert rules (:mod:`.alerts`,
-  :mod:`.alert_conditions`), the projector (:mod:`.projection`), correlation with feedback
-  (:mod:`.correlate`) and "explain this record" (:mod:`.explain_record`).
+  :mod:`.alert_conditions`), the projector (:mod:`.projection`) and correlation with feedback
+  (:mod:`.correlate`).
+
+This package stores, queries, aggregates and tests plain arrays and records. Values that need
+a model — embeddings, perplexity and entropy, hidden states, toxicity and PII flags, an
+explanation of a record, generated predictions — are computed one layer up, in
+:mod:`pellucid.service` (``enrichment``, ``drift``, ``records``, ``evaluation``), and handed
+down as plain numbers.
 
 Quick start::
 
@@ -30,7 +36,8 @@ Quick start::
     store.repo.add_feedback(record_id, "thumbs_up")
     store.repo.list_records(monitor.RecordFilter(feedback="thumbs_up")).items
 
-Nothing here imports torch or transformers, and importing it has no side effects.
+Nothing here imports torch, transformers, the models or any method package — not even inside a
+function — and importing it has no side effects (``tests/unit/test_layers.py`` checks both).
 """
 
 from __future__ import annotations

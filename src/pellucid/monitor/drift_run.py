@@ -8,18 +8,19 @@ and runs:
   enrichment worker): MMD with a permutation test and a domain classifier's AUC;
 - **scalar drift** (PSI and KS) on per-record numbers: length, latency, tokens, and the
   enrichment metrics perplexity, entropy and toxicity when present;
-- optionally **hidden-state drift** of the serving model at ``layer``: the logged prompts are
-  run through the model again and each prompt's residual stream after that block is
-  mean-pooled over its tokens into one vector (the model's own view of the traffic).
+- optionally **hidden-state drift**: one vector per logged prompt from the serving model,
+  computed above this package (:mod:`pellucid.service.drift` runs the model) and passed in as
+  plain arrays; :func:`window_prompts` gives the prompts to compute them for.
 
 Each check needs at least :data:`MIN_RECORDS` values in both windows; checks without enough
 data are listed in ``report.params["skipped"]`` with the reason instead of failing the run.
+Nothing here runs a model.
 """
 
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -30,7 +31,6 @@ from pellucid.monitor.records import RecordFilter
 from pellucid.monitor.windows import describe_window, parse_window
 
 if TYPE_CHECKING:
-    from pellucid.models import LM
     from pellucid.monitor.store import Store
 
 #: Scalars tested by default (those without values in both windows are skipped).
@@ -46,24 +46,19 @@ DEFAULT_SCALARS = (
 EMBEDDING_FIELDS = ("prompt", "response")
 MIN_RECORDS = 10
 
-Progress = Callable[[int, int], None]
+#: Reference and current arrays of one hidden-state feature: ``[n_ref, dim]`` and ``[n_cur, dim]``.
+StatePair = tuple[np.ndarray, np.ndarray]
 
 
-def hidden_state_vectors(lm: LM, prompts: Sequence[Any], layer: int, *, progress: Progress | None = None) -> np.ndarray:
-    """One vector per prompt: the residual stream after block ``layer``, mean-pooled over tokens."""
-    if not 0 <= layer < lm.n_layers:
-        raise InvalidInputError(f"layer={layer} is out of range: {lm.name} has layers 0 to {lm.n_layers - 1}.")
-    site = f"blocks.{layer}.resid_post"
-    rows = []
-    for i, prompt in enumerate(prompts, start=1):
-        _, cache = lm.run_with_cache(prompt, [site])
-        rows.append(cache[site][0].float().mean(dim=0).cpu().numpy())
-        if progress is not None:
-            progress(i, len(prompts))
-    return np.stack(rows).astype(np.float64)
+def check_embedding_fields(embeddings: Sequence[str]) -> None:
+    """Raise :class:`InvalidInputError` for an embedding field that is not stored."""
+    for name in embeddings:
+        if name not in EMBEDDING_FIELDS:
+            raise InvalidInputError(f"Unknown embedding field {name!r}. Available: {', '.join(EMBEDDING_FIELDS)}.")
 
 
-def _prompts(store: Store, f: RecordFilter, limit: int) -> list[Any]:
+def window_prompts(store: Store, f: RecordFilter, limit: int) -> list[Any]:
+    """The logged prompts of window ``f`` (at most ``limit``, newest first; empty ones left out)."""
     page = store.repo.list_records(f, limit=limit)
     return [r.prompt for r in page.items if r.prompt_text.strip()]
 
@@ -76,22 +71,25 @@ def run_drift(
     metrics: Sequence[str] | None = None,
     embeddings: Sequence[str] = EMBEDDING_FIELDS,
     encoder: str | None = None,
+    hidden_states: Mapping[str, StatePair] | None = None,
+    skipped_states: Mapping[str, str] | None = None,
     layer: int | None = None,
-    lm: LM | None = None,
-    max_prompts: int = 100,
+    model: str | None = None,
     alpha: float = 0.05,
     n_permutations: int = 500,
     random_state: int | None = 0,
-    progress: Progress | None = None,
+    started: float | None = None,
 ) -> DriftReport:
-    """Compare the ``current`` window with the ``reference`` window (specs as in :mod:`.windows`)."""
-    started = time.perf_counter()
+    """Compare the ``current`` window with the ``reference`` window (specs as in :mod:`.windows`).
+
+    ``hidden_states`` maps a feature name (``"layer 3"``) to its reference and current arrays;
+    ``skipped_states`` gives the reason for hidden-state features that could not be computed.
+    ``layer`` and ``model`` are recorded in the report's parameters, and ``started`` (a
+    ``time.perf_counter()`` value) is when the work began, for the report's ``seconds``.
+    """
+    started = time.perf_counter() if started is None else started
     ref_f, cur_f = parse_window(reference), parse_window(current)
-    for name in embeddings:
-        if name not in EMBEDDING_FIELDS:
-            raise InvalidInputError(f"Unknown embedding field {name!r}. Available: {', '.join(EMBEDDING_FIELDS)}.")
-    if layer is not None and lm is None:
-        raise InvalidInputError("Hidden-state drift (layer=...) needs the serving model; pass lm=.")
+    check_embedding_fields(embeddings)
     results: list[DriftResult] = []
     skipped: dict[str, str] = {}
     common: dict[str, Any] = {"alpha": alpha, "n_permutations": n_permutations, "random_state": random_state}
@@ -113,19 +111,9 @@ def run_drift(
         scalars[metric] = (ref_v, cur_v)
     if scalars:
         results.extend(drift_report(scalars=scalars, alpha=alpha).results)
-    if layer is not None and lm is not None:
-        ref_p, cur_p = _prompts(store, ref_f, max_prompts), _prompts(store, cur_f, max_prompts)
-        if min(len(ref_p), len(cur_p)) < MIN_RECORDS:
-            skipped[f"layer {layer} hidden states"] = f"{len(ref_p)} vs {len(cur_p)} prompts; need {MIN_RECORDS}"
-        else:
-            total = len(ref_p) + len(cur_p)
-            ref_h = hidden_state_vectors(lm, ref_p, layer, progress=progress and (lambda d, _: progress(d, total)))
-            offset = len(ref_p)
-            cur_h = hidden_state_vectors(
-                lm, cur_p, layer, progress=progress and (lambda d, _: progress(offset + d, total))
-            )
-            states = {f"layer {layer}": (ref_h, cur_h)}
-            results.extend(drift_report(hidden_states=states, **common).results)
+    skipped.update(skipped_states or {})
+    if hidden_states:
+        results.extend(drift_report(hidden_states=dict(hidden_states), **common).results)
     if not results:
         reasons = "; ".join(f"{k}: {v}" for k, v in skipped.items())
         raise InvalidInputError(
@@ -138,6 +126,6 @@ def run_drift(
         "current": {"spec": current, "window": describe_window(cur_f), "records": store.repo.count(cur_f)},
         "skipped": skipped,
         "layer": layer,
-        "model": None if lm is None else lm.name,
+        "model": model,
     }
     return DriftReport(results=tuple(results), seconds=time.perf_counter() - started, params=params)

@@ -91,7 +91,7 @@ def build_monitor(settings: Settings, store: Store) -> Monitor:
 def _background_workers(settings: Settings, models: ModelPool, store: Store) -> list[Any]:
     """The enrichment worker (embeddings, perplexity, entropy) and the alert scheduler."""
     from pellucid.monitor.alerts import AlertScheduler
-    from pellucid.monitor.enrich import Enricher
+    from pellucid.service.enrichment import Enricher
 
     return [Enricher(store, settings, pool=models), AlertScheduler(store, interval=60.0)]
 

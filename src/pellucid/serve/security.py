@@ -274,21 +274,19 @@ class ServedModels(ModelPool):
 
     def check(self, name: str | None) -> None:
         """Raise :class:`ModelNotFoundError` unless a request may name ``name``."""
-        from pellucid.models.registry import BUNDLED
+        from pellucid.service.pool import bundled_models
 
         if name is None or name == self.settings.default_model or name in self.inner.loaded():
             return
-        if name in BUNDLED and BUNDLED[name].kind == "causal_lm":
+        if name in bundled_models():
             return
         if self._allowed_path(name):
             return
-        from pellucid.models.registry import bundled_names
-
         served = sorted({self.settings.default_model, *self.inner.loaded()})
         shown = name if len(name) <= 80 else name[:77] + "..."
         raise ModelNotFoundError(
             f"Model {shown!r} is not served here. Models this server serves: {', '.join(served)}. "
-            f"Bundled models: {', '.join(bundled_names('causal_lm'))}. Requests cannot name files, folders or "
+            f"Bundled models: {', '.join(bundled_models())}. Requests cannot name files, folders or "
             "hub ids unless the operator allows a folder with PELLUCID_ALLOW_MODEL_PATHS."
         )
 

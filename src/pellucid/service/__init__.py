@@ -2,6 +2,17 @@
 
 The package holds one module per group of verbs; this module re-exports them.
 
+- :mod:`.pool` — :class:`ModelPool` (models and sentence encoders, each loaded once) and
+  :func:`load_model` / :func:`load_encoder` for commands that run once;
+- :mod:`.audit` — run an audit and keep it in the store, one check, the calls of a traffic audit;
+- :mod:`.counterfactual` — compare a prompt with its edits, robustness, chain of thought, injection;
+- :mod:`.faithfulness` — explain and score how faithful the explanation is;
+- :mod:`.records` — explain a logged record on the model that answered it;
+- :mod:`.enrichment`, :mod:`.drift`, :mod:`.evaluation` — the model's part of monitoring
+  (embeddings, perplexity, flags; hidden-state drift; evaluation runs), handing plain values to
+  :mod:`pellucid.monitor`. They import the store's code, so they load on first use
+  (``service.drift``) and ``import pellucid.service`` stays cheap.
+
 Entry points parse their input, call one function here, and render what it returns. The
 functions here orchestrate: they get a model from the pool, call the method, and return plain
 result types from :mod:`pellucid.types`.
@@ -11,7 +22,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from pellucid.service.pool import ModelPool
+from pellucid.service import audit, counterfactual, faithfulness, records
+from pellucid.service.pool import ModelPool, load_encoder, load_model
 from pellucid.settings import Settings
 from pellucid.types import Explanation, Generation, TokenScores
 
@@ -47,4 +59,19 @@ def explain(lm: LM, prompt: str, *, raw: bool = False, **kwargs: Any) -> Explana
 
     return _explain(lm, prompt, chat=not raw and lm.is_chat, **kwargs)
 
+
+#: Verb modules that import the monitoring store's code, loaded on first attribute access.
+_STORE_MODULES = ("drift", "enrichment", "evaluation")
+
+
+def __getattr__(name: str) -> Any:
+    if name in _STORE_MODULES:
+        import importlib
+
+        return importlib.import_module(f"pellucid.service.{name}")
+    raise AttributeError(f"module 'pellucid.service' has no attribute {name!r}")
+
+
 __all__ = ["ModelPool", "explain", "generate", "list_methods", "list_models", "score"]
+__all__ += ["audit", "counterfactual", "drift", "enrichment", "evaluation", "faithfulness", "records"]
+__all__ += ["load_encoder", "load_model"]

@@ -2,7 +2,8 @@
 feedback correlation, and "explain this record". Mount under ``/api``.
 
 Every route reads the monitoring store from ``request.app.state.store`` (503 when there is
-none) and calls one function of :mod:`pellucid.monitor`; no SQL here. Pellucid errors become
+none) and calls one function: of :mod:`pellucid.service` when a model is involved (hidden-state
+drift, explaining a record) or the report is saved, else of :mod:`pellucid.monitor`; no SQL here. Pellucid errors become
 JSON ``{"error": {"type", "message"}}`` responses — 404 for unknown ids and names, 422 for bad
 input — so the router behaves the same mounted on the full app or on a bare one.
 
@@ -120,7 +121,7 @@ class DriftRequest(BaseModel):
 @router.post("/drift/reports")
 def run_drift_report(body: DriftRequest, request: Request) -> dict[str, Any]:
     """Run drift between two windows; saved unless ``save`` is false."""
-    from pellucid.monitor.drift_run import run_drift
+    from pellucid.service.drift import drift_report
 
     store = _store(request)
     lm = None
@@ -129,21 +130,22 @@ def run_drift_report(body: DriftRequest, request: Request) -> dict[str, Any]:
         if models is None:
             raise ServiceUnavailable("Hidden-state drift needs models; this server has no model pool.")
         lm = models.get(body.model)
-    report = run_drift(
+    report, saved = drift_report(
         store,
         body.reference,
         body.current,
+        save=body.save,
+        name=body.name,
         metrics=body.metrics,
         embeddings=body.embeddings,
         layer=body.layer,
         lm=lm,
         alpha=body.alpha,
         n_permutations=body.n_permutations,
-    ).to_dict()
-    if body.save:
-        saved = store.analytics.save_drift_report(body.reference, body.current, report, name=body.name)
-        return {**report, "id": saved.id, "created_at": saved.created_at.isoformat()}
-    return report
+    )
+    if saved is not None:
+        return {**report.to_dict(), "id": saved.id, "created_at": saved.created_at.isoformat()}
+    return report.to_dict()
 
 
 @router.get("/drift/reports")
@@ -293,8 +295,8 @@ async def explain_logged_record(record_id: str, body: ExplainRecordRequest, requ
 
     Stops at the method's next progress point when the client disconnects.
     """
-    from pellucid.monitor.explain_record import explain_record
     from pellucid.serve.disconnect import Progress, run_until_disconnect
+    from pellucid.service.records import explain_record
 
     models = getattr(request.app.state, "models", None)
     if models is None:

@@ -22,7 +22,6 @@ not fit the job's state, 422 for a bad request, 429 when too many audits wait.
 
 from __future__ import annotations
 
-import logging
 import re
 import uuid
 from typing import Any
@@ -31,7 +30,6 @@ from fastapi import APIRouter, Query, Request, Response
 from fastapi.responses import HTMLResponse
 from pydantic import BaseModel, ConfigDict, Field
 
-from pellucid.errors import InvalidInputError
 from pellucid.serve.jobs import Job, JobNotFoundError, JobRegistry, JobStateError
 from pellucid.serve.json_errors import JSONErrorRoute
 
@@ -39,7 +37,6 @@ router = APIRouter(tags=["audit"], route_class=JSONErrorRoute)
 KIND = "audit"
 #: stored audits listed next to the remembered jobs
 STORED_LISTED = 50
-log = logging.getLogger(__name__)
 
 
 class AuditJobRequest(BaseModel):
@@ -63,38 +60,9 @@ def jobs_of(request: Request) -> JobRegistry:
     return registry
 
 
-def _suites() -> dict[str, list[str]]:
-    from pellucid.audit.runner import CHECKS, DEFAULT_SUITE
-
-    return {"default": list(DEFAULT_SUITE), "all": list(CHECKS)}
-
-
-def _check_names(body: AuditJobRequest) -> list[str]:
-    from pellucid.audit.runner import parse_suite
-
-    if body.checks is not None and body.suite is not None:
-        raise InvalidInputError("Give either checks or a suite, not both.")
-    if body.checks is not None:
-        return parse_suite(body.checks)
-    if body.suite is None:
-        raise InvalidInputError(f"Name the checks to run (checks=[...]) or a suite ({', '.join(_suites())}).")
-    return parse_suite(_suites().get(body.suite, body.suite))
-
-
-def _options(names: list[str], given: dict[str, dict[str, Any]]) -> dict[str, dict[str, Any]]:
-    from pellucid.audit.options import resolve_options
-
-    for check in given:
-        if check not in names:
-            raise InvalidInputError(
-                f"Options were given for {check!r}, which is not among the checks run: {', '.join(names)}."
-            )
-    return {check: resolve_options(check, values) for check, values in given.items()}
-
-
 def _audit_work(request: Request, model: str | None, names: list[str], options: dict[str, dict[str, Any]]) -> Any:
     from pellucid.audit.result import CheckResult
-    from pellucid.audit.runner import run_audit
+    from pellucid.service.audit import run_audit
 
     models, settings = request.app.state.models, request.app.state.settings
     store = getattr(request.app.state, "store", None)
@@ -109,33 +77,19 @@ def _audit_work(request: Request, model: str | None, names: list[str], options: 
                 {**summary, "threshold": result.threshold, "seconds": round(result.seconds, 3), "error": result.error}
             )
 
-        report = run_audit(
+        return run_audit(
             lm,
             names,
             options=options,
             settings=settings,
+            store=store,
+            report_id=job.id,
             progress=lambda _check, done, total: job.step_progress(done, total),
             on_start=job.begin_step,
             on_result=finished,
-        )
-        _keep(store, report, job.id)
-        return report
+        ).report
 
     return work
-
-
-def _keep(store: Any, report: Any, job_id: str) -> None:
-    """Store a finished report under the job's id; a store failure leaves the report in memory only."""
-    if store is None:
-        return
-    from sqlalchemy.exc import SQLAlchemyError
-
-    from pellucid.monitor.errors import StoreError
-
-    try:
-        store.analytics.save_audit_report(report.to_dict(), report_id=job_id)
-    except (StoreError, SQLAlchemyError) as exc:  # the audit succeeded: say why it was not kept, do not fail it
-        log.warning("audit %s finished but could not be stored: %s", job_id, exc)
 
 
 def _canonical(job_id: str) -> str | None:
@@ -215,28 +169,18 @@ def _filename(text: str) -> str:
 @router.get("/audit/checks")
 def list_checks() -> dict[str, Any]:
     """Every audit check with its options, and the named suites."""
-    from pellucid.audit.options import NEEDS_FILE, OPTIONS
-    from pellucid.audit.runner import CHECKS
+    from pellucid.service.audit import describe_checks, suites
 
-    checks = [
-        {
-            "name": spec.name,
-            "description": spec.description,
-            "needs": list(spec.needs),
-            "available": spec.name not in NEEDS_FILE,
-            "unavailable_reason": NEEDS_FILE.get(spec.name),
-            "params": [p.to_dict() for p in OPTIONS.get(spec.name, ())],
-        }
-        for spec in CHECKS.values()
-    ]
-    return {"checks": checks, "suites": _suites()}
+    return {"checks": describe_checks(), "suites": suites()}
 
 
 @router.post("/audit/jobs", status_code=202)
 def start_audit(body: AuditJobRequest, request: Request) -> dict[str, Any]:
     """Start an audit in the background; poll ``GET /api/audit/jobs/{id}`` for its progress."""
-    names = _check_names(body)
-    options = _options(names, body.options)
+    from pellucid.service.audit import check_names, check_options
+
+    names = check_names(body.checks, body.suite)
+    options = check_options(names, body.options)
     models = request.app.state.models
     check = getattr(models, "check", None)
     if check is not None:

@@ -59,58 +59,35 @@ class CounterfactualRequest(BaseModel):
     seed: int = Field(0, ge=0, le=2**32 - 1)
 
 
-def _described(spec: Any) -> dict[str, Any]:
-    info: dict[str, Any] = spec.describe()
-    info["params"] = [p for p in info["params"] if p["name"] not in FILE_PARAMS]
-    return info
+def _described(info: dict[str, Any]) -> dict[str, Any]:
+    return {**info, "params": [p for p in info["params"] if p["name"] not in FILE_PARAMS]}
 
 
-def _encoder(request: Request) -> Any:
-    encoder = getattr(request.app.state, "encoder", None)
-    if encoder is None:
-        from pellucid.models import Encoder
+def _refuse_file_params(name: str, params: dict[str, Any]) -> None:
+    """A request may leave the generator parameters that name files on the server only at their default."""
+    from pellucid.service.counterfactual import generator_defaults
 
-        encoder = request.app.state.encoder = Encoder.load("all-minilm-l6-v2", request.app.state.settings)
-    return encoder
-
-
-def _generated(name: str, body: CounterfactualRequest, lm: Any, chat: bool, request: Request) -> tuple[list[Any], bool]:
-    """The generator's edits of the prompt (at most :data:`MAX_EDITS`), and whether some were dropped."""
-    from pellucid.counterfactual.base import GenContext
-    from pellucid.counterfactual.registry import generate_edits, get_generator
-
-    spec = get_generator(name)
-    defaults = {p.name: p.default for p in spec.params}
-    refused = sorted(k for k in FILE_PARAMS & set(body.generator_params) if body.generator_params[k] != defaults.get(k))
+    defaults = generator_defaults(name)
+    refused = sorted(k for k in FILE_PARAMS & set(params) if params[k] != defaults.get(k))
     if refused:
         raise InvalidInputError(
             f"Generator parameter {refused[0]!r} names a file on the server, which a request cannot set; "
             "use the command line (`pellucid counterfactual --generator ... --param ...`)."
         )
-    encoder = _encoder(request) if "encoder" in spec.needs else None
-    ctx = GenContext(seed=body.seed, lm=lm, encoder=encoder, chat=chat, system=body.system)
-    edits = [e for e in generate_edits(body.prompt, spec.name, ctx, **body.generator_params) if e.text != body.prompt]
-    if not edits:
-        raise InvalidInputError(
-            f"The {spec.name} generator made no edit of this prompt ({spec.description}); "
-            "try another generator or other parameters."
-        )
-    return edits[:MAX_EDITS], len(edits) > MAX_EDITS
 
 
 @router.get("/counterfactuals/generators")
 def list_generators() -> list[dict[str, Any]]:
     """Every edit generator with its description and parameters."""
-    from pellucid.counterfactual.registry import GENERATORS
+    from pellucid.service.counterfactual import list_generators as described
 
-    return [_described(spec) for spec in GENERATORS.values()]
+    return [_described(info) for info in described()]
 
 
 @router.post("/counterfactuals")
 async def create_counterfactual(body: CounterfactualRequest, request: Request) -> dict[str, Any]:
     """Answer and score the original and the edited prompt(s); see the module docstring."""
-    from pellucid.counterfactual.base import Edit
-    from pellucid.counterfactual.compare import counterfactual
+    from pellucid.service.counterfactual import compare_variants
 
     if body.edited is not None and body.generator is not None:
         raise InvalidInputError("Give either an edited prompt (edited) or a generator, not both.")
@@ -125,16 +102,17 @@ async def create_counterfactual(body: CounterfactualRequest, request: Request) -
     def work(token: CancelToken) -> dict[str, Any]:
         lm = models.get(body.model)  # loading may take seconds: not on the event loop
         chat = not body.raw and lm.is_chat
-        truncated = False
         with token.guard(lm.model):  # stops generation and scoring once the client has gone
             if body.generator is not None:
-                edits, truncated = _generated(body.generator, body, lm, chat, request)
-            else:
-                edits = [Edit(text=str(body.edited), generator="manual", label="edited prompt")]
-            result = counterfactual(
+                _refuse_file_params(body.generator, body.generator_params)
+            result, truncated = compare_variants(
                 lm,
                 body.prompt,
-                edits=edits,
+                edited=body.edited,
+                generator=body.generator,
+                generator_params=body.generator_params,
+                pool=models,
+                max_edits=MAX_EDITS,
                 target=body.target,
                 foil=body.foil,
                 chat=chat,

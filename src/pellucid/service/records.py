@@ -6,8 +6,8 @@ through the model's chat template; a text prompt with the template unless the ca
 with ``params={"chat": False}``), and runs an attribution method with the *logged response* as
 the target — so the heat map explains what users actually saw, not a fresh generation.
 
-The attribution code (and torch) is imported inside the function: the monitoring package stays
-importable without it.
+:func:`logged_messages` and :func:`chat_flag` read a logged call the way the model reads it;
+enrichment (:mod:`pellucid.service.enrichment`) uses them too.
 """
 
 from __future__ import annotations
@@ -15,12 +15,22 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from pellucid.errors import InvalidInputError, ModelLoadError, ModelNotFoundError
-from pellucid.monitor.enrich_lm import chat_flag
 
 if TYPE_CHECKING:
     from pellucid.monitor.store import Store
-    from pellucid.service import ModelPool
+    from pellucid.service.pool import ModelPool
     from pellucid.types import Explanation
+
+
+def chat_flag(params: dict[str, Any] | None) -> bool | None:
+    """Whether the call used the chat template: the logged ``params["chat"]`` (``raw`` means no),
+    else ``None`` (the model's default: chat when it has a template)."""
+    params = params or {}
+    if isinstance(params.get("chat"), bool):
+        return bool(params["chat"])
+    if params.get("raw") is True:
+        return False
+    return None
 
 
 def logged_messages(prompt: Any) -> str | list[dict[str, str]]:

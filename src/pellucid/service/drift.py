@@ -1,0 +1,113 @@
+"""Drift between two windows of logged traffic: the model's part, then the store's detectors.
+
+:func:`run_drift` is what ``pellucid monitor drift`` and ``POST /api/drift/reports`` run (through
+:func:`drift_report`, which also saves the report). Embedding and scalar drift need no model:
+the store holds the MiniLM vectors (written by enrichment) and the per-record numbers, and
+:func:`pellucid.monitor.drift_run.run_drift` tests them. Hidden-state drift needs the serving
+model, so it is computed here: the logged prompts of each window are run through the model
+again and each prompt's residual stream after block ``layer`` is mean-pooled over its tokens
+into one vector (the model's own view of the traffic); the two arrays go down to the store's
+detectors like any other feature.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from pellucid.errors import InvalidInputError
+from pellucid.monitor import drift_run
+from pellucid.monitor.drift import DriftReport
+from pellucid.monitor.drift_run import EMBEDDING_FIELDS, MIN_RECORDS, StatePair
+from pellucid.monitor.windows import parse_window
+
+if TYPE_CHECKING:
+    from pellucid.models import LM
+    from pellucid.monitor.analytics_records import DriftReportInfo
+    from pellucid.monitor.store import Store
+
+Progress = Callable[[int, int], None]
+
+
+def hidden_state_vectors(lm: LM, prompts: Sequence[Any], layer: int, *, progress: Progress | None = None) -> np.ndarray:
+    """One vector per prompt: the residual stream after block ``layer``, mean-pooled over tokens."""
+    if not 0 <= layer < lm.n_layers:
+        raise InvalidInputError(f"layer={layer} is out of range: {lm.name} has layers 0 to {lm.n_layers - 1}.")
+    site = f"blocks.{layer}.resid_post"
+    rows = []
+    for i, prompt in enumerate(prompts, start=1):
+        _, cache = lm.run_with_cache(prompt, [site])
+        rows.append(cache[site][0].float().mean(dim=0).cpu().numpy())
+        if progress is not None:
+            progress(i, len(prompts))
+    return np.stack(rows).astype(np.float64)
+
+
+def _window_states(
+    store: Store, lm: LM, reference: str, current: str, layer: int, max_prompts: int, progress: Progress | None
+) -> tuple[dict[str, StatePair], dict[str, str]]:
+    """The hidden states of both windows' prompts, or the reason they could not be compared."""
+    feature = f"layer {layer}"
+    ref_p = drift_run.window_prompts(store, parse_window(reference), max_prompts)
+    cur_p = drift_run.window_prompts(store, parse_window(current), max_prompts)
+    if min(len(ref_p), len(cur_p)) < MIN_RECORDS:
+        return {}, {f"{feature} hidden states": f"{len(ref_p)} vs {len(cur_p)} prompts; need {MIN_RECORDS}"}
+    total = len(ref_p) + len(cur_p)
+    ref_h = hidden_state_vectors(lm, ref_p, layer, progress=progress and (lambda d, _: progress(d, total)))
+    offset = len(ref_p)
+    cur_h = hidden_state_vectors(lm, cur_p, layer, progress=progress and (lambda d, _: progress(offset + d, total)))
+    return {feature: (ref_h, cur_h)}, {}
+
+
+def run_drift(
+    store: Store,
+    reference: str,
+    current: str,
+    *,
+    metrics: Sequence[str] | None = None,
+    embeddings: Sequence[str] = EMBEDDING_FIELDS,
+    encoder: str | None = None,
+    layer: int | None = None,
+    lm: LM | None = None,
+    max_prompts: int = 100,
+    alpha: float = 0.05,
+    n_permutations: int = 500,
+    random_state: int | None = 0,
+    progress: Progress | None = None,
+) -> DriftReport:
+    """Compare the ``current`` window with the ``reference`` window (specs as in
+    :mod:`pellucid.monitor.windows`); with ``layer``, also the hidden states of ``lm`` there."""
+    started = time.perf_counter()
+    for spec in (reference, current):  # a bad window fails before any model work
+        parse_window(spec)
+    drift_run.check_embedding_fields(embeddings)
+    if layer is not None and lm is None:
+        raise InvalidInputError("Hidden-state drift (layer=...) needs the serving model; pass lm=.")
+    states: dict[str, StatePair] = {}
+    skipped: dict[str, str] = {}
+    if layer is not None and lm is not None:
+        states, skipped = _window_states(store, lm, reference, current, layer, max_prompts, progress)
+    return drift_run.run_drift(
+        store, reference, current, metrics=metrics, embeddings=embeddings, encoder=encoder, hidden_states=states,
+        skipped_states=skipped, layer=layer, model=None if lm is None else lm.name, alpha=alpha,
+        n_permutations=n_permutations, random_state=random_state, started=started,
+    )  # fmt: skip
+
+
+def drift_report(
+    store: Store,
+    reference: str,
+    current: str,
+    *,
+    save: bool = True,
+    name: str | None = None,
+    **options: Any,
+) -> tuple[DriftReport, DriftReportInfo | None]:
+    """Run drift (options as for :func:`run_drift`) and, when ``save``, keep the report in the
+    store for the web view: returns the report and its stored row (``None`` when not saved)."""
+    report = run_drift(store, reference, current, **options)
+    saved = store.analytics.save_drift_report(reference, current, report.to_dict(), name=name) if save else None
+    return report, saved
