@@ -41,7 +41,7 @@ class Server:
     tiny: str
 
     def flush(self) -> None:
-        assert self.app.state.monitor.flush(timeout=30)
+        assert self.app.state.pellucid.monitor.flush(timeout=30)
 
 
 def free_port() -> int:

@@ -62,7 +62,7 @@ def test_sigkill_mid_burst_loses_only_the_queue_window(tiny_dir, tmp_path):
 
 def test_full_queue_answers_429_with_retry_after_and_loses_nothing(hardened):
     gw = hardened()
-    writer = gw.app.state.monitor.writer
+    writer = gw.app.state.pellucid.monitor.writer
     gate = threading.Event()
     real_insert = writer.repo.insert_records
 

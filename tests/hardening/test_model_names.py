@@ -31,13 +31,13 @@ def _calls(model: str) -> list[tuple[str, dict]]:
 @pytest.mark.parametrize("model", HOSTILE)
 def test_requests_naming_paths_or_hub_ids_get_4xx_and_load_nothing(hardened, load_spy, model):
     gw = hardened()
-    before = gw.app.state.models.loaded()
+    before = gw.app.state.pellucid.models.loaded()
     for path, body in _calls(model):
         res = gw.client.post(path, json=body)
         assert 400 <= res.status_code < 500, (path, model, res.status_code, res.text)
         assert "error" in res.json() or "detail" in res.json()
     assert load_spy == []
-    assert gw.app.state.models.loaded() == before
+    assert gw.app.state.pellucid.models.loaded() == before
 
 
 def test_unknown_model_message_is_clear(hardened, load_spy):
@@ -52,7 +52,7 @@ def test_unknown_model_message_is_clear(hardened, load_spy):
 def test_enricher_gets_the_guarded_pool(hardened, load_spy):
     """Records keep the model a client asked for; background enrichment must not load it either."""
     gw = hardened()
-    pool = gw.app.state.models
+    pool = gw.app.state.pellucid.models
     from pellucid.errors import ModelNotFoundError
 
     with pytest.raises(ModelNotFoundError):
@@ -67,7 +67,7 @@ def test_allow_model_paths_lets_an_operator_open_a_folder(hardened, tiny_dir, tm
     inside = str(allowed / "tiny-copy")
     res = gw.client.post("/api/generate", json={"model": inside, "prompt": "hi", "max_new_tokens": 2})
     assert res.status_code == 200, res.text
-    assert inside in gw.app.state.models.loaded()
+    assert inside in gw.app.state.pellucid.models.loaded()
     escape = str(allowed / ".." / "elsewhere")
     assert gw.client.post("/api/generate", json={"model": escape, "prompt": "hi"}).status_code == 404
     assert gw.client.post("/api/generate", json={"model": str(tiny_dir), "prompt": "hi"}).status_code == 404

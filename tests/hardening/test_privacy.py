@@ -126,7 +126,7 @@ def test_no_prompt_text_in_server_logs(hardened, caplog, monkeypatch):
     ]
     for call in calls:
         assert call().status_code < 500
-    lm = gw.app.state.models.get()
+    lm = gw.app.state.pellucid.models.get()
 
     def boom(*args, **kwargs):
         raise RuntimeError("generation crashed")
@@ -141,7 +141,7 @@ def test_no_prompt_text_in_server_logs(hardened, caplog, monkeypatch):
 
 def test_redaction_covers_prompt_response_error_and_metadata(hardened):
     gw = hardened(redact_pii=True)
-    monitor = gw.app.state.monitor
+    monitor = gw.app.state.pellucid.monitor
     monitor.log(
         [{"role": "user", "content": "mail bob@example.com"}],
         "call +44 20 7946 0958",

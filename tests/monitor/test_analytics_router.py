@@ -1,4 +1,4 @@
-"""The analytics router on a bare FastAPI app with ``app.state.store`` set."""
+"""The analytics router on a bare FastAPI app with an ``AppState`` holding the store."""
 
 from __future__ import annotations
 
@@ -14,13 +14,14 @@ from pellucid.monitor.eval_data import EvalDataset, EvalItem
 from pellucid.monitor.evaluation import evaluate
 from pellucid.monitor.records import utcnow
 from pellucid.serve.routers import analytics
+from pellucid.serve.state import AppState, install
 from pellucid.service import ModelPool
 
 
 @pytest.fixture()
 def client(store: Store):
     app = FastAPI()
-    app.state.store = store
+    install(app, AppState(store=store))
     app.include_router(analytics.router, prefix="/api")
     with TestClient(app) as c:
         yield c
@@ -127,7 +128,7 @@ def test_projection_and_correlation(client, store: Store, traffic) -> None:
 def test_explain_record_route(client, store: Store, make, tiny_lm, settings) -> None:
     pool = ModelPool(settings)
     pool.add(tiny_lm, name="tiny")
-    client.app.state.models = pool
+    client.app.state.pellucid.models = pool
     record = make(prompt="What is the capital of France?", response=" Paris.", model="tiny")
     store.repo.insert_records([record])
     res = client.post(f"/api/records/{record.id}/explanation", json={"method": "occlusion"})
@@ -137,7 +138,7 @@ def test_explain_record_route(client, store: Store, make, tiny_lm, settings) -> 
 
 def test_no_store_is_503() -> None:
     app = FastAPI()
-    app.state.store = None
+    install(app, AppState(store=None))
     app.include_router(analytics.router, prefix="/api")
     res = TestClient(app).get("/api/alerts/rules")
     assert res.status_code == 503 and "store" in res.json()["error"]["message"]

@@ -30,7 +30,7 @@ class Gateway:
     model: str
 
     def flush(self) -> None:
-        assert self.app.state.monitor.flush(timeout=30)
+        assert self.app.state.pellucid.monitor.flush(timeout=30)
 
     def records(self, **filters: Any) -> list[StoredRecord]:
         from pellucid.monitor import RecordFilter

@@ -24,7 +24,7 @@ def test_server_enriches_logged_calls_in_the_background(tiny_lm, settings, tmp_p
             reply = client.post("/v1/chat/completions", json=body)
             assert reply.status_code == 200
             record_id = reply.headers["X-Pellucid-Record-Id"]
-            app.state.monitor.flush(timeout=30)
+            app.state.pellucid.monitor.flush(timeout=30)
             deadline = time.monotonic() + 120
             metrics: dict[str, float] = {}
             while time.monotonic() < deadline and MARKER not in metrics:

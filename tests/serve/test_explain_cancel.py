@@ -47,7 +47,7 @@ def progress_calls(monkeypatch) -> tuple[list[tuple[int, int]], threading.Event]
 
 def _routes(app: Any, tiny_lm: Any) -> dict[str, tuple[str, dict[str, Any]]]:
     record = NewRecord(prompt=PROMPT, response=" The Rhine.", model=tiny_lm.name)
-    app.state.store.repo.insert_records([record])
+    app.state.pellucid.store.repo.insert_records([record])
     return {
         "explanations": (
             "/api/explanations",

@@ -187,7 +187,7 @@ def test_concurrent_calls_lose_nothing(gateway):
         i = ids[record.id]
         assert record.user_id == f"user-{i}" and record.prompt[0]["content"] == f"Hello number {i}"
         assert record.params["stream"] is (i % 3 == 0) and record.completion_tokens == 2
-    assert gateway.app.state.monitor.stats().failed == 0
+    assert gateway.app.state.pellucid.monitor.stats().failed == 0
 
 
 def test_records_are_written_on_shutdown(tiny_lm, settings, tmp_path):
@@ -198,9 +198,9 @@ def test_records_are_written_on_shutdown(tiny_lm, settings, tmp_path):
     url = f"sqlite:///{tmp_path / 'shutdown.db'}"
     gen = make_gateway(tiny_lm, settings, url)
     gw = next(gen)
-    gw.app.state.monitor.writer = BatchWriter(gw.store.repo, flush_interval=3600, batch_size=100)
+    gw.app.state.pellucid.monitor.writer = BatchWriter(gw.store.repo, flush_interval=3600, batch_size=100)
     assert gw.chat().status_code == 200
-    assert gw.app.state.monitor.stats().queued == 1
+    assert gw.app.state.pellucid.monitor.stats().queued == 1
     with pytest.raises(StopIteration):
         next(gen)  # leaves the TestClient block: shutdown
     with Store.open(url) as store:

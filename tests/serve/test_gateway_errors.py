@@ -103,7 +103,7 @@ def test_api_routes_keep_fastapi_validation_errors(sqlite_gateway):
 
 
 def test_full_queue_answers_429_before_generating(sqlite_gateway, monkeypatch):
-    writer = sqlite_gateway.app.state.monitor.writer
+    writer = sqlite_gateway.app.state.pellucid.monitor.writer
     monkeypatch.setattr(writer, "max_queue", 0)
     res = sqlite_gateway.chat()
     assert res.status_code == 429
@@ -117,7 +117,7 @@ def test_a_stream_cut_short_is_logged_once_with_the_text_sent(sqlite_gateway, ti
     from pellucid.serve.gateway import Sampling
     from pellucid.serve.routers.openai import _events
 
-    gateway = sqlite_gateway.app.state.gateway
+    gateway = sqlite_gateway.app.state.pellucid.gateway
 
     class FakeRequest:
         headers: dict[str, str] = {}
@@ -146,7 +146,7 @@ def test_a_stream_never_started_is_logged_by_the_background_task(sqlite_gateway,
     from pellucid.serve.gateway import Sampling
     from pellucid.serve.routers.openai import _log_if_never_started
 
-    gateway = sqlite_gateway.app.state.gateway
+    gateway = sqlite_gateway.app.state.pellucid.gateway
 
     class FakeRequest:
         headers: dict[str, str] = {}

@@ -11,6 +11,7 @@ from pellucid.monitor import NewRecord, Store
 from pellucid.monitor.enrich import MARKER
 from pellucid.monitor.projection import projection
 from pellucid.serve.routers import analytics
+from pellucid.serve.state import AppState, install
 
 
 @pytest.fixture()
@@ -45,7 +46,7 @@ def seeded(store: Store) -> list[NewRecord]:
 
 def test_points_carry_version_model_flags_and_metrics(store: Store, seeded) -> None:
     app = FastAPI()
-    app.state.store = store
+    install(app, AppState(store=store))
     app.include_router(analytics.router, prefix="/api")
     with TestClient(app) as client:
         data = client.get("/api/projection", params={"clusters": 2}).json()

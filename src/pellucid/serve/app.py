@@ -44,6 +44,7 @@ from pellucid.serve.routers import (
     records,
     ui,
 )
+from pellucid.serve.state import AppState, ServerLacksError, app_state, install
 from pellucid.service import ModelPool
 from pellucid.settings import Settings
 
@@ -63,7 +64,7 @@ def _status_for(exc: PellucidError) -> int:
         return 422
     if isinstance(exc, StoreBusyError):
         return 429
-    if isinstance(exc, StoreError):
+    if isinstance(exc, (StoreError, ServerLacksError)):
         return 503
     if isinstance(exc, Cancelled):
         return CLIENT_CLOSED
@@ -103,7 +104,7 @@ def create_app(
 
     With ``background=True`` (what ``pellucid serve`` does) and a store, the app's lifespan also
     runs the enrichment worker and the alert scheduler in threads, stopped at shutdown.
-    Background jobs (audits, ``app.state.jobs``) still running at shutdown are cancelled.
+    Background jobs (audits, ``AppState.jobs``) still running at shutdown are cancelled.
     """
     models = security.served_models(models, settings)  # requests name only served models
     monitor = build_monitor(settings, store) if store is not None else None
@@ -132,12 +133,8 @@ def create_app(
         lifespan=lifespan,
     )
     security.install(app, settings)  # token, body-size limit, CORS, Retry-After
-    app.state.settings = settings
-    app.state.models = models
-    app.state.store = store
-    app.state.monitor = monitor
-    app.state.jobs = jobs
-    app.state.gateway = Gateway(settings, models, monitor, _redactor(settings))
+    gateway = Gateway(settings, models, monitor, _redactor(settings))
+    install(app, AppState(settings, models, store, monitor, jobs, gateway))
 
     @app.exception_handler(PellucidError)
     async def _pellucid_error(request: Request, exc: PellucidError) -> JSONResponse:
@@ -153,7 +150,7 @@ def create_app(
         if not _is_v1(request):
             return await request_validation_exception_handler(request, exc)
         error = from_validation(exc)
-        call = log_rejected(request.app.state.gateway, request, exc.body, error.message, error.status)
+        call = log_rejected(app_state(request).openai_gateway(), request, exc.body, error.message, error.status)
         return error.response(call.headers if call is not None else None)
 
     @app.exception_handler(StarletteHTTPException)

@@ -1,14 +1,15 @@
 """Analytics API: metrics over time, drift reports, alerts, evaluation runs, projection,
 feedback correlation, and "explain this record". Mount under ``/api``.
 
-Every route reads the monitoring store from ``request.app.state.store`` (503 when there is
-none) and calls one function: of :mod:`pellucid.service` when a model is involved (hidden-state
+Every route reads the monitoring store from the app's :class:`~pellucid.serve.state.AppState`
+(503 when there is none) and calls one function: of :mod:`pellucid.service` when a model is involved (hidden-state
 drift, explaining a record) or the report is saved, else of :mod:`pellucid.monitor`; no SQL here. Pellucid errors become
 JSON ``{"error": {"type", "message"}}`` responses — 404 for unknown ids and names, 422 for bad
 input — so the router behaves the same mounted on the full app or on a bare one.
 
 Alert rules with a ``command`` action run shell commands on the server, so creating them over
-HTTP is refused (403) unless ``app.state.allow_alert_commands`` is true.
+HTTP is refused (403) unless ``AppState.allow_alert_commands`` is true. Answers are described by
+the models of :mod:`pellucid.serve.routers.analytics_schemas`.
 """
 
 from __future__ import annotations
@@ -22,7 +23,10 @@ from fastapi.routing import APIRoute
 from pydantic import BaseModel, Field
 
 from pellucid.errors import Cancelled, InvalidInputError, PellucidError
+from pellucid.serve import schemas
 from pellucid.serve.json_errors import CLIENT_CLOSED
+from pellucid.serve.routers import analytics_schemas as out
+from pellucid.serve.state import app_state
 
 
 def _status_for(exc: PellucidError) -> int:
@@ -65,7 +69,7 @@ router = APIRouter(tags=["analytics"], route_class=_PellucidErrorsAsJSON)
 
 
 def _store(request: Request) -> Any:
-    store = getattr(request.app.state, "store", None)
+    store = app_state(request).store
     if store is None:
         raise ServiceUnavailable("No monitoring store is configured; start the server with a database.")
     return store
@@ -78,13 +82,13 @@ def _window(spec: str | None) -> Any:
 
 
 # -- metrics over time ------------------------------------------------------------------
-@router.get("/metrics")
+@router.get("/metrics", response_model=list[str])
 def metric_names(request: Request) -> list[str]:
     """Every chartable metric: built-in ones, then stored enrichments."""
     return _store(request).repo.metric_names()
 
 
-@router.get("/metrics/series")
+@router.get("/metrics/series", response_model=list[out.SeriesPoint])
 def metric_series(
     request: Request,
     metric: str = Query(..., description="latency_ms, perplexity, flag:empty_prompt, feedback..."),
@@ -96,7 +100,7 @@ def metric_series(
     return [p.to_dict() for p in points]
 
 
-@router.get("/correlation")
+@router.get("/correlation", response_model=out.FeedbackCorrelation)
 def correlation(request: Request, metric: str, window: str | None = None) -> dict[str, Any]:
     """Spearman (and point-biserial) correlation of a per-record metric with feedback."""
     from pellucid.monitor.correlate import correlate
@@ -118,7 +122,7 @@ class DriftRequest(BaseModel):
     name: str | None = Field(None, max_length=200)
 
 
-@router.post("/drift/reports")
+@router.post("/drift/reports", response_model=out.DriftRun, response_model_exclude_unset=True)
 def run_drift_report(body: DriftRequest, request: Request) -> dict[str, Any]:
     """Run drift between two windows; saved unless ``save`` is false."""
     from pellucid.service.drift import drift_report
@@ -126,7 +130,7 @@ def run_drift_report(body: DriftRequest, request: Request) -> dict[str, Any]:
     store = _store(request)
     lm = None
     if body.layer is not None:
-        models = getattr(request.app.state, "models", None)
+        models = app_state(request).models
         if models is None:
             raise ServiceUnavailable("Hidden-state drift needs models; this server has no model pool.")
         lm = models.get(body.model)
@@ -148,12 +152,12 @@ def run_drift_report(body: DriftRequest, request: Request) -> dict[str, Any]:
     return report.to_dict()
 
 
-@router.get("/drift/reports")
+@router.get("/drift/reports", response_model=list[out.DriftReportInfo], response_model_exclude_unset=True)
 def list_drift_reports(request: Request, limit: int = Query(50, ge=1, le=1000)) -> list[dict[str, Any]]:
     return [r.to_dict(with_report=False) for r in _store(request).analytics.list_drift_reports(limit=limit)]
 
 
-@router.get("/drift/reports/{report_id}")
+@router.get("/drift/reports/{report_id}", response_model=out.DriftReportInfo)
 def get_drift_report(report_id: str, request: Request) -> dict[str, Any]:
     return _store(request).analytics.get_drift_report(report_id).to_dict()
 
@@ -172,16 +176,16 @@ class AlertRuleUpdate(BaseModel):
     enabled: bool
 
 
-@router.get("/alerts/rules")
+@router.get("/alerts/rules", response_model=list[out.AlertRule])
 def list_alert_rules(request: Request) -> list[dict[str, Any]]:
     return [r.to_dict() for r in _store(request).analytics.list_alert_rules()]
 
 
-@router.post("/alerts/rules", status_code=201)
+@router.post("/alerts/rules", status_code=201, response_model=out.AlertRule)
 def create_alert_rule(body: AlertRuleRequest, request: Request) -> dict[str, Any]:
     from pellucid.monitor.alerts import add_rule
 
-    if body.action == "command" and not getattr(request.app.state, "allow_alert_commands", False):
+    if body.action == "command" and not app_state(request).allow_alert_commands:
         raise Forbidden(
             "Alert rules that run shell commands cannot be created over HTTP on this server; use "
             "`pellucid monitor alerts add --command ...` on the host, or a webhook."
@@ -198,12 +202,12 @@ def create_alert_rule(body: AlertRuleRequest, request: Request) -> dict[str, Any
     return rule.to_dict()
 
 
-@router.get("/alerts/rules/{rule}")
+@router.get("/alerts/rules/{rule}", response_model=out.AlertRule)
 def get_alert_rule(rule: str, request: Request) -> dict[str, Any]:
     return _store(request).analytics.get_alert_rule(rule).to_dict()
 
 
-@router.patch("/alerts/rules/{rule}")
+@router.patch("/alerts/rules/{rule}", response_model=out.AlertRule)
 def update_alert_rule(rule: str, body: AlertRuleUpdate, request: Request) -> dict[str, Any]:
     store = _store(request)
     found = store.analytics.get_alert_rule(rule)
@@ -211,20 +215,20 @@ def update_alert_rule(rule: str, body: AlertRuleUpdate, request: Request) -> dic
     return store.analytics.get_alert_rule(found.id).to_dict()
 
 
-@router.delete("/alerts/rules/{rule}", status_code=204)
+@router.delete("/alerts/rules/{rule}", status_code=204, response_model=None)
 def delete_alert_rule(rule: str, request: Request) -> Response:
     _store(request).analytics.remove_alert_rule(rule)
     return Response(status_code=204)
 
 
-@router.get("/alerts/events")
+@router.get("/alerts/events", response_model=list[out.AlertEvent])
 def alert_events(
     request: Request, rule: str | None = None, limit: int = Query(100, ge=1, le=1000)
 ) -> list[dict[str, Any]]:
     return [e.to_dict() for e in _store(request).analytics.alert_history(rule, limit=limit)]
 
 
-@router.post("/alerts/check")
+@router.post("/alerts/check", response_model=list[out.RuleCheck])
 def check_alerts(request: Request, dry_run: bool = False) -> list[dict[str, Any]]:
     """Check every enabled rule now (``dry_run``: store events without notifying)."""
     from pellucid.monitor.alerts import check_rules
@@ -233,7 +237,7 @@ def check_alerts(request: Request, dry_run: bool = False) -> list[dict[str, Any]
 
 
 # -- evaluation runs --------------------------------------------------------------------
-@router.get("/evals")
+@router.get("/evals", response_model=list[out.EvalRun], response_model_exclude_unset=True)
 def list_eval_runs(
     request: Request, limit: int = Query(50, ge=1, le=1000), name: str | None = None
 ) -> list[dict[str, Any]]:
@@ -241,7 +245,7 @@ def list_eval_runs(
     return [r.to_dict(with_examples=False) for r in runs]
 
 
-@router.get("/evals/compare")
+@router.get("/evals/compare", response_model=out.EvalComparison, response_model_exclude_unset=True)
 def compare_eval_runs(request: Request, a: str, b: str) -> dict[str, Any]:
     """Two runs side by side (ids or names): aggregates, B − A, paired wins."""
     from pellucid.monitor.evaluation import compare_runs
@@ -255,13 +259,13 @@ def compare_eval_runs(request: Request, a: str, b: str) -> dict[str, Any]:
     }
 
 
-@router.get("/evals/{run}")
+@router.get("/evals/{run}", response_model=out.EvalRun, response_model_exclude_unset=True)
 def get_eval_run(run: str, request: Request, examples: bool = True) -> dict[str, Any]:
     return _store(request).analytics.get_eval_run(run, with_examples=examples).to_dict(with_examples=examples)
 
 
 # -- projection -------------------------------------------------------------------------
-@router.get("/projection")
+@router.get("/projection", response_model=out.Projection, response_model_exclude_unset=True)
 def get_projection(
     request: Request,
     window: str | None = None,
@@ -289,7 +293,7 @@ class ExplainRecordRequest(BaseModel):
     segments: list[str] = Field(default_factory=lambda: ["user"])
 
 
-@router.post("/records/{record_id}/explanation")
+@router.post("/records/{record_id}/explanation", response_model=schemas.Explanation)
 async def explain_logged_record(record_id: str, body: ExplainRecordRequest, request: Request) -> dict[str, Any]:
     """Attribute a logged response to its logged prompt, on the model that answered it.
 
@@ -298,7 +302,7 @@ async def explain_logged_record(record_id: str, body: ExplainRecordRequest, requ
     from pellucid.serve.disconnect import Progress, run_until_disconnect
     from pellucid.service.records import explain_record
 
-    models = getattr(request.app.state, "models", None)
+    models = app_state(request).models
     if models is None:
         raise ServiceUnavailable("Explaining records needs models; this server has no model pool.")
     if "progress" in body.params:

@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import re
 import uuid
-from typing import Any
+from typing import Any, Literal
 
 from fastapi import APIRouter, Query, Request, Response
 from fastapi.responses import HTMLResponse
@@ -32,6 +32,8 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from pellucid.serve.jobs import Job, JobNotFoundError, JobRegistry, JobStateError
 from pellucid.serve.json_errors import JSONErrorRoute
+from pellucid.serve.schemas import ParamSpec
+from pellucid.serve.state import app_state
 
 router = APIRouter(tags=["audit"], route_class=JSONErrorRoute)
 KIND = "audit"
@@ -52,20 +54,120 @@ class AuditJobRequest(BaseModel):
     )
 
 
+class AuditCheckSpec(BaseModel):
+    """An audit check: what it measures, what it needs, whether a request can run it, its options."""
+
+    name: str
+    description: str
+    needs: list[str]
+    available: bool
+    unavailable_reason: str | None
+    params: list[ParamSpec]
+
+
+class AuditChecks(BaseModel):
+    """Every check, and the named suites (suite name to its checks)."""
+
+    checks: list[AuditCheckSpec]
+    suites: dict[str, list[str]]
+
+
+class AuditCheckResult(BaseModel):
+    """The outcome of one audit check (``status``: pass, fail or error)."""
+
+    check: str
+    status: Literal["pass", "fail", "error"]
+    passed: bool | None
+    score: float | None
+    threshold: float | None
+    higher_is_worse: bool
+    description: str
+    metrics: dict[str, Any]
+    findings: list[dict[str, Any]]
+    limits: list[str]
+    params: dict[str, Any]
+    model: str
+    seconds: float
+    error: str | None
+
+
+class AuditReport(BaseModel):
+    """Every check run on one model, in order; ``summary`` counts pass, fail and error."""
+
+    kind: str
+    model: str
+    model_version: str | None
+    created: str
+    seconds: float
+    summary: dict[str, int]
+    meta: dict[str, Any]
+    checks: list[AuditCheckResult]
+
+
+class JobProgress(BaseModel):
+    """Checks done of total, the check running now and its items done of total."""
+
+    done: int
+    total: int
+    current: str | None
+    current_done: int
+    current_total: int
+    fraction: float
+
+
+class AuditStep(BaseModel):
+    """A summary of one finished check."""
+
+    check: str
+    status: str
+    score: float | None
+    threshold: float | None
+    seconds: float | None
+    error: str | None
+
+
+class AuditJobParams(BaseModel):
+    """What the audit was asked: the model, the checks and their options."""
+
+    model: str
+    checks: list[str]
+    options: dict[str, dict[str, Any]]
+
+
+class AuditJob(BaseModel):
+    """An audit job's status and progress; ``report`` once done (left out of listings).
+
+    ``stored`` is true for an audit read back from the monitoring store (kept from an earlier
+    run of the server).
+    """
+
+    id: str
+    kind: str
+    status: Literal["queued", "running", "done", "failed", "cancelled"]
+    stored: bool | None = None
+    params: AuditJobParams
+    created_at: str | None
+    started_at: str | None
+    finished_at: str | None
+    seconds: float | None
+    cancel_requested: bool
+    progress: JobProgress
+    steps: list[AuditStep]
+    error: str | None
+    report: AuditReport | None = None
+
+
 def jobs_of(request: Request) -> JobRegistry:
-    """The app's job registry (created on first use)."""
-    registry: JobRegistry | None = getattr(request.app.state, "jobs", None)
-    if registry is None:
-        registry = request.app.state.jobs = JobRegistry()
-    return registry
+    """The app's job registry."""
+    return app_state(request).jobs
 
 
 def _audit_work(request: Request, model: str | None, names: list[str], options: dict[str, dict[str, Any]]) -> Any:
     from pellucid.audit.result import CheckResult
     from pellucid.service.audit import run_audit
 
-    models, settings = request.app.state.models, request.app.state.settings
-    store = getattr(request.app.state, "store", None)
+    state = app_state(request)
+    models, settings, store = state.pool(), state.config(), state.store
 
     def work(job: Job) -> Any:
         job.begin_step("loading the model")
@@ -103,7 +205,7 @@ def _stored_report(request: Request, job_id: str) -> Any:
     """The stored report with this id, or ``None`` (no store, not an id, not stored)."""
     from pellucid.monitor.repository_analytics import NotFoundError
 
-    store, key = getattr(request.app.state, "store", None), _canonical(job_id)
+    store, key = app_state(request).store, _canonical(job_id)
     if store is None or key is None:
         return None
     try:
@@ -166,7 +268,7 @@ def _filename(text: str) -> str:
     return re.sub(r"[^A-Za-z0-9._-]+", "-", text).strip("-.")[:80] or "model"
 
 
-@router.get("/audit/checks")
+@router.get("/audit/checks", response_model=AuditChecks)
 def list_checks() -> dict[str, Any]:
     """Every audit check with its options, and the named suites."""
     from pellucid.service.audit import describe_checks, suites
@@ -174,18 +276,19 @@ def list_checks() -> dict[str, Any]:
     return {"checks": describe_checks(), "suites": suites()}
 
 
-@router.post("/audit/jobs", status_code=202)
+@router.post("/audit/jobs", status_code=202, response_model=AuditJob, response_model_exclude_unset=True)
 def start_audit(body: AuditJobRequest, request: Request) -> dict[str, Any]:
     """Start an audit in the background; poll ``GET /api/audit/jobs/{id}`` for its progress."""
     from pellucid.service.audit import check_names, check_options
 
     names = check_names(body.checks, body.suite)
     options = check_options(names, body.options)
-    models = request.app.state.models
+    state = app_state(request)
+    models = state.pool()
     check = getattr(models, "check", None)
     if check is not None:
         check(body.model)  # only served models: 404 before anything is queued
-    model = body.model or request.app.state.settings.default_model
+    model = body.model or state.config().default_model
     params = {"model": model, "checks": names, "options": options}
     job = jobs_of(request).submit(
         KIND, _audit_work(request, body.model, names, options), total=len(names), params=params
@@ -193,12 +296,12 @@ def start_audit(body: AuditJobRequest, request: Request) -> dict[str, Any]:
     return _job_answer(job)
 
 
-@router.get("/audit/jobs")
+@router.get("/audit/jobs", response_model=list[AuditJob], response_model_exclude_unset=True)
 def list_audits(request: Request) -> list[dict[str, Any]]:
     """The remembered audit jobs, newest first (without their reports), then the stored audits
     that are no longer remembered (``"stored": true``; the newest 50)."""
     jobs = [job.to_dict() for job in jobs_of(request).jobs(KIND)]
-    store = getattr(request.app.state, "store", None)
+    store = app_state(request).store
     if store is None:
         return jobs
     remembered = {_canonical(j["id"]) for j in jobs}
@@ -210,20 +313,25 @@ def list_audits(request: Request) -> list[dict[str, Any]]:
     return jobs
 
 
-@router.get("/audit/jobs/{job_id}")
+@router.get("/audit/jobs/{job_id}", response_model=AuditJob, response_model_exclude_unset=True)
 def get_audit(job_id: str, request: Request) -> dict[str, Any]:
     """Status and progress; ``report`` holds the whole report once the audit is done."""
     job = _job_or_stored(request, job_id)
     return _job_answer(job) if isinstance(job, Job) else _stored_job(job)
 
 
-@router.delete("/audit/jobs/{job_id}")
+@router.delete("/audit/jobs/{job_id}", response_model=AuditJob, response_model_exclude_unset=True)
 def cancel_audit(job_id: str, request: Request) -> dict[str, Any]:
     """Cancel a queued or running audit (it stops at its next progress point)."""
     return _job_answer(jobs_of(request).cancel(job_id))
 
 
-@router.get("/audit/jobs/{job_id}/report.html", response_class=HTMLResponse)
+@router.get(
+    "/audit/jobs/{job_id}/report.html",
+    response_class=HTMLResponse,
+    response_model=None,
+    responses={200: {"description": "The self-contained HTML report.", "content": {"text/html": {}}}},
+)
 def audit_report_html(job_id: str, request: Request, download: bool = False) -> Response:
     """The self-contained HTML report (inline CSS and SVG, no script)."""
     from pellucid.audit.report_html import report_page
@@ -235,7 +343,11 @@ def audit_report_html(job_id: str, request: Request, download: bool = False) -> 
     return HTMLResponse(report_page(report), headers=headers)
 
 
-@router.get("/audit/jobs/{job_id}/card.md")
+@router.get(
+    "/audit/jobs/{job_id}/card.md",
+    response_model=None,
+    responses={200: {"description": "The model card (README.md).", "content": {"text/markdown": {}}}},
+)
 def audit_model_card(
     job_id: str,
     request: Request,

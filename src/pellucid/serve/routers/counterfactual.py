@@ -17,7 +17,7 @@ worker thread and stops before its next forward pass when the client disconnects
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal
 
 from fastapi import APIRouter, Request
 from pydantic import BaseModel, ConfigDict, Field
@@ -25,7 +25,9 @@ from pydantic import BaseModel, ConfigDict, Field
 from pellucid.errors import InvalidInputError
 from pellucid.serve.disconnect import CancelToken, run_until_disconnect
 from pellucid.serve.json_errors import JSONErrorRoute
+from pellucid.serve.schemas import ParamSpec
 from pellucid.serve.security import Text
+from pellucid.serve.state import app_state
 
 router = APIRouter(tags=["counterfactuals"], route_class=JSONErrorRoute)
 
@@ -59,6 +61,74 @@ class CounterfactualRequest(BaseModel):
     seed: int = Field(0, ge=0, le=2**32 - 1)
 
 
+class GeneratorSpec(BaseModel):
+    """An edit generator: what it changes, what it needs (an encoder, the model...), its parameters."""
+
+    name: str
+    description: str
+    needs: list[str]
+    params: list[ParamSpec]
+
+
+class WordDiffOp(BaseModel):
+    """One step of a word diff between the original prompt and a variant."""
+
+    op: Literal["equal", "replace", "delete", "insert"]
+    old: list[str]
+    new: list[str]
+
+
+class Change(BaseModel):
+    """Characters ``start:end`` of the original (``old``) were replaced by ``new``."""
+
+    start: int
+    end: int
+    old: str
+    new: str
+    kind: str
+
+
+class EditInfo(BaseModel):
+    """How a variant was made: its text, the generator, a label and the changed spans."""
+
+    text: str
+    generator: str
+    label: str
+    changes: list[Change]
+    meta: dict[str, Any]
+
+
+class CounterfactualVariant(BaseModel):
+    """One prompt with the model's answer and the target's log-probability after it."""
+
+    prompt: str
+    answer: str
+    target_logprob: float
+    foil_logprob: float | None
+    edit: EditInfo | None
+    delta_logprob: float = Field(description="Edited − original (0 for the original).")
+    delta_contrast: float | None
+    exact_match: bool
+    token_edit_distance: int
+    similarity: float | None
+    diff: list[WordDiffOp]
+
+
+class CounterfactualResult(BaseModel):
+    """The original prompt and every edited variant, answered and scored."""
+
+    kind: str
+    model: str
+    target: str
+    target_is_answer: bool
+    foil: str | None
+    original: CounterfactualVariant
+    variants: list[CounterfactualVariant]
+    unmatched: list[str] = Field(description="Replacement patterns that matched nothing.")
+    params: dict[str, Any]
+    truncated: bool = Field(description="Whether the generator made more edits than were scored.")
+
+
 def _described(info: dict[str, Any]) -> dict[str, Any]:
     return {**info, "params": [p for p in info["params"] if p["name"] not in FILE_PARAMS]}
 
@@ -76,7 +146,7 @@ def _refuse_file_params(name: str, params: dict[str, Any]) -> None:
         )
 
 
-@router.get("/counterfactuals/generators")
+@router.get("/counterfactuals/generators", response_model=list[GeneratorSpec])
 def list_generators() -> list[dict[str, Any]]:
     """Every edit generator with its description and parameters."""
     from pellucid.service.counterfactual import list_generators as described
@@ -84,7 +154,7 @@ def list_generators() -> list[dict[str, Any]]:
     return [_described(info) for info in described()]
 
 
-@router.post("/counterfactuals")
+@router.post("/counterfactuals", response_model=CounterfactualResult)
 async def create_counterfactual(body: CounterfactualRequest, request: Request) -> dict[str, Any]:
     """Answer and score the original and the edited prompt(s); see the module docstring."""
     from pellucid.service.counterfactual import compare_variants
@@ -97,7 +167,7 @@ async def create_counterfactual(body: CounterfactualRequest, request: Request) -
         raise InvalidInputError("The edited prompt is empty; write the prompt to compare with the original.")
     if body.edited == body.prompt:
         raise InvalidInputError("The edited prompt is the same as the original; change some words to compare.")
-    models = request.app.state.models
+    models = app_state(request).pool()
 
     def work(token: CancelToken) -> dict[str, Any]:
         lm = models.get(body.model)  # loading may take seconds: not on the event loop

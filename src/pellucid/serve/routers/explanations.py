@@ -14,7 +14,9 @@ from pydantic import BaseModel, Field
 from pellucid import service
 from pellucid.errors import InvalidInputError
 from pellucid.serve.disconnect import CancelToken, run_until_disconnect
+from pellucid.serve.schemas import Explanation, ParamSpec
 from pellucid.serve.security import Text
+from pellucid.serve.state import app_state
 
 router = APIRouter(tags=["explanations"])
 
@@ -35,16 +37,26 @@ class ExplainRequest(BaseModel):
     seed: int = Field(0, ge=0, le=2**64 - 1)
 
 
-@router.get("/methods")
+class MethodSpec(BaseModel):
+    """An attribution method: what it computes and the parameters its form shows."""
+
+    name: str
+    description: str
+    signed: bool = Field(description="Whether its scores have a sign.")
+    kind: str
+    params: list[ParamSpec]
+
+
+@router.get("/methods", response_model=list[MethodSpec], response_model_exclude_unset=True)
 def methods() -> list[dict[str, Any]]:
     return service.list_methods()
 
 
-@router.post("/explanations")
+@router.post("/explanations", response_model=Explanation)
 async def create_explanation(body: ExplainRequest, request: Request) -> dict[str, Any]:
     if "progress" in body.params:
         raise InvalidInputError("params.progress is not a method parameter; see GET /api/methods.")
-    models = request.app.state.models
+    models = app_state(request).pool()
 
     def work(token: CancelToken) -> dict[str, Any]:
         lm = models.get(body.model)  # loading may take seconds: not on the event loop

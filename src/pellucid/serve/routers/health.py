@@ -9,6 +9,7 @@ from fastapi.responses import HTMLResponse
 from pydantic import BaseModel
 
 from pellucid import __version__
+from pellucid.serve.state import app_state
 
 router = APIRouter(tags=["health"])
 
@@ -22,11 +23,12 @@ class Health(BaseModel):
 
 @router.get("/api/health", response_model=Health)
 def health(request: Request) -> Health:
-    pool = request.app.state.models
+    state = app_state(request)
+    pool = state.pool()
     return Health(
         status="ok",
         version=__version__,
-        default_model=request.app.state.settings.default_model,
+        default_model=state.config().default_model,
         loaded_models=pool.loaded(),
     )
 

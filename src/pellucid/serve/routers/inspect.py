@@ -28,6 +28,8 @@ from pydantic import BaseModel, ConfigDict, Field
 from pellucid.errors import InvalidInputError
 from pellucid.serve.disconnect import CancelToken, run_until_disconnect
 from pellucid.serve.json_errors import JSONErrorRoute, error_response
+from pellucid.serve.schemas import Explanation, ParamSpec
+from pellucid.serve.state import app_state
 
 Layers = list[int] | None
 Prompt = Annotated[str, Field(min_length=1, max_length=20_000, json_schema_extra={"widget": "text"})]
@@ -321,7 +323,15 @@ def _unknown(verb: str) -> JSONResponse:
     return error_response(404, "UnknownVerb", f"Unknown inspect verb {verb!r}. Available: {', '.join(VERBS)}.")
 
 
-@router.get("/inspect")
+class VerbSpec(BaseModel):
+    """An inspect verb: what it shows and the parameters its form asks for."""
+
+    name: str
+    description: str
+    params: list[ParamSpec]
+
+
+@router.get("/inspect", response_model=list[VerbSpec])
 def list_verbs() -> list[dict[str, Any]]:
     """Every verb with its description and parameters (the workbench builds its forms from this)."""
     return [
@@ -334,7 +344,7 @@ def _endpoint(
     verb: str, model_cls: type[_Base], run: Callable[[Any, Any], Any]
 ) -> Callable[..., Coroutine[Any, Any, dict[str, Any]]]:
     async def endpoint(body: Any, request: Request) -> dict[str, Any]:
-        models = request.app.state.models
+        models = app_state(request).pool()
 
         def work(token: CancelToken) -> dict[str, Any]:
             lm = models.get(body.model)  # loading may take seconds: not on the event loop
@@ -350,7 +360,13 @@ def _endpoint(
 
 
 for _verb, (_model, _run) in VERBS.items():
-    router.add_api_route(f"/inspect/{_verb}", _endpoint(_verb, _model, _run), methods=["POST"], name=f"inspect_{_verb}")
+    router.add_api_route(
+        f"/inspect/{_verb}",
+        _endpoint(_verb, _model, _run),
+        methods=["POST"],
+        name=f"inspect_{_verb}",
+        response_model=Explanation,
+    )
 
 
 @router.post("/inspect/{verb}", include_in_schema=False)

@@ -9,6 +9,7 @@ from pydantic import AfterValidator, BaseModel, Field
 
 from pellucid import service
 from pellucid.serve.security import Text, greedy_if_tiny
+from pellucid.serve.state import app_state
 
 router = APIRouter(tags=["models"])
 
@@ -32,14 +33,55 @@ class ScoreRequest(BaseModel):
     system: Text | None = Field(None, max_length=100_000)
 
 
-@router.get("/models")
+class ModelInfo(BaseModel):
+    """One model Pellucid knows (``pellucid models``): what it is and where it lives."""
+
+    name: str
+    kind: str
+    status: str = Field(description="converted, bundled, cached or not installed.")
+    architecture: str | None
+    layers: int | None
+    heads: int | None
+    d_model: int | None
+    context_length: int | None
+    size_bytes: int | None
+    location: str | None
+    description: str
+
+
+class Generation(BaseModel):
+    """A generated continuation with the log-probability of each generated token (null: -inf)."""
+
+    model: str
+    prompt: str
+    text: str
+    tokens: list[str]
+    token_ids: list[int]
+    logprobs: list[float | None]
+    finish_reason: str
+    params: dict[str, Any]
+
+
+class TokenScores(BaseModel):
+    """Teacher-forced log-probabilities of a target after a prompt, per token and in total."""
+
+    model: str
+    prompt: str
+    target: str
+    tokens: list[str]
+    token_ids: list[int]
+    logprobs: list[float | None]
+    total: float | None
+
+
+@router.get("/models", response_model=list[ModelInfo])
 def list_models(request: Request) -> list[dict[str, Any]]:
-    return [e.to_dict() for e in service.list_models(request.app.state.settings)]
+    return [e.to_dict() for e in service.list_models(app_state(request).config())]
 
 
-@router.post("/generate")
+@router.post("/generate", response_model=Generation)
 def generate(body: GenerateRequest, request: Request) -> dict[str, Any]:
-    lm = request.app.state.models.get(body.model)
+    lm = app_state(request).pool().get(body.model)
     out = service.generate(
         lm,
         body.prompt,
@@ -53,7 +95,7 @@ def generate(body: GenerateRequest, request: Request) -> dict[str, Any]:
     return out.to_dict()
 
 
-@router.post("/score")
+@router.post("/score", response_model=TokenScores)
 def score(body: ScoreRequest, request: Request) -> dict[str, Any]:
-    lm = request.app.state.models.get(body.model)
+    lm = app_state(request).pool().get(body.model)
     return service.score(lm, body.prompt, body.target, raw=body.raw, system=body.system).to_dict()

@@ -35,7 +35,9 @@ from pellucid import service
 from pellucid.errors import PellucidError
 from pellucid.serve.gateway import Call, Gateway, Job, Outcome, Sampling, cached_outcome, outcome_of
 from pellucid.serve.openai_errors import OpenAIError, from_exception
+from pellucid.serve.routers.openai_schemas import ChatCompletion, Completion, ModelList, completion_doc
 from pellucid.serve.security import greedy_if_tiny, reject_surrogates
+from pellucid.serve.state import app_state
 
 router = APIRouter(tags=["openai"])
 log = logging.getLogger(__name__)
@@ -195,28 +197,30 @@ class CompletionRequest(_Common):
 
 
 # -- routes -------------------------------------------------------------------------------
-@router.get("/v1/models")
+@router.get("/v1/models", response_model=ModelList)
 def list_models(request: Request) -> dict[str, Any]:
     """Loaded models first, then every installed or converted causal LM (loaded on first use)."""
-    pool = request.app.state.models
+    state = app_state(request)
+    pool = state.pool()
     names = list(pool.loaded())
-    for entry in service.list_models(request.app.state.settings):
+    for entry in service.list_models(state.config()):
         if entry.kind == "causal_lm" and entry.status != "not installed" and entry.name not in names:
             names.append(entry.name)
     data = [{"id": n, "object": "model", "created": 0, "owned_by": "pellucid"} for n in names]
     return {"object": "list", "data": data}
 
 
-@router.post("/v1/chat/completions", response_model=None)
+# Streamed (SSE) or JSON: the handlers build their responses; the JSON shape is documented.
+@router.post("/v1/chat/completions", response_model=None, responses=completion_doc(ChatCompletion))
 def chat_completions(body: ChatCompletionRequest, request: Request) -> Response:
-    gateway: Gateway = request.app.state.gateway
+    gateway = app_state(request).openai_gateway()
     call = body.begin(gateway, request, "chat.completions", body.logged())
     return _serve(gateway, request, call, body, body.for_model(), chat=True)
 
 
-@router.post("/v1/completions", response_model=None)
+@router.post("/v1/completions", response_model=None, responses=completion_doc(Completion))
 def completions(body: CompletionRequest, request: Request) -> Response:
-    gateway: Gateway = request.app.state.gateway
+    gateway = app_state(request).openai_gateway()
     call = body.begin(gateway, request, "completions", body.text())
     return _serve(gateway, request, call, body, body.text(), chat=False)
 

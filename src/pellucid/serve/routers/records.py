@@ -24,6 +24,8 @@ from pellucid.errors import InvalidInputError
 from pellucid.monitor.errors import RecordNotFoundError, StoreError
 from pellucid.monitor.records import RecordFilter
 from pellucid.monitor.sdk import Monitor
+from pellucid.serve.schemas import Number
+from pellucid.serve.state import app_state
 
 router = APIRouter(tags=["records"])
 T = TypeVar("T")
@@ -39,8 +41,59 @@ class FeedbackRequest(BaseModel):
     id: str | None = Field(None, description="A UUID you choose, so a retried request is stored once.")
 
 
+class FeedbackEntry(BaseModel):
+    """One piece of human feedback on a record."""
+
+    id: str
+    record_id: str
+    kind: str
+    value: float | None
+    comment: str | None
+    user_id: str | None
+    created_at: str = Field(description="ISO 8601 with +00:00.")
+
+
+class RecordItem(BaseModel):
+    """A logged call with its tags, flags, feedback and metrics (times in ISO 8601 with +00:00)."""
+
+    id: str
+    created_at: str
+    prompt: str | list[dict[str, Any]] = Field(description="Text, or chat messages as sent to the model.")
+    prompt_text: str
+    prompt_hash: str
+    response: str | None
+    model: str | None
+    model_version: str | None
+    template_version: str | None
+    latency_ms: float | None
+    ttft_ms: float | None
+    prompt_tokens: int | None
+    completion_tokens: int | None
+    params: dict[str, Any]
+    user_id: str | None
+    session_id: str | None
+    tags: list[str]
+    metadata: dict[str, Any]
+    cache_hit: bool | None
+    cache_key: str | None
+    redaction: dict[str, Any] | None
+    flags: dict[str, str]
+    language: str | None
+    error: str | None
+    feedback: list[FeedbackEntry]
+    metrics: dict[str, Number | None]
+
+
+class RecordPage(BaseModel):
+    """One page of records; pass ``next_cursor`` back as ``cursor`` for the next (null: the last)."""
+
+    items: list[RecordItem]
+    next_cursor: str | None
+    total: int | None = Field(description="Matching records, when with_total was asked.")
+
+
 def _monitor(request: Request) -> Monitor:
-    monitor: Monitor | None = request.app.state.monitor
+    monitor = app_state(request).monitor
     if monitor is None:
         raise StoreError("No monitoring store is configured; start the server with one (pellucid serve opens it).")
     return monitor
@@ -95,7 +148,7 @@ def _checked_id(record_id: str) -> str:
         raise RecordNotFoundError(str(exc)) from None
 
 
-@router.get("/records")
+@router.get("/records", response_model=RecordPage)
 def list_records(
     request: Request,
     model: str | None = None,
@@ -136,7 +189,7 @@ def list_records(
     return {"items": [r.to_dict() for r in page.items], "next_cursor": page.next_cursor, "total": page.total}
 
 
-@router.get("/records/{record_id}")
+@router.get("/records/{record_id}", response_model=RecordItem)
 def get_record(record_id: str, request: Request) -> dict[str, Any]:
     """One record with its tags, feedback and metrics."""
     monitor = _monitor(request)
@@ -144,7 +197,7 @@ def get_record(record_id: str, request: Request) -> dict[str, Any]:
     return _after_flush(monitor, lambda: monitor.repo.get_record(rid), rid).to_dict()
 
 
-@router.post("/records/{record_id}/feedback", status_code=201)
+@router.post("/records/{record_id}/feedback", status_code=201, response_model=FeedbackEntry)
 def add_feedback(record_id: str, body: FeedbackRequest, request: Request) -> dict[str, Any]:
     """Attach a thumbs up/down (value 1 / -1), a score (``value``) or a comment to a record."""
     monitor = _monitor(request)
