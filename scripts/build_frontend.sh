@@ -38,9 +38,11 @@ if git rev-parse --is-inside-work-tree >/dev/null 2>&1 && ! git diff --quiet -- 
   exit 1
 fi
 
-# A hash of everything the build reads: skip when nothing changed and the output is there.
+# A hash of everything the build reads (the front end, and the colour scale it shares with
+# Python): skip when nothing changed and the output is there.
 sources_hash() {
-  find frontend -path frontend/node_modules -prune -o -type f -print | LC_ALL=C sort | xargs sha256sum | sha256sum | cut -d' ' -f1
+  { find frontend -path frontend/node_modules -prune -o -type f -print; echo src/pellucid/render/assets/colors.json; } |
+    LC_ALL=C sort | xargs sha256sum | sha256sum | cut -d' ' -f1
 }
 hash=$(sources_hash)
 if [ "$force" = 0 ] && [ -f "$OUT/index.html" ] && [ -f "$STAMP" ] && [ "$(cat "$STAMP")" = "$hash" ]; then

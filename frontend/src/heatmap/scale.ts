@@ -1,10 +1,14 @@
-// Colour scales: diverging blue–white–red around 0 for signed scores, sequential white→red
-// (min..max) for unsigned ones. NaN / null means "not computed" and gets no colour.
+// The heat map's colour scale: the shared rule of ./colorscale (the same as Python's
+// pellucid.render.colors) with the helpers the views use, and its legend.
 
 import { h } from "../lib/dom";
 import { num } from "../lib/format";
+import { HIGH, LOW, colorScale, css, darkTextOn, finite, flatFinite, mix } from "./colorscale";
+
+export { finite, flatFinite };
 
 export interface Scale {
+  /** Diverging around 0 (signed scores, or unsigned ones on both sides of 0). */
   signed: boolean;
   lo: number;
   hi: number;
@@ -15,68 +19,30 @@ export interface Scale {
   dark(v: number | null | undefined): boolean;
 }
 
-const RED: [number, number, number] = [198, 40, 40];
-const BLUE: [number, number, number] = [30, 100, 190];
-
-function mix(c: [number, number, number], a: number): string {
-  const ch = c.map((x) => Math.round(255 + (x - 255) * a));
-  return `rgb(${ch[0]},${ch[1]},${ch[2]})`;
-}
-
-export function finite(v: unknown): v is number {
-  return typeof v === "number" && Number.isFinite(v);
-}
-
-export function flatFinite(values: unknown): number[] {
-  const out: number[] = [];
-  const walk = (v: unknown): void => {
-    if (Array.isArray(v)) v.forEach(walk);
-    else if (finite(v)) out.push(v);
-  };
-  walk(values);
-  return out;
-}
-
 export function makeScale(values: unknown, signed: boolean): Scale {
-  const flat = flatFinite(values);
-  let lo = flat.length ? Math.min(...flat) : 0;
-  let hi = flat.length ? Math.max(...flat) : 1;
-  // Signed data, or unsigned data that happens to straddle 0, is shown symmetric around 0.
-  const diverging = signed || (lo < 0 && hi > 0);
-  if (diverging) {
-    const m = Math.max(Math.abs(lo), Math.abs(hi)) || 1;
-    lo = -m;
-    hi = m;
-  } else if (hi === lo) {
-    hi = lo + 1;
-  }
-  const t = (v: number | null | undefined): number | null => {
-    if (!finite(v)) return null;
-    if (diverging) return Math.max(-1, Math.min(1, v / hi));
-    return Math.max(0, Math.min(1, (v - lo) / (hi - lo)));
-  };
+  const scale = colorScale(values, signed);
   return {
-    signed: diverging,
-    lo,
-    hi,
-    t,
+    signed: scale.diverging,
+    lo: scale.lo,
+    hi: scale.hi,
+    t: scale.t,
     color(v) {
-      const x = t(v);
-      if (x === null) return null;
-      return x >= 0 ? mix(RED, x) : mix(BLUE, -x);
+      const c = scale.rgb(v);
+      return c === null ? null : css(c);
     },
     dark(v) {
-      const x = t(v);
-      return x === null || Math.abs(x) < 0.6;
+      const c = scale.rgb(v);
+      return c === null || darkTextOn(c);
     },
   };
 }
 
 /** A horizontal gradient with its end values (and 0 in the middle for diverging scales). */
 export function legend(scale: Scale, title: string): HTMLElement {
+  const white = css(mix(HIGH, 0));
   const stops = scale.signed
-    ? `${mix(BLUE, 1)}, #fff, ${mix(RED, 1)}`
-    : `#fff, ${mix(RED, 1)}`;
+    ? `${css(mix(LOW, 1))}, ${white}, ${css(mix(HIGH, 1))}`
+    : `${white}, ${css(mix(HIGH, 1))}`;
   return h(
     "div",
     { class: "legend", "aria-label": `Colour scale for ${title}: ${num(scale.lo)} to ${num(scale.hi)}` },

@@ -4,7 +4,9 @@
 :func:`explanation_page` wraps it into a standalone page (``pellucid explain --html``).
 The data is embedded as JSON and drawn by a small inline script, so one renderer handles
 every kind: token heat maps for ``("target", "input")`` (click a target token to switch row),
-and coloured grids for any other 2-D or 3-D result.
+and coloured grids for any other 2-D or 3-D result. The cell colours are computed here, with
+:mod:`pellucid.render.colors` (the scale the workbench shares), and embedded next to the data:
+one scale per token row, per grid, or per slice of a 3-D result.
 """
 
 from __future__ import annotations
@@ -14,7 +16,11 @@ import html
 import json
 import uuid
 from importlib import resources
+from typing import Any
 
+import numpy as np
+
+from pellucid.render.colors import Scale, make_scale
 from pellucid.types import Explanation
 
 _ASSETS = resources.files("pellucid.render") / "assets"
@@ -26,6 +32,23 @@ def _asset(name: str) -> str:
     return (_ASSETS / name).read_text(encoding="utf-8")
 
 
+def _colors_on(grid: np.ndarray, scale: Scale) -> list[Any]:
+    if grid.ndim == 1:
+        return [scale.css(float(v)) for v in grid]
+    return [_colors_on(r, scale) for r in grid]
+
+
+def cell_colors(ex: Explanation) -> list[Any]:
+    """The colour of every cell as the page draws it: a scale per token row (``target × input``),
+    per 2-D grid, or per slice of the first axis of a 3-D result."""
+    scores = np.asarray(ex.scores, dtype=np.float64)
+    if ex.axes == ("target", "input") or scores.ndim == 3:
+        return [_colors_on(part, make_scale(part, ex.signed)) for part in scores]
+    if scores.ndim == 2:
+        return _colors_on(scores, make_scale(scores, ex.signed))
+    return []
+
+
 def explanation_fragment(ex: Explanation) -> str:
     """A ``<div>`` with inline style and script that draws ``ex``."""
     element_id = f"pl-{uuid.uuid4().hex[:12]}"
@@ -33,7 +56,13 @@ def explanation_fragment(ex: Explanation) -> str:
     meta = {k: v for k, v in ex.meta.items() if k != "label_info"}
     meta_text = ", ".join(f"{k}={v}" for k, v in meta.items() if isinstance(v, (int, float, str)))
     header = html.escape(f"{ex.method} · {ex.model} · {ex.kind}")
-    script = _asset("explanation.js").replace("__PL_ID__", json.dumps(element_id)).replace("__PL_DATA__", data)
+    colors = json.dumps(cell_colors(ex))
+    script = (
+        _asset("explanation.js")
+        .replace("__PL_ID__", json.dumps(element_id))
+        .replace("__PL_COLORS__", colors)
+        .replace("__PL_DATA__", data)
+    )
     return (
         f"<style>{_asset('explanation.css')}</style>"
         f'<div class="pl-ex"><div class="pl-meta">{header}</div>'

@@ -15,14 +15,14 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
-from pellucid.render.colors import rgb, scale, text_on
+from pellucid.render.colors import Scale, make_scale, text_on
 from pellucid.types import Explanation
 
 MAX_COLUMNS = 32
 
 
-def _style(value: float, vmax: float, signed: bool) -> str:
-    color = rgb(value, vmax, signed)
+def _style(value: float, scale: Scale) -> str:
+    color = scale.rgb(value)
     if color is None:
         return "dim"
     return f"{text_on(color)} on rgb({color[0]},{color[1]},{color[2]})"
@@ -36,12 +36,12 @@ def render_tokens(ex: Explanation, row: int | None = None) -> Text:
     """The input tokens shaded by their scores for target row ``row`` (default: last row)."""
     row = ex.scores.shape[0] - 1 if row is None else row
     scores = ex.scores[row]
-    vmax = scale(scores)
+    scale = make_scale(scores, ex.signed)
     segments = ex.label_info("input", "segment") or [""] * len(scores)
     text = Text()
     for token, value, segment in zip(ex.labels["input"], scores, segments):
         shown = token.replace("\n", "⏎\n")
-        text.append(shown, style="dim" if segment == "template" else _style(float(value), vmax, ex.signed))
+        text.append(shown, style="dim" if segment == "template" else _style(float(value), scale))
     return text
 
 
@@ -59,7 +59,7 @@ def top_inputs_table(ex: Explanation, k: int = 5) -> Table:
 
 
 def grid(ex: Explanation, scores: np.ndarray, row_axis: str, col_axis: str, title: str = "") -> Table:
-    vmax = scale(scores)
+    scale = make_scale(scores, ex.signed)
     cols = ex.labels[col_axis][:MAX_COLUMNS]
     table = Table(title=title or f"{ex.method}: {row_axis} × {col_axis}", show_header=True, padding=(0, 0))
     table.add_column(row_axis, no_wrap=True)
@@ -67,8 +67,7 @@ def grid(ex: Explanation, scores: np.ndarray, row_axis: str, col_axis: str, titl
         table.add_column(c.replace("\n", "⏎")[:8], no_wrap=True, justify="right")
     for r, label in enumerate(ex.labels[row_axis]):
         cells = [
-            Text(f"{v:6.2f}" if math.isfinite(v) else "   ·  ", style=_style(v, vmax, ex.signed))
-            for v in scores[r][: len(cols)]
+            Text(f"{v:6.2f}" if math.isfinite(v) else "   ·  ", style=_style(v, scale)) for v in scores[r][: len(cols)]
         ]
         table.add_row(label.replace("\n", "⏎"), *cells)
     if len(ex.labels[col_axis]) > MAX_COLUMNS:

@@ -1,10 +1,6 @@
 (function(){
-const root=document.getElementById(__PL_ID__);const ex=__PL_DATA__;
+const root=document.getElementById(__PL_ID__);const ex=__PL_DATA__;const C=__PL_COLORS__;
 const finite=v=>v!==null&&isFinite(v);
-function vmax(a){let m=0;for(const v of a.flat(9)){if(finite(v))m=Math.max(m,Math.abs(v));}return m||1;}
-function color(v,m,signed){if(!finite(v))return null;let t=Math.max(-1,Math.min(1,v/m));
- const e=(t>=0||!signed)?[214,39,40]:[31,119,180];const a=Math.abs(t);
- return 'rgb('+e.map(c=>Math.round(255+(c-255)*a)).join(',')+')';}
 function esc(s){const d=document.createElement('span');d.textContent=s;return d.innerHTML;}
 function tokens(){const seg=((ex.meta.label_info||{}).input||{}).segment||[];
  const tg=ex.labels.target;let row=tg.length-1;
@@ -12,19 +8,19 @@ function tokens(){const seg=((ex.meta.label_info||{}).input||{}).segment||[];
  tg.forEach((t,i)=>{const b=document.createElement('span');b.className='pl-tgt';b.textContent=t;
   b.onclick=()=>{row=i;draw();};bar.appendChild(b);});
  function draw(){[...bar.children].forEach((b,i)=>b.classList.toggle('pl-on',i===row));
-  const s=ex.scores[row];const m=vmax(s);body.innerHTML='';
+  const s=ex.scores[row];const cs=C[row];body.innerHTML='';
   ex.labels.input.forEach((t,i)=>{const sp=document.createElement('span');sp.textContent=t;
    sp.title=t+': '+(finite(s[i])?s[i].toFixed(4):'not attributed');
    if(seg[i]==='template'){sp.className='pl-tok pl-tpl';}else{sp.className='pl-tok';
-    const c=color(s[i],m,ex.signed);if(c)sp.style.background=c;}
+    const c=cs[i];if(c)sp.style.background=c;}
    body.appendChild(sp);});}
  root.appendChild(bar);root.appendChild(body);draw();}
-function grid(scores,rows,cols,title){const m=vmax(scores);let h='<div>'+esc(title)+'</div><table><tr><th></th>';
+function grid(scores,colors,rows,cols,title){let h='<div>'+esc(title)+'</div><table><tr><th></th>';
  cols.forEach(c=>h+='<th>'+esc(c)+'</th>');h+='</tr>';
- rows.forEach((r,i)=>{h+='<tr><th>'+esc(r)+'</th>';scores[i].forEach((v,j)=>{const c=color(v,m,ex.signed);
+ rows.forEach((r,i)=>{h+='<tr><th>'+esc(r)+'</th>';scores[i].forEach((v,j)=>{const c=colors[i][j];
   h+='<td title="'+esc(r+' / '+cols[j])+'" style="'+(c?'background:'+c:'')+'">'+(finite(v)?v.toFixed(3):'')+'</td>';});h+='</tr>';});
  const d=document.createElement('div');d.innerHTML=h+'</table>';root.appendChild(d);}
 if(ex.axes.length===2&&ex.axes[0]==='target'&&ex.axes[1]==='input'){tokens();}
-else if(ex.axes.length===2){grid(ex.scores,ex.labels[ex.axes[0]],ex.labels[ex.axes[1]],ex.axes[0]+' × '+ex.axes[1]);}
-else if(ex.axes.length===3){ex.labels[ex.axes[0]].forEach((l,i)=>grid(ex.scores[i],ex.labels[ex.axes[1]],ex.labels[ex.axes[2]],ex.axes[0]+' '+l));}
+else if(ex.axes.length===2){grid(ex.scores,C,ex.labels[ex.axes[0]],ex.labels[ex.axes[1]],ex.axes[0]+' × '+ex.axes[1]);}
+else if(ex.axes.length===3){ex.labels[ex.axes[0]].forEach((l,i)=>grid(ex.scores[i],C[i],ex.labels[ex.axes[1]],ex.labels[ex.axes[2]],ex.axes[0]+' '+l));}
 })();
