@@ -6,16 +6,11 @@ import { api, ApiError, setApiToken } from "./lib/api";
 import type { AppContext } from "./lib/context";
 import { h, setChildren } from "./lib/dom";
 import { errorBox } from "./lib/job";
-import type { Health, MethodSpec, ParamSpec } from "./lib/types";
+import type { Health, MethodSpec, ModelInfo, VerbSpec } from "./lib/types";
 import { auditTab } from "./tabs/audit/index";
 import { explainTab } from "./tabs/explain/index";
 import { inspectTab } from "./tabs/inspect/index";
 import { monitorTab } from "./tabs/monitor/index";
-
-interface CatalogEntry {
-  name: string;
-  kind: string;
-}
 
 const TABS = [
   ["explain", "Explain"],
@@ -26,13 +21,13 @@ const TABS = [
 
 async function main(): Promise<void> {
   const app = document.getElementById("app")!;
-  let health: Health, methods: MethodSpec[], verbs: { name: string; description: string; params: ParamSpec[] }[], catalog: CatalogEntry[];
+  let health: Health, methods: MethodSpec[], verbs: VerbSpec[], catalog: ModelInfo[];
   try {
     [health, methods, verbs, catalog] = await Promise.all([
       api<Health>("/api/health"),
       api<MethodSpec[]>("/api/methods"),
-      api<{ name: string; description: string; params: ParamSpec[] }[]>("/api/inspect"),
-      api<CatalogEntry[]>("/api/models").catch(() => []),
+      api<VerbSpec[]>("/api/inspect"),
+      api<ModelInfo[]>("/api/models").catch(() => []),
     ]);
   } catch (e) {
     if (e instanceof ApiError && e.status === 401) return void setChildren(app, tokenForm(e.message));

@@ -15,6 +15,7 @@ export type {
   CounterfactualVariant,
   DriftReportInfo,
   DriftResult,
+  DriftRun,
   Explanation,
   FeedbackEntry,
   Generation,
@@ -22,6 +23,7 @@ export type {
   Health,
   JobProgress,
   MethodSpec,
+  ModelInfo,
   ParamSpec,
   Projection,
   ProjectionPoint,
@@ -30,6 +32,7 @@ export type {
   Scores,
   SeriesPoint,
   TokenScores,
+  VerbSpec,
   WordDiffOp,
 } from "./api-types.generated";
 

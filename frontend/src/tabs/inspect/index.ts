@@ -10,17 +10,11 @@ import { api } from "../../lib/api";
 import type { AppContext } from "../../lib/context";
 import { field, h, setChildren } from "../../lib/dom";
 import { errorBox, runJob } from "../../lib/job";
-import type { Explanation, ParamSpec } from "../../lib/types";
-
-interface Verb {
-  name: string;
-  description: string;
-  params: ParamSpec[];
-}
+import type { Explanation, VerbSpec } from "../../lib/types";
 
 const HIDDEN = ["model"]; // chosen in the header
 
-export function inspectTab(ctx: AppContext, verbs: Verb[]): HTMLElement {
+export function inspectTab(ctx: AppContext, verbs: VerbSpec[]): HTMLElement {
   const select = h("select", { id: "inspect-verb" }, verbs.map((v) => h("option", { value: v.name }, v.name.replace(/_/g, " "))));
   const about = h("p", { class: "muted" });
   const formHost = h("div");

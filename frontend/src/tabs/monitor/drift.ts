@@ -5,7 +5,7 @@ import { api } from "../../lib/api";
 import { button, field, h, setChildren } from "../../lib/dom";
 import { num, time } from "../../lib/format";
 import { runJob } from "../../lib/job";
-import type { DriftReportInfo } from "../../lib/types";
+import type { DriftReportInfo, DriftRun } from "../../lib/types";
 
 function verdict(drifted: boolean): HTMLElement {
   return h("span", { class: `badge ${drifted ? "bad" : "good"}` }, drifted ? "drift" : "no drift");
@@ -64,7 +64,7 @@ export function driftView(): HTMLElement {
 
   async function run(): Promise<void> {
     const body = { reference: reference.value, current: current.value, name: name.value || null };
-    const r = await runJob(status, "Running drift checks", (signal) => api<DriftReportInfo>("/api/drift/reports", { body, signal }));
+    const r = await runJob(status, "Running drift checks", (signal) => api<DriftRun>("/api/drift/reports", { body, signal }));
     if (r) {
       await load();
       if (r.id) void open(r.id);
