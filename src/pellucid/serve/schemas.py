@@ -18,7 +18,7 @@ from pydantic import BaseModel, Field
 from typing_extensions import TypeAliasType
 
 #: A score grid of any rank: nested lists of numbers; ``null`` marks a cell not computed (NaN).
-Scores = TypeAliasType("Scores", "float | None | list[Scores]")  # type: ignore[misc]
+Scores = TypeAliasType("Scores", "float | None | list[Scores]")
 #: A number as the answer wrote it (an integer stays an integer).
 Number = int | float
 
