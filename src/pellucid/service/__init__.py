@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from pellucid.service.inspect import run_inspect as run_inspect
 from pellucid.service.pool import ModelPool
 from pellucid.settings import Settings
 from pellucid.types import Explanation, Generation, TokenScores
