@@ -185,16 +185,19 @@ class Param:
         if self.nullable and (value is None or value == "" or self._says_none(value)):
             return None
         if self.type.endswith("_list"):
-            return [self._check(self._convert(item, owner, noun), owner, noun) for item in self._items(value, owner)]
+            items = self._items(value, owner)
+            if items is None:  # "all"
+                return None if self.nullable else []
+            return [self._check(self._convert(item, owner, noun), owner, noun) for item in items]
         return self._check(self._convert(value, owner, noun), owner, noun)
 
     def _says_none(self, value: Any) -> bool:
         return self.type != "str" and isinstance(value, str) and value.strip().lower() in ("none", "null")
 
-    def _items(self, value: Any, owner: str) -> list[Any]:
+    def _items(self, value: Any, owner: str) -> list[Any] | None:
         if isinstance(value, str):
             if self.type == "int_list":
-                return parse_int_list(value, f"{owner}: {self.name}" if owner else self.name) or []
+                return parse_int_list(value, f"{owner}: {self.name}" if owner else self.name)
             return [part.strip() for part in value.split(",") if part.strip()]
         if isinstance(value, list | tuple):
             return list(value)
