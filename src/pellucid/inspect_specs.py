@@ -169,7 +169,7 @@ _VERBS = (
             ),
             LAYERS,
             Param("score", "str", "prob", "What each cell shows.", choices=("prob", "logprob", "rank")),
-            Param("top_k", "int", 5, "Top predictions kept per cell.", min=1, max=50),
+            Param("top_k", "int", 5, "Top predictions kept per cell.", min=1, api_max=50),
             Param("include_embed", "bool", False, "Add a row for the embeddings.", cli=("--embed",)),
             CHAT,
         ),
@@ -228,12 +228,17 @@ _VERBS = (
                 example="Eiffel Tower",
                 cli=("--subject", "-s"),
             ),
-            Param("samples", "int", 10, "Noise samples averaged.", min=1, max=100),
-            Param("noise", "float", 3.0, "Noise std in units of the embedding std (ROME: 3).", min=0.01, max=100.0),
+            Param("samples", "int", 10, "Noise samples averaged.", min=1, api_max=100),
+            Param("noise", "float", 3.0, "Noise std in units of the embedding std (ROME: 3).", min=0.0, api_max=100.0),
             SEED,
             Param("site", "str", "resid_post", "State restored.", choices=TRACE_SITES),
             Param(
-                "window", "int", 1, "Consecutive layers restored together (ROME: 10 for MLP/attention).", min=1, max=64
+                "window",
+                "int",
+                1,
+                "Consecutive layers restored together (ROME: 10 for MLP/attention).",
+                min=1,
+                api_max=64,
             ),
             LAYERS,
             CHAT,
@@ -298,7 +303,7 @@ _VERBS = (
         "probe",
         (
             LAYERS,
-            Param("cv", "int", 5, "Cross-validation folds.", min=2, max=10),
+            Param("cv", "int", 5, "Cross-validation folds.", min=2, api_max=10),
             Param(
                 "control",
                 "bool",

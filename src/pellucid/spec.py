@@ -132,6 +132,8 @@ class Param:
             ``()`` derives ``--top-k`` from ``top_k``; ``None`` generates no option (the command
             declares its own, or the value is not offered on the command line).
         api: whether the generated API request model offers it.
+        api_max: a bound the API request model adds to ``max`` (a server's resource limit, e.g.
+            at most 100 noise samples per request; the library and the CLI take more).
     """
 
     name: str
@@ -146,6 +148,7 @@ class Param:
     widget: str | None = None
     cli: tuple[str, ...] | None = ()
     api: bool = True
+    api_max: float | None = None
 
     def __post_init__(self) -> None:
         if self.type not in TYPES:

@@ -230,4 +230,15 @@ def test_the_forms_get_the_library_defaults(api):
                 if p.name in shown:  # the generators' file parameters are not offered
                     expected = p.example if p.required else p.default
                     assert _same(shown[p.name]["default"], expected), (route, name, p.name)
-                    assert (shown[p.name]["min"], shown[p.name]["max"]) == (p.min, p.max), (route, name, p.name)
+                    high = min(b for b in (p.max, p.api_max, math.inf) if b is not None)
+                    assert shown[p.name]["min"] == p.min, (route, name, p.name)
+                    assert shown[p.name]["max"] == (None if high == math.inf else high), (route, name, p.name)
+
+
+def test_server_bounds_apply_to_requests_only():
+    trace = VERBS["trace"].spec
+    assert trace.resolve({"target": " Paris", "subject": "E", "samples": "200"})["samples"] == 200  # library, CLI
+    request = API_VERBS["trace"][0]
+    with pytest.raises(ValidationError, match="samples"):
+        request.model_validate({"samples": 101})
+    assert request.model_validate({"samples": 100}).samples == 100  # type: ignore[attr-defined]

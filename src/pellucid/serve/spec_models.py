@@ -7,9 +7,10 @@ One field per parameter, with the library's default, its range (``ge``/``le``), 
                                  doc="Activation patching...", inputs={"clean": (Prompt, "The...")})
 
 A malformed body is refused by the model (422, naming each bad field) before the verb runs;
-the service then resolves the same values with the spec, so the API accepts exactly what the
-library and the CLI accept. A required parameter with an ``example`` defaults to it here, so
-a form pre-fills it and a bare request still runs.
+the service then resolves the same values with the spec, so the API accepts what the library
+and the CLI accept, within the server's resource bounds (``Param.api_max``). A required
+parameter with an ``example`` defaults to it here, so a form pre-fills it and a bare request
+still runs.
 """
 
 from __future__ import annotations
@@ -42,11 +43,12 @@ def field(param: Param) -> tuple[Any, Any]:
     if isinstance(default, tuple):
         default = list(default)
     scalar_number = param.scalar in ("int", "float") and not param.type.endswith("_list")
+    bounds = [b for b in (param.max, param.api_max) if b is not None]
     info = Field(
         ... if param.required and param.example is None else default,
         description=param.help,
         ge=param.min if scalar_number else None,
-        le=param.max if scalar_number else None,
+        le=min(bounds) if scalar_number and bounds else None,
         min_length=1 if param.required and param.type == "str" else None,
         json_schema_extra={"widget": param.widget} if param.widget else None,
     )
