@@ -29,6 +29,8 @@ PATCH_SITES = (*STREAM_SITES, "heads")
 TRACE_SITES = ("resid_post", "mlp.out", "attn.out")
 METRICS = ("logit_diff", "prob", "logprob")
 
+#: the largest seed every random generator takes (scikit-learn's and NumPy's limit)
+MAX_SEED = 2**32 - 1
 PROMPT_EXAMPLE = "The Eiffel Tower is located in the city of"
 
 LAYERS = Param(
@@ -58,7 +60,7 @@ FOIL = Param(
     "Competing token, e.g. ' Rome' (the metric becomes the logit difference).",
     cli=("--foil", "-f"),
 )
-SEED = Param("seed", "int", 0, "Random seed.", min=0)
+SEED = Param("seed", "int", 0, "Random seed.", min=0, max=MAX_SEED)
 
 
 def _patch_common() -> tuple[Param, ...]:
@@ -312,7 +314,7 @@ _VERBS = (
                 cli=("--control/--no-control",),
             ),
             Param("split", "str", "type", "Folds by word type (token data) or random.", choices=("type", "random")),
-            Param("seed", "int", 0, "Seed for sampling, folds and control labels.", min=0),
+            Param("seed", "int", 0, "Seed for sampling, folds and control labels.", min=0, max=MAX_SEED),
             CHAT,
         ),
         inputs=("data",),
@@ -323,7 +325,7 @@ _VERBS = (
         "fit_probe",
         (
             Param("layer", "int", help="Layer whose residual stream the probe reads.", required=True, example=0),
-            Param("seed", "int", 0, "Seed of the probe.", min=0),
+            Param("seed", "int", 0, "Seed of the probe.", min=0, max=MAX_SEED),
             CHAT,
         ),
         inputs=("data",),
