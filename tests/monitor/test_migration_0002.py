@@ -38,7 +38,7 @@ def test_populated_0001_database_upgrades_and_keeps_records(db_url: str, make) -
         assert store.repo.get_record(rows[1].id).metrics == {"perplexity": 3.5}
         assert [f.kind for f in store.repo.get_record(rows[0].id).feedback] == ["thumbs_up"]
         # the new tables work on the upgraded database
-        rule = store.analytics.add_alert_rule(
+        rule = store.alerts.add_alert_rule(
             {
                 "name": "r",
                 "condition": "mean(latency_ms) > 1",
@@ -49,7 +49,7 @@ def test_populated_0001_database_upgrades_and_keeps_records(db_url: str, make) -
                 "action": "none",
             }
         )
-        assert store.analytics.get_alert_rule("r").id == rule.id
+        assert store.alerts.get_alert_rule("r").id == rule.id
 
         store.downgrade("0001")  # and back: only the analytics tables go
         assert not NEW_TABLES & _tables(store)
