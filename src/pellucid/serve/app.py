@@ -42,6 +42,7 @@ from pellucid.serve.routers import (
     inspect,
     lm,
     openai,
+    otlp,
     proxy,
     records,
     ui,
@@ -184,5 +185,6 @@ def create_app(
     app.include_router(audit.router, prefix="/api")
     app.include_router(counterfactual.router, prefix="/api")
     app.include_router(openai.router if forwarder is None else proxy.router)  # proxy mode: /v1 goes upstream
+    app.include_router(otlp.router)
     app.include_router(ui.router)
     return app
