@@ -209,3 +209,27 @@ def test_key_and_weights_must_name_a_proxied_model():
     assert ups["a"].base_url == "http://h/v1" and ups["b"].model == "m" and ups["b"].key_env == "KEY"
     with pytest.raises(InvalidInputError, match=r"\$KEY, which is not set"):
         ups["a"].api_key({})
+
+
+def test_serve_refuses_a_bad_upstream_before_starting(tmp_path, monkeypatch):
+    from typer.testing import CliRunner
+
+    from pellucid.cli.main import app
+
+    monkeypatch.setenv("PELLUCID_HOME", str(tmp_path))
+    result = CliRunner().invoke(app, ["serve", "--upstream", "llama=localhost:8001", "--no-background"])
+    output = " ".join(result.output.split())
+    assert result.exit_code != 0 and "'localhost:8001' is not an http:// or https:// URL" in output
+    assert not (tmp_path / "pellucid.db").exists()  # refused before the store was opened
+
+
+def test_explaining_an_unmapped_proxied_record_says_what_to_configure(proxied):
+    from pellucid.monitor.explain_record import explain_record
+
+    proxied.client().chat.completions.create(model="ok", messages=MESSAGES)
+    [record] = proxied.records()
+    with pytest.raises(InvalidInputError) as info:
+        explain_record(proxied.app.state.models, proxied.store, record.id)
+    message = str(info.value)
+    assert "'ok' is not mapped to local weights" in message and "PELLUCID_LOCAL_WEIGHTS=ok=" in message
+    assert "--local-weights ok=PATH_OR_BUNDLED_NAME" in message
