@@ -212,3 +212,44 @@ def test_malformed_payloads_are_400_and_store_nothing(receiver, body, content_ty
     message = res.json()["error"]["message"]
     assert all(w in message for w in words), message
     assert receiver.records() == []
+
+
+def test_genai_span_events_of_the_older_conventions(receiver):
+    events = [
+        {
+            "timeUnixNano": "1764900000000000001",
+            "name": "gen_ai.system.message",
+            "attributes": [_kv("content", "Be kind.")],
+        },
+        {"timeUnixNano": "1764900000000000002", "name": "gen_ai.user.message", "attributes": [_kv("content", "Hi")]},
+        {
+            "timeUnixNano": "1764900000000000003",
+            "name": "gen_ai.choice",
+            "attributes": [
+                _kv("message", json.dumps({"role": "assistant", "content": "Hello"})),
+                _kv("finish_reason", "stop"),
+            ],
+        },
+    ]
+    attrs = {
+        "gen_ai.operation.name": "chat",
+        "gen_ai.system": "openai",
+        "gen_ai.request.model": "gpt-4o",
+        "gen_ai.usage.input_tokens": 9,
+        "gen_ai.usage.output_tokens": 2,
+        "gen_ai.conversation.id": "c-1",
+    }
+    span = _span("00f067aa0ba902b7", attrs, name="chat gpt-4o")
+    span["events"] = events
+    span["status"] = {"code": 2, "message": "boom"}
+    assert receiver.post(_export(span), "application/json").status_code == 200
+    [record] = receiver.records()
+    assert record.prompt == [{"role": "system", "content": "Be kind."}, {"role": "user", "content": "Hi"}]
+    assert record.response == "Hello" and record.model == "gpt-4o" and record.session_id == "c-1"
+    assert (record.prompt_tokens, record.completion_tokens) == (9, 2) and record.error == "boom"
+    assert record.metadata["otel"] == {
+        "span_name": "chat gpt-4o",
+        "operation": "chat",
+        "finish_reason": "stop",
+        "system": "openai",
+    }

@@ -225,6 +225,21 @@ def _context(spans: list[Span]) -> dict[str, dict[str, Any]]:
     return out
 
 
+def _metadata(span: Span, finish: str | None, context: dict[str, Any] | None) -> dict[str, Any]:
+    """``metadata.otel`` (span name, operation, provider, service, context spans) and ``metadata.context``."""
+    attrs = span.attributes
+    operation = attrs.get("gen_ai.operation.name")
+    otel: dict[str, Any] = {"span_name": span.name, "operation": operation, "finish_reason": finish}
+    otel["system"] = attrs.get("gen_ai.provider.name") or attrs.get("gen_ai.system") or attrs.get("llm.system")
+    otel["service"] = span.resource.get("service.name")
+    metadata: dict[str, Any] = {"otel": {k: v for k, v in otel.items() if v is not None}}
+    if context and context["spans"]:
+        metadata["otel"]["context_spans"] = context["spans"][:100]
+    if context and context["documents"]:
+        metadata["context"] = "\n\n".join(context["documents"])[:_MAX_CONTEXT]
+    return metadata
+
+
 def record_fields(span: Span, context: dict[str, Any] | None = None) -> dict[str, Any]:
     """Keyword arguments for ``make_record(prompt, response, **fields)`` from one LLM span."""
     attrs = span.attributes
@@ -238,15 +253,7 @@ def record_fields(span: Span, context: dict[str, Any] | None = None) -> dict[str
             f"{where} carries no prompt or response content; enable content capture in the instrumentation "
             "(e.g. OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT)"
         )
-    operation = attrs.get("gen_ai.operation.name")
-    otel: dict[str, Any] = {"span_name": span.name, "operation": operation, "finish_reason": finish}
-    otel["system"] = attrs.get("gen_ai.provider.name") or attrs.get("gen_ai.system") or attrs.get("llm.system")
-    otel["service"] = span.resource.get("service.name")
-    metadata: dict[str, Any] = {"otel": {k: v for k, v in otel.items() if v is not None}}
-    if context and context["spans"]:
-        metadata["otel"]["context_spans"] = context["spans"][:100]
-    if context and context["documents"]:
-        metadata["context"] = "\n\n".join(context["documents"])[:_MAX_CONTEXT]
+    metadata = _metadata(span, finish, context)
     ttft = attrs.get("gen_ai.response.time_to_first_chunk")
     params = {name: attrs[key] for key, name in _PARAMS.items() if key in attrs}
     params["chat"] = isinstance(prompt, list)

@@ -36,6 +36,7 @@ from fastapi.responses import JSONResponse, Response, StreamingResponse
 from starlette.background import BackgroundTask
 
 from pellucid.errors import InvalidInputError, ModelNotFoundError
+from pellucid.monitor.errors import StoreBusyError
 from pellucid.serve.gateway import Call, Gateway, rejected_prompt
 from pellucid.serve.openai_errors import OpenAIError, from_exception
 from pellucid.serve.proxy_answers import Answer, BadUpstreamAnswer, StreamReader, excerpt, read_answer
@@ -138,6 +139,15 @@ class Proxy:
             raise InvalidInputError(f"This proxy serves several models; name one in 'model': {names}.")
         raise ModelNotFoundError(f"Model {str(model)[:80]!r} is not proxied here. Models this server proxies: {names}.")
 
+    def _check_room(self) -> None:
+        """Refuse (429) before forwarding when the writer could not take the call's record."""
+        monitor = self.gateway.monitor
+        if monitor is not None and monitor.writer.stats().queued >= monitor.writer.max_queue:
+            raise StoreBusyError(
+                f"The monitoring writer's queue is full ({monitor.writer.max_queue} records waiting for the "
+                "database); retry in a moment."
+            )
+
     def headers_for(self, upstream: Upstream) -> dict[str, str]:
         headers = {"Content-Type": "application/json", "Accept-Encoding": "identity"}
         key = upstream.api_key()
@@ -172,6 +182,7 @@ class Proxy:
             if not isinstance(body, dict):
                 raise InvalidInputError(f"Invalid request: the body is not a JSON object ({excerpt(raw)}).")
             self.gateway.check_headers(request)
+            self._check_room()
             upstream = self.upstream_for(body.get("model"))
         except Exception as exc:
             error = from_exception(exc)
