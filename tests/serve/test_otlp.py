@@ -197,6 +197,8 @@ def test_protobuf_answer_in_protobuf(receiver):
         (gzip.compress(b"{}")[:-6], "application/json", {"Content-Encoding": "gzip"}, ["gzip"]),
         (b"{}", "application/json", {"Content-Encoding": "br"}, ["'br'", "gzip"]),
         (b"[1, 2", "application/json", {}, ["not valid JSON"]),
+        (b"[]", "application/json", {}, ["is a list", "resourceSpans"]),
+        (b'{"resourceSpans": 5}', "application/json", {}, ["not an OTLP trace export"]),
         (_export(_span("zz", OPENINFERENCE)), "application/json", {}, ["'zz'", "not hex"]),
         (
             _export(_span("00f067aa0ba902b7", {"gen_ai.operation.name": "chat", "gen_ai.request.model": "m"})),

@@ -132,10 +132,14 @@ def parse_request(body: bytes, content_type: str | None, encoding: str | None) -
         tree = json.loads(data)
     except ValueError as exc:
         raise BadPayload(f"The JSON body is not valid JSON ({exc}).") from None
+    if not isinstance(tree, dict):
+        raise BadPayload(
+            f"The JSON body is a {type(tree).__name__}, not an OTLP export object {{'resourceSpans': [...]}}."
+        )
     _hex_ids_to_base64(tree)
     try:
         json_format.ParseDict(tree, request, ignore_unknown_fields=True)
-    except json_format.ParseError as exc:
+    except (json_format.ParseError, TypeError, AttributeError, ValueError) as exc:  # wrong shapes inside
         raise BadPayload(f"The JSON body is not an OTLP trace export ({exc}).") from None
     return request
 
