@@ -32,6 +32,7 @@ from pellucid.serve.gateway import Gateway, log_rejected
 from pellucid.serve.jobs import JobRegistry
 from pellucid.serve.json_errors import CLIENT_CLOSED
 from pellucid.serve.openai_errors import OpenAIError, from_exception, from_validation
+from pellucid.serve.proxy import Proxy, local_token_counter
 from pellucid.serve.routers import (
     analytics,
     audit,
@@ -41,9 +42,12 @@ from pellucid.serve.routers import (
     inspect,
     lm,
     openai,
+    otlp,
+    proxy,
     records,
     ui,
 )
+from pellucid.serve.upstreams import build_upstreams
 from pellucid.service import ModelPool
 from pellucid.settings import Settings
 
@@ -109,12 +113,19 @@ def create_app(
     monitor = build_monitor(settings, store) if store is not None else None
     workers = _background_workers(settings, models, store) if background and store is not None else []
     jobs = JobRegistry(workers=1, history=20)
+    gateway = Gateway(settings, models, monitor, _redactor(settings))
+    upstreams = build_upstreams(settings.upstreams, settings.upstream_key_env, settings.local_weights)
+    forwarder = Proxy(gateway, upstreams, count_tokens=local_token_counter(models)) if upstreams else None
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
         for worker in workers:
             worker.start()
+        if forwarder is not None:
+            await forwarder.start()
         yield
+        if forwarder is not None:
+            await forwarder.close()
         jobs.shutdown()
         for worker in workers:
             worker.stop()
@@ -137,7 +148,8 @@ def create_app(
     app.state.store = store
     app.state.monitor = monitor
     app.state.jobs = jobs
-    app.state.gateway = Gateway(settings, models, monitor, _redactor(settings))
+    app.state.gateway = gateway
+    app.state.proxy = forwarder
 
     @app.exception_handler(PellucidError)
     async def _pellucid_error(request: Request, exc: PellucidError) -> JSONResponse:
@@ -172,6 +184,7 @@ def create_app(
     app.include_router(inspect.router, prefix="/api")
     app.include_router(audit.router, prefix="/api")
     app.include_router(counterfactual.router, prefix="/api")
-    app.include_router(openai.router)
+    app.include_router(openai.router if forwarder is None else proxy.router)  # proxy mode: /v1 goes upstream
+    app.include_router(otlp.router)
     app.include_router(ui.router)
     return app
