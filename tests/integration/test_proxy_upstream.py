@@ -21,7 +21,7 @@ import openai
 import pytest
 
 from pellucid.monitor import RecordFilter, Store, StoredRecord
-from pellucid.monitor.explain_record import explain_record
+from pellucid.service.records import explain_record
 from pellucid.serve.app import create_app
 from pellucid.service import ModelPool
 from pellucid.settings import Settings

@@ -224,7 +224,7 @@ def test_serve_refuses_a_bad_upstream_before_starting(tmp_path, monkeypatch):
 
 
 def test_explaining_an_unmapped_proxied_record_says_what_to_configure(proxied):
-    from pellucid.monitor.explain_record import explain_record
+    from pellucid.service.records import explain_record
 
     proxied.client().chat.completions.create(model="ok", messages=MESSAGES)
     [record] = proxied.records()

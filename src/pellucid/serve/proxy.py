@@ -297,6 +297,14 @@ class Proxy:
         state["started"] = True
         reader = StreamReader(call.endpoint)
         error: OpenAIError | None = None
+
+        def record_error(failure: OpenAIError) -> bytes:
+            """Log the failed call, then give the SSE event that tells the client (so the record exists first)."""
+            answer = reader.finish()
+            call.fields.update({k: v for k, v in _tokens(answer).items() if v is not None})
+            call.finish(response=answer.text, error=failure.message, status=failure.status)
+            return _sse(failure)
+
         try:
             async for chunk in reply.aiter_raw():
                 if reader.feed(chunk):
@@ -310,20 +318,20 @@ class Proxy:
             elif not reader.done:
                 what = BadUpstreamAnswer("a stream that ended without 'data: [DONE]' (cut mid-answer)")
                 error = _bad_answer(upstream, what)
-                yield _sse(error)
+                yield record_error(error)
         except httpx.HTTPError as exc:
             error = _network_error(upstream, exc)
             error = OpenAIError(502, error.message + " The stream was cut.", error.type, code=error.code)
-            yield _sse(error)
+            yield record_error(error)
         except BadUpstreamAnswer as exc:
             error = _bad_answer(upstream, exc)
-            yield _sse(error)
+            yield record_error(error)
         finally:
             answer = reader.finish()
-            if error is not None:
+            if error is not None and not call.logged:
                 call.fields.update({k: v for k, v in _tokens(answer).items() if v is not None})
                 call.finish(response=answer.text, error=error.message, status=error.status)
-            elif not reader.done:  # the client left mid-stream
+            elif error is None and not reader.done:  # the client left mid-stream
                 call.finish(response=answer.text, error="stream cancelled: the client disconnected", status=499)
             with anyio.CancelScope(shield=True):
                 await reply.aclose()
@@ -387,7 +395,7 @@ def local_token_counter(pool: Any) -> TokenCounter:
     response as a continuation without special tokens. ``pool`` is the app's model pool; the
     operator configured the weights, so the request guard on model names does not apply.
     """
-    from pellucid.monitor.explain_record import logged_messages
+    from pellucid.service.records import logged_messages
 
     models = getattr(pool, "inner", pool)
 
