@@ -126,7 +126,7 @@ async def create_counterfactual(body: CounterfactualRequest, request: Request) -
         lm = models.get(body.model)  # loading may take seconds: not on the event loop
         chat = not body.raw and lm.is_chat
         truncated = False
-        with token.guard(lm.model):  # stops generation and scoring once the client has gone
+        with token.guard(lm):  # stops generation and scoring once the client has gone
             if body.generator is not None:
                 edits, truncated = _generated(body.generator, body, lm, chat, request)
             else:
