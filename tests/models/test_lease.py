@@ -15,6 +15,8 @@ import pytest
 
 from pellucid.models.lease import Lease, LeaseTimeout
 
+FREE = {"shared": 0, "exclusive": 0, "waiting": 0, "waiting_shared": 0}
+
 
 def wait_until(condition: Callable[[], bool], what: str, timeout: float = 10.0) -> None:
     deadline = time.monotonic() + timeout
@@ -60,7 +62,7 @@ def test_shared_holders_run_together_and_exclusive_waits_for_them():
     lease = Lease("m")
     a, b = Holder(lease, False).start(), Holder(lease, False).start()
     assert a.inside.wait(10) and b.inside.wait(10)  # both inside at once
-    assert lease.state() == {"shared": 2, "exclusive": 0, "waiting": 0}
+    assert lease.state() == {"shared": 2, "exclusive": 0, "waiting": 0, "waiting_shared": 0}
     writer = Holder(lease, True).start()
     wait_until(lambda: lease.state()["waiting"] == 1, "the exclusive request waits")
     assert not writer.inside.is_set()
@@ -68,26 +70,46 @@ def test_shared_holders_run_together_and_exclusive_waits_for_them():
     assert not writer.inside.wait(0.05)  # one shared holder is still inside
     b.finish()
     assert writer.inside.wait(10)
-    assert lease.state() == {"shared": 0, "exclusive": 1, "waiting": 0}
+    assert lease.state() == {"shared": 0, "exclusive": 1, "waiting": 0, "waiting_shared": 0}
     writer.finish()
-    assert lease.state() == {"shared": 0, "exclusive": 0, "waiting": 0}
+    assert lease.state() == FREE
 
 
-def test_exclusive_excludes_everyone_else_until_released():
+def test_exclusive_excludes_everyone_else_and_waiting_readers_take_the_next_turn():
     lease, log = Lease("m"), []
     writer = Holder(lease, True, log, "writer").start()
     assert writer.inside.wait(10)
     reader = Holder(lease, False, log, "reader").start()
+    wait_until(lambda: lease.state()["waiting_shared"] == 1, "the shared request waits")
     other_writer = Holder(lease, True, log, "other writer").start()
     wait_until(lambda: lease.state()["waiting"] == 1, "the second exclusive request waits")
     assert not reader.inside.wait(0.05) and not other_writer.inside.is_set()
     writer.finish()
-    assert other_writer.inside.wait(10)  # waiting writers go before new readers
-    assert not reader.inside.is_set()
-    other_writer.finish()
-    assert reader.inside.wait(10)
+    assert reader.inside.wait(10)  # it waited through the first writer: it goes before the second
+    assert not other_writer.inside.wait(0.05)
     reader.finish()
-    assert log == ["writer", "other writer", "reader"]
+    assert other_writer.inside.wait(10)
+    other_writer.finish()
+    assert log == ["writer", "reader", "other writer"]
+
+
+def test_a_writer_taking_the_lease_in_a_loop_does_not_starve_readers():
+    lease, stop, turns = Lease("m"), threading.Event(), []
+
+    def sweep() -> None:  # an inspection: many small exclusive steps back to back
+        while not stop.is_set():
+            with lease(exclusive=True):
+                turns.append("w")
+
+    writer = threading.Thread(target=sweep, daemon=True)
+    writer.start()
+    wait_until(lambda: len(turns) > 10, "the sweep runs")
+    for _ in range(20):
+        with lease(timeout=10):  # each shared request gets in after at most one more exclusive step
+            turns.append("r")
+    stop.set()
+    writer.join(10)
+    assert turns.count("r") == 20 and turns.count("w") > 10
 
 
 def test_reentrant_for_the_thread_holding_exclusive():
@@ -98,7 +120,7 @@ def test_reentrant_for_the_thread_holding_exclusive():
                 assert lease.held() == "exclusive"
             assert lease.held() == "exclusive"
         assert lease.state()["exclusive"] == 1
-    assert lease.held() is None and lease.state() == {"shared": 0, "exclusive": 0, "waiting": 0}
+    assert lease.held() is None and lease.state() == FREE
     other = Holder(lease, True).start()  # free again for another thread
     assert other.inside.wait(10)
     other.finish()
@@ -123,7 +145,7 @@ def test_asking_for_exclusive_while_holding_shared_raises_instead_of_hanging():
             with lease(exclusive=True):
                 pass
         assert lease.held() == "shared"  # the refused request left the shared hold as it was
-    assert lease.state() == {"shared": 0, "exclusive": 0, "waiting": 0}
+    assert lease.state() == FREE
 
 
 def test_writer_preference_new_readers_queue_behind_a_waiting_writer():
@@ -151,7 +173,7 @@ def test_exceptions_release_the_lease():
     with pytest.raises(KeyError):
         with lease():
             raise KeyError("x")
-    assert lease.held() is None and lease.state() == {"shared": 0, "exclusive": 0, "waiting": 0}
+    assert lease.held() is None and lease.state() == FREE
     other = Holder(lease, True).start()
     assert other.inside.wait(10)
     other.finish()
@@ -169,7 +191,7 @@ def test_timeouts_raise_a_clear_error_and_a_writer_that_gives_up_lets_readers_in
     assert reader.inside.wait(10)
     with pytest.raises(LeaseTimeout, match="exclusive lease of tiny-llama .*1 shared"):
         lease.acquire(exclusive=True, timeout=0.05)
-    assert lease.state() == {"shared": 1, "exclusive": 0, "waiting": 0}
+    assert lease.state() == {"shared": 1, "exclusive": 0, "waiting": 0, "waiting_shared": 0}
     queued = Holder(lease, False).start()  # not held back by the writer that gave up
     assert queued.inside.wait(10)
     reader.finish()
@@ -193,4 +215,4 @@ def test_the_cost_of_an_acquire_release_pair_is_printed(capsys):
         timings[label] = (time.perf_counter() - started) / n * 1e6
     with capsys.disabled():
         print(f"\nlease pair: shared {timings['shared']:.2f} µs, exclusive {timings['exclusive']:.2f} µs ({n} each)")
-    assert lease.state() == {"shared": 0, "exclusive": 0, "waiting": 0}
+    assert lease.state() == FREE

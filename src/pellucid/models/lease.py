@@ -18,8 +18,10 @@ Rules, each tested in ``tests/models/test_lease.py``:
   :class:`RuntimeError`: two threads upgrading at once would each wait for the other to let go.
   Take the exclusive lease first, at the outermost level.
 - *Writer preference.* Once an exclusive request waits, new shared requests queue behind it, so
-  a steady stream of generations cannot starve an inspection. (A steady stream of exclusive
-  requests can delay shared ones; inspections are human-paced, so that is the cheaper side.)
+  a steady stream of generations cannot starve an inspection.
+- *Turns.* When an exclusive holder lets go, the shared requests already waiting go before the
+  next exclusive one, so an inspection that takes the lease for each of its many small steps
+  (a patching sweep) lets the waiting generations through between steps instead of starving them.
 - *Timeouts.* ``acquire(..., timeout=s)`` raises :class:`LeaseTimeout`, naming the model and who
   holds it, instead of waiting longer.
 - *Exceptions release.* The context manager releases in ``__exit__`` whatever the block raised.
@@ -58,6 +60,8 @@ class Lease:
         self._writer: int | None = None  # thread ident holding the exclusive lease
         self._writer_depth = 0  # nesting levels of the writer (exclusive and shared alike)
         self._writers_waiting = 0
+        self._shared_waiting = 0
+        self._admitted = 0  # shared requests let past waiting writers when an exclusive holder let go
         self._local = threading.local()  # .depth: this thread's nesting of shared holds
 
     # -- state ---------------------------------------------------------------------------
@@ -68,12 +72,14 @@ class Lease:
         return "shared" if getattr(self._local, "depth", 0) else None
 
     def state(self) -> dict[str, int]:
-        """A snapshot: threads holding ``shared``, ``exclusive`` (0 or 1), exclusive requests ``waiting``."""
+        """A snapshot: threads holding ``shared``, ``exclusive`` (0 or 1), exclusive requests ``waiting``
+        and shared ones (``waiting_shared``)."""
         with self._mutex:
             return {
                 "shared": self._readers,
                 "exclusive": int(self._writer is not None),
                 "waiting": self._writers_waiting,
+                "waiting_shared": self._shared_waiting,
             }
 
     def __repr__(self) -> str:
@@ -109,6 +115,7 @@ class Lease:
             if self._writer_depth == 0:
                 with self._mutex:
                     self._writer = None
+                    self._admitted = self._shared_waiting  # their turn comes before the next writer's
                     self._wake()
             return
         depth = getattr(self._local, "depth", 0)
@@ -118,8 +125,7 @@ class Lease:
         if depth == 1:
             with self._mutex:
                 self._readers -= 1
-                if self._readers == 0:
-                    self._wake()
+                self._wake()
 
     def __call__(self, exclusive: bool = False, timeout: float | None = None) -> _Held:
         """``with lease(exclusive=...):`` — acquire on entry, release on exit."""
@@ -129,31 +135,46 @@ class Lease:
     def _acquire_shared(self, timeout: float | None) -> None:
         deadline = None if timeout is None else time.monotonic() + timeout
         with self._mutex:
-            while self._writer is not None or self._writers_waiting:
-                if not self._shared_ok.wait(_remaining(deadline)):
-                    raise self._timeout("shared", timeout)
-            self._readers += 1
+            if self._writer is None and not self._writers_waiting:
+                self._readers += 1
+                return
+            self._shared_waiting += 1
+            try:
+                while self._writer is not None or (self._writers_waiting and not self._admitted):
+                    if not self._shared_ok.wait(_remaining(deadline)):
+                        raise self._timeout("shared", timeout)
+                self._admitted = max(0, self._admitted - 1)
+                self._readers += 1
+            finally:
+                self._shared_waiting -= 1
+                self._admitted = min(self._admitted, self._shared_waiting)  # a request that gave up frees its turn
+                self._wake()
 
     def _acquire_exclusive(self, me: int, timeout: float | None) -> None:
         deadline = None if timeout is None else time.monotonic() + timeout
         with self._mutex:
             self._writers_waiting += 1
             try:
-                while self._writer is not None or self._readers:
+                while self._writer is not None or self._readers or self._admitted:
                     if not self._exclusive_ok.wait(_remaining(deadline)):
                         raise self._timeout("exclusive", timeout)
+                self._writer, self._writer_depth = me, 1
             finally:
                 self._writers_waiting -= 1
-                if self._writers_waiting == 0 and self._writer is None:
-                    self._shared_ok.notify_all()  # a writer that gave up no longer holds readers back
-            self._writer, self._writer_depth = me, 1
+                self._wake()  # a writer that gave up no longer holds shared requests back
 
     def _wake(self) -> None:
-        """Called with the mutex held once the lease is free of holders of one kind."""
-        if self._writers_waiting:
-            self._exclusive_ok.notify_all()  # all: a waiter that times out as it is woken must not eat the wake-up
-        else:
+        """Wake whoever may go now (called with the mutex held, after any change of state).
+
+        Waiters re-check their condition, so waking too many is harmless; all of a kind are woken,
+        so a waiter that times out as it is woken cannot swallow another's wake-up.
+        """
+        if self._writer is not None:
+            return
+        if self._shared_waiting and (self._admitted or not self._writers_waiting):
             self._shared_ok.notify_all()
+        elif self._writers_waiting and not self._readers:
+            self._exclusive_ok.notify_all()
 
     def _timeout(self, mode: str, timeout: float | None) -> LeaseTimeout:
         holder = "another thread holds it exclusively" if self._writer is not None else f"{self._readers} shared"
