@@ -21,9 +21,9 @@ import openai
 import pytest
 
 from pellucid.monitor import RecordFilter, Store, StoredRecord
-from pellucid.service.records import explain_record
 from pellucid.serve.app import create_app
 from pellucid.service import ModelPool
+from pellucid.service.records import explain_record
 from pellucid.settings import Settings
 from tests.hardening.harness import Server, norm_id, stored
 from tests.support.loopback import serving

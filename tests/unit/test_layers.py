@@ -89,9 +89,6 @@ KNOWN_VIOLATIONS: dict[tuple[str, str], str] = {
     # Explanation.faithfulness(lm) is a convenience on the result type that runs the attribution
     # method; it belongs in pellucid.service.faithfulness once the public API may change.
     ("pellucid.types", "pellucid.attribution.faithfulness"): "types calls a method",
-    # CancelToken.guard registers forward pre-hooks on the torch module of the model; the model
-    # lease moves cancellation into models/ (an LM facility the HTTP side calls).
-    ("pellucid.serve.disconnect", "torch"): "cancellation hooks on the torch module",
 }
 
 

@@ -11,14 +11,14 @@ so the workbench builds its forms without per-verb code.
 Errors answer ``{"error": {"type", "message"}}``: 422 for a malformed body (the message names
 each bad field) or a bad value found by the method, 404 for an unknown verb or model.
 
-Inspection installs hooks on the shared model, so calls on one model run one at a time, in a
-worker thread; when the client disconnects (the workbench's *Cancel*), the verb stops before its
-next forward pass (see :mod:`pellucid.serve.disconnect`).
+Inspection installs hooks on the shared model; each hooked pass holds the model's exclusive lease
+(``LM.hooks``), so gateway answers and other requests never run through another request's hooks.
+Verbs run in a worker thread; when the client disconnects (the workbench's *Cancel*), the verb stops
+before its next forward pass (see :mod:`pellucid.serve.disconnect`).
 """
 
 from __future__ import annotations
 
-import threading
 import types
 from collections.abc import Callable, Coroutine
 from typing import Annotated, Any, Literal, Union, cast, get_args, get_origin
@@ -168,15 +168,6 @@ def describe(model: type[BaseModel]) -> list[dict[str, Any]]:
 
 
 # -- routes -----------------------------------------------------------------------------
-_locks: dict[int, threading.Lock] = {}
-_locks_guard = threading.Lock()
-
-
-def _lock_for(lm: Any) -> threading.Lock:
-    with _locks_guard:
-        return _locks.setdefault(id(lm), threading.Lock())
-
-
 def _unknown(verb: str) -> JSONResponse:
     return error_response(404, "UnknownVerb", f"Unknown inspect verb {verb!r}. Available: {', '.join(VERBS)}.")
 
@@ -198,7 +189,7 @@ def _endpoint(
 
         def work(token: CancelToken) -> dict[str, Any]:
             lm = models.get(body.model)  # loading may take seconds: not on the event loop
-            with _lock_for(lm), token.guard(lm.model):
+            with token.guard(lm):  # hooks take the model's exclusive lease themselves (LM.hooks)
                 return cast(dict[str, Any], run(lm, body).to_dict())
 
         return await run_until_disconnect(request, work)
