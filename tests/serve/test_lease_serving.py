@@ -78,24 +78,28 @@ def in_thread(fn: Any) -> tuple[threading.Thread, dict[str, Any]]:
 def test_gateway_answers_are_untouched_by_concurrent_inspect_ablations(served, heavy, expected):
     done, ablation_spans, chat_spans = threading.Event(), Spans(), Spans()
 
+    runs = [0]
+
     def ablate() -> int:
-        runs = 0
         while not done.is_set():
             start = time.perf_counter()
             res = served.client.post("/api/inspect/ablate", json=ABLATE)
             ablation_spans.record(start)
             assert res.status_code == 200, res.text
-            runs += 1
-        return runs
+            runs[0] += 1
+        return runs[0]
 
     thread, box = in_thread(ablate)
+    answers: list[str] = []
     try:
-        answers = chats(served, 4, chat_spans)
+        # at least 4 answers, and on until 2 ablations have run beside them (bounded: a loaded machine is slow)
+        while len(answers) < 4 or (runs[0] < 2 and len(answers) < 16 and "error" not in box):
+            answers += chats(served, 1, chat_spans)
     finally:
         done.set()
         thread.join(120)
     assert "error" not in box, box.get("error")
-    assert answers == [expected] * 4
+    assert answers == [expected] * len(answers)
     assert box["value"] >= 2 and ablation_spans.overlapping(chat_spans) >= 1  # the requests did run together
     assert_intact(heavy)
 
