@@ -145,7 +145,8 @@ class LM(ModelOwner):
     # -- facts -------------------------------------------------------------------------
     @property
     def device(self) -> torch.device:
-        return next(self.model.parameters()).device
+        device: torch.device = next(self.model.parameters()).device
+        return device
 
     @property
     def is_chat(self) -> bool:
@@ -286,12 +287,14 @@ class LM(ModelOwner):
 
     def embedding_matrix(self) -> torch.Tensor:
         """The input embedding weights ``[V, D]``."""
-        return self.model.get_input_embeddings().weight
+        weight: torch.Tensor = self.model.get_input_embeddings().weight
+        return weight
 
     def embed(self, ids: torch.Tensor) -> torch.Tensor:
         """Input embeddings of ``ids`` (``[B, L] -> [B, L, D]``) as the model computes them."""
         with self._lease():
-            return self.model.get_input_embeddings()(ids)
+            embedded: torch.Tensor = self.model.get_input_embeddings()(ids)
+            return embedded
 
     def _tensor(self, ids: Sequence[int]) -> torch.Tensor:
         return torch.tensor([list(ids)], dtype=torch.long, device=self.device)
