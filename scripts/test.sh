@@ -26,6 +26,11 @@ if [ -z "${PELLUCID_TEST_POSTGRES_URL:-}" ] && [ -x scripts/postgres.sh ]; then
     pgdir=""
   fi
 fi
+# Lint and types first (seconds): mypy over the package, --strict over the layers the rest builds on.
+ruff check src tests
+mypy src/pellucid
+mypy --strict src/pellucid/types.py src/pellucid/errors.py src/pellucid/settings.py src/pellucid/spec.py \
+  src/pellucid/inspect_specs.py src/pellucid/service src/pellucid/models
 python -m pytest "$@"
 for arg in "$@"; do
   case "$arg" in -*) ;; *) exit 0 ;; esac   # specific tests were named: just those

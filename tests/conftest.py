@@ -43,24 +43,28 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
 
 @pytest.fixture(autouse=True)
 def _real_weights_only_in_integration_tests(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> None:
-    """Outside integration tests, loading a bundled model in this process fails at once, naming the fix."""
+    """Outside integration tests, loading a bundled model in this process fails at once, naming the fix.
+
+    ``LM.load`` and ``Encoder.load`` both resolve what they were given first; once that resolves to a
+    bundled model, the test is stopped before any weight is read (errors of resolving itself still raise).
+    """
     if request.node.get_closest_marker("integration") is not None:
         return
-    from pellucid.models import LM, Encoder
+    from pellucid.models import encoder, lm
     from pellucid.models.registry import BUNDLED
 
-    for cls in (LM, Encoder):
-        real = cls.load.__func__  # type: ignore[attr-defined]
+    for module in (lm, encoder):
 
-        def guarded(klass, name_or_path=None, *args, _real=real, **kwargs):
-            if str(name_or_path) in BUNDLED or name_or_path is None:
+        def guarded(*args, _real=module.resolve, **kwargs):
+            source = _real(*args, **kwargs)
+            if source.name in BUNDLED:
                 pytest.fail(
-                    f"{request.node.nodeid} loads the bundled model {name_or_path!r} but is not an integration test: "
+                    f"{request.node.nodeid} loads the bundled model {source.name!r} but is not an integration test: "
                     "use the smollm/minilm fixtures (marked automatically) or mark it with pytest.mark.integration."
                 )
-            return _real(klass, name_or_path, *args, **kwargs)
+            return source
 
-        monkeypatch.setattr(cls, "load", classmethod(guarded))
+        monkeypatch.setattr(module, "resolve", guarded)
 
 
 @pytest.fixture(scope="session", autouse=True)

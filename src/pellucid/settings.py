@@ -31,6 +31,9 @@ Environment variables:
 - ``PELLUCID_ALLOW_MODEL_PATHS``: folders (separated by ``os.pathsep``) whose models an HTTP
   request may name by path; by default requests can only name configured, bundled or
   already-loaded models.
+- ``PELLUCID_UPSTREAMS``, ``PELLUCID_UPSTREAM_KEY_ENV``, ``PELLUCID_LOCAL_WEIGHTS``: proxy mode,
+  comma-separated ``NAME=URL`` / ``NAME=VAR`` / ``NAME=WEIGHTS`` entries (see
+  ``pellucid.serve.upstreams``).
 """
 
 from __future__ import annotations
@@ -73,6 +76,12 @@ class Settings:
     max_prompt_chars: int = 100_000
     #: folders whose models requests may name by path (empty: none)
     allow_model_paths: tuple[Path, ...] = ()
+    #: proxy mode: ``NAME=URL[#MODEL]`` entries (see pellucid.serve.upstreams)
+    upstreams: tuple[str, ...] = ()
+    #: ``NAME=VAR`` (or ``VAR`` for all): where each upstream's API key is read from
+    upstream_key_env: tuple[str, ...] = ()
+    #: ``NAME=PATH_OR_BUNDLED_NAME``: local weights of a proxied model
+    local_weights: tuple[str, ...] = ()
 
     @property
     def models_dir(self) -> Path:
@@ -119,6 +128,11 @@ class Settings:
         if env.get("PELLUCID_ALLOW_MODEL_PATHS"):
             folders = env["PELLUCID_ALLOW_MODEL_PATHS"].split(os.pathsep)
             values["allow_model_paths"] = tuple(Path(f).expanduser() for f in folders if f.strip())
+        for name in ("PELLUCID_UPSTREAMS", "PELLUCID_UPSTREAM_KEY_ENV", "PELLUCID_LOCAL_WEIGHTS"):
+            if env.get(name):
+                values[name.removeprefix("PELLUCID_").lower()] = tuple(
+                    part.strip() for part in env[name].split(",") if part.strip()
+                )
         for name in ("PELLUCID_THREADS", "PELLUCID_PORT", "PELLUCID_MAX_BODY_BYTES", "PELLUCID_MAX_PROMPT_CHARS"):
             if env.get(name):
                 try:

@@ -219,7 +219,8 @@ class Encoding:
         return [self.text[a:b] for a, b in self.word_spans]
 
     def to_dict(self) -> dict[str, Any]:
-        return _json_safe(asdict(self))
+        data: dict[str, Any] = _json_safe(asdict(self))
+        return data
 
 
 @dataclass(frozen=True)
@@ -239,7 +240,7 @@ class TokenScores:
         return float(sum(self.logprobs))
 
     def to_dict(self) -> dict[str, Any]:
-        data = _json_safe(asdict(self))
+        data: dict[str, Any] = _json_safe(asdict(self))
         data["total"] = self.total
         return data
 
@@ -258,4 +259,5 @@ class Generation:
     params: dict[str, Any] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
-        return _json_safe(asdict(self))
+        data: dict[str, Any] = _json_safe(asdict(self))
+        return data

@@ -18,12 +18,12 @@ def test_the_report_is_kept_under_the_given_id_and_a_failed_save_keeps_it_in_mem
     with Store.open(f"sqlite:///{tmp_path / 'monitor.db'}") as store:
         run = run_audit(tiny_lm, ["toxicity"], options=QUICK, settings=settings, store=store, report_id=report_id)
         assert run.stored_id == report_id and run.store_error is None
-        (kept,) = store.analytics.list_audit_reports()
+        (kept,) = store.reports.list_audit_reports()
         assert kept.id == report_id and kept.report == run.report.to_dict()
         again = run_audit(tiny_lm, ["toxicity"], options=QUICK, settings=settings, store=store, report_id=report_id)
         assert again.stored_id is None and again.store_error  # the id is taken: the store refuses it
         assert [c.check for c in again.report.checks] == ["toxicity"] and again.report.model == tiny_lm.name
-        assert len(store.analytics.list_audit_reports()) == 1
+        assert len(store.reports.list_audit_reports()) == 1
     alone = run_audit(tiny_lm, ["toxicity"], options=QUICK, settings=settings)
     assert alone.stored_id is None and alone.store_error is None
 

@@ -165,9 +165,9 @@ def test_cli_save_keeps_the_report_in_the_store(tiny_dir, tmp_path):
     assert r.exit_code == 0, r.output
     printed = json.loads(r.stdout)
     with Store.open(settings=Settings(home=home)) as store:
-        (kept,) = store.analytics.list_audit_reports()
+        (kept,) = store.reports.list_audit_reports()
     assert f"stored as audit {kept.id}" in r.stderr
     assert kept.checks == ["stereotypes"] and kept.report == printed
     r = runner.invoke(app, args + ["--json"])  # without --save nothing more is stored
     with Store.open(settings=Settings(home=home)) as store:
-        assert len(store.analytics.list_audit_reports()) == 1
+        assert len(store.reports.list_audit_reports()) == 1

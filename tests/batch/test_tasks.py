@@ -105,6 +105,7 @@ CALLS = [
 ]  # fmt: skip
 
 
+@pytest.mark.integration  # embeds with the bundled MiniLM
 def test_audit_traffic_rows_and_report(tmp_path: Path) -> None:
     data = tmp_path / "calls.jsonl"
     data.write_text("".join(json.dumps(c) + "\n" for c in CALLS))
@@ -122,6 +123,7 @@ def test_audit_traffic_rows_and_report(tmp_path: Path) -> None:
                       "traffic_groundedness": (0.5, False)}  # fmt: skip
 
 
+@pytest.mark.integration  # embeds with the bundled MiniLM
 def test_enrichment_on_ray_writes_what_the_local_enricher_writes(
     ray_cluster: Any, tiny_model: Path, batch_settings: Any, tmp_path: Path
 ) -> None:
@@ -158,6 +160,7 @@ def test_enrichment_on_ray_writes_what_the_local_enricher_writes(
             store.close()
 
 
+@pytest.mark.integration  # embeds with the bundled MiniLM
 def test_audit_traffic_of_stored_calls_saves_metrics_on_records(tmp_path: Path) -> None:
     from pellucid.monitor import NewRecord, Store
     from pellucid.settings import Settings

@@ -135,13 +135,14 @@ def test_drift_command(run, store: Store) -> None:
     )
     assert res.exit_code == 0, res.output
     report = json.loads(res.stdout)
-    assert report["drifted"] and report["id"] in [r.id for r in store.analytics.list_drift_reports()]
+    assert report["drifted"] and report["id"] in [r.id for r in store.reports.list_drift_reports()]
     table = run("monitor", "drift", "-r", "version:v1", "-c", "version:v2", "--metrics", "latency_ms", "--no-save")
     assert table.exit_code == 0 and "latency_ms" in table.stdout and "Drift detected" in table.stdout
     bad = run("monitor", "drift", "-r", "version:v1", "-c", "sometime")
     assert bad.exit_code == 2 and "window" in bad.stderr
 
 
+@pytest.mark.integration  # enrichment embeds with the bundled MiniLM
 def test_enrich_correlate_and_explain_record(run, store: Store, tiny_dir, tiny_lm) -> None:
     rows = [
         NewRecord(

@@ -103,7 +103,7 @@ def test_a_stored_audit_from_an_earlier_run_opens(page, server):
         checks=[CheckResult("toxicity", True, 0.01, 0.05, model="an-earlier-model", seconds=2.0)],
         seconds=2.0,
     )
-    kept = server.store.analytics.save_audit_report(report.to_dict())  # as a server before a restart left it
+    kept = server.store.reports.save_audit_report(report.to_dict())  # as a server before a restart left it
     page.goto("/#audit")
     row = page.locator("#audit-history tbody tr", has_text="an-earlier-model")
     row.wait_for()

@@ -78,18 +78,18 @@ def test_fires_exactly_when_the_condition_holds(store: Store, make) -> None:
     assert results["strict"].value == pytest.approx(500.0) and not results["strict"].fired
     assert results["loose"].fired and results["loose"].state == "firing"
     assert results["old"].value is None and not results["old"].holds
-    history = store.analytics.alert_history()
+    history = store.alerts.alert_history()
     assert [e.rule_name for e in history] == ["loose"] and history[0].value == pytest.approx(500.0)
     assert history[0].delivery_status == "no_action"
     # still holding: silent; stops holding: back to ok; holds again: fires again
-    assert not check_rule(store, store.analytics.get_alert_rule("loose"), now=NOW).fired
+    assert not check_rule(store, store.alerts.get_alert_rule("loose"), now=NOW).fired
     _latencies(store, make, [0.0, 0.0])
-    assert check_rule(store, store.analytics.get_alert_rule("loose"), now=NOW).state == "ok"
+    assert check_rule(store, store.alerts.get_alert_rule("loose"), now=NOW).state == "ok"
     _latencies(store, make, [2000.0])
-    assert check_rule(store, store.analytics.get_alert_rule("loose"), now=NOW).fired
-    assert len(store.analytics.alert_history("loose")) == 2
-    assert store.analytics.get_alert_rule(strict.id).last_value == pytest.approx(500.0)
-    assert store.analytics.get_alert_rule(old.name).state == "ok"
+    assert check_rule(store, store.alerts.get_alert_rule("loose"), now=NOW).fired
+    assert len(store.alerts.alert_history("loose")) == 2
+    assert store.alerts.get_alert_rule(strict.id).last_value == pytest.approx(500.0)
+    assert store.alerts.get_alert_rule(old.name).state == "ok"
 
 
 def test_repeat_seconds_notifies_again(store: Store, make) -> None:
@@ -187,7 +187,7 @@ def test_unreachable_webhook_is_recorded_as_failed(store: Store, make) -> None:
     add_rule(store, "slow", "mean(latency_ms) > 500 over 1h", action="webhook", target="http://127.0.0.1:9/none")
     (result,) = check_rules(store, now=NOW)
     assert result.fired and result.event.delivery_status == "failed"
-    assert store.analytics.alert_history("slow")[0].delivery_detail
+    assert store.alerts.alert_history("slow")[0].delivery_detail
 
 
 def test_command_gets_json_on_stdin_and_env(store: Store, make, tmp_path: Path) -> None:
@@ -219,12 +219,12 @@ def test_rule_validation_and_removal_keeps_history(store: Store, make) -> None:
         add_rule(store, "x", "mean(latency_ms) > 2")
     _latencies(store, make, [5.0])
     check_rules(store, now=NOW)
-    removed = store.analytics.remove_alert_rule("x")
-    assert removed.name == "x" and store.analytics.list_alert_rules() == []
-    (event,) = store.analytics.alert_history("x")
+    removed = store.alerts.remove_alert_rule("x")
+    assert removed.name == "x" and store.alerts.list_alert_rules() == []
+    (event,) = store.alerts.alert_history("x")
     assert event.rule_id is None and event.rule_name == "x"
     with pytest.raises(LookupError, match="No alert rule 'x'"):
-        store.analytics.get_alert_rule("x")
+        store.alerts.get_alert_rule("x")
 
 
 def test_disabled_rules_are_not_checked(store: Store, make) -> None:
@@ -243,9 +243,9 @@ def test_scheduler_thread_checks_rules(store: Store, make) -> None:
     scheduler.start()
     try:
         deadline = time.monotonic() + 30
-        while not store.analytics.alert_history() and time.monotonic() < deadline:
+        while not store.alerts.alert_history() and time.monotonic() < deadline:
             time.sleep(0.05)
     finally:
         scheduler.stop()
     assert not scheduler.running and scheduler.rounds >= 1
-    assert len(store.analytics.alert_history()) == 1  # fired once, silent while still holding
+    assert len(store.alerts.alert_history()) == 1  # fired once, silent while still holding

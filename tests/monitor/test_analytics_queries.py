@@ -53,9 +53,9 @@ def test_correlation_with_feedback_is_spearman_of_the_pairs(store: Store, rated)
 
 
 def test_saved_drift_reports(store: Store) -> None:
-    saved = store.analytics.save_drift_report("last:7d", "version:v2", {"drifted": True, "verdict": "x", "results": []})
-    second = store.analytics.save_drift_report("a", "b", {"drifted": False, "verdict": "y", "results": [1.5]})
-    assert [r.id for r in store.analytics.list_drift_reports()] == [second.id, saved.id]
-    got = store.analytics.get_drift_report(saved.id)
+    saved = store.reports.save_drift_report("last:7d", "version:v2", {"drifted": True, "verdict": "x", "results": []})
+    second = store.reports.save_drift_report("a", "b", {"drifted": False, "verdict": "y", "results": [1.5]})
+    assert [r.id for r in store.reports.list_drift_reports()] == [second.id, saved.id]
+    got = store.reports.get_drift_report(saved.id)
     assert got.drifted and got.reference == "last:7d" and got.report["results"] == []
     assert "report" not in got.to_dict(with_report=False)

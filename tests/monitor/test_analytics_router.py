@@ -102,8 +102,8 @@ def test_eval_runs(client, store: Store) -> None:
     items = [EvalItem(1, "p1", "the cat", "the cat"), EvalItem(2, "p2", "a dog", "dog")]
     a = evaluate(EvalDataset("d.jsonl", items), "exact_match,chrf", name="a")
     b = evaluate(EvalDataset("d.jsonl", [EvalItem(1, "p1", "the cat", "cat"), items[1]]), "exact_match", name="b")
-    store.analytics.insert_eval_run(a)
-    store.analytics.insert_eval_run(b)
+    store.evals.insert_eval_run(a)
+    store.evals.insert_eval_run(b)
     assert [r["name"] for r in client.get("/api/evals").json()] == ["b", "a"]
     got = client.get("/api/evals/a").json()
     assert got["results"]["exact_match"]["aggregate"] == 1.0 and len(got["examples"]) == 2

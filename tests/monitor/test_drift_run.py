@@ -42,8 +42,8 @@ def test_planted_shift_is_detected_and_saved(store: Store, make) -> None:
     assert found[("latency_ms", "ks")].drifted and found[("perplexity", "psi")].drifted
     assert "response embeddings" in report.params["skipped"] and "toxicity" in report.params["skipped"]
     assert report.params["current"]["records"] == 60 and report.drifted
-    saved = store.analytics.save_drift_report("version:v1", "2026-11-11..2026-11-12", report.to_dict())
-    assert store.analytics.get_drift_report(saved.id).report["results"][0]["detector"] == "mmd"
+    saved = store.reports.save_drift_report("version:v1", "2026-11-11..2026-11-12", report.to_dict())
+    assert store.reports.get_drift_report(saved.id).report["results"][0]["detector"] == "mmd"
 
 
 def test_same_distribution_is_quiet(store: Store, make) -> None:

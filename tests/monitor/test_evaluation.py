@@ -128,16 +128,16 @@ def test_store_round_trip_and_compare(tmp_path: Path, store: Store) -> None:
         dict(r, prediction=r["reference"] if isinstance(r["reference"], str) else r["reference"][0]) for r in ROWS
     ]
     b = evaluate(read_dataset(write_jsonl(tmp_path / "e.jsonl", better)), "bleu,exact_match", name="cand")
-    store.analytics.insert_eval_run(a)
-    store.analytics.insert_eval_run(b)
-    got = store.analytics.get_eval_run("base")
+    store.evals.insert_eval_run(a)
+    store.evals.insert_eval_run(b)
+    got = store.evals.get_eval_run("base")
     assert got.id == a.id and got.model_version == "v1" and got.aggregate("bleu") == pytest.approx(a.aggregate("bleu"))
     assert [e.scores for e in got.examples] == [e.scores for e in a.examples]
     assert got.examples[2].reference == ["Blue.", "It is blue."]
-    assert [r.name for r in store.analytics.list_eval_runs()] == ["cand", "base"]
-    rows = {r.metric: r for r in compare_runs(got, store.analytics.get_eval_run(b.id))}
+    assert [r.name for r in store.evals.list_eval_runs()] == ["cand", "base"]
+    rows = {r.metric: r for r in compare_runs(got, store.evals.get_eval_run(b.id))}
     assert rows["exact_match"].a == pytest.approx(1 / 3) and rows["exact_match"].b == 1.0
     assert rows["exact_match"].diff == pytest.approx(2 / 3) and rows["exact_match"].better == "b"
     assert (rows["exact_match"].wins, rows["exact_match"].losses, rows["exact_match"].ties) == (2, 0, 1)
     with pytest.raises(LookupError, match="No evaluation run"):
-        store.analytics.get_eval_run("nope")
+        store.evals.get_eval_run("nope")

@@ -90,8 +90,8 @@ def test_the_drift_verb_saves_what_it_ran(store: Store, make) -> None:
     store.repo.add_metrics([(r.id, "perplexity", float(i % 5)) for i, r in enumerate(store.repo.list_records().items)])
     report, saved = drift_report(store, "version:v1", "version:v2", metrics=["perplexity"], embeddings=[], name="p")
     assert saved is not None and saved.name == "p"
-    assert store.analytics.get_drift_report(saved.id).report == report.to_dict()
+    assert store.reports.get_drift_report(saved.id).report == report.to_dict()
     report, saved = drift_report(store, "version:v1", "version:v2", save=False, metrics=["perplexity"], embeddings=[])
-    assert saved is None and len(store.analytics.list_drift_reports()) == 1
+    assert saved is None and len(store.reports.list_drift_reports()) == 1
     with pytest.raises(InvalidInputError, match="needs the serving model"):
         drift_report(store, "version:v1", "version:v2", layer=1)

@@ -28,7 +28,7 @@ def test_a_finished_audit_outlives_a_restart(pool, tiny_lm, tmp_path):
         assert res.status_code == 202, res.text
         job = poll(client, res.json()["id"], finished)
         assert job["status"] == "done", job
-        (kept,) = store.analytics.list_audit_reports()
+        (kept,) = store.reports.list_audit_reports()
         assert kept.id == str(uuid.UUID(job["id"])) and kept.checks == ["toxicity"]
         assert kept.report == job["report"]
         page = client.get(f"/api/audit/jobs/{job['id']}/report.html").text

@@ -70,22 +70,27 @@ def test_a_disconnect_stops_before_the_next_forward_pass(app, tiny_lm, passes, r
     assert passes.count < full / 2, (passes.count, full)
 
 
-def test_guards_are_removed_and_other_threads_are_not_stopped(app, tiny_lm):
+def test_guards_register_no_hooks_and_other_threads_are_not_stopped(app, tiny_lm):
     from pellucid.errors import Cancelled
     from pellucid.serve.disconnect import CancelToken
 
-    before = sum(len(m._forward_pre_hooks) for m in tiny_lm.model.modules())
+    def hook_count() -> int:
+        return sum(len(m._forward_pre_hooks) + len(m._forward_hooks) for m in tiny_lm.model.modules())
+
+    before = hook_count()
     token = CancelToken()
     ids = tiny_lm._tensor([1, 2, 3])
     outcome: dict[str, Any] = {}
-    with token.guard(tiny_lm.model):
-        assert sum(len(m._forward_pre_hooks) for m in tiny_lm.model.modules()) > before
+    with token.guard(tiny_lm):
+        assert hook_count() == before  # the check is read by the hooks installed at load time
         token.event.set()
         other = threading.Thread(target=lambda: outcome.setdefault("logits", tiny_lm.forward(ids).logits))
         other.start()
         other.join()
-        with pytest.raises(Cancelled):
+        with pytest.raises(Cancelled, match="before a forward pass"):
             tiny_lm.forward(ids)
+        with pytest.raises(Cancelled):  # the model's own forward, not through LM: stopped at its first block
+            tiny_lm.model(ids)
     assert outcome["logits"].shape[-1] == tiny_lm.vocab_size  # another thread ran to the end
-    assert sum(len(m._forward_pre_hooks) for m in tiny_lm.model.modules()) == before
+    assert hook_count() == before
     tiny_lm.forward(ids)  # after the block: no guard left

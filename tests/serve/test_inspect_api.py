@@ -72,10 +72,12 @@ def test_verb_matches_the_library(client, tiny_lm, verb, body, direct):
 
 
 def test_patching_verbs(client, tiny_lm):
-    got = _post(client, "patch", clean=PROMPT, corrupted=CORRUPTED, target=" Paris")
+    got = _post(client, "patch", clean=PROMPT, corrupted=CORRUPTED, target=" Paris", align=True)
     _same(got, pi.patch(tiny_lm, PROMPT, CORRUPTED, target=" Paris", align=True))
     assert got.axes == ("layer", "position")
-    est = _post(client, "attribution_patch", clean=PROMPT, corrupted=CORRUPTED, target=" Paris", site="heads")
+    est = _post(
+        client, "attribution_patch", clean=PROMPT, corrupted=CORRUPTED, target=" Paris", site="heads", align=True
+    )
     assert est.axes == ("layer", "head") and np.isfinite(est.scores).all()
 
 

@@ -4,8 +4,11 @@ from __future__ import annotations
 
 
 def _foreign(fn) -> bool:
-    """Hooks transformers installs itself (to capture hidden states) are not ours to count."""
-    return not getattr(fn, "__module__", "").startswith("transformers")
+    """Hooks transformers installs itself (to capture hidden states) are not ours to count, nor the
+    cancellation hooks ``LM`` installs once at load time (``pellucid.models.cancel``)."""
+    from pellucid.models.cancel import is_permanent
+
+    return not getattr(fn, "__module__", "").startswith("transformers") and not is_permanent(fn)
 
 
 def assert_no_hooks(model) -> None:

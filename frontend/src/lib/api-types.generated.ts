@@ -6,23 +6,23 @@
 export interface AblateRequest {
   /** Model name (default: the server's model). */
   model?: string | null;
-  /** Apply the chat template (next-token analyses usually read raw text). */
-  chat?: boolean;
   prompt?: string;
-  /** Next token whose probability is measured. */
+  /** Next token whose probability is measured, e.g. ' Paris'. */
   target?: string;
   /** Components ablated. */
   what?: "heads" | "attn" | "mlp" | "layers" | "neurons";
   /** Replace with zeros or the mean activation. */
   how?: "zero" | "mean";
-  /** Layers (default: all). */
+  /** Layers, e.g. '0,5,10', '0-11' or '-1' (default: all). */
   layers?: number[] | null;
-  /** Heads (default: all). */
+  /** Heads, e.g. '0,3' (default: all). */
   heads?: number[] | null;
-  /** For what=neurons: layer.index, e.g. 3.512. */
+  /** For what=neurons: layer.index, e.g. 3.512 (repeatable). */
   neurons?: string[] | null;
   /** Ablate all chosen components at once. */
   joint?: boolean;
+  /** Apply the chat template (default: raw text, as next-token analyses read). */
+  chat?: boolean;
 }
 
 /** One firing of a rule and what happened to its notification. */
@@ -82,39 +82,39 @@ export interface AssistantMessage {
 export interface AttentionRequest {
   /** Model name (default: the server's model). */
   model?: string | null;
-  /** Apply the chat template (next-token analyses usually read raw text). */
-  chat?: boolean;
   prompt?: string;
-  /** Layers to read, comma-separated (default: all). */
+  /** Layers, e.g. '0,5,10', '0-11' or '-1' (default: all). */
   layers?: number[] | null;
-  /** Heads to keep, comma-separated (default: all). */
+  /** Heads, e.g. '0,3' (default: all). */
   heads?: number[] | null;
+  /** Apply the chat template (default: raw text, as next-token analyses read). */
+  chat?: boolean;
 }
 
 /** Patching estimated from one backward pass (fast; compare with the exact sweep). */
 export interface AttributionPatchRequest {
   /** Model name (default: the server's model). */
   model?: string | null;
-  /** Apply the chat template (next-token analyses usually read raw text). */
-  chat?: boolean;
   clean?: string;
   corrupted?: string;
-  /** Next token to compare. */
+  /** Next token, e.g. ' Paris' (mind the space). */
   target?: string;
-  /** Contrast token (metric: logit difference). */
+  /** Competing token, e.g. ' Rome' (the metric becomes the logit difference). */
   foil?: string | null;
   /** Activation patched; heads gives layer × head. */
   site?: "resid_pre" | "resid_post" | "attn.out" | "mlp.out" | "heads";
-  /** Default: logit_diff with a foil. */
+  /** Default: logit_diff with a foil, else prob. */
   metric?: "logit_diff" | "prob" | "logprob" | null;
-  /** Layers (default: all). */
+  /** Layers, e.g. '0,5,10', '0-11' or '-1' (default: all). */
   layers?: number[] | null;
-  /** Positions (default: all). */
+  /** Positions, e.g. '0-5' (default: all). */
   positions?: number[] | null;
   /** Pad the shorter prompt where the two differ. */
   align?: boolean;
-  /** Also run the exact sweep and report the agreement. */
+  /** Also run exact patching and report the agreement. */
   compare?: boolean;
+  /** Apply the chat template (default: raw text, as next-token analyses read). */
+  chat?: boolean;
 }
 
 /** The outcome of one audit check (``status``: pass, fail or error). */
@@ -371,15 +371,15 @@ export interface CounterfactualVariant {
 export interface DirectLogitRequest {
   /** Model name (default: the server's model). */
   model?: string | null;
-  /** Apply the chat template (next-token analyses usually read raw text). */
-  chat?: boolean;
   prompt?: string;
-  /** Next token whose logit is decomposed. */
+  /** Next token, e.g. ' Paris' (mind the space). */
   target?: string;
-  /** Contrast token: decompose target − foil. */
+  /** Competing token, e.g. ' Rome' (the metric becomes the logit difference). */
   foil?: string | null;
-  /** layer: attn and MLP per layer; head: each head. */
+  /** layer: attention and MLP per layer; head: each head. */
   by?: "layer" | "head";
+  /** Apply the chat template (default: raw text, as next-token analyses read). */
+  chat?: boolean;
 }
 
 /** Every detector's result over one reference/current pair of windows. */
@@ -609,11 +609,11 @@ export interface HTTPValidationError {
 export interface HeadSummaryRequest {
   /** Model name (default: the server's model). */
   model?: string | null;
-  /** Apply the chat template (next-token analyses usually read raw text). */
-  chat?: boolean;
   prompt?: string;
-  /** Layers to read (default: all). */
+  /** Layers, e.g. '0,5,10', '0-11' or '-1' (default: all). */
   layers?: number[] | null;
+  /** Apply the chat template (default: raw text, as next-token analyses read). */
+  chat?: boolean;
 }
 
 export interface Health {
@@ -637,19 +637,19 @@ export interface JobProgress {
 export interface LogitLensRequest {
   /** Model name (default: the server's model). */
   model?: string | null;
-  /** Apply the chat template (next-token analyses usually read raw text). */
-  chat?: boolean;
   prompt?: string;
   /** Token to score, e.g. ' Paris' (default: the model's own top-1). */
   target?: string | null;
+  /** Layers, e.g. '0,5,10', '0-11' or '-1' (default: all). */
+  layers?: number[] | null;
   /** What each cell shows. */
   score?: "prob" | "logprob" | "rank";
   /** Top predictions kept per cell. */
   top_k?: number;
-  /** Layers (default: all). */
-  layers?: number[] | null;
   /** Add a row for the embeddings. */
   include_embed?: boolean;
+  /** Apply the chat template (default: raw text, as next-token analyses read). */
+  chat?: boolean;
 }
 
 /** An attribution method: what it computes and the parameters its form shows. */
@@ -722,28 +722,28 @@ export interface ParamSpec {
 export interface PatchRequest {
   /** Model name (default: the server's model). */
   model?: string | null;
-  /** Apply the chat template (next-token analyses usually read raw text). */
-  chat?: boolean;
   clean?: string;
   corrupted?: string;
-  /** Next token to compare. */
+  /** Next token, e.g. ' Paris' (mind the space). */
   target?: string;
-  /** Contrast token (metric: logit difference). */
+  /** Competing token, e.g. ' Rome' (the metric becomes the logit difference). */
   foil?: string | null;
   /** Activation patched; heads gives layer × head. */
   site?: "resid_pre" | "resid_post" | "attn.out" | "mlp.out" | "heads";
-  /** Default: logit_diff with a foil. */
+  /** Default: logit_diff with a foil, else prob. */
   metric?: "logit_diff" | "prob" | "logprob" | null;
-  /** Layers (default: all). */
+  /** Layers, e.g. '0,5,10', '0-11' or '-1' (default: all). */
   layers?: number[] | null;
-  /** Positions (default: all). */
+  /** Positions, e.g. '0-5' (default: all). */
   positions?: number[] | null;
   /** Pad the shorter prompt where the two differ. */
   align?: boolean;
-  /** denoise: clean into corrupted. */
+  /** denoise: clean into corrupted; noise: the reverse. */
   direction?: "denoise" | "noise";
   /** Scale so clean = 1 and corrupted = 0. */
   normalize?: boolean;
+  /** Apply the chat template (default: raw text, as next-token analyses read). */
+  chat?: boolean;
 }
 
 /** Pellucid's extension: the logged record's id (for feedback) and whether the cache answered. */
@@ -756,16 +756,20 @@ export interface PellucidInfo {
 export interface ProbeRequest {
   /** Model name (default: the server's model). */
   model?: string | null;
-  /** Apply the chat template (next-token analyses usually read raw text). */
-  chat?: boolean;
   /** One example per line: 'label: text'. */
   examples: string[];
-  /** Layers (default: all). */
+  /** Layers, e.g. '0,5,10', '0-11' or '-1' (default: all). */
   layers?: number[] | null;
   /** Cross-validation folds. */
   cv?: number;
-  /** Also fit a control task (selectivity). */
+  /** Also fit a control task (Hewitt & Liang) and report selectivity. */
   control?: boolean;
+  /** Folds by word type (token data) or random. */
+  split?: "type" | "random";
+  /** Seed for sampling, folds and control labels. */
+  seed?: number;
+  /** Apply the chat template (default: raw text, as next-token analyses read). */
+  chat?: boolean;
 }
 
 /** 2-D points of stored embeddings, and how they were made (explained variance...). */
@@ -881,25 +885,25 @@ export interface TokenScores {
 export interface TraceRequest {
   /** Model name (default: the server's model). */
   model?: string | null;
-  /** Apply the chat template (next-token analyses usually read raw text). */
-  chat?: boolean;
   prompt?: string;
-  /** Answer token. */
+  /** Next token, e.g. ' Paris' (mind the space). */
   target?: string;
-  /** Text in the prompt to corrupt. */
+  /** Text of the prompt to corrupt, e.g. 'Eiffel Tower'. */
   subject?: string;
   /** Noise samples averaged. */
   samples?: number;
-  /** Noise std in embedding std units. */
+  /** Noise std in units of the embedding std (ROME: 3). */
   noise?: number;
   /** Random seed. */
   seed?: number;
   /** State restored. */
   site?: "resid_post" | "mlp.out" | "attn.out";
-  /** Consecutive layers restored together. */
+  /** Consecutive layers restored together (ROME: 10 for MLP/attention). */
   window?: number;
-  /** Layers (default: all). */
+  /** Layers, e.g. '0,5,10', '0-11' or '-1' (default: all). */
   layers?: number[] | null;
+  /** Apply the chat template (default: raw text, as next-token analyses read). */
+  chat?: boolean;
 }
 
 export interface Usage {

@@ -1,8 +1,8 @@
 """What every attribution method shares: declared parameters, the run context, baselines.
 
 A method is a :class:`MethodSpec`: a name, a description, its parameters (each a
-:class:`Param` that says its type, default, range and help — enough for the CLI and the web
-form to be generated without per-method code), whether its scores are signed, and a function
+:class:`~pellucid.spec.Param` that says its type, default, range and help — enough for the CLI
+and the web form to be generated without per-method code), whether its scores are signed, and a function
 ``fn(ctx, **params) -> (scores [R, F], meta)`` that scores the ``F`` features of the prompt for
 each of the ``R`` rows of the target function (see :mod:`pellucid.attribution.engine`).
 """
@@ -10,7 +10,7 @@ each of the ``R`` rows of the target function (see :mod:`pellucid.attribution.en
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -19,48 +19,10 @@ from pellucid.attribution.engine import Scorer, TargetSpec
 from pellucid.attribution.features import Units
 from pellucid.errors import InvalidInputError
 from pellucid.models import LM
+from pellucid.spec import Param, Spec
 from pellucid.types import Encoding
 
 Progress = Callable[[int, int], None]
-
-
-@dataclass(frozen=True)
-class Param:
-    """A method parameter, described for forms, help texts and validation."""
-
-    name: str
-    type: str  # "int", "float", "str", "bool"
-    default: Any
-    help: str
-    choices: tuple[str, ...] | None = None
-    min: float | None = None
-    max: float | None = None
-
-    def to_dict(self) -> dict[str, Any]:
-        data = asdict(self)
-        data["choices"] = list(self.choices) if self.choices else None
-        return data
-
-    def coerce(self, value: Any) -> Any:
-        """Convert and check a user value (strings from the CLI or JSON from the API)."""
-        try:
-            if self.type == "int":
-                value = int(value)
-            elif self.type == "float":
-                value = float(value)
-            elif self.type == "bool":
-                value = value if isinstance(value, bool) else str(value).lower() in ("1", "true", "yes", "on")
-            else:
-                value = str(value)
-        except (TypeError, ValueError):
-            raise InvalidInputError(f"Parameter {self.name}={value!r} must be of type {self.type}.") from None
-        if self.choices and value not in self.choices:
-            raise InvalidInputError(f"Parameter {self.name}={value!r}; choose one of {', '.join(self.choices)}.")
-        if self.min is not None and value < self.min:
-            raise InvalidInputError(f"Parameter {self.name}={value!r} is below its minimum {self.min}.")
-        if self.max is not None and value > self.max:
-            raise InvalidInputError(f"Parameter {self.name}={value!r} is above its maximum {self.max}.")
-        return value
 
 
 @dataclass
@@ -99,14 +61,14 @@ class MethodSpec:
     kind: str = "attribution"
     extra: dict[str, Any] = field(default_factory=dict)
 
+    @property
+    def spec(self) -> Spec:
+        """The method's parameters as a :class:`~pellucid.spec.Spec`."""
+        return Spec(self.name, self.params, owner=f"Method {self.name!r}")
+
     def resolve_params(self, given: dict[str, Any]) -> dict[str, Any]:
         """Defaults filled in, user values coerced; unknown names rejected with the valid list."""
-        known = {p.name: p for p in self.params}
-        unknown = sorted(set(given) - set(known))
-        if unknown:
-            valid = ", ".join(known) or "none"
-            raise InvalidInputError(f"Method {self.name!r} has no parameter {unknown[0]!r}; its parameters: {valid}.")
-        return {name: (p.coerce(given[name]) if name in given else p.default) for name, p in known.items()}
+        return self.spec.resolve(given)
 
     def describe(self) -> dict[str, Any]:
         return {

@@ -28,7 +28,7 @@ import torch
 
 from pellucid.errors import InvalidInputError
 from pellucid.models import LM
-from pellucid.models.kv import PrefixCache, build_prefix_cache
+from pellucid.models.kv import PrefixCache
 
 TargetKind = Literal["logprob", "prob", "logit"]
 
@@ -130,7 +130,7 @@ class Scorer:
         """Keys/values of the whole original prompt, computed on first use (one forward pass)."""
         if self._cache is None:
             ids = torch.tensor([self.prompt_ids], device=self.lm.device)
-            self._cache = build_prefix_cache(self.lm.model, ids)
+            self._cache = self.lm.prefix_cache(ids)
             self.forward_passes += 1
         return self._cache
 

@@ -13,11 +13,13 @@ relevance of the input tokens sums to the output. Two variants:
   reaches tokens only through the values; the MLP gate is a constant too (as in the ``lxt``
   library). Without biases and with ``ε = 0`` CP-LRP is exactly conservative.
 
-It runs on the ordinary Hugging Face model: :func:`~pellucid.attribution.lrp_rules.lrp_rules`
+It runs on the ordinary Hugging Face model: :func:`~pellucid.attribution.lrp_rules.rule_hooks`
 wraps module outputs with functions whose forward returns the very same tensor values and whose
 backward implements the rule (see that module for the algebra), so gradient × input of the
-modified graph is the relevance. Relevance of a token is the sum over the embedding dimensions of
-the relevance at the embedding output; features sum their tokens.
+modified graph is the relevance. The rules are attached through ``LM.replace_outputs``, under the
+model's exclusive lease: no other thread's forward pass runs through the rewritten modules.
+Relevance of a token is the sum over the embedding dimensions of the relevance at the embedding
+output; features sum their tokens.
 
 **What is explained.** LRP explains a *logit*: the target token's logit (minus the foil's for
 contrastive explanations), whatever ``target_kind`` is chosen — the log-probability is not a
@@ -41,9 +43,9 @@ from torch import nn
 
 from pellucid.attribution.base import Context, MethodSpec, Param
 from pellucid.attribution.engine import combine_rows, token_values
-from pellucid.attribution.lrp_rules import VARIANTS, lrp_rules
+from pellucid.attribution.lrp_rules import VARIANTS, rule_hooks
 from pellucid.models import LM
-from pellucid.models.relevance import RelevanceLayout, relevance_layout, replace_outputs
+from pellucid.models.relevance import RelevanceLayout, relevance_layout
 
 
 class _Captured:
@@ -80,7 +82,7 @@ def relevance_rows(
     captured = _Captured()
     pairs = [(layout.position_embedding, captured)] if layout.position_embedding is not None else []
     n_prompt = len(ctx.scorer.prompt_ids)
-    with replace_outputs(pairs), lrp_rules(layout, variant, epsilon), torch.enable_grad():
+    with ctx.lm.replace_outputs([*pairs, *rule_hooks(layout, variant, epsilon)]), torch.enable_grad():
         embeds, target = _sequence_logits(ctx, spec.ids)
         leaves, foil = [embeds], None
         if spec.foil_ids:
@@ -125,7 +127,7 @@ def token_relevance(
     no features): returns ``(relevance, logit)``.
     """
     layout = relevance_layout(lm.model, lm.model_type)
-    with lrp_rules(layout, variant, epsilon), torch.enable_grad():
+    with lm.replace_outputs(rule_hooks(layout, variant, epsilon)), torch.enable_grad():
         embeds = lm.embed(torch.tensor([ids], device=lm.device)).detach().requires_grad_(True)
         logit = lm.forward(inputs_embeds=embeds, logits_to_keep=1).logits[0, -1, target_id]
         (grad,) = torch.autograd.grad(logit, embeds)

@@ -161,6 +161,10 @@ def rule_hooks(layout: RelevanceLayout, variant: str, epsilon: float) -> list[tu
 
 @contextmanager
 def lrp_rules(layout: RelevanceLayout, variant: str = "attnlrp", epsilon: float = 1e-6) -> Iterator[None]:
-    """Inside the block, gradient × input of the model is the LRP relevance; outside, nothing changed."""
+    """Inside the block, gradient × input of the model is the LRP relevance; outside, nothing changed.
+
+    This attaches the rules without taking the model's lease: use it only on a model no other thread
+    runs (tests, notebooks). Shared models take ``lm.replace_outputs(rule_hooks(...))``, as :mod:`.lrp` does.
+    """
     with replace_outputs(rule_hooks(layout, variant, epsilon)):
         yield

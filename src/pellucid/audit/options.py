@@ -2,7 +2,7 @@
 
 ``pellucid audit --set CHECK.OPTION=VALUE`` accepts any option of a check, files included. A web
 form (the workbench's Audit tab, ``GET /api/audit/checks``) offers only these: numbers, flags
-and short texts, each a :class:`~pellucid.attribution.base.Param` with its default (the check
+and short texts, each a :class:`~pellucid.spec.Param` with its default (the check
 function's own), range and help. Options that name files on the server (data sets, lexicons,
 principles, a spaCy pipeline) are left out, so a request can never make the server read a path.
 
@@ -11,11 +11,9 @@ principles, a spaCy pipeline) are left out, so a request can never make the serv
 
 from __future__ import annotations
 
-import math
 from typing import Any
 
-from pellucid.attribution.base import Param
-from pellucid.errors import InvalidInputError
+from pellucid.spec import Param, Spec
 
 _NEW_TOKENS = "Tokens generated per answer."
 
@@ -79,24 +77,19 @@ NEEDS_FILE: dict[str, str] = {
 }
 
 
+def option_spec(check: str) -> Spec:
+    """The settable options of ``check`` as a :class:`~pellucid.spec.Spec` (empty for unknown checks)."""
+    hint = "Options that name files on the server can only be set on the command line (pellucid audit --set)."
+    return Spec(check, OPTIONS.get(check, ()), owner=f"The {check} check", noun="option", hint=hint)
+
+
 def resolve_options(check: str, given: dict[str, Any]) -> dict[str, Any]:
     """``given`` coerced and checked against :data:`OPTIONS` (``None`` values mean the default).
 
+    Only the options given come back (the check function keeps its own defaults for the rest).
     Raises :class:`InvalidInputError` naming the check, the option and the valid ones.
     """
-    known = {p.name: p for p in OPTIONS.get(check, ())}
-    out: dict[str, Any] = {}
-    for name, value in given.items():
-        if name not in known:
-            valid = ", ".join(known) or "none"
-            raise InvalidInputError(
-                f"The {check} check has no option {name!r} that can be set here; its options: {valid}."
-            )
-        if value is not None:
-            try:
-                out[name] = known[name].coerce(value)
-            except InvalidInputError as exc:
-                raise InvalidInputError(f"The {check} check: {exc}") from None
-            if isinstance(out[name], float) and not math.isfinite(out[name]):
-                raise InvalidInputError(f"The {check} check: option {name}={value!r} must be a finite number.")
-    return out
+    spec = option_spec(check)
+    filled = {name: spec[name].default if value is None and name in spec else value for name, value in given.items()}
+    resolved = spec.resolve(filled)
+    return {name: resolved[name] for name, value in given.items() if value is not None}

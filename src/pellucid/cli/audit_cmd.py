@@ -31,6 +31,7 @@ from pellucid.cli.common import (
     print_json,
     settings_from,
 )
+from pellucid.cli.params import parse_dotted
 
 app = typer.Typer(
     help="Responsible-AI audit: bias, stereotypes, toxicity, PII, groundedness, constitution, robustness, injection.",
@@ -46,16 +47,20 @@ def _progress(as_json: bool) -> Progress:
 
 
 def _parse_sets(pairs: list[str]) -> dict[str, dict[str, Any]]:
-    """``["bias.top_k=5"]`` -> ``{"bias": {"top_k": 5}}`` (values parsed as YAML scalars)."""
+    """``["bias.top_k=5"]`` -> ``{"bias": {"top_k": 5}}``.
+
+    Options a web form also offers are resolved with the check's spec (types, ranges, NaN);
+    the others (files, lists of prompts) are parsed as YAML scalars.
+    """
     import yaml
 
+    from pellucid.audit.options import OPTIONS, resolve_options
+
     out: dict[str, dict[str, Any]] = {}
-    for item in pairs:
-        key, sep, value = item.partition("=")
-        if not sep or "." not in key:
-            raise fail(f"--set {item!r}: write CHECK.OPTION=VALUE, e.g. --set stereotypes.limit=200.")
-        check, option = key.split(".", 1)
-        out.setdefault(check.strip(), {})[option.strip()] = yaml.safe_load(value)
+    for check, given in parse_dotted(pairs, "--set", "stereotypes.limit=200", "CHECK.OPTION=VALUE").items():
+        declared = {p.name for p in OPTIONS.get(check, ())}
+        out[check] = {name: yaml.safe_load(value) for name, value in given.items() if name not in declared}
+        out[check].update(resolve_options(check, {name: v for name, v in given.items() if name in declared}))
     return out
 
 

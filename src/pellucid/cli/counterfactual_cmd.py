@@ -22,20 +22,10 @@ from pellucid.cli.common import (
     print_json,
     settings_from,
 )
+from pellucid.cli.params import parse_params
 
 if TYPE_CHECKING:
     from pellucid.counterfactual.compare import CounterfactualResult, Variant
-
-
-def parse_params(pairs: list[str], flag: str = "--param") -> dict[str, str]:
-    """``["n=3", "rate=0.2"]`` -> ``{"n": "3", "rate": "0.2"}`` (values coerced by the generator)."""
-    params: dict[str, str] = {}
-    for pair in pairs:
-        if "=" not in pair:
-            raise fail(f"{flag} {pair!r} must look like name=value, e.g. {flag} n=3.")
-        name, value = pair.split("=", 1)
-        params[name.strip().replace("-", "_")] = value.strip()
-    return params
 
 
 @handle_errors
@@ -74,7 +64,7 @@ def counterfactual(
             prompt,
             replace=replace or None,
             generator=generator,
-            generator_params=parse_params(param),
+            generator_params=parse_params(param, example="n=3"),
             pool=model_pool(settings, lm),
             similarity=similarity,
             target=target,

@@ -194,7 +194,7 @@ def compare(
     from pellucid.monitor.evaluation import compare_runs
 
     with open_store(ctx) as store:
-        a, b = store.analytics.get_eval_run(run_a), store.analytics.get_eval_run(run_b)
+        a, b = store.evals.get_eval_run(run_a), store.evals.get_eval_run(run_b)
     rows = compare_runs(a, b)
     if as_json:
         print_json(
@@ -227,7 +227,7 @@ def runs(
 ) -> None:
     """List stored evaluation runs, newest first."""
     with open_store(ctx) as store:
-        found = store.analytics.list_eval_runs(limit=limit, name=name)
+        found = store.evals.list_eval_runs(limit=limit, name=name)
     if as_json:
         print_json([r.to_dict(with_examples=False) for r in found])
         return

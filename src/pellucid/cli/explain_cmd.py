@@ -35,20 +35,11 @@ from pellucid.cli.common import (
     print_json,
     settings_from,
 )
+from pellucid.cli.params import parse_params
 from pellucid.settings import Settings
 
 if TYPE_CHECKING:
     from pellucid.types import Explanation
-
-
-def _parse_params(pairs: list[str]) -> dict[str, str]:
-    params: dict[str, str] = {}
-    for pair in pairs:
-        if "=" not in pair:
-            raise fail(f"--param {pair!r} must look like name=value, e.g. --param steps=32.")
-        name, value = pair.split("=", 1)
-        params[name.strip().replace("-", "_")] = value.strip()
-    return params
 
 
 @handle_errors
@@ -100,7 +91,7 @@ def explain(
             )
         _explain_dataset(
             settings, dataset, template=template, limit=limit, out=out, as_json=as_json, model=model, method=method,
-            params=_parse_params(param), raw=raw, system=system, foil=foil, target_kind=target_kind,
+            params=parse_params(param), raw=raw, system=system, foil=foil, target_kind=target_kind,
             granularity=granularity, segments=tuple(s.strip() for s in segments.split(",") if s.strip()),
             max_new_tokens=max_new_tokens, seed=seed, backend=backend, address=address, actors=actors,
             cpus_per_actor=cpus_per_actor, gpus_per_actor=gpus_per_actor, block_size=block_size, overwrite=overwrite,
@@ -126,7 +117,7 @@ def explain(
             granularity=granularity,
             seed=seed,
             segments=tuple(s.strip() for s in segments.split(",") if s.strip()),
-            **_parse_params(param),
+            **parse_params(param),
         )
         _render(ex, html, as_json)
         return
@@ -148,7 +139,7 @@ def explain(
             max_new_tokens=max_new_tokens,
             seed=seed,
             progress=lambda done, total: bar.update(task, completed=done, total=total),
-            **_parse_params(param),
+            **parse_params(param),
         )
     _render(ex, html, as_json)
 

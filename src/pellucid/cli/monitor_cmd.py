@@ -282,7 +282,7 @@ def project(
 def alerts_list(ctx: typer.Context, as_json: bool = JsonOption) -> None:
     """List alert rules and their state."""
     with open_store(ctx) as store:
-        rules = store.analytics.list_alert_rules()
+        rules = store.alerts.list_alert_rules()
     if as_json:
         print_json([r.to_dict() for r in rules])
         return
@@ -332,7 +332,7 @@ def alerts_add(
 def alerts_remove(ctx: typer.Context, name: str = typer.Argument(..., help="Rule name or id.")) -> None:
     """Remove an alert rule (its history is kept)."""
     with open_store(ctx) as store:
-        rule = store.analytics.remove_alert_rule(name)
+        rule = store.alerts.remove_alert_rule(name)
     console.print(f"removed alert rule {rule.name}", highlight=False)
 
 
@@ -346,7 +346,7 @@ def alerts_history(
 ) -> None:
     """Past alert events, newest first."""
     with open_store(ctx) as store:
-        events = store.analytics.alert_history(rule, limit=limit)
+        events = store.alerts.alert_history(rule, limit=limit)
     if as_json:
         print_json([e.to_dict() for e in events])
         return

@@ -32,13 +32,13 @@ from pellucid.cli.common import (
     print_json,
     settings_from,
 )
-from pellucid.cli.counterfactual_cmd import parse_params
+from pellucid.cli.params import parse_params
 
 
 def _generator_params(pairs: list[str], names: list[str]) -> dict[str, dict[str, str]]:
     """``["typos.rate=0.2"]`` -> ``{"typos": {"rate": "0.2"}}``."""
     out: dict[str, dict[str, str]] = {}
-    for key, value in parse_params(pairs).items():
+    for key, value in parse_params(pairs, example="typos.rate=0.2").items():
         if "." not in key:
             raise fail(f"--param {key}={value}: name the generator too, e.g. --param typos.{key}={value}.")
         gen, name = key.split(".", 1)

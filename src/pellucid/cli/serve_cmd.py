@@ -34,6 +34,22 @@ def serve(
     background: bool = typer.Option(
         True, "--background/--no-background", help="Run the enrichment worker and alert scheduler in the server."
     ),
+    upstream: list[str] | None = typer.Option(
+        None,
+        "--upstream",
+        help="Proxy mode: forward /v1 calls for model NAME to the OpenAI-compatible server at URL "
+        "(NAME=URL, e.g. llama=http://127.0.0.1:8001/v1; NAME=URL#MODEL renames it upstream). Repeatable.",
+    ),
+    upstream_key_env: list[str] | None = typer.Option(
+        None,
+        "--upstream-key-env",
+        help="NAME=VAR (or VAR for all): environment variable holding an upstream's API key.",
+    ),
+    local_weights: list[str] | None = typer.Option(
+        None,
+        "--local-weights",
+        help="NAME=PATH_OR_BUNDLED_NAME: local weights of a proxied model, to explain its records and count tokens.",
+    ),
 ) -> None:
     """Start the Pellucid server: health page, REST API, /v1 gateway (every call logged)."""
     import uvicorn
@@ -41,11 +57,16 @@ def serve(
     from pellucid.monitor import Store
     from pellucid.serve.app import create_app
     from pellucid.serve.security import ensure_token
+    from pellucid.serve.upstreams import build_upstreams
     from pellucid.service import ModelPool
 
     settings = settings_from(ctx).with_overrides(
-        host=host, port=port, default_model=model, database_url=database_url, redact_pii=redact_pii
-    )
+        host=host, port=port, default_model=model, database_url=database_url, redact_pii=redact_pii,
+        upstreams=tuple(upstream) if upstream else None,
+        upstream_key_env=tuple(upstream_key_env) if upstream_key_env else None,
+        local_weights=tuple(local_weights) if local_weights else None,
+    )  # fmt: skip
+    proxied = build_upstreams(settings.upstreams, settings.upstream_key_env, settings.local_weights)
     settings, generated = ensure_token(settings)
     if generated is not None:
         err_console.print(
@@ -57,13 +78,15 @@ def serve(
     store = Store.open(settings.resolved_database_url)  # raises StoreConnectionError naming the URL
     try:
         pool = ModelPool(settings)
-        if preload:
+        if preload and not proxied:  # proxy mode loads local weights only when a record needs them
             with err_console.status(f"Loading {settings.default_model}…"):
                 pool.get()
         app = create_app(settings, pool, store, background=background)
         err_console.print(
             f"Pellucid on [bold]http://{settings.host}:{settings.port}[/] (Ctrl+C to stop); "
-            f"OpenAI-compatible API at /v1; calls logged to {store.url}"
+            f"OpenAI-compatible API at /v1"
+            + (f" proxied to {', '.join(f'{u.name}={u.base_url}' for u in proxied.values())}" if proxied else "")
+            + f"; calls logged to {store.url}"
             + (" with PII redaction" if settings.redact_pii else "")
             + ("; token required on /api and /v1" if settings.api_token else ""),
             highlight=False,

@@ -2,7 +2,7 @@
 
 A *generator* turns one prompt into edited prompts. It is declared as a
 :class:`GeneratorSpec` — a name, a description, its parameters (the same
-:class:`~pellucid.attribution.base.Param` the attribution methods use, so the CLI and a web
+:class:`~pellucid.spec.Param` the attribution methods use, so the CLI and a web
 form need no per-generator code), and whether it needs the model or the sentence encoder —
 with a function ``fn(text, ctx, **params) -> list[Edit]``.
 
@@ -18,9 +18,9 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from pellucid.attribution.base import Param
 from pellucid.counterfactual.words import Change, apply_changes
 from pellucid.errors import InvalidInputError
+from pellucid.spec import Param, Spec
 
 if TYPE_CHECKING:
     from pellucid.models import LM, Encoder
@@ -112,16 +112,14 @@ class GeneratorSpec:
     needs: tuple[str, ...] = ()  # "lm", "encoder"
     local: bool = True  # its changes are word/character spans (checkable with apply_changes)
 
+    @property
+    def spec(self) -> Spec:
+        """The generator's parameters as a :class:`~pellucid.spec.Spec`."""
+        return Spec(self.name, self.params, owner=f"Generator {self.name!r}")
+
     def resolve_params(self, given: dict[str, Any]) -> dict[str, Any]:
         """Defaults filled in, user values coerced; unknown names rejected with the valid list."""
-        known = {p.name: p for p in self.params}
-        unknown = sorted(set(given) - set(known))
-        if unknown:
-            valid = ", ".join(known) or "none"
-            raise InvalidInputError(
-                f"Generator {self.name!r} has no parameter {unknown[0]!r}; its parameters: {valid}."
-            )
-        return {name: (p.coerce(given[name]) if name in given else p.default) for name, p in known.items()}
+        return self.spec.resolve(given)
 
     def describe(self) -> dict[str, Any]:
         return {

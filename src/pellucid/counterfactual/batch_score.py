@@ -29,7 +29,7 @@ import torch
 
 from pellucid.errors import InvalidInputError
 from pellucid.models import LM
-from pellucid.models.kv import PrefixCache, build_prefix_cache
+from pellucid.models.kv import PrefixCache
 
 Progress = Callable[[int, int], None]
 
@@ -87,7 +87,7 @@ def run_rows(
     m = min(common_prefix([r.ids for r in rows]), min(r.start for r in rows)) if share_prefix else 0
     prefix: PrefixCache | None = None
     if m > 0:
-        prefix = build_prefix_cache(lm.model, torch.tensor([rows[0].ids[:m]], device=lm.device))
+        prefix = lm.prefix_cache(torch.tensor([rows[0].ids[:m]], device=lm.device))
     order = sorted(range(len(rows)), key=lambda i: len(rows[i].ids))
     results: list[RowResult | None] = [None] * len(rows)
     done = 0

@@ -17,12 +17,12 @@ from __future__ import annotations
 
 import re
 
-from pellucid.attribution.base import Param
 from pellucid.counterfactual import lexicons
 from pellucid.counterfactual.base import Edit, GenContext, GeneratorSpec
 from pellucid.counterfactual.gen_text import _dedupe, _edit
 from pellucid.counterfactual.words import Change, match_case
 from pellucid.errors import InvalidInputError
+from pellucid.spec import Param
 
 
 def _find_terms(text: str, groups: dict[str, list[str]]) -> list[tuple[re.Match[str], str, int]]:

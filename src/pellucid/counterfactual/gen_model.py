@@ -16,11 +16,11 @@ from __future__ import annotations
 
 import numpy as np
 
-from pellucid.attribution.base import Param
 from pellucid.counterfactual.base import Edit, GenContext, GeneratorSpec
 from pellucid.counterfactual.gen_text import _edit
 from pellucid.counterfactual.metrics import cosine
 from pellucid.counterfactual.words import Change
+from pellucid.spec import Param
 
 PARAPHRASE_INSTRUCTION = (
     "Rewrite the following text in different words, keeping exactly the same meaning. "

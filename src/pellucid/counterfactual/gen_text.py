@@ -11,10 +11,10 @@ import random
 import re
 from collections.abc import Callable, Sequence
 
-from pellucid.attribution.base import Param
 from pellucid.counterfactual import lexicons
 from pellucid.counterfactual.base import Edit, GenContext, GeneratorSpec
 from pellucid.counterfactual.words import ALPHA, WORD, Change, apply_changes, match_case
+from pellucid.spec import Param
 
 N_PARAM = Param("n", "int", 3, "How many edited prompts to make.", min=1, max=1000)
 

@@ -26,12 +26,12 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from pellucid.attribution.base import Param
 from pellucid.counterfactual.base import Edit, GenContext, GeneratorSpec
 from pellucid.counterfactual.lexicons import _read_user_file, builtin_text
 from pellucid.counterfactual.metrics import wilson_interval
 from pellucid.counterfactual.words import Change
 from pellucid.errors import InvalidInputError
+from pellucid.spec import Param
 
 if TYPE_CHECKING:
     from pellucid.models import LM

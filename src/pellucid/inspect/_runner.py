@@ -7,7 +7,8 @@ the whole network for every patch. This module reuses a *base run* instead:
 1. :func:`base_run` runs the base (corrupted) input once, keeping the residual stream at
    the start of every needed block and the attention keys/values of every layer.
 2. :func:`run_from` runs a batch of edited copies through blocks ``l..n-1`` only, for the
-   positions ``start..L-1`` only: the block list is temporarily cut to ``blocks[l:]``, the
+   positions ``start..L-1`` only: the block list is temporarily cut to ``blocks[l:]``
+   (:meth:`LM.blocks_from <pellucid.models.lm.LM.blocks_from>`), the
    residual stream entering block ``l`` is replaced by the cached one, and the keys/values
    of positions ``< start`` come from the base run's cache. Only the last position is
    projected to the vocabulary (``logits_to_keep=1``).
@@ -18,25 +19,22 @@ the whole network for every patch. This module reuses a *base run* instead:
 Results equal one full forward per patch up to float rounding (tests check 1e-4).
 
 Everything that depends on Hugging Face internals in :mod:`pellucid.inspect` is in this file:
-the position of the block list (from :mod:`pellucid.models.architectures`) and reading the
-keys/values of the base run into a :class:`pellucid.models.kv.PrefixCache`, whose
-``expanded`` builds the cache each patched batch starts from. While :func:`run_from` runs, the model's
-block list is shortened; like hooks, this is undone in ``finally``, and, like hooks, it must
-not race with another thread using the same model.
+reading the keys/values of the base run into a :class:`pellucid.models.kv.PrefixCache`, whose
+``expanded`` builds the cache each patched batch starts from. While :func:`run_from` runs, the
+model's block list is shortened by ``LM.blocks_from``; like hooks, this holds the model's
+exclusive lease (other threads' forward passes wait) and is undone in ``finally``.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import torch
-from torch import nn
 
 from pellucid.models.hooks import HookFn
-from pellucid.models.kv import PrefixCache, output_cache
+from pellucid.models.kv import PrefixCache
 
 if TYPE_CHECKING:
     from pellucid.models.lm import LM
@@ -74,36 +72,8 @@ def base_run(
     reads = [(f"blocks.{layer}.resid_pre", keep) for layer in sorted(set(layers))]
     with torch.no_grad(), lm.hooks([*hooks, *reads]):
         out = lm.forward(ids, use_cache=True, logits_to_keep=1)
-    kv = PrefixCache([(layer.keys, layer.values) for layer in output_cache(out).layers], int(ids.shape[1]))
+    kv = PrefixCache.from_output(out, int(ids.shape[1]))
     return BaseRun(ids=ids, kv=kv, resid=resid, logits=out.logits[:, -1].detach())
-
-
-def _blocks_parent(lm: LM) -> tuple[nn.Module, str]:
-    for prefix in lm.arch.prefixes:
-        path = f"{prefix}{lm.arch.blocks}"
-        parent, _, attr = path.rpartition(".")
-        try:
-            module = lm.model.get_submodule(parent) if parent else lm.model
-        except AttributeError:
-            continue
-        if isinstance(getattr(module, attr, None), nn.ModuleList):
-            return module, attr
-    raise RuntimeError(f"Cannot find the block list {lm.arch.blocks!r} in {lm.name}")
-
-
-@contextmanager
-def blocks_from(lm: LM, layer: int) -> Iterator[None]:
-    """Within the block, the model runs only blocks ``layer..n-1`` (restored in ``finally``)."""
-    if layer == 0:
-        yield
-        return
-    parent, attr = _blocks_parent(lm)
-    full = getattr(parent, attr)
-    setattr(parent, attr, nn.ModuleList(list(full)[layer:]))
-    try:
-        yield
-    finally:
-        setattr(parent, attr, full)
 
 
 def fast_supported(lm: LM, length: int) -> bool:
@@ -151,7 +121,7 @@ def run_from(
         return resid_in
 
     past = _prefix_cache(lm, base, rows, start) if start > 0 else None
-    with torch.no_grad(), lm.hooks([(f"blocks.{layer}.resid_pre", enter), *hooks]), blocks_from(lm, layer_from):
+    with torch.no_grad(), lm.hooks([(f"blocks.{layer}.resid_pre", enter), *hooks]), lm.blocks_from(layer_from):
         out = lm.forward(base.ids[rows, start:], cache=past, logits_to_keep=1)
     return out.logits[:, -1]
 

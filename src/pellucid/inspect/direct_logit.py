@@ -81,7 +81,7 @@ def _head_outputs(lm: LM, layer: int, z: torch.Tensor) -> tuple[torch.Tensor, to
     masked = torch.zeros(n_heads, n_heads * d_head, dtype=z.dtype, device=z.device)
     for h in range(n_heads):
         masked[h, h * d_head : (h + 1) * d_head] = z[h]
-    with torch.no_grad():
+    with torch.no_grad(), lm.lease():  # the projection is called directly, under the shared lease
         bias = proj(torch.zeros(1, n_heads * d_head, dtype=z.dtype, device=z.device))[0]
         return proj(masked) - bias, bias
 
@@ -162,7 +162,8 @@ def _reader(
     lm: LM, x_final: torch.Tensor, target: int, foil: int | None
 ) -> tuple[Callable[[torch.Tensor], torch.Tensor], float, float]:
     """``(share, bias term, frozen scale)``: ``share(v)`` is v's direct contribution to the logit difference."""
-    gain, scale, centred, norm_bias = _frozen_norm(c.final_norm(lm), x_final)
+    with lm.lease():  # the final norm is called directly, under the shared lease
+        gain, scale, centred, norm_bias = _frozen_norm(c.final_norm(lm), x_final)
     u, unembed_bias = _unembed_direction(lm, target, foil)
     weights = u * gain * scale
 

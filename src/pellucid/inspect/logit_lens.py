@@ -35,7 +35,7 @@ LENS_SCORES = ("prob", "logprob", "rank")
 def lens_logits(lm: LM, resid: torch.Tensor) -> torch.Tensor:
     """Apply the model's final norm and unembedding to residual-stream vectors ``[..., D] -> [..., V]``."""
     norm, unembed = c.final_norm(lm), c.unembedding(lm)
-    with torch.no_grad():
+    with torch.no_grad(), lm.lease():  # the modules are called directly: no other thread may be hooking them
         return unembed(norm(resid))
 
 

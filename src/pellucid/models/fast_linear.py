@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import functools
 import time
+from collections.abc import Callable
 from typing import Any
 
 import torch
@@ -54,7 +55,9 @@ def cpu_capability() -> str:
     return str(torch.backends.cpu.get_cpu_capability())
 
 
-def _seconds(product: Any, x: torch.Tensor, w: torch.Tensor, loops: int = 3) -> float:
+def _seconds(
+    product: Callable[[torch.Tensor, torch.Tensor], torch.Tensor], x: torch.Tensor, w: torch.Tensor, loops: int = 3
+) -> float:
     start = time.perf_counter()
     for _ in range(loops):
         product(x, w)
@@ -75,7 +78,10 @@ def measured_gain() -> float:
     generator = torch.Generator().manual_seed(0)
     pairs = [(torch.randn(m, k, generator=generator), torch.randn(n, k, generator=generator)) for m, k, n in
              _CALIBRATION_SHAPES]  # fmt: skip
-    onednn = lambda x, w: _product(x, w, None)  # noqa: E731
+
+    def onednn(x: torch.Tensor, w: torch.Tensor) -> torch.Tensor:
+        return _product(x, w, None)
+
     best = {"default": float("inf"), "onednn": float("inf")}
     with torch.no_grad():
         for x, w in pairs:  # warm-up: first-call allocations, oneDNN primitive creation
@@ -110,7 +116,8 @@ def available(mode: bool | str = "auto") -> bool:
 
 def _product(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None) -> torch.Tensor:
     """``x @ weight.T + bias`` by oneDNN; ``weight`` may be a strided view (e.g. a transpose)."""
-    return torch.ops.mkldnn._linear_pointwise(x, weight, bias, "none", [], "")
+    out: torch.Tensor = torch.ops.mkldnn._linear_pointwise(x, weight, bias, "none", [], "")
+    return out
 
 
 class _LinearFunction(torch.autograd.Function):
@@ -146,7 +153,8 @@ class FastLinear(nn.Linear):
         if not _eligible(x, weight, bias):
             return F.linear(x, weight, bias)
         if torch.is_grad_enabled() and x.requires_grad:
-            return _LinearFunction.apply(x, weight, bias)
+            out: torch.Tensor = _LinearFunction.apply(x, weight, bias)  # type: ignore[no-untyped-call]
+            return out
         return _product(x, weight, bias)
 
 

@@ -10,7 +10,9 @@ A hook function receives the activation at a site and the site's name, and retur
         lm.forward(ids)
 
 Hooks are registered only inside :func:`attach` (used by ``LM.hooks``), which removes every
-one of them in ``finally`` — after a normal exit and after an exception alike.
+one of them in ``finally`` — after a normal exit and after an exception alike. ``LM.hooks``
+holds the model's exclusive lease (:mod:`pellucid.models.lease`) while they are attached, so
+they act on the forward passes of the thread that attached them and no other.
 """
 
 from __future__ import annotations

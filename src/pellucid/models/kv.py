@@ -23,6 +23,15 @@ class PrefixCache:
     layers: list[tuple[torch.Tensor, torch.Tensor]]
     length: int
 
+    @classmethod
+    def from_output(cls, out: Any, length: int) -> PrefixCache:
+        """The keys and values a forward pass with ``use_cache=True`` returned, for its ``length`` positions.
+
+        Build one with :meth:`LM.prefix_cache <pellucid.models.lm.LM.prefix_cache>`, which runs the
+        pass under the model's lease.
+        """
+        return cls([(layer.keys, layer.values) for layer in output_cache(out).layers], length)
+
     def expanded(self, batch: int, upto: int, config: Any) -> Any:
         """A fresh ``DynamicCache`` holding the first ``upto`` positions, repeated ``batch`` times."""
         from transformers import DynamicCache
@@ -48,12 +57,3 @@ def output_cache(out: Any) -> Any:
     """The KV cache of a model output, under its new (``cache``) or old (``past_key_values``) name."""
     cache = out.get("cache") if hasattr(out, "get") else None
     return cache if cache is not None else out.past_key_values
-
-
-@torch.no_grad()
-def build_prefix_cache(model: Any, ids: torch.Tensor) -> PrefixCache:
-    """Run ``ids`` (``[1, m]``) once and keep its keys and values."""
-    out = model(input_ids=ids, use_cache=True, logits_to_keep=1)
-    cache = output_cache(out)
-    layers = [(layer.keys, layer.values) for layer in cache.layers]
-    return PrefixCache(layers=layers, length=int(ids.shape[1]))

@@ -6,6 +6,15 @@ for teacher-forced log-probabilities, :meth:`LM.generate`, :meth:`LM.forward` fo
 logits, and :meth:`LM.hooks` / :meth:`LM.run_with_cache` to read or edit activations at
 named sites (see :mod:`pellucid.models.architectures`).
 
+**One owner.** The torch model is shared by every thread (the gateway answering calls, the
+workbench inspecting), so every entry point takes the model's :class:`~pellucid.models.lease.Lease`
+itself: *shared* for plain forward passes, scoring, generation and prefix caches; *exclusive* for
+whatever changes what a forward pass computes — :meth:`LM.hooks` (and so :meth:`LM.run_with_cache`),
+:meth:`LM.blocks_from`, :meth:`LM.replace_outputs`. A thread inside an exclusive block runs its own
+forward passes reentrantly; other threads wait. Code outside ``models/`` that calls modules
+directly wraps the calls in :meth:`LM.lease`. :meth:`LM.cancel_check` stops this thread's forward
+passes once a check raises (see :mod:`pellucid.models.cancel`).
+
 Shapes in docstrings: ``B`` batch, ``L`` sequence length, ``T`` target length, ``V`` vocab,
 ``D`` model width.
 """
@@ -27,8 +36,9 @@ from pellucid.errors import InvalidInputError, ModelLoadError, PromptTooLongErro
 from pellucid.models import fast_linear
 from pellucid.models import hooks as _hooks
 from pellucid.models.architectures import ArchSpec, arch_for
-from pellucid.models.kv import cache_keyword
+from pellucid.models.kv import PrefixCache, cache_keyword
 from pellucid.models.loading import ModelSource, load_weights, resolve
+from pellucid.models.ownership import ModelOwner
 from pellucid.models.tokens import Message, encode
 from pellucid.settings import Settings
 from pellucid.types import Encoding, Generation, TokenScores
@@ -54,8 +64,11 @@ class ModelInfo:
     parameters: int | None = None
 
 
-class LM:
-    """A loaded causal LM. Build one with :meth:`LM.load` (or ``pellucid.load_model``)."""
+class LM(ModelOwner):
+    """A loaded causal LM. Build one with :meth:`LM.load` (or ``pellucid.load_model``).
+
+    Wrap each torch model in one ``LM`` only: the lease and the cancellation hooks belong to it.
+    """
 
     def __init__(
         self,
@@ -93,6 +106,7 @@ class LM:
         self.vocab_size: int = int(config.vocab_size)
         max_positions: Any = getattr(config, "max_position_embeddings", None)  # untyped config value, or None
         self.context_length: int = int(max_positions or getattr(config, "n_positions", 2048))
+        self._own()  # the lease and the cancellation hooks, before any other thread can see the model
 
     # -- construction ------------------------------------------------------------------
     @classmethod
@@ -131,7 +145,8 @@ class LM:
     # -- facts -------------------------------------------------------------------------
     @property
     def device(self) -> torch.device:
-        return next(self.model.parameters()).device
+        device: torch.device = next(self.model.parameters()).device
+        return device
 
     @property
     def is_chat(self) -> bool:
@@ -258,17 +273,28 @@ class LM:
                 logits_to_keep = torch.arange(length - logits_to_keep, length, device=inputs.device)
         if isinstance(logits_to_keep, torch.Tensor) or logits_to_keep:
             kwargs["logits_to_keep"] = logits_to_keep
-        if inputs_embeds is not None:
-            return self.model(inputs_embeds=inputs_embeds, **kwargs)
-        return self.model(input_ids=input_ids, **kwargs)
+        with self._lease():
+            self._cancel.run()
+            if inputs_embeds is not None:
+                return self.model(inputs_embeds=inputs_embeds, **kwargs)
+            return self.model(input_ids=input_ids, **kwargs)
+
+    def prefix_cache(self, ids: torch.Tensor) -> PrefixCache:
+        """Run ``ids`` (``[1, m]``) once and keep its keys and values (see :mod:`.kv`)."""
+        with torch.no_grad():
+            out = self.forward(ids, use_cache=True, logits_to_keep=1)
+        return PrefixCache.from_output(out, int(ids.shape[1]))
 
     def embedding_matrix(self) -> torch.Tensor:
         """The input embedding weights ``[V, D]``."""
-        return self.model.get_input_embeddings().weight
+        weight: torch.Tensor = self.model.get_input_embeddings().weight
+        return weight
 
     def embed(self, ids: torch.Tensor) -> torch.Tensor:
         """Input embeddings of ``ids`` (``[B, L] -> [B, L, D]``) as the model computes them."""
-        return self.model.get_input_embeddings()(ids)
+        with self._lease():
+            embedded: torch.Tensor = self.model.get_input_embeddings()(ids)
+            return embedded
 
     def _tensor(self, ids: Sequence[int]) -> torch.Tensor:
         return torch.tensor([list(ids)], dtype=torch.long, device=self.device)
@@ -327,7 +353,8 @@ class LM:
         config = self._generation_config(max_new_tokens, temperature, top_p, output_logits=True)
         ids = self._tensor(enc.ids)
         started = time.perf_counter()
-        with torch.random.fork_rng(devices=[]):
+        with self._lease(), torch.random.fork_rng(devices=[]):
+            self._cancel.run()
             if seed is not None:
                 torch.manual_seed(seed)
             out = self.model.generate(
@@ -375,7 +402,8 @@ class LM:
         ``max_new_tokens=None`` generates until the end token or the context window is full.
         ``stop`` strings end the generation and are not included in the text. Greedy pieces
         concatenate to ``generate(...).text`` (without ``stop``). Generation starts when
-        iteration does.
+        iteration does; it holds the shared lease from then until it ends, is closed or fails,
+        and cannot be iterated by a thread that holds the lease itself (it would wait for it).
         """
         enc = self.encode(prompt, chat=chat, system=system)
         if max_new_tokens is None:
@@ -428,11 +456,14 @@ class LM:
     ) -> Iterator[None]:
         """Attach hooks ``{site: fn(tensor, site) -> tensor | None}`` for the ``with`` block.
 
-        Every hook is removed when the block ends, whether it ends normally or by an exception.
+        The block holds the exclusive lease: other threads' forward passes wait until it ends, this
+        thread's run (reentrantly) with the hooks. Every hook is removed when the block ends,
+        whether it ends normally or by an exception.
         """
-        pairs = [(self.site(name), fn) for name, fn in _hooks.normalize_hook_spec(hooks)]
-        with _hooks.attach(pairs):
-            yield
+        spec = _hooks.normalize_hook_spec(hooks)
+        with self._lease(exclusive=True):  # sites resolve inside: the block list may be cut outside it
+            with _hooks.attach([(self.site(name), fn) for name, fn in spec]):
+                yield
 
     def run_with_cache(
         self,

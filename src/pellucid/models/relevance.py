@@ -16,7 +16,8 @@ part (the rules themselves live in :mod:`pellucid.attribution.lrp_rules`):
   at the projections, whatever attention implementation (eager, sdpa) runs in between;
 - **position embeddings** added to the token embeddings (GPT-2), which absorb relevance.
 
-:func:`replace_outputs` attaches output-rewriting forward hooks and removes them in ``finally``.
+:func:`replace_outputs` attaches output-rewriting forward hooks and removes them in ``finally``;
+on a shared model call it through ``LM.replace_outputs``, which holds the model's exclusive lease.
 """
 
 from __future__ import annotations

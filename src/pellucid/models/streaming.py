@@ -15,8 +15,11 @@
 
 One generation runs at a time per model (a lock per model object): sampling seeds use torch's
 global random generator, which concurrent generations would share, and two generations on two
-CPU cores are not faster than one after the other. Closing the stream early (a client that
-disconnects) cancels the generation at its next token through a stopping criterion.
+CPU cores are not faster than one after the other. The generation thread holds the model's
+shared lease (:mod:`pellucid.models.lease`) from its first token to its last, so no hook or
+other change to the model can alter an answer mid-stream; the lease is released when the
+generation ends, is closed or fails. Closing the stream early (a client that disconnects)
+cancels the generation at its next token through a stopping criterion.
 """
 
 from __future__ import annotations
@@ -115,7 +118,7 @@ class TokenStream:
     def _run(self, prompt_ids: list[int], config: Any, seed: int | None) -> None:
         streamer = _QueueStreamer(self._queue)
         try:
-            with generation_lock(self.lm.model):
+            with generation_lock(self.lm.model), self.lm.lease():
                 if self._cancel.is_set():
                     return
                 ids = torch.tensor([prompt_ids], dtype=torch.long, device=self.lm.device)
@@ -138,6 +141,13 @@ class TokenStream:
     def __iter__(self) -> Iterator[str]:
         if self._started:
             raise RuntimeError("A TokenStream can be iterated only once.")
+        held = self.lm._lease.held()
+        if held is not None:
+            raise RuntimeError(
+                f"This thread holds the {held} lease of {self.lm.name} (inside lm.hooks(...) or lm.lease()), "
+                "and the stream generates in another thread, which would wait for that lease forever. "
+                "Use lm.generate(...) inside the block, or iterate the stream outside it."
+            )
         self._started = True
         self._thread.start()
         sent = 0

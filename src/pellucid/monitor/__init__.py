@@ -12,7 +12,8 @@ The layers, bottom up:
 - :mod:`~pellucid.monitor.sdk` — ``log`` / ``trace`` for applications, and :class:`Monitor`.
 - :mod:`~pellucid.monitor.quality` and :mod:`~pellucid.monitor.export` — per-record data-quality
   flags; feedback exported as preference pairs and supervised examples.
-- Analytics (``store.analytics``, :mod:`~pellucid.monitor.repository_analytics`): evaluation runs
+- Analytics, one repository per aggregate (:mod:`~pellucid.monitor.repository_base`):
+  ``store.analytics`` (window aggregates), ``store.evals``, ``store.alerts``, ``store.reports``; evaluation runs
   (:mod:`.evaluation`, :mod:`.eval_data`), the enrichment queue (:mod:`.enrich`), drift between
   stored windows (:mod:`.drift_run`, :mod:`.windows`), alert rules (:mod:`.alerts`,
   :mod:`.alert_conditions`), the projector (:mod:`.projection`) and correlation with feedback

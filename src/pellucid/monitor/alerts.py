@@ -76,7 +76,7 @@ def add_rule(
         raise InvalidInputError("A command action needs the shell command to run, e.g. 'notify-send pellucid'.")
     if repeat_seconds is not None and repeat_seconds < 1:
         raise InvalidInputError(f"repeat_seconds must be at least 1 (or omitted), got {repeat_seconds}.")
-    return store.analytics.add_alert_rule(
+    return store.alerts.add_alert_rule(
         {
             "name": name.strip(),
             "condition": parsed.text,
@@ -221,17 +221,17 @@ def check_rule(store: Store, rule: AlertRuleInfo, *, now: datetime | None = None
     updates: dict[str, Any] = {"last_value": value, "last_checked_at": now, "state": "firing" if holds else "ok"}
     if fire:
         status, detail = deliver(rule, _payload(rule, value, n, message, now)) if notify else ("no_action", "dry run")
-        event = store.analytics.add_alert_event(rule, value, message, status, detail, fired_at=now)
+        event = store.alerts.add_alert_event(rule, value, message, status, detail, fired_at=now)
         updates["last_fired_at"] = now
         log.info("alert fired: %s (%s)", message, status)
-    store.analytics.update_alert_rule(rule.id, **updates)
+    store.alerts.update_alert_rule(rule.id, **updates)
     return RuleCheck(rule.name, rule.condition, value, n, holds, fire, updates["state"], message, event)
 
 
 def check_rules(store: Store, *, now: datetime | None = None, notify: bool = True) -> list[RuleCheck]:
     """Check every enabled rule once (a rule whose check fails is logged and skipped)."""
     out = []
-    for rule in store.analytics.list_alert_rules(enabled_only=True):
+    for rule in store.alerts.list_alert_rules(enabled_only=True):
         try:
             out.append(check_rule(store, rule, now=now, notify=notify))
         except Exception:

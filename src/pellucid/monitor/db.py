@@ -131,6 +131,10 @@ class Record(Base):
     params: Mapped[dict[str, Any] | None]
     user_id: Mapped[str | None] = mapped_column(String(200), index=True)
     session_id: Mapped[str | None] = mapped_column(String(200), index=True)
+    #: OpenTelemetry ids of a call that arrived as a span (hex; see pellucid.serve.otlp)
+    trace_id: Mapped[str | None] = mapped_column(String(32), index=True)
+    span_id: Mapped[str | None] = mapped_column(String(16), index=True)
+    parent_span_id: Mapped[str | None] = mapped_column(String(16), index=True)
     #: ``metadata`` is reserved by SQLAlchemy's declarative classes, hence the attribute name.
     meta: Mapped[dict[str, Any] | None] = mapped_column("metadata", JSONType)
     cache_hit: Mapped[bool | None] = mapped_column(Boolean)

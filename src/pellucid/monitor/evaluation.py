@@ -2,8 +2,8 @@
 
     data = read_dataset("qa.jsonl")
     run = evaluate(data, "bleu,chrf,rouge,exact_match", name="baseline", generate=my_generate)
-    store.analytics.insert_eval_run(run)
-    compare_runs(store.analytics.get_eval_run("baseline"), store.analytics.get_eval_run("candidate"))
+    store.evals.insert_eval_run(run)
+    compare_runs(store.evals.get_eval_run("baseline"), store.evals.get_eval_run("candidate"))
 
 Model-dependent pieces come in as plain functions, so this module never imports torch:
 

@@ -102,6 +102,7 @@ class NewRecord:
         prompt_tokens / completion_tokens: token counts.
         params: sampling parameters (temperature, top_p, max_tokens...).
         user_id / session_id: who asked, in which conversation (``purge`` deletes by user).
+        trace_id / span_id / parent_span_id: the call's OpenTelemetry span, when it arrived as one.
         tags: labels to filter on (``"canary"``, ``"experiment-b"``).
         metadata: anything else, JSON-serialisable.
         cache_hit / cache_key: whether an exact-match cache answered, and the key it used.
@@ -124,6 +125,9 @@ class NewRecord:
     params: dict[str, Any] = field(default_factory=dict)
     user_id: str | None = None
     session_id: str | None = None
+    trace_id: str | None = None
+    span_id: str | None = None
+    parent_span_id: str | None = None
     tags: list[str] = field(default_factory=list)
     metadata: dict[str, Any] = field(default_factory=dict)
     cache_hit: bool | None = None
@@ -140,7 +144,8 @@ class NewRecord:
     #: Names a caller may set by keyword (``monitor.log(prompt, response, user_id=...)``).
     FIELDS = frozenset(
         "response model model_version template_version latency_ms ttft_ms prompt_tokens completion_tokens params "
-        "user_id session_id tags metadata cache_hit cache_key redaction flags language error id created_at".split()
+        "user_id session_id trace_id span_id parent_span_id tags metadata cache_hit "
+        "cache_key redaction flags language error id created_at".split()
     )
 
     @property
@@ -202,6 +207,9 @@ class StoredRecord:
     error: str | None
     feedback: tuple[FeedbackEntry, ...] = ()
     metrics: dict[str, float] = field(default_factory=dict)
+    trace_id: str | None = None
+    span_id: str | None = None
+    parent_span_id: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready form (times as ISO 8601 strings with ``+00:00``)."""
@@ -218,7 +226,7 @@ class RecordFilter:
 
     Attributes:
         since / until: ``since <= created_at < until`` (naive datetimes are read as UTC).
-        model / model_version / template_version / user_id / session_id: exact matches.
+        model / model_version / template_version / user_id / session_id / trace_id: exact matches.
         tag: records carrying this tag.
         flag: records carrying this data-quality flag (``"empty_prompt"``...).
         feedback: a feedback kind (``thumbs_up``...), ``any`` (some feedback) or ``none``.
@@ -238,6 +246,7 @@ class RecordFilter:
     user_id: str | None = None
     session_id: str | None = None
     cache_hit: bool | None = None
+    trace_id: str | None = None
 
     def __post_init__(self) -> None:
         if self.feedback is not None and self.feedback not in FEEDBACK_FILTERS:

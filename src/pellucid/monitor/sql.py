@@ -144,7 +144,7 @@ def filter_conditions(f: RecordFilter | None) -> list[ColumnElement[bool]]:
         out.append(c.created_at >= f.since)
     if f.until is not None:
         out.append(c.created_at < f.until)
-    for name in ("model", "model_version", "template_version", "user_id", "session_id"):
+    for name in ("model", "model_version", "template_version", "user_id", "session_id", "trace_id"):
         value = getattr(f, name)
         if value is not None:
             out.append(c[name] == value)
@@ -261,6 +261,9 @@ def record_of(
         error=m["error"],
         feedback=tuple(fb),
         metrics=dict(values or {}),
+        trace_id=m["trace_id"],
+        span_id=m["span_id"],
+        parent_span_id=m["parent_span_id"],
     )
 
 

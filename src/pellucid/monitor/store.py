@@ -41,7 +41,10 @@ from sqlalchemy.pool import StaticPool
 
 from pellucid.monitor.errors import StoreConnectionError, StoreError
 from pellucid.monitor.repository import Repository
+from pellucid.monitor.repository_alerts import AlertRepository
 from pellucid.monitor.repository_analytics import AnalyticsRepository
+from pellucid.monitor.repository_evals import EvalRunRepository
+from pellucid.monitor.repository_reports import ReportRepository
 from pellucid.monitor.sql import dump_json
 from pellucid.settings import Settings
 
@@ -78,15 +81,19 @@ def _reason(exc: BaseException, password: str | None) -> str:
 class Store:
     """A monitoring database: an engine, its schema version, and the repository over it.
 
-    Build it with :meth:`open`. ``store.repo`` holds the record queries, ``store.analytics`` those
-    of evaluation runs, alerts and drift reports; ``store.close()`` releases the connections
-    (also on ``with Store.open(...) as store:``).
+    Build it with :meth:`open`. One repository per aggregate: ``store.repo`` (records, feedback),
+    ``store.analytics`` (window aggregates over records), ``store.evals`` (evaluation runs),
+    ``store.alerts`` (alert rules and events) and ``store.reports`` (saved drift and audit reports);
+    ``store.close()`` releases the connections (also on ``with Store.open(...) as store:``).
     """
 
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
         self.repo = Repository(engine)
         self.analytics = AnalyticsRepository(engine)
+        self.evals = EvalRunRepository(engine)
+        self.alerts = AlertRepository(engine)
+        self.reports = ReportRepository(engine)
 
     # -- opening -------------------------------------------------------------------------
     @classmethod

@@ -32,6 +32,7 @@ from pellucid.serve.gateway import Gateway, log_rejected
 from pellucid.serve.jobs import JobRegistry
 from pellucid.serve.json_errors import CLIENT_CLOSED
 from pellucid.serve.openai_errors import OpenAIError, from_exception, from_validation
+from pellucid.serve.proxy import Proxy, local_token_counter
 from pellucid.serve.routers import (
     analytics,
     audit,
@@ -41,10 +42,13 @@ from pellucid.serve.routers import (
     inspect,
     lm,
     openai,
+    otlp,
+    proxy,
     records,
     ui,
 )
 from pellucid.serve.state import AppState, ServerLacksError, app_state, install
+from pellucid.serve.upstreams import build_upstreams
 from pellucid.service import ModelPool
 from pellucid.settings import Settings
 
@@ -110,12 +114,19 @@ def create_app(
     monitor = build_monitor(settings, store) if store is not None else None
     workers = _background_workers(settings, models, store) if background and store is not None else []
     jobs = JobRegistry(workers=1, history=20)
+    gateway = Gateway(settings, models, monitor, _redactor(settings))
+    upstreams = build_upstreams(settings.upstreams, settings.upstream_key_env, settings.local_weights)
+    forwarder = Proxy(gateway, upstreams, count_tokens=local_token_counter(models)) if upstreams else None
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
         for worker in workers:
             worker.start()
+        if forwarder is not None:
+            await forwarder.start()
         yield
+        if forwarder is not None:
+            await forwarder.close()
         jobs.shutdown()
         for worker in workers:
             worker.stop()
@@ -133,8 +144,7 @@ def create_app(
         lifespan=lifespan,
     )
     security.install(app, settings)  # token, body-size limit, CORS, Retry-After
-    gateway = Gateway(settings, models, monitor, _redactor(settings))
-    install(app, AppState(settings, models, store, monitor, jobs, gateway))
+    install(app, AppState(settings, models, store, monitor, jobs, gateway, proxy=forwarder))
 
     @app.exception_handler(PellucidError)
     async def _pellucid_error(request: Request, exc: PellucidError) -> JSONResponse:
@@ -169,6 +179,7 @@ def create_app(
     app.include_router(inspect.router, prefix="/api")
     app.include_router(audit.router, prefix="/api")
     app.include_router(counterfactual.router, prefix="/api")
-    app.include_router(openai.router)
+    app.include_router(openai.router if forwarder is None else proxy.router)  # proxy mode: /v1 goes upstream
+    app.include_router(otlp.router)
     app.include_router(ui.router)
     return app

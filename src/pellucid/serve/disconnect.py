@@ -8,10 +8,12 @@ progress point instead of finishing work nobody will read. The attribution engin
 ``progress`` after each batch of perturbed prompts (each chunk of gradient steps, each LRP row).
 
 Computations without progress points (inspect verbs, counterfactual answers) are stopped
-between forward passes instead: inside ``with token.guard(lm.model)``, the next forward pass of
-the model — or of one of its layers, for code that runs layers on their own — started by the
-computation's thread raises :class:`~pellucid.errors.Cancelled` once the client has gone. Other
-threads using the same model (the gateway answering calls) are not affected.
+between forward passes instead: inside ``with token.guard(lm)``, the next forward pass of the
+model — or the next block of one — started by the computation's thread raises
+:class:`~pellucid.errors.Cancelled` once the client has gone. The model side of this is
+``LM.cancel_check`` (:mod:`pellucid.models.cancel`): a per-thread check run by hooks installed
+when the model was loaded, so nothing is registered on a model other threads are running, and
+other threads using the same model (the gateway answering calls) are not affected.
 """
 
 from __future__ import annotations
@@ -20,13 +22,15 @@ import asyncio
 import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, TypeVar
 
 import anyio.to_thread
 from fastapi import Request
-from torch import nn
 
 from pellucid.errors import Cancelled
+
+if TYPE_CHECKING:
+    from pellucid.models import LM
 
 T = TypeVar("T")
 Progress = Callable[[int, int], None]
@@ -54,25 +58,14 @@ class CancelToken:
         self.progress(done, total)
 
     @contextmanager
-    def guard(self, model: nn.Module) -> Iterator[None]:
-        """Within the block, this thread's forward passes through ``model`` stop once the event is set.
-
-        Hooks the model itself and every layer of each ``nn.ModuleList`` in it (a transformer's
-        blocks), so code that runs layers one by one is stopped too; removed on exit.
-        """
-        thread = threading.get_ident()
-
-        def check(_module: nn.Module, _args: Any) -> None:
-            if threading.get_ident() == thread:
-                self.check("stopped before a forward pass")
-
-        modules = [model] + [layer for m in model.modules() if isinstance(m, nn.ModuleList) for layer in m]
-        handles = [m.register_forward_pre_hook(check) for m in modules]
-        try:
+    def guard(self, lm: LM) -> Iterator[None]:
+        """Within the block, this thread's forward passes through ``lm`` (and each of their blocks)
+        stop once the event is set; other threads' are not affected."""
+        with lm.cancel_check(self._before_forward):
             yield
-        finally:
-            for handle in handles:
-                handle.remove()
+
+    def _before_forward(self) -> None:
+        self.check("stopped before a forward pass")
 
 
 async def _watch(request: Request, token: CancelToken) -> None:
@@ -86,7 +79,7 @@ async def _watch(request: Request, token: CancelToken) -> None:
 
 async def run_until_disconnect(request: Request, work: Callable[[CancelToken], T]) -> T:
     """``work(token)`` in a thread, cancelled at its next progress point (``token(done, total)``)
-    or guarded forward pass (``with token.guard(model)``) if the client leaves."""
+    or guarded forward pass (``with token.guard(lm)``) if the client leaves."""
     token = CancelToken()
     watcher = asyncio.ensure_future(_watch(request, token))
     try:

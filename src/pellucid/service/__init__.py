@@ -23,6 +23,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from pellucid.service import audit, counterfactual, faithfulness, records
+from pellucid.service.inspect import run_inspect as run_inspect
 from pellucid.service.pool import ModelPool, load_encoder, load_model
 from pellucid.settings import Settings
 from pellucid.types import Explanation, Generation, TokenScores

@@ -137,7 +137,7 @@ def keep_report(store: Store, report: AuditReport, report_id: str | None = None)
     from pellucid.monitor.errors import StoreError
 
     try:
-        kept = store.analytics.save_audit_report(report.to_dict(), report_id=report_id)
+        kept = store.reports.save_audit_report(report.to_dict(), report_id=report_id)
     except (StoreError, SQLAlchemyError) as exc:  # the audit succeeded: say why it was not kept, do not fail it
         log.warning("audit %s finished but could not be stored: %s", report_id or report.model, exc)
         return AuditRun(report, store_error=str(exc))

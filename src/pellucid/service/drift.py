@@ -109,5 +109,5 @@ def drift_report(
     """Run drift (options as for :func:`run_drift`) and, when ``save``, keep the report in the
     store for the web view: returns the report and its stored row (``None`` when not saved)."""
     report = run_drift(store, reference, current, **options)
-    saved = store.analytics.save_drift_report(reference, current, report.to_dict(), name=name) if save else None
+    saved = store.reports.save_drift_report(reference, current, report.to_dict(), name=name) if save else None
     return report, saved

@@ -107,5 +107,5 @@ def evaluate(
         dataset, metrics, name=name, generate=generate, score=score, embed=embedder(settings, metrics), model=model,
         model_version=model_version, prompt_version=prompt_version, progress=progress,
     )  # fmt: skip
-    store.analytics.insert_eval_run(run)
+    store.evals.insert_eval_run(run)
     return run

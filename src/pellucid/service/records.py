@@ -47,6 +47,28 @@ def logged_messages(prompt: Any) -> str | list[dict[str, str]]:
     return messages
 
 
+def _weights_of(record: Any, pool: ModelPool) -> str | None:
+    """The local weights of a proxied record's model (configured now, or logged with the call).
+
+    A record served by an upstream (``metadata.gateway.proxy``) names a model Pellucid cannot
+    load by that name; without a mapping, the error says exactly what to configure.
+    """
+    proxy = (record.metadata.get("gateway") or {}).get("proxy")
+    if not isinstance(proxy, dict):
+        return None
+    name = str(proxy.get("upstream") or record.model)
+    configured = dict(spec.split("=", 1) for spec in pool.settings.local_weights if "=" in spec)
+    weights = configured.get(name) or proxy.get("local_weights")
+    if weights:
+        return str(weights).strip()
+    raise InvalidInputError(
+        f"Record {record.id} was answered by {name!r} through the proxy to {proxy.get('url')}, and {name!r} is not "
+        f"mapped to local weights. Set PELLUCID_LOCAL_WEIGHTS={name}=PATH_OR_BUNDLED_NAME (or start the server "
+        f"with --local-weights {name}=PATH_OR_BUNDLED_NAME), or pass --model (model=) to explain it with a model "
+        "of the same tokenizer."
+    )
+
+
 def explain_record(
     pool: ModelPool,
     store: Store,
@@ -64,9 +86,10 @@ def explain_record(
     if record.response is None or not record.response.strip():
         why = f"the call failed ({record.error})" if record.error else "it has no response"
         raise InvalidInputError(f"Record {record_id} cannot be explained: {why}.")
-    name = model or record.model
+    weights = None if model else _weights_of(record, pool)
+    name = model or weights or record.model
     try:
-        lm = pool.get(name)
+        lm = (getattr(pool, "inner", pool) if weights else pool).get(name)  # operator-configured weights
     except (ModelNotFoundError, ModelLoadError) as exc:
         raise type(exc)(
             f"Record {record_id} was answered by model {name!r}, which cannot be loaded here ({exc}). "

@@ -154,12 +154,12 @@ def run_drift_report(body: DriftRequest, request: Request) -> dict[str, Any]:
 
 @router.get("/drift/reports", response_model=list[out.DriftReportInfo], response_model_exclude_unset=True)
 def list_drift_reports(request: Request, limit: int = Query(50, ge=1, le=1000)) -> list[dict[str, Any]]:
-    return [r.to_dict(with_report=False) for r in _store(request).analytics.list_drift_reports(limit=limit)]
+    return [r.to_dict(with_report=False) for r in _store(request).reports.list_drift_reports(limit=limit)]
 
 
 @router.get("/drift/reports/{report_id}", response_model=out.DriftReportInfo)
 def get_drift_report(report_id: str, request: Request) -> dict[str, Any]:
-    return _store(request).analytics.get_drift_report(report_id).to_dict()
+    return _store(request).reports.get_drift_report(report_id).to_dict()
 
 
 # -- alerts -----------------------------------------------------------------------------
@@ -178,7 +178,7 @@ class AlertRuleUpdate(BaseModel):
 
 @router.get("/alerts/rules", response_model=list[out.AlertRule])
 def list_alert_rules(request: Request) -> list[dict[str, Any]]:
-    return [r.to_dict() for r in _store(request).analytics.list_alert_rules()]
+    return [r.to_dict() for r in _store(request).alerts.list_alert_rules()]
 
 
 @router.post("/alerts/rules", status_code=201, response_model=out.AlertRule)
@@ -204,20 +204,20 @@ def create_alert_rule(body: AlertRuleRequest, request: Request) -> dict[str, Any
 
 @router.get("/alerts/rules/{rule}", response_model=out.AlertRule)
 def get_alert_rule(rule: str, request: Request) -> dict[str, Any]:
-    return _store(request).analytics.get_alert_rule(rule).to_dict()
+    return _store(request).alerts.get_alert_rule(rule).to_dict()
 
 
 @router.patch("/alerts/rules/{rule}", response_model=out.AlertRule)
 def update_alert_rule(rule: str, body: AlertRuleUpdate, request: Request) -> dict[str, Any]:
     store = _store(request)
-    found = store.analytics.get_alert_rule(rule)
-    store.analytics.update_alert_rule(found.id, enabled=body.enabled)
-    return store.analytics.get_alert_rule(found.id).to_dict()
+    found = store.alerts.get_alert_rule(rule)
+    store.alerts.update_alert_rule(found.id, enabled=body.enabled)
+    return store.alerts.get_alert_rule(found.id).to_dict()
 
 
 @router.delete("/alerts/rules/{rule}", status_code=204, response_model=None)
 def delete_alert_rule(rule: str, request: Request) -> Response:
-    _store(request).analytics.remove_alert_rule(rule)
+    _store(request).alerts.remove_alert_rule(rule)
     return Response(status_code=204)
 
 
@@ -225,7 +225,7 @@ def delete_alert_rule(rule: str, request: Request) -> Response:
 def alert_events(
     request: Request, rule: str | None = None, limit: int = Query(100, ge=1, le=1000)
 ) -> list[dict[str, Any]]:
-    return [e.to_dict() for e in _store(request).analytics.alert_history(rule, limit=limit)]
+    return [e.to_dict() for e in _store(request).alerts.alert_history(rule, limit=limit)]
 
 
 @router.post("/alerts/check", response_model=list[out.RuleCheck])
@@ -241,7 +241,7 @@ def check_alerts(request: Request, dry_run: bool = False) -> list[dict[str, Any]
 def list_eval_runs(
     request: Request, limit: int = Query(50, ge=1, le=1000), name: str | None = None
 ) -> list[dict[str, Any]]:
-    runs = _store(request).analytics.list_eval_runs(limit=limit, name=name)
+    runs = _store(request).evals.list_eval_runs(limit=limit, name=name)
     return [r.to_dict(with_examples=False) for r in runs]
 
 
@@ -251,7 +251,7 @@ def compare_eval_runs(request: Request, a: str, b: str) -> dict[str, Any]:
     from pellucid.monitor.evaluation import compare_runs
 
     store = _store(request)
-    run_a, run_b = store.analytics.get_eval_run(a), store.analytics.get_eval_run(b)
+    run_a, run_b = store.evals.get_eval_run(a), store.evals.get_eval_run(b)
     return {
         "a": run_a.to_dict(with_examples=False),
         "b": run_b.to_dict(with_examples=False),
@@ -261,7 +261,7 @@ def compare_eval_runs(request: Request, a: str, b: str) -> dict[str, Any]:
 
 @router.get("/evals/{run}", response_model=out.EvalRun, response_model_exclude_unset=True)
 def get_eval_run(run: str, request: Request, examples: bool = True) -> dict[str, Any]:
-    return _store(request).analytics.get_eval_run(run, with_examples=examples).to_dict(with_examples=examples)
+    return _store(request).evals.get_eval_run(run, with_examples=examples).to_dict(with_examples=examples)
 
 
 # -- projection -------------------------------------------------------------------------

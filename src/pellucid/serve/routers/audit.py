@@ -203,13 +203,13 @@ def _canonical(job_id: str) -> str | None:
 
 def _stored_report(request: Request, job_id: str) -> Any:
     """The stored report with this id, or ``None`` (no store, not an id, not stored)."""
-    from pellucid.monitor.repository_analytics import NotFoundError
+    from pellucid.monitor.repository_base import NotFoundError
 
     store, key = app_state(request).store, _canonical(job_id)
     if store is None or key is None:
         return None
     try:
-        return store.analytics.get_audit_report(key)
+        return store.reports.get_audit_report(key)
     except NotFoundError:
         return None
 
@@ -305,7 +305,7 @@ def list_audits(request: Request) -> list[dict[str, Any]]:
     if store is None:
         return jobs
     remembered = {_canonical(j["id"]) for j in jobs}
-    for info in store.analytics.list_audit_reports(limit=STORED_LISTED):
+    for info in store.reports.list_audit_reports(limit=STORED_LISTED):
         if info.id not in remembered:
             entry = _stored_job(info)
             entry.pop("report")

@@ -172,7 +172,7 @@ async def create_counterfactual(body: CounterfactualRequest, request: Request) -
     def work(token: CancelToken) -> dict[str, Any]:
         lm = models.get(body.model)  # loading may take seconds: not on the event loop
         chat = not body.raw and lm.is_chat
-        with token.guard(lm.model):  # stops generation and scoring once the client has gone
+        with token.guard(lm):  # stops generation and scoring once the client has gone
             if body.generator is not None:
                 _refuse_file_params(body.generator, body.generator_params)
             result, truncated = compare_variants(

@@ -60,7 +60,7 @@ async def create_explanation(body: ExplainRequest, request: Request) -> dict[str
 
     def work(token: CancelToken) -> dict[str, Any]:
         lm = models.get(body.model)  # loading may take seconds: not on the event loop
-        with token.guard(lm.model):  # also stops the answer's generation, before the first progress point
+        with token.guard(lm):  # also stops the answer's generation, before the first progress point
             ex = service.explain(
                 lm,
                 body.prompt,

@@ -1,22 +1,24 @@
 """Look inside the model over HTTP: ``POST /api/inspect/{verb}`` and ``GET /api/inspect``.
 
-Each verb is one function of :mod:`pellucid.inspect` with a pydantic request model; the answer
-is the :class:`~pellucid.types.Explanation` as JSON (``to_dict()``), so the web front end draws
-every result with its one heat-map component. ``GET /api/inspect`` describes every verb and its
-parameters in the format of ``GET /api/methods`` (``name``, ``type``, ``default``, ``help``,
-``choices``, ``min``, ``max``), so the workbench builds its forms without per-verb code.
+Each verb is run by :func:`pellucid.service.inspect.run_inspect`; its pydantic request model is
+generated from the verb's spec (:mod:`pellucid.inspect_specs`), so its defaults, ranges and
+choices are the library's. The answer is the :class:`~pellucid.types.Explanation` as JSON
+(``to_dict()``), so the web front end draws every result with its one heat-map component.
+``GET /api/inspect`` describes every verb and its parameters in the format of
+``GET /api/methods`` (``name``, ``type``, ``default``, ``help``, ``choices``, ``min``, ``max``),
+so the workbench builds its forms without per-verb code.
 
 Errors answer ``{"error": {"type", "message"}}``: 422 for a malformed body (the message names
 each bad field) or a bad value found by the method, 404 for an unknown verb or model.
 
-Inspection installs hooks on the shared model, so calls on one model run one at a time, in a
-worker thread; when the client disconnects (the workbench's *Cancel*), the verb stops before its
-next forward pass (see :mod:`pellucid.serve.disconnect`).
+Inspection installs hooks on the shared model; each hooked pass holds the model's exclusive lease
+(``LM.hooks``), so gateway answers and other requests never run through another request's hooks.
+Verbs run in a worker thread; when the client disconnects (the workbench's *Cancel*), the verb stops
+before its next forward pass (see :mod:`pellucid.serve.disconnect`).
 """
 
 from __future__ import annotations
 
-import threading
 import types
 from collections.abc import Callable, Coroutine
 from typing import Annotated, Any, Literal, Union, cast, get_args, get_origin
@@ -25,13 +27,15 @@ from fastapi import APIRouter, Request, Response
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
 
-from pellucid.errors import InvalidInputError
+from pellucid.inspect_specs import PROMPT_EXAMPLE
+from pellucid.inspect_specs import VERBS as INSPECT_VERBS
 from pellucid.serve.disconnect import CancelToken, run_until_disconnect
 from pellucid.serve.json_errors import JSONErrorRoute, error_response
 from pellucid.serve.schemas import Explanation, ParamSpec
+from pellucid.serve.spec_models import request_model
 from pellucid.serve.state import app_state
+from pellucid.service.inspect import labelled_examples, run_inspect
 
-Layers = list[int] | None
 Prompt = Annotated[str, Field(min_length=1, max_length=20_000, json_schema_extra={"widget": "text"})]
 
 
@@ -43,215 +47,71 @@ router = APIRouter(tags=["inspect"], route_class=_InspectRoute)
 
 
 # -- request models ---------------------------------------------------------------------
+# Generated from the verbs' specs (pellucid.inspect_specs): the library's defaults, ranges and
+# choices; only the inputs (prompts, probe examples) are declared here.
 class _Base(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     model: str | None = Field(None, description="Model name (default: the server's model).")
-    chat: bool = Field(False, description="Apply the chat template (next-token analyses usually read raw text).")
 
 
-class AttentionRequest(_Base):
-    """Attention weights of each head: head × query × key."""
-
-    prompt: Prompt = "The Eiffel Tower is located in the city of"
-    layers: Layers = Field(None, description="Layers to read, comma-separated (default: all).")
-    heads: list[int] | None = Field(None, description="Heads to keep, comma-separated (default: all).")
+def _request(verb: str, name: str, **inputs: tuple[Any, Any]) -> type[_Base]:
+    declared = INSPECT_VERBS[verb]
+    model = request_model(name, declared.spec.params, base=_Base, doc=declared.description, inputs=inputs)
+    return cast(type[_Base], model)
 
 
-class HeadSummaryRequest(_Base):
-    """How focused each head is: mean attention entropy over layer × head (click a head for its map)."""
+_PROMPT = (Prompt, PROMPT_EXAMPLE)
+_CLEAN_CORRUPTED = {"clean": _PROMPT, "corrupted": (Prompt, "The Colosseum is located in the city of")}
+_EXAMPLES = Field(
+    ...,
+    min_length=4,
+    max_length=5000,
+    description="One example per line: 'label: text'.",
+    json_schema_extra={"widget": "lines"},
+)
 
-    prompt: Prompt = "The Eiffel Tower is located in the city of"
-    layers: Layers = Field(None, description="Layers to read (default: all).")
-
-
-class LogitLensRequest(_Base):
-    """What each layer would predict: layer × position."""
-
-    prompt: Prompt = "The Eiffel Tower is located in the city of"
-    target: str | None = Field(None, description="Token to score, e.g. ' Paris' (default: the model's own top-1).")
-    score: Literal["prob", "logprob", "rank"] = Field("prob", description="What each cell shows.")
-    top_k: int = Field(5, ge=1, le=50, description="Top predictions kept per cell.")
-    layers: Layers = Field(None, description="Layers (default: all).")
-    include_embed: bool = Field(False, description="Add a row for the embeddings.")
-
-
-class DirectLogitRequest(_Base):
-    """Who writes the answer directly: per-layer (or per-head) shares of the target's logit."""
-
-    prompt: Prompt = "The Eiffel Tower is located in the city of"
-    target: str = Field(" Paris", min_length=1, description="Next token whose logit is decomposed.")
-    foil: str | None = Field(None, description="Contrast token: decompose target − foil.")
-    by: Literal["layer", "head"] = Field("layer", description="layer: attn and MLP per layer; head: each head.")
-
-
-class _PatchBase(_Base):
-    clean: Prompt = "The Eiffel Tower is located in the city of"
-    corrupted: Prompt = "The Colosseum is located in the city of"
-    target: str = Field(" Paris", min_length=1, description="Next token to compare.")
-    foil: str | None = Field(None, description="Contrast token (metric: logit difference).")
-    site: Literal["resid_pre", "resid_post", "attn.out", "mlp.out", "heads"] = Field(
-        "resid_pre", description="Activation patched; heads gives layer × head."
-    )
-    metric: Literal["logit_diff", "prob", "logprob"] | None = Field(
-        None, description="Default: logit_diff with a foil."
-    )
-    layers: Layers = Field(None, description="Layers (default: all).")
-    positions: list[int] | None = Field(None, description="Positions (default: all).")
-    align: bool = Field(True, description="Pad the shorter prompt where the two differ.")
-
-
-class PatchRequest(_PatchBase):
-    """Activation patching: which activations carry the clean/corrupted difference (layer × position)."""
-
-    direction: Literal["denoise", "noise"] = Field("denoise", description="denoise: clean into corrupted.")
-    normalize: bool = Field(True, description="Scale so clean = 1 and corrupted = 0.")
-
-
-class AttributionPatchRequest(_PatchBase):
-    """Patching estimated from one backward pass (fast; compare with the exact sweep)."""
-
-    compare: bool = Field(False, description="Also run the exact sweep and report the agreement.")
-
-
-class TraceRequest(_Base):
-    """Causal tracing (ROME): where a fact is recalled, with the subject corrupted by noise."""
-
-    prompt: Prompt = "The Eiffel Tower is located in the city of"
-    target: str = Field(" Paris", min_length=1, description="Answer token.")
-    subject: str = Field("Eiffel Tower", min_length=1, description="Text in the prompt to corrupt.")
-    samples: int = Field(10, ge=1, le=100, description="Noise samples averaged.")
-    noise: float = Field(3.0, gt=0, le=100, description="Noise std in embedding std units.")
-    seed: int = Field(0, description="Random seed.")
-    site: Literal["resid_post", "mlp.out", "attn.out"] = Field("resid_post", description="State restored.")
-    window: int = Field(1, ge=1, le=64, description="Consecutive layers restored together.")
-    layers: Layers = Field(None, description="Layers (default: all).")
-
-
-class AblateRequest(_Base):
-    """Change in p(target) when each component is ablated."""
-
-    prompt: Prompt = "The Eiffel Tower is located in the city of"
-    target: str = Field(" Paris", min_length=1, description="Next token whose probability is measured.")
-    what: Literal["heads", "attn", "mlp", "layers", "neurons"] = Field("heads", description="Components ablated.")
-    how: Literal["zero", "mean"] = Field("zero", description="Replace with zeros or the mean activation.")
-    layers: Layers = Field(None, description="Layers (default: all).")
-    heads: list[int] | None = Field(None, description="Heads (default: all).")
-    neurons: list[str] | None = Field(None, description="For what=neurons: layer.index, e.g. 3.512.")
-    joint: bool = Field(False, description="Ablate all chosen components at once.")
-
-
-class ProbeRequest(_Base):
-    """Linear-probe accuracy by layer, cross-validated, with a control task."""
-
-    examples: list[str] = Field(
-        ...,
-        min_length=4,
-        max_length=5000,
-        description="One example per line: 'label: text'.",
-        json_schema_extra={"widget": "lines"},
-    )
-    layers: Layers = Field(None, description="Layers (default: all).")
-    cv: int = Field(3, ge=2, le=10, description="Cross-validation folds.")
-    control: bool = Field(True, description="Also fit a control task (selectivity).")
+AttentionRequest = _request("attention", "AttentionRequest", prompt=_PROMPT)
+HeadSummaryRequest = _request("head_summary", "HeadSummaryRequest", prompt=_PROMPT)
+LogitLensRequest = _request("logit_lens", "LogitLensRequest", prompt=_PROMPT)
+DirectLogitRequest = _request("direct_logit", "DirectLogitRequest", prompt=_PROMPT)
+PatchRequest = _request("patch", "PatchRequest", **_CLEAN_CORRUPTED)
+AttributionPatchRequest = _request("attribution_patch", "AttributionPatchRequest", **_CLEAN_CORRUPTED)
+TraceRequest = _request("trace", "TraceRequest", prompt=_PROMPT)
+AblateRequest = _request("ablate", "AblateRequest", prompt=_PROMPT)
+ProbeRequest = _request("probe", "ProbeRequest", examples=(list[str], _EXAMPLES))
 
 
 # -- verbs ------------------------------------------------------------------------------
-def _attention(lm: Any, b: AttentionRequest) -> Any:
-    from pellucid.inspect import attention
-
-    return attention(lm, b.prompt, layers=b.layers, heads=b.heads, chat=b.chat)
-
-
-def _head_summary(lm: Any, b: HeadSummaryRequest) -> Any:
-    from pellucid.inspect import head_summary
-
-    return head_summary(lm, b.prompt, layers=b.layers, chat=b.chat)
+def _params(verb: str, body: Any) -> dict[str, Any]:
+    """The body's values of the verb's parameters (its inputs and the model left out)."""
+    return {p.name: getattr(body, p.name) for p in INSPECT_VERBS[verb].spec.params if p.api}
 
 
-def _logit_lens(lm: Any, b: LogitLensRequest) -> Any:
-    from pellucid.inspect import logit_lens
+def _runner(verb: str) -> Callable[[Any, Any], Any]:
+    """Run ``verb`` with the body's inputs (in the verb's order) and parameters."""
 
-    return logit_lens(
-        lm, b.prompt, target=b.target or None, layers=b.layers, score=b.score, top_k=b.top_k,
-        include_embed=b.include_embed, chat=b.chat,
-    )  # fmt: skip
+    def run(lm: Any, body: Any) -> Any:
+        inputs = [getattr(body, name) for name in INSPECT_VERBS[verb].inputs]
+        return run_inspect(verb, lm, *inputs, **_params(verb, body))
 
-
-def _direct_logit(lm: Any, b: DirectLogitRequest) -> Any:
-    from pellucid.inspect import direct_logit_attribution
-
-    return direct_logit_attribution(lm, b.prompt, target=b.target, foil=b.foil or None, by=b.by, chat=b.chat)
+    return run
 
 
-def _patch_args(b: _PatchBase) -> dict[str, Any]:
-    return {
-        "target": b.target, "foil": b.foil or None, "site": b.site, "metric": b.metric, "layers": b.layers,
-        "positions": b.positions, "chat": b.chat, "align": b.align,
-    }  # fmt: skip
-
-
-def _patch(lm: Any, b: PatchRequest) -> Any:
-    from pellucid.inspect import patch
-
-    return patch(lm, b.clean, b.corrupted, direction=b.direction, normalize=b.normalize, **_patch_args(b))
-
-
-def _attribution_patch(lm: Any, b: AttributionPatchRequest) -> Any:
-    from pellucid.inspect import attribution_patch
-
-    return attribution_patch(lm, b.clean, b.corrupted, compare=b.compare, **_patch_args(b))
-
-
-def _trace(lm: Any, b: TraceRequest) -> Any:
-    from pellucid.inspect import trace
-
-    return trace(
-        lm, b.prompt, target=b.target, subject=b.subject, samples=b.samples, noise=b.noise, seed=b.seed,
-        site=b.site, window=b.window, layers=b.layers, chat=b.chat,
-    )  # fmt: skip
-
-
-def _ablate(lm: Any, b: AblateRequest) -> Any:
-    from pellucid.inspect import ablate
-
-    return ablate(
-        lm, b.prompt, target=b.target, what=b.what, how=b.how, layers=b.layers, heads=b.heads,
-        neurons=b.neurons, joint=b.joint, chat=b.chat,
-    )  # fmt: skip
-
-
-def _probe_data(lines: list[str]) -> Any:
-    from pellucid.inspect import LabelledData
-
-    texts, labels = [], []
-    for n, line in enumerate(lines, 1):
-        if not line.strip():
-            continue
-        label, sep, text = line.partition(":")
-        if not sep or not label.strip() or not text.strip():
-            raise InvalidInputError(f"examples line {n} is {line!r}; write 'label: text'.")
-        labels.append(label.strip())
-        texts.append(text.strip())
-    return LabelledData(texts=texts, labels=labels, level="sentence", source="request")
-
-
-def _probe(lm: Any, b: ProbeRequest) -> Any:
-    from pellucid.inspect import probe
-
-    return probe(lm, _probe_data(b.examples), layers=b.layers, cv=b.cv, control=b.control, chat=b.chat)
+def _probe(lm: Any, b: Any) -> Any:
+    return run_inspect("probe", lm, labelled_examples(b.examples), **_params("probe", b))
 
 
 #: verb → (request model, function). Add a verb by adding a row.
 VERBS: dict[str, tuple[type[_Base], Callable[[Any, Any], Any]]] = {
-    "attention": (AttentionRequest, _attention),
-    "head_summary": (HeadSummaryRequest, _head_summary),
-    "logit_lens": (LogitLensRequest, _logit_lens),
-    "direct_logit": (DirectLogitRequest, _direct_logit),
-    "patch": (PatchRequest, _patch),
-    "trace": (TraceRequest, _trace),
-    "attribution_patch": (AttributionPatchRequest, _attribution_patch),
-    "ablate": (AblateRequest, _ablate),
+    "attention": (AttentionRequest, _runner("attention")),
+    "head_summary": (HeadSummaryRequest, _runner("head_summary")),
+    "logit_lens": (LogitLensRequest, _runner("logit_lens")),
+    "direct_logit": (DirectLogitRequest, _runner("direct_logit")),
+    "patch": (PatchRequest, _runner("patch")),
+    "trace": (TraceRequest, _runner("trace")),
+    "attribution_patch": (AttributionPatchRequest, _runner("attribution_patch")),
+    "ablate": (AblateRequest, _runner("ablate")),
     "probe": (ProbeRequest, _probe),
 }
 
@@ -310,15 +170,6 @@ def describe(model: type[BaseModel]) -> list[dict[str, Any]]:
 
 
 # -- routes -----------------------------------------------------------------------------
-_locks: dict[int, threading.Lock] = {}
-_locks_guard = threading.Lock()
-
-
-def _lock_for(lm: Any) -> threading.Lock:
-    with _locks_guard:
-        return _locks.setdefault(id(lm), threading.Lock())
-
-
 def _unknown(verb: str) -> JSONResponse:
     return error_response(404, "UnknownVerb", f"Unknown inspect verb {verb!r}. Available: {', '.join(VERBS)}.")
 
@@ -348,7 +199,7 @@ def _endpoint(
 
         def work(token: CancelToken) -> dict[str, Any]:
             lm = models.get(body.model)  # loading may take seconds: not on the event loop
-            with _lock_for(lm), token.guard(lm.model):
+            with token.guard(lm):  # hooks take the model's exclusive lease themselves (LM.hooks)
                 return cast(dict[str, Any], run(lm, body).to_dict())
 
         return await run_until_disconnect(request, work)
