@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 
+import pytest
 from fastapi.testclient import TestClient
 
 from pellucid.monitor import Store
@@ -12,6 +13,7 @@ from pellucid.serve.app import create_app
 from pellucid.service import ModelPool
 
 
+@pytest.mark.integration  # the enricher embeds with the bundled MiniLM
 def test_server_enriches_logged_calls_in_the_background(tiny_lm, settings, tmp_path):
     settings = settings.with_overrides(default_model=tiny_lm.name)
     pool = ModelPool(settings)

@@ -40,6 +40,7 @@ WITHOUT_MODEL = {
     ("POST", "/api/inspect/{verb}"): "hidden fallback: always the 404 error of an unknown verb",
     ("POST", "/v1/chat/completions"): "JSON or server-sent events; the JSON shape is in responses=",
     ("POST", "/v1/completions"): "JSON or server-sent events; the JSON shape is in responses=",
+    ("POST", "/v1/traces"): "OTLP's ExportTraceServiceResponse, protobuf or its JSON mapping, as the client sent",
 }
 #: Streaming routes document their JSON answer with ``responses={200: {"model": ...}}``.
 STREAMING = {("POST", "/v1/chat/completions"), ("POST", "/v1/completions")}

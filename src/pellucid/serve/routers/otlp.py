@@ -61,7 +61,11 @@ def _recent(request: Request) -> RecentContext:
     return recent
 
 
-@router.post("/v1/traces", summary="Receive OTLP/HTTP traces; LLM spans are stored as records")
+@router.post(
+    "/v1/traces",
+    summary="Receive OTLP/HTTP traces; LLM spans are stored as records",
+    response_model=None,  # OTLP's ExportTraceServiceResponse, in the encoding the client sent
+)
 async def traces(request: Request) -> Response:
     monitor = app_state(request).monitor
     if monitor is None:
