@@ -90,3 +90,17 @@ def test_info_describes_model(tiny_lm):
     info = tiny_lm.info()
     assert (info.architecture, info.layers, info.heads, info.d_model, info.context_length) == ("llama", 3, 4, 32, 256)
     assert info.parameters == sum(p.numel() for p in tiny_lm.model.parameters())
+
+
+def test_forward_takes_what_run_with_cache_takes(tiny_lm):
+    enc = tiny_lm.encode("Hello there", chat=False)
+    ids = torch.tensor([enc.ids])
+    with torch.no_grad():
+        from_ids = tiny_lm.forward(ids).logits
+        from_encoding = tiny_lm.forward(enc).logits
+        from_text = tiny_lm.forward("Hello there").logits  # the tiny model has a chat template: same as encode()
+    expected_text = tiny_lm.encode("Hello there").ids
+    assert from_ids.shape == from_encoding.shape and from_text.shape[1] == len(expected_text)
+    assert torch.equal(from_ids, from_encoding)  # the same ids in the same batch shape: the same computation
+    logits, _ = tiny_lm.run_with_cache("Hello there", ["embed"])
+    torch.testing.assert_close(from_text, logits, rtol=1e-5, atol=1e-5 * float(logits.abs().max()))

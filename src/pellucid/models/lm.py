@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import time
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -36,15 +35,16 @@ from pellucid.errors import InvalidInputError, ModelLoadError, PromptTooLongErro
 from pellucid.models import fast_linear
 from pellucid.models import hooks as _hooks
 from pellucid.models.architectures import ArchSpec, arch_for
+from pellucid.models.generation import Generator
 from pellucid.models.kv import PrefixCache, cache_keyword
 from pellucid.models.loading import ModelSource, load_weights, resolve
 from pellucid.models.ownership import ModelOwner
 from pellucid.models.tokens import Message, encode
 from pellucid.settings import Settings
-from pellucid.types import Encoding, Generation, TokenScores
+from pellucid.types import Encoding, TokenScores
 
 if TYPE_CHECKING:
-    from pellucid.models.streaming import TokenStream
+    pass
 
 Prompt = str | Sequence[Message]
 
@@ -64,7 +64,7 @@ class ModelInfo:
     parameters: int | None = None
 
 
-class LM(ModelOwner):
+class LM(ModelOwner, Generator):
     """A loaded causal LM. Build one with :meth:`LM.load` (or ``pellucid.load_model``).
 
     Wrap each torch model in one ``LM`` only: the lease and the cancellation hooks belong to it.
@@ -245,7 +245,7 @@ class LM(ModelOwner):
     # -- forward passes ----------------------------------------------------------------
     def forward(
         self,
-        input_ids: torch.Tensor | None = None,
+        input_ids: torch.Tensor | Prompt | Encoding | None = None,
         *,
         inputs_embeds: torch.Tensor | None = None,
         attention_mask: torch.Tensor | None = None,
@@ -255,12 +255,17 @@ class LM(ModelOwner):
     ) -> Any:
         """Run the model; returns the Hugging Face output (``.logits``: ``[B, L', V]``).
 
+        ``input_ids`` is a ``[B, L]`` tensor of token ids, or what :meth:`run_with_cache` takes: a text or
+        chat messages (encoded with the chat template when the model has one) or an :class:`Encoding`.
+
         ``logits_to_keep=k`` projects only the last ``k`` positions to the vocabulary. For a batch
         it is passed as the positions' indices, so the kept hidden states are gathered into one
         contiguous block: a plain slice of a batch is strided, and the unembedding then runs as
         a batched product over ``B`` broadcast copies of the ``[D, V]`` matrix — several times
         slower than one matrix product (about 150 ms per pass on SmolLM2-135M).
         """
+        if input_ids is not None and not isinstance(input_ids, torch.Tensor):
+            input_ids = self._as_ids(input_ids, None, None)  # text, chat messages or an Encoding, like run_with_cache
         kwargs: dict[str, Any] = {"use_cache": use_cache}
         if attention_mask is not None:
             kwargs["attention_mask"] = attention_mask
@@ -330,119 +335,6 @@ class LM(ModelOwner):
         )
 
     @torch.no_grad()
-    def generate(
-        self,
-        prompt: Prompt,
-        *,
-        chat: bool | None = None,
-        system: str | None = None,
-        max_new_tokens: int = 64,
-        temperature: float = 0.0,
-        top_p: float = 1.0,
-        seed: int | None = None,
-    ) -> Generation:
-        """Generate a continuation: greedy when ``temperature == 0``, else sampled (seeded).
-
-        ``logprobs`` are the model's own (untempered) log-probabilities of the chosen tokens.
-        Generation stops at the end-of-turn/end-of-text token, which is not included.
-        """
-        _check_sampling(max_new_tokens, temperature, top_p)
-        enc = self.encode(prompt, chat=chat, system=system)
-        self.check_length(len(enc) + max_new_tokens, f"prompt ({len(enc)} tokens) plus max_new_tokens")
-        eos = self.stop_token_ids()
-        config = self._generation_config(max_new_tokens, temperature, top_p, output_logits=True)
-        ids = self._tensor(enc.ids)
-        started = time.perf_counter()
-        with self._lease(), torch.random.fork_rng(devices=[]):
-            self._cancel.run()
-            if seed is not None:
-                torch.manual_seed(seed)
-            out = self.model.generate(
-                ids,
-                attention_mask=torch.ones_like(ids),
-                generation_config=config,
-            )
-        new_ids = [int(i) for i in out.sequences[0, ids.shape[1] :]]
-        logprobs = [float(torch.log_softmax(step[0].float(), dim=-1)[tok]) for step, tok in zip(out.logits, new_ids)]
-        finish = "length"
-        if new_ids and new_ids[-1] in eos:
-            new_ids, logprobs, finish = new_ids[:-1], logprobs[:-1], "stop"
-        return Generation(
-            model=self.name,
-            prompt=prompt if isinstance(prompt, str) else enc.text,
-            text=self.tokenizer.decode(new_ids, skip_special_tokens=True),
-            tokens=self.decode_tokens(new_ids),
-            token_ids=new_ids,
-            logprobs=logprobs,
-            finish_reason=finish,
-            params={
-                "chat": enc.chat,
-                "max_new_tokens": max_new_tokens,
-                "temperature": temperature,
-                "top_p": top_p,
-                "seed": seed,
-                "seconds": round(time.perf_counter() - started, 4),
-            },
-        )
-
-    def stream(
-        self,
-        prompt: Prompt,
-        *,
-        chat: bool | None = None,
-        system: str | None = None,
-        max_new_tokens: int | None = 64,
-        temperature: float = 0.0,
-        top_p: float = 1.0,
-        seed: int | None = None,
-        stop: Sequence[str] = (),
-    ) -> TokenStream:
-        """Generate like :meth:`generate`, yielding text pieces as tokens arrive (see :mod:`.streaming`).
-
-        ``max_new_tokens=None`` generates until the end token or the context window is full.
-        ``stop`` strings end the generation and are not included in the text. Greedy pieces
-        concatenate to ``generate(...).text`` (without ``stop``). Generation starts when
-        iteration does; it holds the shared lease from then until it ends, is closed or fails,
-        and cannot be iterated by a thread that holds the lease itself (it would wait for it).
-        """
-        enc = self.encode(prompt, chat=chat, system=system)
-        if max_new_tokens is None:
-            max_new_tokens = self.context_length - len(enc)
-            if max_new_tokens < 1:
-                self.check_length(len(enc) + 1, f"prompt ({len(enc)} tokens) plus one new token")
-        _check_sampling(max_new_tokens, temperature, top_p)
-        self.check_length(len(enc) + max_new_tokens, f"prompt ({len(enc)} tokens) plus max_new_tokens")
-        from pellucid.models.streaming import TokenStream
-
-        config = self._generation_config(max_new_tokens, temperature, top_p, output_logits=False)
-        return TokenStream(self, enc.ids, config, seed=seed, stop=stop)
-
-    def _generation_config(self, max_new_tokens: int, temperature: float, top_p: float, *, output_logits: bool) -> Any:
-        from transformers import GenerationConfig
-
-        return GenerationConfig(
-            max_new_tokens=max_new_tokens,
-            do_sample=temperature > 0,
-            temperature=temperature if temperature > 0 else None,
-            top_p=top_p if temperature > 0 else None,
-            top_k=None,
-            eos_token_id=self.stop_token_ids() or None,
-            pad_token_id=self.tokenizer.pad_token_id,
-            output_logits=output_logits,
-            return_dict_in_generate=output_logits,
-        )
-
-    def stop_token_ids(self) -> list[int]:
-        """End-of-sequence ids from the generation config and the tokenizer."""
-        found: list[int] = []
-        configured = getattr(self.model.generation_config, "eos_token_id", None)
-        for value in (configured, self.tokenizer.eos_token_id):
-            for tok in value if isinstance(value, list) else [value]:
-                if tok is not None and int(tok) not in found:
-                    found.append(int(tok))
-        return found
-
-    # -- hooks -------------------------------------------------------------------------
     def site_names(self) -> list[str]:
         """Every valid site name (``embed``, ``blocks.{i}.resid_post``, ...)."""
         return _hooks.site_names(self.n_layers, self.arch.unembed is not None)
@@ -501,15 +393,6 @@ class LM(ModelOwner):
         enc = prompt if isinstance(prompt, Encoding) else self.encode(prompt, chat=chat, system=system)
         self.check_length(len(enc))
         return self._tensor(enc.ids)
-
-
-def _check_sampling(max_new_tokens: int, temperature: float, top_p: float) -> None:
-    if max_new_tokens < 1:
-        raise InvalidInputError(f"max_new_tokens={max_new_tokens}; it must be at least 1.")
-    if temperature < 0:
-        raise InvalidInputError(f"temperature={temperature}; it must be 0 (greedy) or positive.")
-    if not 0 < top_p <= 1:
-        raise InvalidInputError(f"top_p={top_p}; it must be in (0, 1].")
 
 
 def _short_hash(text: str) -> str:
