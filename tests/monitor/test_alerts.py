@@ -16,6 +16,7 @@ import pytest
 
 from pellucid.errors import InvalidInputError
 from pellucid.monitor import Store
+from pellucid.monitor import alerts as alerts_module
 from pellucid.monitor.alert_conditions import parse_condition
 from pellucid.monitor.alerts import AlertScheduler, add_rule, check_rule, check_rules
 from tests.monitor.conftest import at
@@ -249,3 +250,17 @@ def test_scheduler_thread_checks_rules(store: Store, make) -> None:
         scheduler.stop()
     assert not scheduler.running and scheduler.rounds >= 1
     assert len(store.alerts.alert_history()) == 1  # fired once, silent while still holding
+
+
+def test_a_dry_run_changes_nothing_so_the_next_check_still_fires(store: Store, make, monkeypatch) -> None:
+    sent: list[str] = []
+    monkeypatch.setattr(alerts_module, "deliver", lambda rule, payload: (sent.append(rule.name), ("sent", None))[1])
+    _latencies(store, make, [900.0, 950.0])
+    add_rule(store, "slow", "mean(latency_ms) > 500 over 1h", action="webhook", target="http://127.0.0.1:9/hook")
+    [dry] = check_rules(store, now=NOW, dry_run=True)
+    assert dry.fired and dry.dry_run and dry.event is None and sent == []
+    rule = store.alerts.get_alert_rule("slow")
+    assert rule.state == "ok" and rule.last_fired_at is None and store.alerts.alert_history() == []
+    [real] = check_rules(store, now=NOW)
+    assert real.fired and not real.dry_run and real.event is not None and sent == ["slow"]
+    assert store.alerts.get_alert_rule("slow").state == "firing" and len(store.alerts.alert_history()) == 1

@@ -844,6 +844,8 @@ export interface RuleCheck {
   state: string;
   message: string;
   event: AlertEvent | null;
+  /** Measured only: `fired` says whether it would have fired. */
+  dry_run?: boolean;
 }
 
 export interface ScoreRequest {

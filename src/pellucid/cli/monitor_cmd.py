@@ -363,21 +363,24 @@ def alerts_history(
 @handle_errors
 def alerts_check(
     ctx: typer.Context,
-    dry_run: bool = typer.Option(False, "--dry-run", help="Record events but do not call webhooks or commands."),
+    dry_run: bool = typer.Option(
+        False, "--dry-run", help="Measure and show what would fire; send, store and change nothing."
+    ),
     as_json: bool = JsonOption,
 ) -> None:
     """Check every enabled rule now; fire those that start to hold."""
     from pellucid.monitor.alerts import check_rules
 
     with open_store(ctx) as store:
-        results = check_rules(store, notify=not dry_run)
+        results = check_rules(store, dry_run=dry_run)
     if as_json:
         print_json([r.to_dict() for r in results])
         return
     if not results:
         console.print("No enabled alert rules; add one with `pellucid monitor alerts add`.")
     for r in results:
-        mark = "[bold red]FIRED[/]" if r.fired else ("[red]firing[/]" if r.holds else "[green]ok[/]")
+        fired = "[bold red]WOULD FIRE[/]" if r.dry_run else "[bold red]FIRED[/]"
+        mark = fired if r.fired else ("[red]firing[/]" if r.holds else "[green]ok[/]")
         delivery = f" → {r.event.delivery_status}" if r.event else ""
         console.print(f"{mark} {r.message}{delivery}", highlight=False)
 

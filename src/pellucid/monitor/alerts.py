@@ -105,6 +105,8 @@ class RuleCheck:
     state: str
     message: str
     event: AlertEventInfo | None = None
+    #: measured only: ``fired`` says whether the rule would have fired; nothing was sent or stored
+    dry_run: bool = False
 
     def to_dict(self) -> dict[str, Any]:
         data = dict(self.__dict__)
@@ -202,8 +204,12 @@ def deliver(rule: AlertRuleInfo, payload: dict[str, Any]) -> tuple[str, str | No
     return "no_action", None
 
 
-def check_rule(store: Store, rule: AlertRuleInfo, *, now: datetime | None = None, notify: bool = True) -> RuleCheck:
-    """Measure one rule, update its state, and fire it if it starts to hold (or repeats)."""
+def check_rule(store: Store, rule: AlertRuleInfo, *, now: datetime | None = None, dry_run: bool = False) -> RuleCheck:
+    """Measure one rule, update its state, and fire it if it starts to hold (or repeats).
+
+    ``dry_run=True`` measures and says whether the rule would fire, and changes nothing: no webhook or
+    command, no stored event, no state change — so the next real check still fires.
+    """
     now = now or utcnow()
     cond = parse_condition(rule.condition)
     value, n = measure(store, cond, now)
@@ -217,23 +223,26 @@ def check_rule(store: Store, rule: AlertRuleInfo, *, now: datetime | None = None
         and now - rule.last_fired_at >= timedelta(seconds=rule.repeat_seconds)
     )
     fire = holds and (rule.state != "firing" or repeat_due)
+    state = "firing" if holds else "ok"
+    if dry_run:
+        return RuleCheck(rule.name, rule.condition, value, n, holds, fire, state, message, None, dry_run=True)
     event = None
-    updates: dict[str, Any] = {"last_value": value, "last_checked_at": now, "state": "firing" if holds else "ok"}
+    updates: dict[str, Any] = {"last_value": value, "last_checked_at": now, "state": state}
     if fire:
-        status, detail = deliver(rule, _payload(rule, value, n, message, now)) if notify else ("no_action", "dry run")
+        status, detail = deliver(rule, _payload(rule, value, n, message, now))
         event = store.alerts.add_alert_event(rule, value, message, status, detail, fired_at=now)
         updates["last_fired_at"] = now
         log.info("alert fired: %s (%s)", message, status)
     store.alerts.update_alert_rule(rule.id, **updates)
-    return RuleCheck(rule.name, rule.condition, value, n, holds, fire, updates["state"], message, event)
+    return RuleCheck(rule.name, rule.condition, value, n, holds, fire, state, message, event)
 
 
-def check_rules(store: Store, *, now: datetime | None = None, notify: bool = True) -> list[RuleCheck]:
-    """Check every enabled rule once (a rule whose check fails is logged and skipped)."""
+def check_rules(store: Store, *, now: datetime | None = None, dry_run: bool = False) -> list[RuleCheck]:
+    """Check every enabled rule once (a rule whose check fails is logged and skipped); see :func:`check_rule`."""
     out = []
     for rule in store.alerts.list_alert_rules(enabled_only=True):
         try:
-            out.append(check_rule(store, rule, now=now, notify=notify))
+            out.append(check_rule(store, rule, now=now, dry_run=dry_run))
         except Exception:
             log.exception("alert rule %r could not be checked", rule.name)
     return out

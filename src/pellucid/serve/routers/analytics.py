@@ -230,10 +230,10 @@ def alert_events(
 
 @router.post("/alerts/check", response_model=list[out.RuleCheck])
 def check_alerts(request: Request, dry_run: bool = False) -> list[dict[str, Any]]:
-    """Check every enabled rule now (``dry_run``: store events without notifying)."""
+    """Check every enabled rule now (``dry_run``: measure and say what would fire; change nothing)."""
     from pellucid.monitor.alerts import check_rules
 
-    return [r.to_dict() for r in check_rules(_store(request), notify=not dry_run)]
+    return [r.to_dict() for r in check_rules(_store(request), dry_run=dry_run)]
 
 
 # -- evaluation runs --------------------------------------------------------------------

@@ -130,6 +130,7 @@ class RuleCheck(BaseModel):
     state: str
     message: str
     event: AlertEvent | None
+    dry_run: bool = Field(False, description="Measured only: `fired` says whether it would have fired.")
 
 
 class EvalExample(BaseModel):
