@@ -23,12 +23,21 @@ def test_0003_database_upgrades_to_0004_and_back(db_url: str, make) -> None:
         store.upgrade("0003")
         assert not TRACE_COLUMNS & _columns(store)
         with store.engine.begin() as conn:  # a record as revision 0003 wrote it
+            # the prompt column is JSONB on PostgreSQL (a string parameter must be cast), JSON text on SQLite
+            prompt = "CAST(:prompt AS JSONB)" if store.engine.dialect.name == "postgresql" else ":prompt"
             conn.execute(
                 text(
                     "INSERT INTO records (id, created_at, prompt, prompt_text, prompt_hash, response) "
-                    "VALUES (:id, :created_at, :prompt, :prompt, :hash, :response)"
+                    f"VALUES (:id, :created_at, {prompt}, :prompt_text, :hash, :response)"
                 ),
-                {"id": "0" * 32, "created_at": at("2026-11-01 00:00"), "prompt": '"old"', "hash": "h", "response": "r"},
+                {
+                    "id": "0" * 32,
+                    "created_at": at("2026-11-01 00:00"),
+                    "prompt": '"old"',
+                    "prompt_text": "old",
+                    "hash": "h",
+                    "response": "r",
+                },
             )
 
         store.upgrade("0004")
