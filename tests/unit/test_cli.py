@@ -44,6 +44,14 @@ def test_models_lists_bundled(run):
     assert {"smollm2-135m-instruct", "all-minilm-l6-v2"} <= names
 
 
+def test_piped_tables_show_whole_values(run):
+    res = run("models")  # CliRunner's output is not a terminal, like `pellucid models | grep ...`
+    assert res.exit_code == 0, res.output
+    rows = [line for line in res.stdout.splitlines() if "smollm2" in line]
+    assert rows and "smollm2-135m-instruct" in rows[0] and "causal_lm" in rows[0]
+    assert "…" not in res.stdout
+
+
 @pytest.mark.parametrize(
     "args, message",
     [

@@ -27,6 +27,20 @@ if TYPE_CHECKING:
 console = Console()
 err_console = Console(stderr=True)
 
+#: Width of output that is not a terminal (a pipe, a file): wide enough that no value is cut or wrapped.
+PIPE_WIDTH = 10_000
+
+
+def fit_output() -> None:
+    """Never cut output that is not a terminal: ``pellucid models | grep ...`` sees whole values.
+
+    Rich lays tables out for 80 columns when it cannot ask a terminal, shortening cells to "smoll…";
+    a pipe or a file has no width, so give it one that fits every value.
+    """
+    for out in (console, err_console):
+        if not out.is_terminal:
+            out.width = PIPE_WIDTH
+
 F = TypeVar("F", bound=Callable[..., Any])
 
 ModelOption = typer.Option(None, "--model", "-m", help="Bundled name, folder, .gguf file or hub id.")

@@ -40,6 +40,9 @@ def root(
     verbose: bool = typer.Option(False, "--verbose", "-v", help="Log progress to stderr."),
 ) -> None:
     """Global options."""
+    from pellucid.cli.common import fit_output
+
+    fit_output()
     logging.basicConfig(
         level=logging.INFO if verbose else logging.WARNING, format="%(levelname)s %(name)s: %(message)s"
     )
