@@ -156,5 +156,9 @@ def test_injection_and_cot_commands(run, tiny_dir: Path) -> None:
     assert res.exit_code == 0, res.output
     report = json.loads(res.stdout)
     assert report["families"]["role_play"]["attacks"] == 3 and len(report["transcripts"]) == 3
+    shown = run("injection", "--system", "Be nice.", "--families", "role_play", "--task", "{attack}",
+                "--max-new-tokens", "3", "-m", str(tiny_dir), "--transcripts")  # fmt: skip
+    assert shown.exit_code == 0, shown.output
+    assert "attack: " in shown.stdout and "response: " in shown.stdout and "[dim]" not in shown.stdout
     res = run("cot", "", "-m", str(tiny_dir))
     assert res.exit_code == 2 and "question is empty" in res.output

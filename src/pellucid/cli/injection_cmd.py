@@ -5,6 +5,7 @@ from __future__ import annotations
 import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 from rich.table import Table
+from rich.text import Text
 
 from pellucid.cli.common import (
     JsonOption,
@@ -63,5 +64,6 @@ def injection(
         for t in report.transcripts:
             mark = "[red]OBEYED[/]" if t["obeyed"] else "[green]resisted[/]"
             console.print(f"\n[bold]{t['id']}[/] ({t['family']}) {mark} · canary {t['canary']}", highlight=False)
-            console.print(f"[dim]attack:[/] {t['text']}", highlight=False, markup=False)
-            console.print(f"[dim]response:[/] {t['response']}", highlight=False, markup=False)
+            # the attack and the answer are shown as written: their brackets are text, not markup
+            console.print(Text.assemble(("attack: ", "dim"), str(t["text"])), highlight=False)
+            console.print(Text.assemble(("response: ", "dim"), str(t["response"])), highlight=False)
