@@ -170,3 +170,19 @@ def test_enrich_correlate_and_explain_record(run, store: Store, tiny_dir, tiny_l
     assert json.loads(res.stdout)["meta"]["target_token_ids"] == tiny_lm.encode_target(" Paris.")
     both = run("explain", "Hello", "--record", rows[1].id)
     assert both.exit_code == 2 and "not both" in both.stderr
+
+
+def test_reading_a_store_that_does_not_exist_says_so_and_creates_nothing(tmp_path: Path, monkeypatch) -> None:
+    missing = tmp_path / "no" / "such" / "dir" / "x.db"
+    monkeypatch.setenv("PELLUCID_DATABASE_URL", f"sqlite:///{missing}")
+    runner = CliRunner()
+    for args in (["monitor", "alerts", "list"], ["monitor", "alerts", "history"], ["eval", "runs"]):
+        res = runner.invoke(app, ["--home", str(tmp_path / "home"), *args])
+        assert res.exit_code == 2, (args, res.output)
+        assert "no monitoring store" in res.output and str(missing) in res.output
+    assert not missing.exists() and not missing.parent.exists()
+    # a command that writes creates it
+    res = runner.invoke(app, ["--home", str(tmp_path / "home"), "monitor", "alerts", "add", "slow",
+                              "mean(latency_ms) > 500 over 1h"])  # fmt: skip
+    assert res.exit_code == 0, res.output
+    assert missing.is_file()

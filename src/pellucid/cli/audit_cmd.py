@@ -144,7 +144,7 @@ def audit(
                 score = "" if result.score is None else f" score {result.score:.4f}"
                 err_console.print(f"{result.check}: {result.status}{score} ({result.seconds:.1f} s)", highlight=False)
 
-        store = open_store(ctx) if save else None
+        store = open_store(ctx, create=True) if save else None
         try:
             run = run_audit(lm, names, options=options, settings=settings, store=store, progress=progress,
                             on_result=finished)  # fmt: skip

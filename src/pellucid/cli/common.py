@@ -41,6 +41,7 @@ def fit_output() -> None:
         if not out.is_terminal:
             out.width = PIPE_WIDTH
 
+
 F = TypeVar("F", bound=Callable[..., Any])
 
 ModelOption = typer.Option(None, "--model", "-m", help="Bundled name, folder, .gguf file or hub id.")
@@ -77,12 +78,16 @@ def model_pool(settings: Settings, lm: LM | None = None) -> ModelPool:
     return pool
 
 
-def open_store(ctx: typer.Context | None = None) -> Store:
+def open_store(ctx: typer.Context | None = None, *, create: bool = False) -> Store:
     """The monitoring store of these settings (``PELLUCID_DATABASE_URL``, else SQLite in the home),
-    migrated to the current schema; close it (or use it in ``with``) when done."""
+    migrated to the current schema; close it (or use it in ``with``) when done.
+
+    Commands that only read refuse a store that does not exist (``create=False``); commands that
+    write (adding an alert rule, saving an evaluation or an audit) create it.
+    """
     from pellucid.monitor import Store
 
-    return Store.open(settings=settings_from(ctx))
+    return Store.open(settings=settings_from(ctx), create=create)
 
 
 def print_json(data: Any) -> None:

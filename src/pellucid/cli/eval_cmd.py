@@ -137,14 +137,17 @@ def run(
         rows = _batch_rows(gen_task, items, out=out, backend=backend, address=address, actors=actors,
                            cpus_per_actor=cpus_per_actor, gpus_per_actor=gpus_per_actor, block_size=block_size,
                            overwrite=overwrite, quiet=as_json)  # fmt: skip
-        with open_store(ctx) as store:
+        with open_store(ctx, create=True) as store:
             result = evaluate(store, dataset, names, settings=settings, job_rows=rows, model=gen_task.model_name(),
                               name=name, model_version=model_version, prompt_version=prompt_version)  # fmt: skip
         _print_result(result, as_json)
         return
     lm = load_lm(model, settings, quiet=as_json) if needs_lm else None
     columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn())
-    with open_store(ctx) as store, Progress(*columns, console=err_console, transient=True, disable=as_json) as bar:
+    with (
+        open_store(ctx, create=True) as store,
+        Progress(*columns, console=err_console, transient=True, disable=as_json) as bar,
+    ):
         task = bar.add_task("generating", total=None)
         result = evaluate(
             store, dataset, names, settings=settings, lm=lm, raw=raw, max_new_tokens=max_new_tokens, model=model,

@@ -200,7 +200,7 @@ def _explain_record(
     """``--record ID``: load the logged call's model (with a spinner), then attribute its response."""
     from pellucid.monitor import Store
 
-    with Store.open(settings=settings) as store:
+    with Store.open(settings=settings, create=False) as store:
         logged = store.repo.get_record(record_id)
         name = model or logged.model or settings.default_model
         pool = service.ModelPool(settings)

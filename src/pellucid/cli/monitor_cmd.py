@@ -317,7 +317,7 @@ def alerts_add(
         raise InvalidInputError("Give either --webhook or --command, not both.")
     action, target = ("webhook", webhook) if webhook else ("command", command) if command else ("none", None)
     repeat_s = int(parse_duration(repeat).total_seconds()) if repeat else None
-    with open_store(ctx) as store:
+    with open_store(ctx, create=True) as store:
         rule = add_rule(
             store, name, condition, action=action, target=target, enabled=not disabled, repeat_seconds=repeat_s
         )

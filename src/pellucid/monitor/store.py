@@ -106,8 +106,12 @@ class Store:
         busy_timeout_s: float = 30.0,
         pool_size: int = 5,
         echo: bool = False,
+        create: bool = True,
     ) -> Store:
         """Connect to ``url`` (default: ``settings.resolved_database_url``), check it, migrate it.
+
+        ``create=False`` (commands that only read) refuses a SQLite file that does not exist instead
+        of creating an empty store there, so a mistyped path is an error, not an empty table.
 
         Raises:
             StoreConnectionError: the URL does not parse, names no installed driver, or the
@@ -125,6 +129,8 @@ class Store:
                 "Use sqlite:///path/to/file.db or postgresql+psycopg://user:password@host:5432/dbname."
             ) from None
         password = parsed.password if isinstance(parsed.password, str) else None
+        if not create:
+            _require_existing(parsed, shown)
         if parsed.get_backend_name() not in ("sqlite", "postgresql"):
             raise StoreConnectionError(
                 f"Cannot open the monitoring store at {shown}: {parsed.get_backend_name()!r} databases are not "
@@ -237,6 +243,19 @@ class Store:
 
     def __repr__(self) -> str:
         return f"Store({self.url!r})"
+
+
+def _require_existing(url: URL, shown: str) -> None:
+    """Refuse a SQLite store file that does not exist (a server, the SDK or a writing command creates it)."""
+    database = url.database or ""
+    if url.get_backend_name() != "sqlite" or database in ("", ":memory:") or database.startswith("file:"):
+        return
+    if not Path(database).is_file():
+        raise StoreConnectionError(
+            f"There is no monitoring store at {shown}: nothing has been logged there. Check the path "
+            "(PELLUCID_DATABASE_URL or the Pellucid home), or create the store by serving "
+            "(`pellucid serve`) or logging calls (pellucid.monitor.log)."
+        )
 
 
 def _create_engine(url: URL, *, busy_timeout_s: float, pool_size: int, echo: bool) -> Engine:
