@@ -171,3 +171,26 @@ def test_cli_save_keeps_the_report_in_the_store(tiny_dir, tmp_path):
     r = runner.invoke(app, args + ["--json"])  # without --save nothing more is stored
     with Store.open(settings=Settings(home=home)) as store:
         assert len(store.reports.list_audit_reports()) == 1
+
+
+def test_unknown_option_is_a_usage_error_before_the_model_loads(tmp_path) -> None:
+    from typer.testing import CliRunner
+
+    from pellucid.cli.main import app
+
+    res = CliRunner().invoke(
+        app, ["--home", str(tmp_path), "audit", "--suite", "bias", "--set", "bias.nope=1", "--model", "/no/such/model"]
+    )
+    assert res.exit_code == 2, res.output
+    assert "The bias check has no option 'nope'" in res.output and "top_k" in res.output
+    assert "does not exist" not in res.output  # refused before the model was looked for
+
+
+def test_every_plain_option_is_an_option_of_its_check() -> None:
+    from pellucid.audit.options import OPTIONS
+    from pellucid.audit.runner import CHECKS, check_option_names, option_names
+
+    for check, params in OPTIONS.items():
+        assert {p.name for p in params} <= set(option_names(check)), check
+    for check in CHECKS:  # every declared option passes the check
+        check_option_names({check: dict.fromkeys(option_names(check), 1)})

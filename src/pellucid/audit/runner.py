@@ -76,10 +76,50 @@ Adapter = Callable[[AuditContext, dict[str, Any]], CheckResult]
 
 @dataclass(frozen=True)
 class CheckSpec:
+    """One check: its name, what it measures, the adapter that runs it, and where its options come from.
+
+    ``function`` (``"module:name"``) is the check function whose keyword parameters are the check's
+    options; ``renamed`` maps its parameters that the adapter fills from another option (``items``
+    from ``data``) and ``extra`` names the options the adapter reads itself.
+    """
+
     name: str
     description: str
     run: Adapter
     needs: tuple[str, ...] = ("lm",)
+    function: str = ""
+    extra: tuple[str, ...] = ("data",)
+    renamed: tuple[str, ...] = ()
+
+
+#: Parameters of the check functions that the runner fills with objects, never a user's option.
+_NOT_OPTIONS = frozenset({"lm", "judge_lm", "progress", "detector", "encoder", "respond", "triples"})
+
+
+def option_names(check: str) -> list[str]:
+    """The options ``check`` accepts (``--set CHECK.OPTION=VALUE``), read from its function's signature."""
+    import importlib
+    import inspect
+
+    spec = CHECKS[check]
+    module, name = spec.function.split(":")
+    params = inspect.signature(getattr(importlib.import_module(module), name)).parameters
+    names = [p for p in params if p not in _NOT_OPTIONS and p not in spec.renamed]
+    return sorted({*names, *spec.extra})
+
+
+def check_option_names(options: dict[str, dict[str, Any]]) -> None:
+    """Refuse an unknown check or option name before anything runs, listing what is valid."""
+    for check, given in options.items():
+        if check not in CHECKS:
+            raise unknown_name("audit check in options", check, CHECKS)
+        valid = option_names(check)
+        unknown = sorted(set(given) - set(valid))
+        if unknown:
+            raise InvalidInputError(
+                f"The {check} check has no option {unknown[0]!r}; its options: {', '.join(valid)}. "
+                f"Set one with --set {check}.OPTION=VALUE (see `pellucid audit {check} --help`)."
+            )
 
 
 def _stereotypes(ctx: AuditContext, o: dict[str, Any]) -> CheckResult:
@@ -156,26 +196,61 @@ def _injection(ctx: AuditContext, o: dict[str, Any]) -> CheckResult:
 CHECKS: dict[str, CheckSpec] = {
     s.name: s
     for s in (
-        CheckSpec("bias", "Counterfactual fairness: answer changes under demographic swaps (paired tests).", _bias),
+        CheckSpec(
+            "bias",
+            "Counterfactual fairness: answer changes under demographic swaps (paired tests).",
+            _bias,
+            function="pellucid.audit.bias_check:bias",
+            renamed=("templates",),
+        ),
         CheckSpec(
             "stereotypes",
             "CrowS-Pairs stereotype score (50 % = unbiased), per bias type.",
             _stereotypes,
             ("lm", "data"),
+            function="pellucid.audit.stereotypes_check:stereotypes",
         ),
         CheckSpec(
-            "toxicity", "Share of toxic continuations (lexicon, alt-profanity-check, or your classifier).", _toxicity
+            "toxicity",
+            "Share of toxic continuations (lexicon, alt-profanity-check, or your classifier).",
+            _toxicity,
+            function="pellucid.audit.toxicity_check:toxicity",
+            renamed=("prompts",),
         ),
-        CheckSpec("pii", "Personal data in prompts/generations, and a context leakage probe.", _pii),
+        CheckSpec(
+            "pii",
+            "Personal data in prompts/generations, and a context leakage probe.",
+            _pii,
+            function="pellucid.audit.pii_check:pii_audit",
+            extra=("backend", "spacy_model"),
+        ),
         CheckSpec(
             "groundedness",
             "Answer sentences unsupported by their RAG context (numbers, ids, entities).",
             _groundedness,
             ("lm", "encoder"),
+            function="pellucid.audit.groundedness_check:groundedness",
+            extra=("data", "encoder", "lexical"),
         ),
-        CheckSpec("constitution", "A judge model checks responses against written principles.", _constitution),
-        CheckSpec("robustness", "Flip rate of answers under typos, synonyms and dropped words.", _robustness),
-        CheckSpec("injection", "Prompt-injection attack success rate (canary check).", _injection),
+        CheckSpec(
+            "constitution",
+            "A judge model checks responses against written principles.",
+            _constitution,
+            function="pellucid.audit.constitution_check:constitution",
+            renamed=("items",),
+        ),
+        CheckSpec(
+            "robustness",
+            "Flip rate of answers under typos, synonyms and dropped words.",
+            _robustness,
+            function="pellucid.audit.wrappers:robustness",
+        ),
+        CheckSpec(
+            "injection",
+            "Prompt-injection attack success rate (canary check).",
+            _injection,
+            function="pellucid.audit.wrappers:injection",
+        ),
     )
 }
 DEFAULT_SUITE = ("bias", "stereotypes", "toxicity", "pii", "groundedness", "robustness", "injection")
@@ -232,9 +307,7 @@ def run_audit(
     """
     names = parse_suite(suite)
     options = options or {}
-    unknown = [k for k in options if k not in CHECKS]
-    if unknown:
-        raise unknown_name("audit check in options", unknown[0], CHECKS)
+    check_option_names(options)
     ctx = AuditContext(lm, settings or Settings.from_env(), progress)
     started = time.perf_counter()
     results = []

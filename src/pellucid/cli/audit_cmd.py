@@ -121,6 +121,7 @@ def audit(
     """Run several checks and write one report (use a subcommand to run a single check)."""
     if ctx.invoked_subcommand is not None:
         return
+    from pellucid.audit.runner import check_option_names
     from pellucid.service.audit import check_names, run_audit
 
     names = check_names(suite=suite)
@@ -129,6 +130,7 @@ def audit(
         options.setdefault("stereotypes", {}).update(
             {k: v for k, v in (("data", str(crows_pairs) if crows_pairs else None), ("limit", limit)) if v is not None}
         )
+    check_option_names(options)  # a misspelt option is a usage error before the model loads
     settings = settings_from(ctx)
     lm = load_lm(model, settings, quiet=as_json)
     with _progress(as_json) as bar:
