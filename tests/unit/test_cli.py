@@ -118,3 +118,12 @@ def test_error_messages_print_brackets_as_text(capsys) -> None:
     exit_ = fail("The ray backend needs Ray: pip install 'pellucid[ray]' (or use --backend local).")
     assert exit_.exit_code == 2
     assert "pip install 'pellucid[ray]'" in capsys.readouterr().err
+
+
+def test_text_options_unescape_new_lines_and_tabs():
+    from pellucid.cli.params import unescape
+
+    # what a shell passes for --template "Review: {text}\nSentiment:" is a backslash and an n
+    assert unescape("Review: {text}\\nSentiment:") == "Review: {text}\nSentiment:"
+    assert unescape("a\\tb") == "a\tb" and unescape("keep \\\\n literal") == "keep \\n literal"
+    assert unescape("no escapes {text}") == "no escapes {text}"

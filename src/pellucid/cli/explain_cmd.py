@@ -35,7 +35,7 @@ from pellucid.cli.common import (
     print_json,
     settings_from,
 )
-from pellucid.cli.params import parse_params
+from pellucid.cli.params import parse_params, unescape
 from pellucid.settings import Settings
 
 if TYPE_CHECKING:
@@ -66,7 +66,9 @@ def explain(
     dataset: Path | None = typer.Option(
         None, "--dataset", help="Explain every prompt of a JSONL/CSV/TSV file (prompt[,target] or text[,label])."
     ),
-    template: str | None = typer.Option(None, "--template", help="With --dataset: template with {text}."),
+    template: str | None = typer.Option(
+        None, "--template", help="With --dataset: template with {text}; \\n and \\t mean a new line and a tab."
+    ),
     limit: int | None = typer.Option(None, "--limit", min=1, help="With --dataset: the first N prompts."),
     out: Path | None = typer.Option(None, "--out", help="With --dataset: results file (.parquet or .jsonl)."),
     backend: str = BackendOption,
@@ -158,7 +160,7 @@ def _explain_dataset(
         raise fail("--dataset needs --out results.parquet (or .jsonl): the rows go there, block by block.")
     check_backend(backend, address)
     get_method(method).resolve_params(params)  # an unknown method or parameter fails before any work
-    data = load_prompts(dataset, template=template, limit=limit)
+    data = load_prompts(dataset, template=unescape(template) if template else None, limit=limit)
     if data.skipped:
         err_console.print(f"skipped {data.skipped} empty prompt(s) in {dataset.name}")
     if not data.prompts:

@@ -26,6 +26,7 @@ from pellucid.cli.common import (
     print_json,
     settings_from,
 )
+from pellucid.cli.params import unescape
 
 _SHORT = {
     "comprehensiveness": "comp ↑", "sufficiency": "suff ↓", "deletion_aopc": "del ↑", "deletion_random_aopc": "del rnd",
@@ -52,7 +53,9 @@ def faithfulness(
     seed: int = typer.Option(0, help="Seed for random orders and sampling methods."),
     dataset: Path | None = typer.Option(None, "--dataset", help="JSONL/CSV/TSV of prompts (e.g. sst2/dev.tsv)."),
     methods: str = typer.Option("occlusion,attention", "--methods", help="Comma-separated methods for --dataset."),
-    template: str | None = typer.Option(None, "--template", help="Template with {text} for text/label records."),
+    template: str | None = typer.Option(
+        None, "--template", help="Template with {text} for text/label records; \\n and \\t mean a new line and a tab."
+    ),
     limit: int | None = typer.Option(None, "--limit", min=1, help="Use at most N prompts of --dataset."),
     out: Path | None = typer.Option(None, "--out", help="Write the --dataset table to this CSV file."),
     as_json: bool = JsonOption,
@@ -82,7 +85,7 @@ def faithfulness(
     if prompt is not None:
         raise fail("Give either a PROMPT or --dataset FILE, not both.")
     names = [m.strip() for m in methods.split(",") if m.strip()]
-    data = load_prompts(dataset, template=template, limit=limit)
+    data = load_prompts(dataset, template=unescape(template) if template else None, limit=limit)
     if data.skipped:
         err_console.print(f"skipped {data.skipped} empty prompt(s) in {dataset.name}")
     if not data.prompts:

@@ -17,6 +17,7 @@ from pellucid.cli.common import (
     print_json,
     settings_from,
 )
+from pellucid.cli.params import unescape
 
 
 @handle_errors
@@ -45,7 +46,7 @@ def injection(
             system,
             suite=suite,
             families=chosen,
-            task=task.replace("\\n", "\n") if task else None,
+            task=unescape(task) if task else None,
             seed=seed,
             max_new_tokens=max_new_tokens,
             progress=lambda d, t: bar.update(job, completed=d, total=t),

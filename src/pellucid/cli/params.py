@@ -12,9 +12,20 @@ Dashes in names become underscores (``-p n-samples=100`` is ``n_samples``).
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable
 
 from pellucid.cli.common import fail
+
+_ESCAPE = re.compile(r"\\([nt\\])")
+_ESCAPED = {"n": "\n", "t": "\t", "\\": "\\"}
+
+
+def unescape(text: str) -> str:
+    r"""Turn the two-character sequences ``\n``, ``\t`` and ``\\`` of a text option into a newline, a tab
+    and a backslash: a shell passes ``--template "Review: {text}\nSentiment:"`` with a backslash and an n,
+    and the model should see a new line."""
+    return _ESCAPE.sub(lambda m: _ESCAPED[m.group(1)], text)
 
 
 def parse_params(

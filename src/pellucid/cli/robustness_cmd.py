@@ -32,7 +32,7 @@ from pellucid.cli.common import (
     print_json,
     settings_from,
 )
-from pellucid.cli.params import parse_params
+from pellucid.cli.params import parse_params, unescape
 
 
 def _generator_params(pairs: list[str], names: list[str]) -> dict[str, dict[str, str]]:
@@ -98,12 +98,12 @@ def robustness(
 
     names = parse_generator_list(generators)
     # options are split on commas; "\n" typed in a shell arrives as two characters
-    opts = [o for o in options.replace("\\n", "\n").split(",")] if options else None
+    opts = unescape(options).split(",") if options else None
     config = RobustnessConfig(
         generators=names,
         task=task,
         options=opts,
-        template=template.replace("\\n", "\n"),
+        template=unescape(template),
         chat=False if raw else None,
         system=system,
         params=_generator_params(param, names),
