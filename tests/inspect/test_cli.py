@@ -122,3 +122,16 @@ def test_errors_are_one_line_with_exit_code_2(run, args, message):
 def test_parse_ints():
     assert parse_ints("0,3-5,-1") == [0, 3, 4, 5, -1]
     assert parse_ints(None) is None and parse_ints("all") is None
+
+
+def test_a_multi_token_target_says_which_token_is_scored(run, tiny_lm):
+    text = " Paris is"
+    assert len(tiny_lm.encode_target(text)) > 1
+    first = tiny_lm.tokenizer.decode(tiny_lm.encode_target(text)[:1])
+    data = _json(run("logit-lens", CLEAN, "--target", text, "--json"))
+    assert data["meta"]["target"]["n_tokens"] > 1 and repr(first) in data["meta"]["target"]["note"]
+    shown = run("logit-lens", CLEAN, "--target", text)
+    assert shown.exit_code == 0, shown.output
+    assert "note (target)" in shown.stdout and "only its first" in shown.stdout
+    single = _json(run("logit-lens", CLEAN, "--target", " Paris", "--json"))["meta"]["target"]
+    assert ("note" in single) == (single["n_tokens"] > 1)

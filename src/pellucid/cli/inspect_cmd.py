@@ -104,6 +104,10 @@ def _emit(ex: Explanation, as_json: bool, html: Path | None, footer: str = "", g
         print_explanation(ex, console)
     if footer:
         console.print(footer, highlight=False)
+    for role in ("target", "foil"):
+        read = ex.meta.get(role)
+        if isinstance(read, dict) and read.get("note"):
+            console.print(f"note ({role}): {read['note']}", style="dim", highlight=False, markup=False)
     return True
 
 

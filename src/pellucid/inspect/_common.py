@@ -133,7 +133,11 @@ def token_meta(lm: LM, text: str | None, tid: int | None) -> dict[str, Any] | No
     if text is None or tid is None:
         return None
     ids = lm.encode_target(text)
-    return {"text": text, "id": tid, "token": lm.tokenizer.decode([tid]), "n_tokens": len(ids)}
+    token = lm.tokenizer.decode([tid])
+    meta: dict[str, Any] = {"text": text, "id": tid, "token": token, "n_tokens": len(ids)}
+    if len(ids) > 1:  # next-token methods score one token: say which, rather than use it silently
+        meta["note"] = f"{text!r} is {len(ids)} tokens; only its first, {token!r}, is scored."
+    return meta
 
 
 def final_norm(lm: LM) -> torch.nn.Module:
