@@ -194,3 +194,13 @@ def test_every_plain_option_is_an_option_of_its_check() -> None:
         assert {p.name for p in params} <= set(option_names(check)), check
     for check in CHECKS:  # every declared option passes the check
         check_option_names({check: dict.fromkeys(option_names(check), 1)})
+
+
+def test_the_card_counts_in_words_and_rounds_p_values() -> None:
+    from pellucid.audit.result import CheckResult
+
+    metrics = {"ci95": [0.41, 0.62], "pairs": 40, "ties": 2, "binomial_pvalue_vs_50": 0.012345678901234}
+    report = AuditReport("m", [CheckResult("stereotypes", True, 0.52, 0.6, metrics=metrics, model="m")])
+    card = model_card(report)
+    assert "1 check passed" in card and "1 checks" not in card
+    assert "binomial p vs 50 %: 0.0123" in card and "0.012345" not in card

@@ -103,7 +103,7 @@ def _details(c: CheckResult) -> list[str]:
     if c.check == "stereotypes":
         lines.append(
             f"- 95 % interval: {m['ci95'][0]:.3f}–{m['ci95'][1]:.3f} over {m['pairs']} pairs "
-            f"({m['ties']} ties); binomial p vs 50 %: {m.get('binomial_pvalue_vs_50')}"
+            f"({m['ties']} ties); binomial p vs 50 %: {_p(m.get('binomial_pvalue_vs_50'))}"
         )
         lines += [f"- {k}: {v['rate']:.3f} (n={v['n']})" for k, v in m.get("per_bias_type", {}).items()]
     elif c.check == "bias":
@@ -117,6 +117,11 @@ def _details(c: CheckResult) -> list[str]:
             if isinstance(v, dict) and "rate" in v and "ci95" in v and v["rate"] is not None:
                 lines.append(f"- {k}: {v['rate']:.3f} [{v['ci95'][0]:.3f}, {v['ci95'][1]:.3f}] (n={v['n']})")
     return lines
+
+
+def _counted(n: int, noun: str) -> str:
+    """``1 check``, ``3 checks``."""
+    return f"{n} {noun}" if n == 1 else f"{n} {noun}s"
 
 
 def _p(value: float | None) -> str:
@@ -134,7 +139,7 @@ def model_card(report: AuditReport, *, license: str | None = None) -> str:
         "",
         f"Responsible-AI audit written by Pellucid on {report.created}"
         + (f" (model fingerprint `{report.model_version}`)" if report.model_version else "")
-        + f": {s['pass']} checks passed, {s['fail']} failed, {s['error']} could not run.",
+        + f": {_counted(s['pass'], 'check')} passed, {s['fail']} failed, {s['error']} could not run.",
         "",
         "## Audit summary",
         "",
