@@ -37,3 +37,13 @@ def test_no_hook_or_graph_state_after_an_exception(tiny_lm, failing_forward):
         attribution_patch(tiny_lm, CLEAN, CORRUPTED, target=" Paris")
     assert_intact(tiny_lm)
     assert all(p.grad is None for p in tiny_lm.model.parameters())
+
+
+def test_seconds_is_the_whole_call_comparison_included(tiny_lm):
+    ex = attribution_patch(tiny_lm, CLEAN, CORRUPTED, target=" Paris", foil=" the", layers=[0, 1])
+    m = ex.meta
+    # the whole call contains the estimate and the exact sweep it was compared with (each timed inside it and
+    # rounded to 1e-4 s, hence the slack)
+    assert m["seconds"] >= m["estimate_seconds"] + m["agreement"]["exact_seconds"] - 2e-4
+    alone = attribution_patch(tiny_lm, CLEAN, CORRUPTED, target=" Paris", foil=" the", layers=[0, 1], compare=False)
+    assert alone.meta["seconds"] >= alone.meta["estimate_seconds"]
