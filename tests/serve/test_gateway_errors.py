@@ -36,7 +36,7 @@ USER = [{"role": "user", "content": "Hello"}]
             "'text'",
         ),
         ({"messages": [{"role": "user", "content": "   "}]}, 400, None, "The prompt is empty"),
-        ({"messages": USER, "max_tokens": 100_000}, 400, "messages", "context window of 256 tokens"),
+        ({"messages": USER, "max_tokens": 100_000}, 400, "messages", "plus max_tokens=100000 is"),
         ({"messages": USER, "model": "no-such-model"}, 404, "model", "no-such-model"),
     ],
 )

@@ -107,11 +107,13 @@ class Generator:
         top_p: float = 1.0,
         seed: int | None = None,
         stop: Sequence[str] = (),
+        budget_name: str = "max_new_tokens",
     ) -> TokenStream:
         """Generate like :meth:`generate`, yielding text pieces as tokens arrive (see :mod:`.streaming`).
 
         ``max_new_tokens=None`` generates until the end token or the context window is full.
-        ``stop`` strings end the generation and are not included in the text. Greedy pieces
+        ``stop`` strings end the generation and are not included in the text. ``budget_name`` is what the
+        caller calls ``max_new_tokens`` in its errors (the OpenAI-compatible gateway: ``max_tokens``). Greedy pieces
         concatenate to ``generate(...).text`` (without ``stop``). Generation starts when
         iteration does; it holds the shared lease from then until it ends, is closed or fails,
         and cannot be iterated by a thread that holds the lease itself (it would wait for it).
@@ -122,7 +124,7 @@ class Generator:
             if max_new_tokens < 1:
                 self.check_length(len(enc) + 1, f"prompt ({len(enc)} tokens) plus one new token")
         _check_sampling(max_new_tokens, temperature, top_p)
-        self.check_length(len(enc) + max_new_tokens, f"prompt ({len(enc)} tokens) plus max_new_tokens")
+        self.check_length(len(enc) + max_new_tokens, f"prompt ({len(enc)} tokens) plus {budget_name}={max_new_tokens}")
         from pellucid.models.streaming import TokenStream
 
         config = self._generation_config(max_new_tokens, temperature, top_p, output_logits=False)

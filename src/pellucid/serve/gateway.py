@@ -269,6 +269,7 @@ class Gateway:
                 top_p=sampling.top_p,
                 seed=sampling.seed,
                 stop=sampling.stop,
+                budget_name="max_tokens",
             )
         return job
 
