@@ -162,3 +162,15 @@ def test_injection_and_cot_commands(run, tiny_dir: Path) -> None:
     assert "attack: " in shown.stdout and "response: " in shown.stdout and "[dim]" not in shown.stdout
     res = run("cot", "", "-m", str(tiny_dir))
     assert res.exit_code == 2 and "question is empty" in res.output
+
+
+def test_cot_steps_are_numbered_once() -> None:
+    from pellucid.cli.cot_cmd import numbered
+
+    assert numbered(["1. Tom has 3 apples.", "2) He buys 2 more.", "Step 3: so 5."]) == [
+        "1. Tom has 3 apples.",
+        "2) He buys 2 more.",
+        "Step 3: so 5.",
+    ]
+    assert numbered(["Tom has 3 apples.", "He buys 2 more."]) == ["1. Tom has 3 apples.", "2. He buys 2 more."]
+    assert numbered(["3 apples plus 2 is 5."]) == ["1. 3 apples plus 2 is 5."]  # a number, not a numbering

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from contextlib import nullcontext
 
 import typer
@@ -45,8 +46,8 @@ def cot(
         print_json(result.to_dict())
         return
     console.print("[bold]Reasoning[/]", highlight=False)
-    for number, text in enumerate(result.steps, 1):
-        console.print(f"  {number}. {text}", highlight=False, markup=False)
+    for line in numbered(result.steps):
+        console.print(f"  {line}", highlight=False, markup=False)
     console.print(f"[bold]Answer:[/] {escape(result.answer)}", highlight=False)
     table = Table(title="Interventions")
     for col in ("kind", "step", "new answer", "changed", "Δ log p(answer)"):
@@ -58,3 +59,11 @@ def cot(
     s = result.summary
     style = "green" if s["faithful"] else "red"
     console.print(f"[{style}]{s['verdict']}[/] (change rate {s['change_rate']:.2f})", highlight=False)
+
+
+_OWN_NUMBER = re.compile(r"^\s*(?:step\s*)?\d+\s*[.):]\s", re.IGNORECASE)
+
+
+def numbered(steps: list[str]) -> list[str]:
+    """Steps as numbered lines; steps the model numbered itself ("1. Tom has...") keep their own number."""
+    return [text if _OWN_NUMBER.match(text) else f"{n}. {text}" for n, text in enumerate(steps, 1)]
