@@ -1,25 +1,25 @@
 #!/usr/bin/env bash
-# Run the numerics-sensitive tests on the CPU kernel paths the main test run did not take.
+# Run the numerics-sensitive tests on every CPU kernel path this machine has.
 #
 # Linear layers run on oneDNN or on PyTorch's default kernels (PELLUCID_FAST_KERNELS: auto picks the
-# faster one on this CPU), and PyTorch, MKL and oneDNN each dispatch to AVX-512 or AVX2 code. Results
-# differ in the last bits between these paths, so a test that decides identity by comparing floats, or
-# holds for one batch composition only, passes on one machine and fails on another. This script runs
-#   1. the subset with the kernel setting that `auto` did not choose here (0 or 1), and
-#   2. on AVX-512 CPUs, the subset with every library capped at AVX2, PyTorch's default kernels
-#      (PELLUCID_FAST_KERNELS=0): what an AVX2-only CPU computes.
+# faster one on this CPU by timing both, so which one the main run took can change with the load),
+# and PyTorch, MKL and oneDNN each dispatch to AVX-512 or AVX2 code. Results differ in the last bits
+# between these paths, so a test that decides identity by comparing floats, or holds for one batch
+# composition only, passes on one machine and fails on another. This script runs the subset
+#   1. with PELLUCID_FAST_KERNELS=1 (oneDNN) and =0 (PyTorch's default), where oneDNN is present, and
+#   2. on AVX-512 CPUs, with every library capped at AVX2 and PyTorch's default kernels: what an
+#      AVX2-only CPU computes.
 # Arguments go to pytest (e.g. -q, -m "not integration").
 set -euo pipefail
 cd "$(dirname "$0")/.."
 # shellcheck disable=SC1091
 [ -n "${VIRTUAL_ENV:-}" ] || . .venv/bin/activate
 
-SUBSET=(tests/attribution tests/inspect tests/unit tests/counterfactual/test_batch_score.py tests/batch/test_jobs.py)
-read -r other capability < <(python - <<'PY'
-from pellucid.models import fast_linear
-print("0" if fast_linear.available("auto") else "1", fast_linear.cpu_capability())
-PY
-)
+# the tests that compare computed numbers: methods, model verbs, batch scoring and block-wise jobs
+SUBSET=(tests/attribution tests/inspect tests/models tests/unit/test_lm.py tests/unit/test_lm_stream.py
+        tests/unit/test_fast_linear.py tests/unit/test_hooks.py tests/counterfactual/test_batch_score.py
+        tests/batch/test_jobs.py)
+capability=$(python -c "from pellucid.models import fast_linear as f; print(f.cpu_capability())")
 status=0
 run_subset() {  # pytest's exit code 5 (no test selected by the caller's -m) is not a failure here
   local rc=0
@@ -28,8 +28,10 @@ run_subset() {  # pytest's exit code 5 (no test selected by the caller's -m) is 
 }
 ARGS=("$@")
 if python -c "from pellucid.models import fast_linear as f; raise SystemExit(not f.kernel_present())"; then
-  echo "== numerics subset with PELLUCID_FAST_KERNELS=$other (CPU capability $capability)" >&2
-  run_subset env PELLUCID_FAST_KERNELS="$other"
+  for setting in 1 0; do
+    echo "== numerics subset with PELLUCID_FAST_KERNELS=$setting (CPU capability $capability)" >&2
+    run_subset env PELLUCID_FAST_KERNELS="$setting"
+  done
 fi
 if [ "$capability" = "AVX512" ]; then
   echo "== numerics subset on AVX2 kernels (ATEN/MKL/oneDNN capped at AVX2), PELLUCID_FAST_KERNELS=0" >&2

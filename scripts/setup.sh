@@ -31,5 +31,9 @@ if [ "$dev" = 1 ]; then
   # dependencies (bitsandbytes, open_clip) are not needed for that.
   pip install --disable-pip-version-check -q --no-deps "lxt==2.1"
   scripts/install_chromium.sh || echo "Chromium is missing: the browser tests (tests/e2e) will be skipped." >&2
+  # The colour-parity test bundles the workbench's TypeScript scale with the front end's own tools.
+  if command -v npm >/dev/null 2>&1 && [ ! -d frontend/node_modules ]; then
+    (cd frontend && npm ci --no-audit --no-fund --loglevel=error)
+  fi
 fi
 echo "Pellucid is set up in .venv (activate with: . .venv/bin/activate)" >&2
