@@ -174,7 +174,10 @@ def test_audit_traffic_of_stored_calls_saves_metrics_on_records(tmp_path: Path) 
             ]  # fmt: skip
         )
     out = tmp_path / "audit.html"
-    _cli(tmp_path, "audit", "traffic", "--window", "last:1d", "--save-metrics", "--out", str(out), "--block-size", "2")
+    shown = _cli(tmp_path, "audit", "traffic", "--window", "last:1d", "--save-metrics", "--out", str(out),
+                 "--block-size", "2")  # fmt: skip
+    # 4 calls: toxicity and pii_count on each, grounded on the 2 with a context
+    assert "saved 10 metric values on 4 records" in shown.output
     report = json.loads(out.with_suffix(".json").read_text())
     assert report["model"] == "m" and report["meta"]["rows"] == 4
     with Store.open(settings=settings) as store:

@@ -26,7 +26,7 @@ from pellucid.cli.batch_options import (
     OverwriteOption,
     run_batch,
 )
-from pellucid.cli.common import JsonOption, fail, handle_errors, open_store, settings_from
+from pellucid.cli.common import JsonOption, err_console, fail, handle_errors, open_store, settings_from
 
 
 @handle_errors
@@ -71,12 +71,16 @@ def traffic(
         raise fail(f"No calls to audit in {source}.")
     collected: dict[int, list[dict[str, Any]]] = {}
     store = open_store(ctx) if save_metrics else None
+    saved = {"values": 0, "records": 0}
 
     def on_rows(block: int, rows: list[dict[str, Any]]) -> None:
         if rows_out is None:
             collected[block] = rows
         if store is not None:
-            store.repo.add_metrics(record_metrics(rows))
+            values = record_metrics(rows)
+            store.repo.add_metrics(values)
+            saved["values"] += len(values)
+            saved["records"] += len({record_id for record_id, _, _ in values})
 
     task = TrafficAuditTask(settings=settings, cutoff=cutoff)
     try:
@@ -88,6 +92,10 @@ def traffic(
     finally:
         if store is not None:
             store.close()
+    if store is not None:
+        err_console.print(
+            f"saved {saved['values']} metric values on {saved['records']} records in {store.url}", highlight=False
+        )
     rows = read_results(rows_out) if rows_out is not None else [r for b in sorted(collected) for r in collected[b]]
     name = model or (", ".join(sorted(models)) if models else "unknown model")
     report = traffic_report(rows, model=name, source=source, max_toxic_rate=max_toxic_rate, max_pii_rate=max_pii_rate,
