@@ -127,3 +127,19 @@ def test_text_options_unescape_new_lines_and_tabs():
     assert unescape("Review: {text}\\nSentiment:") == "Review: {text}\nSentiment:"
     assert unescape("a\\tb") == "a\tb" and unescape("keep \\\\n literal") == "keep \\n literal"
     assert unescape("no escapes {text}") == "no escapes {text}"
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--method", "nope"], "Unknown attribution method"),
+        (["-p", "nope=1"], "has no parameter 'nope'"),
+        (["--granularity", "nope"], "Unknown granularity 'nope'"),
+        (["--target-kind", "odds"], "target_kind='odds'"),
+        (["--segments", "users"], "Unknown segment 'users'"),
+    ],
+)
+def test_explain_refuses_bad_options_before_the_model_loads(run, args, message):
+    res = run("explain", "hi", "--model", "/no/such/model", *args)
+    assert res.exit_code == 2, res.output
+    assert message in res.output and "does not exist" not in res.output  # the model was never looked for

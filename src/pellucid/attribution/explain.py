@@ -21,7 +21,7 @@ import numpy as np
 from pellucid.attribution.attention import ATTENTION, ATTENTION_ROLLOUT
 from pellucid.attribution.base import Context, MethodSpec, Progress
 from pellucid.attribution.engine import TARGET_KINDS, Scorer, TargetSpec
-from pellucid.attribution.features import build_units
+from pellucid.attribution.features import GRANULARITIES, build_units
 from pellucid.attribution.gradients import GRAD_X_INPUT, INTEGRATED_GRADIENTS, SALIENCY
 from pellucid.attribution.lime import LIME
 from pellucid.attribution.lrp import LRP
@@ -30,7 +30,7 @@ from pellucid.attribution.shapley import KERNEL_SHAP, SHAPLEY
 from pellucid.errors import InvalidInputError, unknown_name
 from pellucid.models import LM
 from pellucid.models.tokens import Message
-from pellucid.types import Explanation
+from pellucid.types import SEGMENTS, Explanation
 
 #: Every attribution method, by the name users type.
 METHODS: dict[str, MethodSpec] = {
@@ -97,6 +97,34 @@ def target_note(lm: LM, prompt_text: str, target: str, target_ids: list[int]) ->
     )
 
 
+def check_request(
+    method: str,
+    params: dict[str, Any],
+    *,
+    target_kind: str = "logprob",
+    granularity: str = "word",
+    segments: Sequence[str] = ("user",),
+) -> dict[str, Any]:
+    """Everything about an explanation request that needs no model, checked: the method and its
+    parameters (resolved, returned), the target kind, the granularity and the segments.
+
+    Entry points call it before loading a model, so a misspelt option fails in a fraction of a
+    second instead of after the load; :func:`explain` calls it too.
+    """
+    resolved = get_method(method).resolve_params(params)
+    if target_kind not in TARGET_KINDS:
+        raise InvalidInputError(f"target_kind={target_kind!r}; choose one of {', '.join(TARGET_KINDS)}.")
+    if granularity not in GRANULARITIES:
+        raise InvalidInputError(f"Unknown granularity {granularity!r}; choose one of {', '.join(GRANULARITIES)}.")
+    unknown = [s for s in segments if s not in SEGMENTS]
+    if unknown or not segments:
+        raise InvalidInputError(
+            f"Unknown segment {unknown[0] if unknown else ''!r}; attribute some of {', '.join(SEGMENTS)} "
+            "(comma-separated, e.g. --segments user,system)."
+        )
+    return resolved
+
+
 def explain(
     lm: LM,
     prompt: str | Sequence[Message],
@@ -117,8 +145,8 @@ def explain(
     **params: Any,
 ) -> Explanation:
     """Attribute the target (or the model's own answer) to the prompt's features."""
+    resolved = check_request(method, params, target_kind=target_kind, granularity=granularity, segments=segments)
     spec = get_method(method)
-    resolved = spec.resolve_params(params)
     started = time.perf_counter()
     enc = lm.encode(prompt, chat=chat, system=system)
     generated = None

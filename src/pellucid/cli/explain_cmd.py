@@ -103,6 +103,9 @@ def explain(
         raise fail("--out, --template, --limit and --backend go with --dataset FILE.")
     if (prompt is None) == (record is None):
         raise fail("Give a PROMPT, --record ID (a logged call) or --dataset FILE to explain; not both.")
+    chosen = tuple(s.strip() for s in segments.split(",") if s.strip())
+    params = parse_params(param)
+    service.check_explain(method, params, target_kind=target_kind, granularity=granularity, segments=chosen)
     columns = (TextColumn("[progress.description]{task.description}"), BarColumn(), TimeRemainingColumn())
     if record is not None:
         if target is not None or raw or system is not None:
@@ -118,8 +121,8 @@ def explain(
             target_kind=target_kind,
             granularity=granularity,
             seed=seed,
-            segments=tuple(s.strip() for s in segments.split(",") if s.strip()),
-            **parse_params(param),
+            segments=chosen,
+            **params,
         )
         _render(ex, html, as_json)
         return
@@ -137,11 +140,11 @@ def explain(
             foil=foil,
             target_kind=target_kind,
             granularity=granularity,
-            segments=tuple(s.strip() for s in segments.split(",") if s.strip()),
+            segments=chosen,
             max_new_tokens=max_new_tokens,
             seed=seed,
             progress=lambda done, total: bar.update(task, completed=done, total=total),
-            **parse_params(param),
+            **params,
         )
     _render(ex, html, as_json)
 

@@ -54,6 +54,15 @@ def list_methods() -> list[dict[str, Any]]:
     return [spec.describe() for spec in METHODS.values()]
 
 
+def check_explain(
+    method: str, params: dict[str, Any], *, target_kind: str, granularity: str, segments: tuple[str, ...]
+) -> None:
+    """Refuse a bad explanation request before any model loads (see :func:`pellucid.attribution.check_request`)."""
+    from pellucid.attribution.explain import check_request
+
+    check_request(method, params, target_kind=target_kind, granularity=granularity, segments=segments)
+
+
 def explain(lm: LM, prompt: str, *, raw: bool = False, **kwargs: Any) -> Explanation:
     """Attribute a target (or the model's own answer) to the prompt; see :func:`pellucid.attribution.explain`."""
     from pellucid.attribution import explain as _explain
@@ -73,6 +82,6 @@ def __getattr__(name: str) -> Any:
     raise AttributeError(f"module 'pellucid.service' has no attribute {name!r}")
 
 
-__all__ = ["ModelPool", "explain", "generate", "list_methods", "list_models", "score"]
+__all__ = ["ModelPool", "check_explain", "explain", "generate", "list_methods", "list_models", "score"]
 __all__ += ["audit", "counterfactual", "drift", "enrichment", "evaluation", "faithfulness", "records"]
 __all__ += ["load_encoder", "load_model"]
