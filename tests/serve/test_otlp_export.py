@@ -149,6 +149,22 @@ def test_a_failed_call_is_an_error_span(gateway, sink):
     assert attrs(span)["error.type"] == "pellucid_error" and "gen_ai.output.messages" not in attrs(span)
 
 
+def test_spans_carry_redacted_text_pii_counts_and_quality_flags(tiny_lm, settings, tmp_path, sink):
+    received, endpoint = sink
+    url = f"sqlite:///{tmp_path / 'gw.db'}"
+    for gw in make_gateway(tiny_lm, settings, url, otlp_endpoint=endpoint, redact_pii=True):
+        gw.chat("Mail ann@example.com or bob@example.org", max_tokens=2)
+        [record] = gw.records()
+        assert gw.app.state.otlp_exporter.flush(timeout=30)
+    [span] = received.wait_for(1)
+    a = attrs(span)
+    sent = json.loads(a["gen_ai.input.messages"])[0]["parts"][0]["content"]
+    assert sent == record.prompt[0]["content"] and "ann@example.com" not in sent
+    assert a["pellucid.pii.EMAIL"] == 2
+    flags = {k.removeprefix("pellucid.flags."): v for k, v in a.items() if k.startswith("pellucid.flags.")}
+    assert flags == record.flags and flags  # e.g. the two-token answer is flagged short
+
+
 def test_proxied_calls_are_exported_too(settings, tmp_path, sink):
     import openai
 
@@ -248,3 +264,68 @@ def test_settings_read_the_endpoint_and_headers_from_the_environment():
     settings = Settings.from_env(env)
     assert settings.otlp_endpoint == env["PELLUCID_OTLP_ENDPOINT"]
     assert parse_headers(settings.otlp_headers) == {"a": "1", "b": "2"}
+
+
+@pytest.fixture
+def pellucid_receiver(settings, tmp_path, sink) -> Iterator[tuple[Any, Store, str]]:
+    """Pellucid's own /v1/traces in a second app, itself exporting to ``sink`` (ingested spans must not go)."""
+    _, sink_endpoint = sink
+    store = Store.open(f"sqlite:///{tmp_path / 'receiver.db'}")
+    app = create_app(settings.with_overrides(otlp_endpoint=sink_endpoint), ModelPool(settings), store)
+    try:
+        with serving(app) as url:
+            yield app, store, f"{url}/v1/traces"
+    finally:
+        store.close()
+
+
+def _same_call(original: Any, received: StoredRecord) -> None:
+    assert received.prompt == original.prompt and received.response == original.response
+    assert received.model == original.model and received.error == original.error
+    assert (received.prompt_tokens, received.completion_tokens) == (original.prompt_tokens, original.completion_tokens)
+    assert abs((as_utc(received.created_at) - as_utc(original.created_at)).total_seconds()) < 1e-3
+    assert abs(received.latency_ms - original.latency_ms) < 0.01 * original.latency_ms + 0.01
+
+
+def test_round_trip_through_pellucids_own_receiver(tiny_lm, settings, tmp_path, sink, pellucid_receiver):
+    received, _ = sink
+    receiver_app, receiver_store, endpoint = pellucid_receiver
+    for gw in make_gateway(tiny_lm, settings, f"sqlite:///{tmp_path / 'gw.db'}", otlp_endpoint=endpoint):
+        gw.chat("Hello there", max_tokens=4, user="ann")
+        gw.client.post("/v1/completions", json={"model": gw.model, "prompt": "Once upon", "max_tokens": 3})
+        originals = gw.records()
+        assert gw.app.state.otlp_exporter.flush(timeout=30)
+        assert gw.app.state.otlp_exporter.stats().exported == 2
+    copies = stored(receiver_app, receiver_store)
+    assert len(copies) == 2
+    by_prompt = {json.dumps(c.prompt): c for c in copies}
+    for original in originals:
+        copy = by_prompt[json.dumps(original.prompt)]
+        _same_call(original, copy)
+        assert copy.trace_id == uuid.UUID(original.id).hex and copy.user_id == original.user_id
+    assert isinstance(originals[1].prompt, str) and isinstance(originals[0].prompt, list)
+    # the receiver does not send the spans it ingested back out
+    exporter = receiver_app.state.otlp_exporter
+    assert exporter.flush(timeout=10) and exporter.stats().skipped == 2 and exporter.stats().exported == 0
+    assert received.spans() == []
+
+
+def test_round_trip_keeps_errors_sessions_and_system_messages(pellucid_receiver, settings, tmp_path):
+    receiver_app, receiver_store, endpoint = pellucid_receiver
+    messages = [{"role": "system", "content": "Be brief."}, {"role": "user", "content": "Capital of France?"}]
+    records = [
+        make_record(messages, "Paris.", model="m1", prompt_tokens=12, completion_tokens=2, latency_ms=85.5,
+                    session_id="conv-7", flags={"short_response": "2 tokens"}),
+        make_record("Tell me", None, model="m2", prompt_tokens=2, latency_ms=3.25, error="CUDA out of memory"),
+    ]  # fmt: skip
+    exporter = OtlpExporter(endpoint, interval=0.05)
+    try:
+        exporter.submit(records)
+        assert exporter.flush(timeout=10) and exporter.stats().exported == 2
+    finally:
+        exporter.close()
+    copies = {c.model: c for c in stored(receiver_app, receiver_store)}
+    for original in records:
+        copy = copies[original.model]
+        _same_call(original, copy)
+    assert copies["m1"].session_id == "conv-7" and copies["m2"].error == "CUDA out of memory"
