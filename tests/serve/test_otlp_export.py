@@ -259,6 +259,39 @@ def test_bad_headers_and_endpoints_name_the_value(entries, words):
         OtlpExporter("localhost:4318")
 
 
+def test_serve_refuses_a_bad_endpoint_before_starting(tmp_path, monkeypatch):
+    from typer.testing import CliRunner
+
+    from pellucid.cli.main import app
+
+    monkeypatch.setenv("PELLUCID_HOME", str(tmp_path))
+    result = CliRunner().invoke(app, ["serve", "--otlp-endpoint", "localhost:4318", "--no-background"])
+    output = " ".join(result.output.split())
+    assert result.exit_code != 0 and "'localhost:4318' is not an http:// or https:// URL" in output
+    assert not (tmp_path / "pellucid.db").exists()  # refused before the store was opened
+
+
+def test_the_writer_hands_stored_batches_on_and_survives_a_failing_hook(tmp_path):
+    from pellucid.monitor import BatchWriter
+
+    seen: list[list[str]] = []
+
+    def hook(batch: Any) -> None:
+        seen.append([r.response for r in batch])
+        raise RuntimeError("observer bug")
+
+    store = Store.open(f"sqlite:///{tmp_path / 'w.db'}")
+    try:
+        writer = BatchWriter(store.repo, on_written=hook)
+        writer.put(make_record("first", "one"))
+        assert writer.flush(timeout=10)
+        writer.put(make_record("again", "two"))
+        writer.close()
+        assert seen == [["one"], ["two"]] and writer.stats().written == 2
+    finally:
+        store.close()
+
+
 def test_settings_read_the_endpoint_and_headers_from_the_environment():
     env = {"PELLUCID_OTLP_ENDPOINT": "http://127.0.0.1:4318/v1/traces", "PELLUCID_OTLP_HEADERS": "a=1, b=2"}
     settings = Settings.from_env(env)

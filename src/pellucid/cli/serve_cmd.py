@@ -62,6 +62,7 @@ def serve(
 
     from pellucid.monitor import Store
     from pellucid.serve.app import create_app
+    from pellucid.serve.otlp_export import check_settings
     from pellucid.serve.security import ensure_token
     from pellucid.serve.upstreams import build_upstreams
     from pellucid.service import ModelPool
@@ -73,6 +74,7 @@ def serve(
         local_weights=tuple(local_weights) if local_weights else None, otlp_endpoint=otlp_endpoint,
     )  # fmt: skip
     proxied = build_upstreams(settings.upstreams, settings.upstream_key_env, settings.local_weights)
+    check_settings(settings.otlp_endpoint, settings.otlp_headers)  # a bad URL fails before the store opens
     settings, generated = ensure_token(settings)
     if generated is not None:
         err_console.print(

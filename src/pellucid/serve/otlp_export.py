@@ -82,6 +82,16 @@ def parse_headers(entries: Iterable[str]) -> dict[str, str]:
     return headers
 
 
+def check_endpoint(endpoint: str) -> str:
+    """``endpoint`` if it is an http(s) URL; otherwise an error naming it and an example."""
+    if not endpoint.startswith(("http://", "https://")):
+        raise InvalidInputError(
+            f"OTLP endpoint {endpoint!r} is not an http:// or https:// URL; use the traces URL of your "
+            "collector or tracing tool, e.g. http://127.0.0.1:4318/v1/traces."
+        )
+    return endpoint
+
+
 def _value(value: Any) -> AnyValue:
     if isinstance(value, bool):
         return AnyValue(bool_value=value)
@@ -229,10 +239,7 @@ class OtlpExporter:
         backoff: float = 0.2,
         service_name: str = "pellucid",
     ) -> None:
-        if not endpoint.startswith(("http://", "https://")):
-            raise InvalidInputError(
-                f"OTLP endpoint {endpoint!r} is not an http(s) URL; use e.g. http://127.0.0.1:4318/v1/traces."
-            )
+        check_endpoint(endpoint)
         if batch_size < 1 or max_queue < batch_size or interval <= 0:
             raise InvalidInputError(
                 f"Need 1 <= batch_size <= max_queue and interval > 0, got batch_size={batch_size}, "
@@ -359,6 +366,13 @@ class OtlpExporter:
                 break  # close() ran out of time
         log.warning("OTLP export of %d spans failed: %s", len(batch), self._last_error)
         return False
+
+
+def check_settings(endpoint: str | None, headers: Iterable[str] = ()) -> None:
+    """Refuse a bad endpoint or header before a server starts (nothing is created)."""
+    if endpoint:
+        check_endpoint(endpoint)
+    parse_headers(headers)
 
 
 def build_exporter(endpoint: str | None, headers: Iterable[str] = ()) -> OtlpExporter | None:
