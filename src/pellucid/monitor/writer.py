@@ -176,8 +176,9 @@ class BatchWriter:
         prepare: applied to each record in the writer thread before storage (default: a
             :class:`Preparer` computing data-quality flags); ``None`` stores records as given.
         max_backoff: longest pause between retries while the database is unreachable, seconds.
-        on_written: called in the writer thread with each batch once it is stored (as prepared),
-            e.g. to export it as OpenTelemetry spans; it must not block, and its errors are logged.
+        on_written: called in the writer thread with each batch (as prepared) once the writer is
+            done with it, e.g. to export it as OpenTelemetry spans; records the database refused
+            are included. It must not block; its errors are logged.
     """
 
     def __init__(
