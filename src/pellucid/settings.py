@@ -34,6 +34,8 @@ Environment variables:
 - ``PELLUCID_UPSTREAMS``, ``PELLUCID_UPSTREAM_KEY_ENV``, ``PELLUCID_LOCAL_WEIGHTS``: proxy mode,
   comma-separated ``NAME=URL`` / ``NAME=VAR`` / ``NAME=WEIGHTS`` entries (see
   ``pellucid.serve.upstreams``).
+- ``PELLUCID_OTLP_ENDPOINT``, ``PELLUCID_OTLP_HEADERS``: export every logged call as an OTLP span
+  to this traces URL, with comma-separated ``KEY=VALUE`` headers (see ``pellucid.serve.otlp_export``).
 """
 
 from __future__ import annotations
@@ -82,6 +84,10 @@ class Settings:
     upstream_key_env: tuple[str, ...] = ()
     #: ``NAME=PATH_OR_BUNDLED_NAME``: local weights of a proxied model
     local_weights: tuple[str, ...] = ()
+    #: OpenTelemetry out: OTLP/HTTP traces URL every logged call is exported to (None: off)
+    otlp_endpoint: str | None = None
+    #: ``KEY=VALUE`` headers sent with each OTLP export (e.g. an API key)
+    otlp_headers: tuple[str, ...] = ()
 
     @property
     def models_dir(self) -> Path:
@@ -128,7 +134,10 @@ class Settings:
         if env.get("PELLUCID_ALLOW_MODEL_PATHS"):
             folders = env["PELLUCID_ALLOW_MODEL_PATHS"].split(os.pathsep)
             values["allow_model_paths"] = tuple(Path(f).expanduser() for f in folders if f.strip())
-        for name in ("PELLUCID_UPSTREAMS", "PELLUCID_UPSTREAM_KEY_ENV", "PELLUCID_LOCAL_WEIGHTS"):
+        if env.get("PELLUCID_OTLP_ENDPOINT"):
+            values["otlp_endpoint"] = env["PELLUCID_OTLP_ENDPOINT"].strip()
+        lists = ("PELLUCID_UPSTREAMS", "PELLUCID_UPSTREAM_KEY_ENV", "PELLUCID_LOCAL_WEIGHTS", "PELLUCID_OTLP_HEADERS")
+        for name in lists:
             if env.get(name):
                 values[name.removeprefix("PELLUCID_").lower()] = tuple(
                     part.strip() for part in env[name].split(",") if part.strip()

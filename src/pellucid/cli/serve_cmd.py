@@ -50,12 +50,19 @@ def serve(
         "--local-weights",
         help="NAME=PATH_OR_BUNDLED_NAME: local weights of a proxied model, to explain its records and count tokens.",
     ),
+    otlp_endpoint: str | None = typer.Option(
+        None,
+        "--otlp-endpoint",
+        help="Export every logged call as an OpenTelemetry span to this OTLP/HTTP traces URL "
+        "(e.g. http://127.0.0.1:4318/v1/traces; PELLUCID_OTLP_ENDPOINT, headers in PELLUCID_OTLP_HEADERS).",
+    ),
 ) -> None:
     """Start the Pellucid server: health page, REST API, /v1 gateway (every call logged)."""
     import uvicorn
 
     from pellucid.monitor import Store
     from pellucid.serve.app import create_app
+    from pellucid.serve.otlp_export import check_settings
     from pellucid.serve.security import ensure_token
     from pellucid.serve.upstreams import build_upstreams
     from pellucid.service import ModelPool
@@ -64,9 +71,10 @@ def serve(
         host=host, port=port, default_model=model, database_url=database_url, redact_pii=redact_pii,
         upstreams=tuple(upstream) if upstream else None,
         upstream_key_env=tuple(upstream_key_env) if upstream_key_env else None,
-        local_weights=tuple(local_weights) if local_weights else None,
+        local_weights=tuple(local_weights) if local_weights else None, otlp_endpoint=otlp_endpoint,
     )  # fmt: skip
     proxied = build_upstreams(settings.upstreams, settings.upstream_key_env, settings.local_weights)
+    check_settings(settings.otlp_endpoint, settings.otlp_headers)  # a bad URL fails before the store opens
     settings, generated = ensure_token(settings)
     if generated is not None:
         err_console.print(
@@ -88,6 +96,7 @@ def serve(
             + (f" proxied to {', '.join(f'{u.name}={u.base_url}' for u in proxied.values())}" if proxied else "")
             + f"; calls logged to {store.url}"
             + (" with PII redaction" if settings.redact_pii else "")
+            + (f"; spans exported to {settings.otlp_endpoint}" if settings.otlp_endpoint else "")
             + ("; token required on /api and /v1" if settings.api_token else ""),
             highlight=False,
         )

@@ -176,6 +176,9 @@ class BatchWriter:
         prepare: applied to each record in the writer thread before storage (default: a
             :class:`Preparer` computing data-quality flags); ``None`` stores records as given.
         max_backoff: longest pause between retries while the database is unreachable, seconds.
+        on_written: called in the writer thread with each batch (as prepared) once the writer is
+            done with it, e.g. to export it as OpenTelemetry spans; records the database refused
+            are included. It must not block; its errors are logged.
     """
 
     def __init__(
@@ -187,6 +190,7 @@ class BatchWriter:
         max_queue: int = 20_000,
         prepare: Callable[[NewRecord], NewRecord] | Literal["default"] | None = "default",
         max_backoff: float = 5.0,
+        on_written: Callable[[Sequence[NewRecord]], None] | None = None,
     ) -> None:
         if batch_size < 1 or max_queue < batch_size:
             raise InvalidInputError(
@@ -200,6 +204,7 @@ class BatchWriter:
         self.max_queue = max_queue
         self.max_backoff = max_backoff
         self.prepare = Preparer() if isinstance(prepare, str) else prepare
+        self.on_written = on_written
         self._lock = threading.Lock()
         self._work = threading.Condition(self._lock)  # the writer waits here for records
         self._space = threading.Condition(self._lock)  # blocked puts wait here for room
@@ -326,7 +331,9 @@ class BatchWriter:
     def _run(self) -> None:
         try:
             while (batch := self._next_batch()) is not None:
-                self._write(self._prepared(batch))
+                prepared = self._prepared(batch)
+                self._write(prepared)
+                self._notify_written(prepared)
                 with self._lock:
                     self._done += len(batch)
                     self._counts["batches"] += 1
@@ -336,6 +343,13 @@ class BatchWriter:
             with self._lock:
                 self._crashed = error
                 self._progress.notify_all()
+
+    def _notify_written(self, batch: list[NewRecord]) -> None:
+        if self.on_written is not None:
+            try:
+                self.on_written(batch)
+            except Exception as error:  # an observer must not stop the writer
+                log.error("The monitoring writer's on_written hook failed: %r", error)
 
     def _prepared(self, batch: list[NewRecord]) -> list[NewRecord]:
         if self.prepare is None:

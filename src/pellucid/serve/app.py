@@ -4,7 +4,8 @@ Nothing is read from the environment here: the caller passes settings, the model
 the monitoring store (``None``: nothing is logged and ``/api/records`` answers 503). With a
 store, the app owns a :class:`~pellucid.monitor.Monitor` whose batched writer logs every
 ``/v1`` call; the app's lifespan closes it on shutdown, writing everything still queued. The
-store itself stays the caller's to close.
+store itself stays the caller's to close. With ``settings.otlp_endpoint`` every stored record is
+also exported as an OTLP span (see :mod:`pellucid.serve.otlp_export`), flushed at shutdown.
 
 Errors: Pellucid errors become JSON responses ``{"error": {"type", "message"}}`` with a 4xx/5xx
 status; under ``/v1`` every error (validation included) has the OpenAI shape instead (see
@@ -32,6 +33,7 @@ from pellucid.serve.gateway import Gateway, log_rejected
 from pellucid.serve.jobs import JobRegistry
 from pellucid.serve.json_errors import CLIENT_CLOSED
 from pellucid.serve.openai_errors import OpenAIError, from_exception, from_validation
+from pellucid.serve.otlp_export import OtlpExporter, build_exporter
 from pellucid.serve.proxy import Proxy, local_token_counter
 from pellucid.serve.routers import (
     analytics,
@@ -85,12 +87,14 @@ def _redactor(settings: Settings) -> Redactor | None:
     return redact if settings.redact_pii else None
 
 
-def build_monitor(settings: Settings, store: Store) -> Monitor:
-    """The monitor logging gateway calls into ``store``: quality flags, and PII redaction if enabled."""
+def build_monitor(settings: Settings, store: Store, exporter: OtlpExporter | None = None) -> Monitor:
+    """The monitor logging gateway calls into ``store``: quality flags, PII redaction if enabled,
+    and each stored batch handed to ``exporter`` (OpenTelemetry out) if given."""
     from pellucid.monitor import BatchWriter, Monitor, Preparer
 
     prepare = Preparer(redactor=_redactor(settings))
-    return Monitor(store, writer=BatchWriter(store.repo, prepare=prepare))
+    on_written = exporter.submit if exporter is not None else None
+    return Monitor(store, writer=BatchWriter(store.repo, prepare=prepare, on_written=on_written))
 
 
 def _background_workers(settings: Settings, models: ModelPool, store: Store) -> list[Any]:
@@ -111,7 +115,8 @@ def create_app(
     Background jobs (audits, ``AppState.jobs``) still running at shutdown are cancelled.
     """
     models = security.served_models(models, settings)  # requests name only served models
-    monitor = build_monitor(settings, store) if store is not None else None
+    exporter = build_exporter(settings.otlp_endpoint, settings.otlp_headers) if store is not None else None
+    monitor = build_monitor(settings, store, exporter) if store is not None else None
     workers = _background_workers(settings, models, store) if background and store is not None else []
     jobs = JobRegistry(workers=1, history=20)
     gateway = Gateway(settings, models, monitor, _redactor(settings))
@@ -135,6 +140,8 @@ def create_app(
                 monitor.close()
             except StoreError as exc:
                 log.error("Monitoring records were lost at shutdown: %s", exc)
+        if exporter is not None:
+            exporter.close()  # after the writer: its last batches are exported too
 
     app = FastAPI(
         title="Pellucid",
@@ -145,6 +152,7 @@ def create_app(
     )
     security.install(app, settings)  # token, body-size limit, CORS, Retry-After
     install(app, AppState(settings, models, store, monitor, jobs, gateway, proxy=forwarder))
+    app.state.otlp_exporter = exporter  # None unless OpenTelemetry out is configured
 
     @app.exception_handler(PellucidError)
     async def _pellucid_error(request: Request, exc: PellucidError) -> JSONResponse:
