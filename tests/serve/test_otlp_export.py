@@ -109,7 +109,7 @@ def test_local_calls_become_genai_spans_with_the_records_ids_and_times(gateway, 
     text = gateway.client.post("/v1/completions", json={"model": gateway.model, "prompt": "Once", "max_tokens": 4})
     assert text.status_code == 200
     records = {r.id: r for r in gateway.records()}
-    assert gateway.app.state.otlp_exporter.flush(timeout=30)
+    assert gateway.app.state.pellucid.exporter.flush(timeout=30)
     spans = received.wait_for(2)
     assert len(spans) == 2 and received.headers[0]["x-team"] == "ml"
     assert received.headers[0]["content-type"] == "application/x-protobuf"
@@ -134,7 +134,7 @@ def test_local_calls_become_genai_spans_with_the_records_ids_and_times(gateway, 
     assert messages == [{"role": "user", "parts": [{"type": "text", "content": "Hello there"}]}]
     assert chat_attrs["user.id"] == "ann" and chat_attrs["gen_ai.request.temperature"] == 0.0
     assert attrs(by_kind["text_completion"])["input.value"] == "Once"
-    assert gateway.app.state.otlp_exporter.stats().exported == 2
+    assert gateway.app.state.pellucid.exporter.stats().exported == 2
 
 
 def test_a_failed_call_is_an_error_span(gateway, sink):
@@ -143,7 +143,7 @@ def test_a_failed_call_is_an_error_span(gateway, sink):
     assert answer.status_code >= 400
     [record] = gateway.records()
     assert record.error
-    assert gateway.app.state.otlp_exporter.flush(timeout=30)
+    assert gateway.app.state.pellucid.exporter.flush(timeout=30)
     [span] = received.wait_for(1)
     assert span.status.code == 2 and span.status.message == record.error  # STATUS_CODE_ERROR
     assert attrs(span)["error.type"] == "pellucid_error" and "gen_ai.output.messages" not in attrs(span)
@@ -155,7 +155,7 @@ def test_spans_carry_redacted_text_pii_counts_and_quality_flags(tiny_lm, setting
     for gw in make_gateway(tiny_lm, settings, url, otlp_endpoint=endpoint, redact_pii=True):
         gw.chat("Mail ann@example.com or bob@example.org", max_tokens=2)
         [record] = gw.records()
-        assert gw.app.state.otlp_exporter.flush(timeout=30)
+        assert gw.app.state.pellucid.exporter.flush(timeout=30)
     [span] = received.wait_for(1)
     a = attrs(span)
     sent = json.loads(a["gen_ai.input.messages"])[0]["parts"][0]["content"]
@@ -178,7 +178,7 @@ def test_proxied_calls_are_exported_too(settings, tmp_path, sink):
                 client = openai.OpenAI(base_url=f"{url}/v1", api_key="unused", max_retries=0)
                 client.chat.completions.create(model="ok", messages=[{"role": "user", "content": "Say hello"}])
                 [record] = stored(app, store)
-                assert app.state.otlp_exporter.flush(timeout=30)
+                assert app.state.pellucid.exporter.flush(timeout=30)
         finally:
             store.close()
     [span] = received.wait_for(1)
@@ -191,7 +191,7 @@ def test_proxied_calls_are_exported_too(settings, tmp_path, sink):
 def test_a_receiver_that_is_down_neither_fails_nor_slows_calls(tiny_lm, settings, tmp_path):
     down = f"http://127.0.0.1:{free_port()}/v1/traces"
     for gw in make_gateway(tiny_lm, settings, f"sqlite:///{tmp_path / 'gw.db'}", otlp_endpoint=down):
-        exporter = gw.app.state.otlp_exporter
+        exporter = gw.app.state.pellucid.exporter
         exporter.backoff = 0.01
         started = time.monotonic()
         answers = [gw.chat(f"Hello {i}", max_tokens=2) for i in range(3)]
@@ -327,8 +327,8 @@ def test_round_trip_through_pellucids_own_receiver(tiny_lm, settings, tmp_path, 
         gw.chat("Hello there", max_tokens=4, user="ann")
         gw.client.post("/v1/completions", json={"model": gw.model, "prompt": "Once upon", "max_tokens": 3})
         originals = gw.records()
-        assert gw.app.state.otlp_exporter.flush(timeout=30)
-        assert gw.app.state.otlp_exporter.stats().exported == 2
+        assert gw.app.state.pellucid.exporter.flush(timeout=30)
+        assert gw.app.state.pellucid.exporter.stats().exported == 2
     copies = stored(receiver_app, receiver_store)
     assert len(copies) == 2
     by_prompt = {json.dumps(c.prompt): c for c in copies}
@@ -338,7 +338,7 @@ def test_round_trip_through_pellucids_own_receiver(tiny_lm, settings, tmp_path, 
         assert copy.trace_id == uuid.UUID(original.id).hex and copy.user_id == original.user_id
     assert isinstance(originals[1].prompt, str) and isinstance(originals[0].prompt, list)
     # the receiver does not send the spans it ingested back out
-    exporter = receiver_app.state.otlp_exporter
+    exporter = receiver_app.state.pellucid.exporter
     assert exporter.flush(timeout=10) and exporter.stats().skipped == 2 and exporter.stats().exported == 0
     assert received.spans() == []
 

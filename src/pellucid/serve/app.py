@@ -151,8 +151,7 @@ def create_app(
         lifespan=lifespan,
     )
     security.install(app, settings)  # token, body-size limit, CORS, Retry-After
-    install(app, AppState(settings, models, store, monitor, jobs, gateway, proxy=forwarder))
-    app.state.otlp_exporter = exporter  # None unless OpenTelemetry out is configured
+    install(app, AppState(settings, models, store, monitor, jobs, gateway, proxy=forwarder, exporter=exporter))
 
     @app.exception_handler(PellucidError)
     async def _pellucid_error(request: Request, exc: PellucidError) -> JSONResponse:

@@ -24,6 +24,7 @@ from pellucid.serve.jobs import JobRegistry
 if TYPE_CHECKING:
     from pellucid.monitor import Monitor, Store
     from pellucid.serve.gateway import Gateway
+    from pellucid.serve.otlp_export import OtlpExporter
     from pellucid.serve.proxy import Proxy
     from pellucid.service import ModelPool
     from pellucid.settings import Settings
@@ -51,6 +52,7 @@ class AppState:
         gateway: the OpenAI-compatible gateway behind ``/v1``.
         allow_alert_commands: whether alert rules that run shell commands may be created over HTTP.
         proxy: the forwarder to upstream OpenAI-compatible servers (``None``: ``/v1`` is served locally).
+        exporter: the OTLP exporter of logged calls (``None`` unless OpenTelemetry out is configured).
     """
 
     settings: Settings | None = None
@@ -61,6 +63,7 @@ class AppState:
     gateway: Gateway | None = None
     allow_alert_commands: bool = False
     proxy: Proxy | None = None
+    exporter: OtlpExporter | None = None
 
     def pool(self) -> ModelPool:
         """The model pool, or :class:`ServerLacksError` (503) when this server has none."""
