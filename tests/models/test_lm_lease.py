@@ -20,7 +20,7 @@ from pellucid.errors import Cancelled, InvalidInputError
 from pellucid.models import hooks as raw_hooks
 from pellucid.models.lease import LeaseTimeout
 from tests.inspect.conftest import assert_intact
-from tests.support.race import SITE, Spans, mlp_heavy, zero
+from tests.support.race import SITE, Spans, in_thread, mlp_heavy, zero
 
 PROMPT = [{"role": "user", "content": "Hello there"}]
 TOKENS = 24
@@ -55,20 +55,6 @@ def generations(lm: Any, rounds: int, spans: Spans) -> list[list[int]]:
             out.append(lm.generate(PROMPT, max_new_tokens=TOKENS).token_ids)
         spans.record(start)
     return out
-
-
-def in_thread(fn: Any) -> tuple[threading.Thread, dict[str, Any]]:
-    box: dict[str, Any] = {}
-
-    def run() -> None:
-        try:
-            box["value"] = fn()
-        except BaseException as error:  # re-raised by the test
-            box["error"] = error
-
-    thread = threading.Thread(target=run, daemon=True)
-    thread.start()
-    return thread, box
 
 
 def test_an_ablation_in_one_thread_never_changes_another_threads_generation(heavy, expected):

@@ -21,7 +21,7 @@ import pytest
 from tests.inspect.conftest import assert_intact
 from tests.serve.conftest import Gateway, make_gateway
 from tests.support.asgi import call_and_leave
-from tests.support.race import Spans, mlp_heavy, zero
+from tests.support.race import Spans, in_thread, mlp_heavy, zero
 
 CHAT = "Hello there"
 TOKENS = 24
@@ -59,20 +59,6 @@ def chats(served: Gateway, rounds: int, spans: Spans) -> list[str]:
         assert res.status_code == 200, res.text
         answers.append(res.json()["choices"][0]["message"]["content"])
     return answers
-
-
-def in_thread(fn: Any) -> tuple[threading.Thread, dict[str, Any]]:
-    box: dict[str, Any] = {}
-
-    def run() -> None:
-        try:
-            box["value"] = fn()
-        except BaseException as error:  # re-raised by the test
-            box["error"] = error
-
-    thread = threading.Thread(target=run, daemon=True)
-    thread.start()
-    return thread, box
 
 
 def test_gateway_answers_are_untouched_by_concurrent_inspect_ablations(served, heavy, expected):

@@ -51,3 +51,18 @@ class Spans:
     def overlapping(self, other: Spans) -> int:
         """How many of these runs overlapped in time with at least one run of ``other``."""
         return sum(any(s < e2 and s2 < e for s2, e2 in other.items) for s, e in self.items)
+
+
+def in_thread(fn: Any) -> tuple[threading.Thread, dict[str, Any]]:
+    """Run ``fn`` in a daemon thread; its result lands in ``box["value"]``, an exception in ``box["error"]``."""
+    box: dict[str, Any] = {}
+
+    def run() -> None:
+        try:
+            box["value"] = fn()
+        except BaseException as error:  # re-raised by the test
+            box["error"] = error
+
+    thread = threading.Thread(target=run, daemon=True)
+    thread.start()
+    return thread, box
