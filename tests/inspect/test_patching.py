@@ -90,7 +90,16 @@ def test_align_ids_pads_the_differing_middle():
         (dict(positions=[40]), InvalidInputError, r"Position 40 does not exist.*0\.\.15"),
         (dict(site="heads", heads=[4]), InvalidInputError, r"Head 4 does not exist.*0\.\.3"),
         (dict(site="mlp.post"), UnknownNameError, r"Unknown site: 'mlp.post'. Available: .*resid_pre"),
-        (dict(site="blocks.1.resid_pre"), InvalidInputError, "without the layer"),
+        (
+            dict(site="blocks.1.resid_pre"),
+            InvalidInputError,
+            r"without the layer: 'resid_pre' \(and the layer with layers=\[1\]\)",
+        ),
+        (
+            dict(site="blocks.99.nope"),
+            InvalidInputError,
+            r"Unknown site 'blocks.99.nope': give one of resid_pre, resid_post",
+        ),
         (dict(metric="logit_diff"), InvalidInputError, "needs a foil"),
         (dict(metric="accuracy"), UnknownNameError, "Unknown metric"),
         (dict(foil=" Paris"), InvalidInputError, "same token"),

@@ -100,10 +100,21 @@ def parse_neurons(lm: LM, neurons: Sequence[str | tuple[int, int]]) -> list[tupl
 
 
 def check_site(site: str, allowed: Sequence[str]) -> str:
-    """A block-level site suffix (``resid_pre``, ``mlp.out``...) that this method supports."""
+    """A block-level site suffix (``resid_pre``, ``mlp.out``...) that this method supports.
+
+    A full site name (``blocks.3.mlp.out``) is refused with the suffix to give instead when that
+    suffix is allowed, and with the list of allowed suffixes when it is not.
+    """
     if site.startswith("blocks."):
+        _, layer, suffix = (site.split(".", 2) + ["", ""])[:3]
+        if suffix in allowed:
+            raise InvalidInputError(
+                f"Give the site without the layer: {suffix!r} (and the layer with layers=[{layer}]); "
+                f"sites: {', '.join(allowed)}."
+            )
         raise InvalidInputError(
-            f"Give the site without the layer, e.g. {site.split('.', 2)[-1]!r}; choose layers with layers=..."
+            f"Unknown site {site!r}: give one of {', '.join(allowed)} without the layer, and choose layers with "
+            "layers=... (CLI: --layers)."
         )
     return check_choice("site", site, allowed)
 
