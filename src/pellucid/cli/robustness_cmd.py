@@ -6,6 +6,7 @@ from pathlib import Path
 from typing import Any
 
 import typer
+from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextColumn, TimeRemainingColumn
 from rich.table import Table
 
@@ -190,6 +191,8 @@ def _print(report: object) -> None:
     if report.accuracy_before is not None:
         head += f" · accuracy {report.accuracy_before:.3f}"
     console.print(f"[bold]{head}[/] · {report.seconds:.1f} s", highlight=False)
+    for warning in report.meta.get("warnings", []):
+        err_console.print(f"[bold yellow]warning:[/] {escape(warning)}", highlight=False)
     table = Table(title="Robustness per generator")
     for col in ("generator", "edits", "n/a", "flip rate", "95% CI", "ex. flipped", "Δ log p", "accuracy"):
         table.add_column(col, justify="left" if col == "generator" else "right", no_wrap=True)

@@ -20,7 +20,7 @@ th{background:#f4f4f4} td.num{text-align:right;font-variant-numeric:tabular-nums
 .bar{position:relative;height:14px;width:220px;background:#eee}
 .fill{position:absolute;height:14px;background:#d9534f}
 .ci{position:absolute;top:6px;height:2px;background:#222}
-.flip{color:#c0392b;font-weight:600} .muted{color:#777} code{white-space:pre-wrap}
+.flip{color:#c0392b;font-weight:600} .muted{color:#777} .warning{background:#fff4d6;border-left:4px solid #e0a100;padding:6px 10px} code{white-space:pre-wrap}
 """
 
 
@@ -71,7 +71,8 @@ def robustness_page(report: RobustnessReport) -> str:
         f"<style>{_CSS}</style></head><body>"
         f"<h2>Robustness · {_e(report.model)}</h2>"
         f"<p class=muted>{_e(report.task)} · {report.n_examples} examples{skipped}{acc} · {report.seconds:.1f} s</p>"
-        "<table><tr><th>generator</th><th>edits</th><th>n/a</th><th>flip rate</th><th>flip rate (bar, 95 % CI)</th>"
+        + "".join(f"<p class=warning><b>Warning:</b> {_e(w)}</p>" for w in report.meta.get("warnings", []))
+        + "<table><tr><th>generator</th><th>edits</th><th>n/a</th><th>flip rate</th><th>flip rate (bar, 95 % CI)</th>"
         "<th>95 % CI</th><th>examples flipped</th><th>mean Δ log p(target)</th><th>accuracy before → after</th></tr>"
         f"{''.join(rows)}</table>{''.join(worst)}"
         f"<details><summary>configuration</summary><pre>{config}</pre></details></body></html>"

@@ -31,6 +31,7 @@ import numpy as np
 from pellucid.counterfactual.base import Edit, GenContext
 from pellucid.counterfactual.batch_score import score_continuations, score_options
 from pellucid.counterfactual.dataset import Example, resolve_label
+from pellucid.counterfactual.degenerate import classifier_warnings
 from pellucid.counterfactual.metrics import bootstrap_interval, exact_match, wilson_interval
 from pellucid.counterfactual.registry import generate_edits, get_generator
 from pellucid.errors import InvalidInputError
@@ -342,8 +343,16 @@ def summarise_rows(
         generators=stats,
         worst=worst,
         seconds=round(seconds, 3),
-        meta={"unique_prompts": len(texts), "edits": len(edits)},
+        meta={"unique_prompts": len(texts), "edits": len(edits), "warnings": _warnings(examples, config)},
     )
+
+
+def _warnings(examples: Sequence[dict[str, Any]], config: RobustnessConfig) -> list[str]:
+    """What keeps a classification run from supporting its verdict (see :mod:`.degenerate`)."""
+    if config.task != "classify":
+        return []
+    answers = [r["answer"] for r in examples]
+    return classifier_warnings(answers, [r["correct"] for r in examples], list(config.options or []))
 
 
 def _worst_row(r: dict[str, Any], config: RobustnessConfig) -> dict[str, Any]:
