@@ -20,7 +20,8 @@ th{background:#f4f4f4} td.num{text-align:right;font-variant-numeric:tabular-nums
 .bar{position:relative;height:14px;width:220px;background:#eee}
 .fill{position:absolute;height:14px;background:#d9534f}
 .ci{position:absolute;top:6px;height:2px;background:#222}
-.flip{color:#c0392b;font-weight:600} .muted{color:#777} .warning{background:#fff4d6;border-left:4px solid #e0a100;padding:6px 10px} code{white-space:pre-wrap}
+.flip{color:#c0392b;font-weight:600} .muted{color:#777} code{white-space:pre-wrap}
+.warning{background:#fff4d6;border-left:4px solid #e0a100;padding:6px 10px}
 """
 
 
