@@ -32,12 +32,14 @@ pass ``timeout=`` to wait for room instead.
 from __future__ import annotations
 
 import atexit
+import logging
 import math
 import threading
 import time
+from collections.abc import Callable
 from datetime import datetime
 from types import TracebackType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pellucid.errors import InvalidInputError
 from pellucid.monitor.quality import DEFAULT_QUALITY, QualityConfig
@@ -47,6 +49,11 @@ from pellucid.monitor.sql import check_id
 from pellucid.monitor.store import Store
 from pellucid.monitor.writer import BatchWriter, Preparer, Redactor, WriterStats
 from pellucid.settings import Settings
+
+if TYPE_CHECKING:
+    from pellucid.monitor.journal import Journal
+
+_logger = logging.getLogger(__name__)
 
 _FLOATS = ("latency_ms", "ttft_ms")
 _INTS = ("prompt_tokens", "completion_tokens")
@@ -168,16 +175,31 @@ class Monitor:
     Build one with :meth:`open` (it then owns and closes its store) or from an open
     :class:`Store` (which stays the caller's to close). ``defaults`` (``model=``,
     ``model_version=``, ``tags=``...) are applied to every record that does not set them.
+
+    Durable mode (see :mod:`pellucid.monitor.durable`, which builds such a monitor): with a
+    ``journal``, ``log`` prepares the record here (``prepare``: redaction and quality flags, so
+    the journal never holds text the store would not), appends it to the journal — returning only
+    once it is on disk — and then hands it to the writer, whose own ``prepare`` must be ``None``.
     """
 
     def __init__(
-        self, store: Store, *, writer: BatchWriter | None = None, owns_store: bool = False, **defaults: Any
+        self,
+        store: Store,
+        *,
+        writer: BatchWriter | None = None,
+        owns_store: bool = False,
+        journal: Journal | None = None,
+        prepare: Callable[[NewRecord], NewRecord] | None = None,
+        **defaults: Any,
     ) -> None:
         self.store = store
         self.writer = writer or BatchWriter(store.repo)
+        self.journal = journal
+        self.prepare = prepare
         self.defaults = defaults
         self._owns_store = owns_store
         self._closed = False
+        self._prepare_lock = threading.Lock()  # the Preparer's duplicate tracker is not thread-safe
 
     @classmethod
     def open(
@@ -210,8 +232,27 @@ class Monitor:
         if "tags" in self.defaults and "tags" in fields:
             merged["tags"] = [*self.defaults["tags"], *fields["tags"]]
         record = make_record(prompt, response, **merged)
+        if self.journal is not None:
+            record = self._journaled(record, self.journal)
         self.writer.put(record, timeout=timeout)
         return record.id
+
+    def _journaled(self, record: NewRecord, journal: Journal) -> NewRecord:
+        """Durable mode: the prepared record, on disk in the journal before this returns.
+
+        If the journal cannot write (full or failing disk), the record still goes to the writer,
+        as in default mode: the failure is logged and counted in ``journal.stats().failed``.
+        """
+        from pellucid.monitor.journal import JournalError
+
+        if self.prepare is not None:
+            with self._prepare_lock:
+                record = self.prepare(record)
+        try:
+            journal.append(record)
+        except JournalError as exc:
+            _logger.error("%s It is stored without the durability guarantee.", exc)
+        return record
 
     def trace(self, prompt: Prompt, **fields: Any) -> Trace:
         """A context manager that times a call and logs it on exit (see :class:`Trace`)."""
@@ -232,8 +273,12 @@ class Monitor:
         try:
             self.writer.close(timeout)
         finally:
-            if self._owns_store:
-                self.store.close()
+            try:
+                if self.journal is not None:  # after the writer: it settles what it stored
+                    self.journal.close()
+            finally:
+                if self._owns_store:
+                    self.store.close()
 
     def __enter__(self) -> Monitor:
         return self

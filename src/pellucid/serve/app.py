@@ -89,11 +89,23 @@ def _redactor(settings: Settings) -> Redactor | None:
 
 def build_monitor(settings: Settings, store: Store, exporter: OtlpExporter | None = None) -> Monitor:
     """The monitor logging gateway calls into ``store``: quality flags, PII redaction if enabled,
-    and each stored batch handed to ``exporter`` (OpenTelemetry out) if given."""
+    and each stored batch handed to ``exporter`` (OpenTelemetry out) if given.
+
+    With ``settings.durable`` the journal of a crashed run is replayed into the store first, and
+    every record is then journaled to disk before ``log`` returns (see ``pellucid.monitor.durable``)."""
     from pellucid.monitor import BatchWriter, Monitor, Preparer
 
     prepare = Preparer(redactor=_redactor(settings))
     on_written = exporter.submit if exporter is not None else None
+    if settings.durable:
+        from pellucid.monitor.durable import durable_monitor, journal_folder
+
+        folder = journal_folder(settings.home, store)
+        monitor, report = durable_monitor(
+            store, folder, prepare=prepare, on_written=on_written, commit_window=settings.durable_window_ms / 1000
+        )
+        log.info("Durable mode: journal in %s; replayed %s", folder, report.to_dict())
+        return monitor
     return Monitor(store, writer=BatchWriter(store.repo, prepare=prepare, on_written=on_written))
 
 
