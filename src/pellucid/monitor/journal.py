@@ -134,7 +134,10 @@ class Journal:
                 not in the journal.
             StoreClosedError: the journal was closed.
         """
-        data = frame(encode_record(record))
+        try:
+            data = frame(encode_record(record))
+        except ValueError as exc:  # larger than a frame holds
+            raise JournalError(f"Record {record.id} cannot be journaled: {exc}.") from None
         with self._cond:
             if self._closed:
                 raise StoreClosedError("The journal is closed; durable logging stopped with its monitor.")

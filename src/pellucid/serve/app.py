@@ -19,6 +19,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import TYPE_CHECKING, Any
 
+import anyio
 from fastapi import FastAPI, Request
 from fastapi.exception_handlers import http_exception_handler, request_validation_exception_handler
 from fastapi.exceptions import RequestValidationError
@@ -179,7 +180,9 @@ def create_app(
         if not _is_v1(request):
             return await request_validation_exception_handler(request, exc)
         error = from_validation(exc)
-        call = log_rejected(app_state(request).openai_gateway(), request, exc.body, error.message, error.status)
+        gateway = app_state(request).openai_gateway()
+        args = (gateway, request, exc.body, error.message, error.status)
+        call = await anyio.to_thread.run_sync(log_rejected, *args) if gateway.durable else log_rejected(*args)
         return error.response(call.headers if call is not None else None)
 
     @app.exception_handler(StarletteHTTPException)

@@ -208,6 +208,11 @@ class Gateway:
         self.monitor = monitor
         self.redactor = redactor
 
+    @property
+    def durable(self) -> bool:
+        """Whether records are journaled to disk before ``Call.finish`` returns (run it off the event loop)."""
+        return self.monitor is not None and self.monitor.journal is not None
+
     # -- step 1 ----------------------------------------------------------------------------
     def begin(
         self,
