@@ -122,3 +122,13 @@ def test_sigkill_of_a_durable_server_loses_no_acknowledged_record(tiny_dir, tmp_
     assert len(ids) == len(set(ids))  # no duplicates
     assert set(result.acked) <= {norm_id(i) for i in ids}
     assert list((tmp_path / "crash.db.journal").glob("*.seg")) == []
+
+
+def test_a_malformed_call_is_journaled_too(durable):
+    gw, folder = durable
+    res = gw.client.post("/v1/chat/completions", json={"model": gw.model, "messages": "not a list"})
+    assert res.status_code in (400, 422)
+    rid = res.headers["X-Pellucid-Record-Id"]
+    assert rid in journaled_ids(folder)
+    [record] = gw.records()
+    assert record.id == rid and record.error
