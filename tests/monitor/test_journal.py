@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from pellucid.monitor import NewRecord, Store
+from pellucid.monitor import NewRecord, Store, StoreClosedError
 from pellucid.monitor.durable import durable_monitor, journal_folder
 from pellucid.monitor.journal import Journal, JournalError
 from pellucid.monitor.journal_format import HEADER_SIZE, decode_record, encode_record, read_segment
@@ -291,3 +291,25 @@ def test_sigkill_during_a_burst_loses_no_acknowledged_record(tmp_path):
         again, _ = durable_monitor(store, folder)  # a second start replays nothing more
         again.close()
         assert store.repo.count() == len(stored)
+
+
+def test_close_lets_appends_already_begun_finish(tmp_path):
+    gate = threading.Event()
+
+    def sync(fd: int) -> None:
+        gate.wait(5)
+
+    journal = Journal(tmp_path / "j", sync=sync)
+    threads = [threading.Thread(target=journal.append, args=(r,)) for r in records(6)]
+    for t in threads:
+        t.start()
+    time.sleep(0.05)  # one sync under way, the other appends waiting for the next
+    closer = threading.Thread(target=journal.close)
+    closer.start()
+    gate.set()
+    for t in [*threads, closer]:
+        t.join(10)
+    assert journal.stats().appended == 6 and journal.stats().failed == 0
+    assert sum(len(read_segment(p).records) for p in segments(tmp_path / "j")) == 6  # unsettled: kept
+    with pytest.raises(StoreClosedError, match="journal is closed"):
+        journal.append(records(1)[0])

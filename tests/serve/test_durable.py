@@ -6,6 +6,7 @@ import os
 import threading
 from pathlib import Path
 
+import httpx
 import pytest
 
 from pellucid.errors import InvalidInputError
@@ -132,3 +133,27 @@ def test_a_malformed_call_is_journaled_too(durable):
     assert rid in journaled_ids(folder)
     [record] = gw.records()
     assert record.id == rid and record.error
+
+
+def test_a_proxied_stream_is_journaled_before_its_done_event(tiny_lm, settings, tmp_path):
+    from pellucid.serve.app import create_app
+    from pellucid.service import ModelPool
+    from tests.support.loopback import serving
+    from tests.support.openai_stub import stub_app
+
+    with serving(stub_app()) as stub_url:
+        settings = settings.with_overrides(upstreams=(f"stream={stub_url}/v1",), durable=True)
+        store = Store.open(f"sqlite:///{tmp_path / 'proxy.db'}")
+        app = create_app(settings, ModelPool(settings), store)
+        try:
+            with serving(app) as url:
+                body = {"model": "stream", "messages": [{"role": "user", "content": "hi"}], "stream": True}
+                with httpx.stream("POST", f"{url}/v1/chat/completions", json=body, timeout=30) as res:
+                    rid, text, at_done = res.headers["X-Pellucid-Record-Id"], "", set()
+                    for chunk in res.iter_text():
+                        text += chunk
+                        if "[DONE]" in text and not at_done:
+                            at_done = journaled_ids(tmp_path / "proxy.db.journal") | {"checked"}
+                assert rid in at_done
+        finally:
+            store.close()

@@ -276,8 +276,11 @@ class Journal:
             if self._closed:
                 return
             self._closed = True
-            while self._syncing:
-                self._cond.wait()
+            while self._syncing or self._open.frames:  # appends already begun finish first
+                if self._syncing:
+                    self._cond.wait()
+                else:
+                    self._lead()
             if self._fd is not None:
                 os.close(self._fd)
                 self._fd = None
