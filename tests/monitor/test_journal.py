@@ -313,3 +313,19 @@ def test_close_lets_appends_already_begun_finish(tmp_path):
     assert sum(len(read_segment(p).records) for p in segments(tmp_path / "j")) == 6  # unsettled: kept
     with pytest.raises(StoreClosedError, match="journal is closed"):
         journal.append(records(1)[0])
+
+
+def test_the_sdk_opens_a_durable_monitor_beside_a_sqlite_store(tmp_path):
+    from pellucid.monitor import Monitor
+    from pellucid.settings import Settings
+
+    url = f"sqlite:///{tmp_path / 'app.db'}"
+    monitor = Monitor.open(url, settings=Settings(home=tmp_path / "home"), durable=True, model="m", quality=None)
+    rid = monitor.log("hello", "hi")
+    folder = tmp_path / "app.db.journal"
+    assert rid in {r.id for p in segments(folder) for r in read_segment(p).records}
+    monitor.close()
+    assert list(folder.iterdir()) == []
+    with Store.open(url) as store:
+        record = store.repo.get_record(rid)
+        assert record.model == "m" and record.flags == {}  # quality=None: no flags computed

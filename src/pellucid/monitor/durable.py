@@ -20,7 +20,7 @@ import hashlib
 import logging
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from pellucid.monitor.journal import Journal
 from pellucid.monitor.journal_replay import ReplayReport, replay
@@ -47,7 +47,7 @@ def durable_monitor(
     store: Store,
     folder: Path,
     *,
-    prepare: Callable[[NewRecord], NewRecord] | None = None,
+    prepare: Callable[[NewRecord], NewRecord] | Literal["default"] | None = "default",
     on_written: Callable[[Sequence[NewRecord]], None] | None = None,
     commit_window: float = 0.0,
     owns_store: bool = False,
@@ -59,7 +59,8 @@ def durable_monitor(
         store: the monitoring store.
         folder: the journal's folder (see :func:`journal_folder`).
         prepare: applied to each record before it is journaled (default: a :class:`Preparer`
-            computing quality flags; pass one with a redactor to keep PII off the disk too).
+            computing quality flags; pass one with a redactor to keep PII off the disk too;
+            ``None`` journals and stores records as given).
         on_written: as for :class:`BatchWriter` (e.g. the OTLP exporter).
         commit_window: seconds a group commit waits for more records before syncing.
         owns_store: the monitor closes ``store`` when it closes.
@@ -76,6 +77,6 @@ def durable_monitor(
         writer=writer,
         owns_store=owns_store,
         journal=journal,
-        prepare=prepare if prepare is not None else Preparer(),
+        prepare=Preparer() if prepare == "default" else prepare,
     )
     return monitor, report

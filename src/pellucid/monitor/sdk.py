@@ -212,11 +212,35 @@ class Monitor:
         max_queue: int = 20_000,
         redactor: Redactor | None = None,
         quality: QualityConfig | None = DEFAULT_QUALITY,
+        durable: bool = False,
         **defaults: Any,
     ) -> Monitor:
-        """Open the store at ``url`` (default: from ``settings``) and start a writer for it."""
+        """Open the store at ``url`` (default: from ``settings``) and start a writer for it.
+
+        ``durable=True``: replay the journal a crashed run left beside the store, then journal every
+        record to disk before ``log`` returns (see :mod:`pellucid.monitor.durable`).
+        """
         store = Store.open(url, settings=settings)
         prepare = Preparer(redactor=redactor, quality=quality) if (redactor or quality) else None
+        if durable:
+            from pellucid.monitor.durable import durable_monitor, journal_folder
+
+            home = (settings or Settings.from_env()).home
+            try:
+                monitor, _ = durable_monitor(
+                    store,
+                    journal_folder(home, store),
+                    prepare=prepare,
+                    batch_size=batch_size,
+                    flush_interval=flush_interval,
+                    max_queue=max_queue,
+                    owns_store=True,
+                )
+            except BaseException:
+                store.close()
+                raise
+            monitor.defaults = defaults
+            return monitor
         writer = BatchWriter(
             store.repo, batch_size=batch_size, flush_interval=flush_interval, max_queue=max_queue, prepare=prepare
         )
@@ -312,11 +336,15 @@ def configure(url: str | None = None, *, settings: Settings | None = None, **opt
 
 
 def get_monitor() -> Monitor:
-    """The default monitor, created from ``Settings.from_env()`` on first use."""
+    """The default monitor, created from ``Settings.from_env()`` on first use (durable with ``PELLUCID_DURABLE=1``)."""
     monitor = _default
     if monitor is None:
         with _default_lock:
-            monitor = _default if _default is not None else _install(Monitor.open())
+            if _default is not None:
+                monitor = _default
+            else:
+                settings = Settings.from_env()
+                monitor = _install(Monitor.open(settings=settings, durable=settings.durable))
     return monitor
 
 
