@@ -329,3 +329,23 @@ def test_the_sdk_opens_a_durable_monitor_beside_a_sqlite_store(tmp_path):
     with Store.open(url) as store:
         record = store.repo.get_record(rid)
         assert record.model == "m" and record.flags == {}  # quality=None: no flags computed
+
+
+def test_a_sync_that_raises_anything_fails_its_appends_and_the_next_batch_goes_on(tmp_path):
+    calls = []
+
+    def flaky(fd: int) -> None:
+        calls.append(fd)
+        if len(calls) == 1:
+            raise RuntimeError("controller reset")
+
+    journal = Journal(tmp_path / "j", sync=flaky)
+    first, second = records(2)
+    with pytest.raises(JournalError, match="controller reset"):
+        journal.append(first)
+    journal.append(second)  # a new segment, no waiting forever
+    stats = journal.stats()
+    assert (stats.failed, stats.appended) == (1, 1) and "controller reset" in (stats.last_error or "")
+    kept = [r.id for p in segments(tmp_path / "j") for r in read_segment(p).records]
+    assert kept == [second.id]  # the failed batch's frame was cut, not left to be replayed
+    journal.close()

@@ -9,6 +9,9 @@ the journal (:mod:`pellucid.monitor.journal`), and whose writer reports each sto
 so the journal can delete its copies. The price is one group-committed ``fdatasync`` per call
 (shared by concurrent calls): a few milliseconds of latency, no loss of throughput.
 
+A record journaled and then refused by a full writer queue (:class:`StoreBusyError` from ``log``)
+stays in the journal: the call did happen, and the next durable start stores it, once.
+
 The journal lives next to the store it feeds — ``<file>.journal/`` beside a SQLite file, or
 ``<home>/journal/<key of the URL>/`` for a server database — so a journal is never replayed into
 another store.

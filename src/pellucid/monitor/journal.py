@@ -202,7 +202,7 @@ class Journal:
                 view = view[os.write(fd, view) :]
             self._sync(fd)
             return None
-        except OSError as exc:
+        except Exception as exc:  # any failure must reach the appenders, never leave them waiting
             try:
                 os.ftruncate(fd, size)  # cut a partial frame where possible
             except OSError:
@@ -225,8 +225,11 @@ class Journal:
     def _rotate(self) -> None:
         """Close the current segment; it is deleted as soon as all its records are settled."""
         if self._fd is not None:
-            os.close(self._fd)
-            self._fd = None
+            fd, self._fd = self._fd, None
+            try:
+                os.close(fd)
+            except OSError as exc:
+                log.warning("Closing journal segment %s failed: %s", self._path(self._segment), exc)
         self._drop_if_settled(self._segment)
 
     def _path(self, segment: int) -> Path:

@@ -154,7 +154,7 @@ def _scan(data: bytes) -> Iterator[NewRecord | _Damage]:
 def _frame_at(data: bytes, offset: int) -> tuple[NewRecord, int] | str:
     """The record at ``offset`` and where the next frame starts, or why there is none."""
     if len(data) - offset < HEADER_SIZE:
-        return "incomplete" if MAGIC.startswith(data[offset : offset + 4][:4]) else "no frame header"
+        return "incomplete" if MAGIC.startswith(data[offset : offset + 4]) else "no frame header"
     magic, length, crc = _HEADER.unpack_from(data, offset)
     if magic != MAGIC:
         return "no frame header"
