@@ -157,3 +157,38 @@ def test_a_proxied_stream_is_journaled_before_its_done_event(tiny_lm, settings, 
                 assert rid in at_done
         finally:
             store.close()
+
+
+def test_ingested_spans_are_redacted_before_the_journal_and_stored_once(tiny_lm, settings, tmp_path):
+    import json
+
+    url = f"sqlite:///{tmp_path / 'gw.db'}"
+    gen = make_gateway(tiny_lm, settings, url, durable=True, redact_pii=True)
+    gw = next(gen)
+    attrs = {
+        "openinference.span.kind": "LLM",
+        "llm.model_name": "gpt-4o-mini",
+        "llm.input_messages.0.message.role": "user",
+        "llm.input_messages.0.message.content": "Mail ann@example.com please",
+        "llm.output_messages.0.message.role": "assistant",
+        "llm.output_messages.0.message.content": "Done.",
+    }
+    span = {
+        "traceId": "5b8efff798038103d269b633813fc60c",
+        "spanId": "00f067aa0ba902b7",
+        "name": "llm",
+        "kind": 3,
+        "startTimeUnixNano": "1764900000000000000",
+        "endTimeUnixNano": "1764900000250000000",
+        "attributes": [{"key": k, "value": {"stringValue": v}} for k, v in attrs.items()],
+    }
+    body = json.dumps({"resourceSpans": [{"resource": {}, "scopeSpans": [{"spans": [span]}]}]})
+    res = gw.client.post("/v1/traces", content=body, headers={"Content-Type": "application/json"})
+    assert res.status_code == 200
+    journal = tmp_path / "gw.db.journal"
+    raw = b"".join(p.read_bytes() for p in journal.glob("*.seg"))
+    assert b"Done." in raw and b"ann@example.com" not in raw  # journaled, already redacted
+    [record] = gw.records()
+    assert record.prompt == [{"role": "user", "content": "Mail [EMAIL] please"}]
+    assert record.redaction is not None and record.redaction["prompt"] == {"EMAIL": 1}
+    next(gen, None)

@@ -36,7 +36,7 @@ import logging
 import os
 import threading
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -134,23 +134,32 @@ class Journal:
                 not in the journal.
             StoreClosedError: the journal was closed.
         """
-        try:
-            data = frame(encode_record(record))
-        except ValueError as exc:  # larger than a frame holds
-            raise JournalError(f"Record {record.id} cannot be journaled: {exc}.") from None
+        self.append_many([record])
+
+    def append_many(self, records: Sequence[NewRecord]) -> None:
+        """Write ``records`` and return once all are durable: they join one batch, one sync."""
+        if not records:
+            return
+        frames = []
+        for record in records:
+            try:
+                frames.append(frame(encode_record(record)))
+            except ValueError as exc:  # larger than a frame holds
+                raise JournalError(f"Record {record.id} cannot be journaled: {exc}.") from None
         with self._cond:
             if self._closed:
                 raise StoreClosedError("The journal is closed; durable logging stopped with its monitor.")
             batch = self._open
-            batch.frames.append(data)
-            batch.ids.append(record.id)
+            batch.frames.extend(frames)
+            batch.ids.extend(record.id for record in records)
             while not batch.done:
                 if self._syncing:
                     self._cond.wait()
                 else:
                     self._lead()
         if batch.error is not None:
-            raise JournalError(f"Record {record.id} could not be made durable in {self.folder}: {batch.error}.")
+            which = f"Record {records[0].id}" if len(records) == 1 else f"{len(records)} records (from {records[0].id})"
+            raise JournalError(f"{which} could not be made durable in {self.folder}: {batch.error}.")
 
     def _lead(self) -> None:
         """Write and sync the open batch (called with the condition held; released for the I/O)."""

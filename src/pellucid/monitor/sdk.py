@@ -36,7 +36,7 @@ import logging
 import math
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import datetime
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
@@ -256,27 +256,36 @@ class Monitor:
         if "tags" in self.defaults and "tags" in fields:
             merged["tags"] = [*self.defaults["tags"], *fields["tags"]]
         record = make_record(prompt, response, **merged)
-        if self.journal is not None:
-            record = self._journaled(record, self.journal)
-        self.writer.put(record, timeout=timeout)
+        self.submit([record], timeout=timeout)
         return record.id
 
-    def _journaled(self, record: NewRecord, journal: Journal) -> NewRecord:
-        """Durable mode: the prepared record, on disk in the journal before this returns.
+    def submit(self, records: Sequence[NewRecord], *, timeout: float | None = None) -> None:
+        """Queue records built already (e.g. by :func:`make_record`), as ``log`` does with one.
 
-        If the journal cannot write (full or failing disk), the record still goes to the writer,
+        In durable mode they are prepared and journaled together (one sync) before this returns.
+        """
+        if self.journal is not None:
+            records = self._journaled(records, self.journal)
+        for record in records:
+            self.writer.put(record, timeout=timeout)
+
+    def _journaled(self, records: Sequence[NewRecord], journal: Journal) -> list[NewRecord]:
+        """Durable mode: the prepared records, on disk in the journal before this returns.
+
+        If the journal cannot write (full or failing disk), the records still go to the writer,
         as in default mode: the failure is logged and counted in ``journal.stats().failed``.
         """
         from pellucid.monitor.journal import JournalError
 
+        prepared = list(records)
         if self.prepare is not None:
             with self._prepare_lock:
-                record = self.prepare(record)
+                prepared = [self.prepare(record) for record in prepared]
         try:
-            journal.append(record)
+            journal.append_many(prepared)
         except JournalError as exc:
-            _logger.error("%s It is stored without the durability guarantee.", exc)
-        return record
+            _logger.error("%s Stored without the durability guarantee.", exc)
+        return prepared
 
     def trace(self, prompt: Prompt, **fields: Any) -> Trace:
         """A context manager that times a call and logs it on exit (see :class:`Trace`)."""
