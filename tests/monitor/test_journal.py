@@ -349,3 +349,14 @@ def test_a_sync_that_raises_anything_fails_its_appends_and_the_next_batch_goes_o
     kept = [r.id for p in segments(tmp_path / "j") for r in read_segment(p).records]
     assert kept == [second.id]  # the failed batch's frame was cut, not left to be replayed
     journal.close()
+
+
+def test_a_failing_preparer_flags_the_record_instead_of_losing_it(tmp_path):
+    def broken(record: NewRecord) -> NewRecord:
+        raise RuntimeError("redactor crashed")
+
+    with Store.open(f"sqlite:///{tmp_path / 'db.sqlite'}") as store:
+        monitor, _ = durable_monitor(store, tmp_path / "j", prepare=broken)
+        rid = monitor.log("hello", "hi")
+        monitor.close()
+        assert "redactor crashed" in store.repo.get_record(rid).flags["prepare_failed"]

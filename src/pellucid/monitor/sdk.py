@@ -280,12 +280,22 @@ class Monitor:
         prepared = list(records)
         if self.prepare is not None:
             with self._prepare_lock:
-                prepared = [self.prepare(record) for record in prepared]
+                prepared = [self._prepared(record, self.prepare) for record in prepared]
         try:
             journal.append_many(prepared)
         except JournalError as exc:
             _logger.error("%s Stored without the durability guarantee.", exc)
         return prepared
+
+    @staticmethod
+    def _prepared(record: NewRecord, prepare: Callable[[NewRecord], NewRecord]) -> NewRecord:
+        """``prepare(record)``; a failing preparer flags the record instead of losing it (as the writer does)."""
+        try:
+            return prepare(record)
+        except Exception as error:
+            _logger.error("Monitoring record %s could not be prepared: %r; stored without it", record.id, error)
+            record.flags = {**record.flags, "prepare_failed": repr(error)[:200]}
+            return record
 
     def trace(self, prompt: Prompt, **fields: Any) -> Trace:
         """A context manager that times a call and logs it on exit (see :class:`Trace`)."""
