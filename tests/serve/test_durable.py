@@ -16,6 +16,7 @@ from pellucid.monitor.journal import Journal
 from pellucid.monitor.journal_format import read_segment
 from pellucid.settings import Settings
 from tests.hardening.harness import Server, norm_id, run_load, stored
+from tests.monitor.conftest import db_url  # noqa: F401
 from tests.serve.conftest import make_gateway, sse_events
 
 
@@ -192,3 +193,17 @@ def test_ingested_spans_are_redacted_before_the_journal_and_stored_once(tiny_lm,
     assert record.prompt == [{"role": "user", "content": "Mail [EMAIL] please"}]
     assert record.redaction is not None and record.redaction["prompt"] == {"EMAIL": 1}
     next(gen, None)
+
+
+def test_the_durable_gateway_on_each_store(tiny_lm, settings, db_url):  # noqa: F811
+    gen = make_gateway(tiny_lm, settings, db_url, durable=True)
+    gw = next(gen)
+    folder = journal_folder(settings.home, gw.store)
+    if gw.store.dialect == "postgresql":  # a server database: the journal lives in the home
+        assert folder.parent == settings.home / "journal"
+    res = gw.chat("each store")
+    rid = res.headers["X-Pellucid-Record-Id"]
+    assert rid in journaled_ids(folder)
+    assert [r.id for r in gw.records()] == [rid]
+    next(gen, None)
+    assert list(folder.glob("*")) == []
