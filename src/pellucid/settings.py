@@ -36,6 +36,12 @@ Environment variables:
   ``pellucid.serve.upstreams``).
 - ``PELLUCID_OTLP_ENDPOINT``, ``PELLUCID_OTLP_HEADERS``: export every logged call as an OTLP span
   to this traces URL, with comma-separated ``KEY=VALUE`` headers (see ``pellucid.serve.otlp_export``).
+- ``PELLUCID_DURABLE``: ``1`` journals each gateway call's record to disk (group-committed
+  ``fdatasync``) before the answer's last byte is sent, and replays the journal after a crash
+  (default ``0``: records are queued in memory and stored within about 0.25 s; see
+  ``pellucid.monitor.durable``).
+- ``PELLUCID_DURABLE_WINDOW_MS``: how long a durable group commit waits for more records before
+  syncing, in milliseconds (default 0: only the time a sync takes groups them).
 """
 
 from __future__ import annotations
@@ -88,6 +94,10 @@ class Settings:
     otlp_endpoint: str | None = None
     #: ``KEY=VALUE`` headers sent with each OTLP export (e.g. an API key)
     otlp_headers: tuple[str, ...] = ()
+    #: journal every gateway record to disk before answering, replay it after a crash
+    durable: bool = False
+    #: milliseconds a durable group commit waits for more records before syncing
+    durable_window_ms: float = 0.0
 
     @property
     def models_dir(self) -> Path:
@@ -134,6 +144,10 @@ class Settings:
         if env.get("PELLUCID_ALLOW_MODEL_PATHS"):
             folders = env["PELLUCID_ALLOW_MODEL_PATHS"].split(os.pathsep)
             values["allow_model_paths"] = tuple(Path(f).expanduser() for f in folders if f.strip())
+        if env.get("PELLUCID_DURABLE"):
+            values["durable"] = _flag("PELLUCID_DURABLE", env["PELLUCID_DURABLE"])
+        if env.get("PELLUCID_DURABLE_WINDOW_MS"):
+            values["durable_window_ms"] = _window_ms(env["PELLUCID_DURABLE_WINDOW_MS"])
         if env.get("PELLUCID_OTLP_ENDPOINT"):
             values["otlp_endpoint"] = env["PELLUCID_OTLP_ENDPOINT"].strip()
         lists = ("PELLUCID_UPSTREAMS", "PELLUCID_UPSTREAM_KEY_ENV", "PELLUCID_LOCAL_WEIGHTS", "PELLUCID_OTLP_HEADERS")
@@ -164,6 +178,20 @@ def _kernel_mode(value: str) -> str:
             f"PELLUCID_FAST_KERNELS={value!r} is not a kernel mode; set it to auto (default: oneDNN where measured "
             "faster), 1 (always oneDNN) or 0 (PyTorch's default kernels)."
         ) from None
+
+
+def _window_ms(value: str) -> float:
+    """``PELLUCID_DURABLE_WINDOW_MS``: 0 to 1000 milliseconds."""
+    try:
+        window = float(value)
+    except ValueError:
+        window = float("nan")
+    if not 0 <= window <= 1000:
+        raise InvalidInputError(
+            f"PELLUCID_DURABLE_WINDOW_MS={value!r} is not a number of milliseconds from 0 to 1000; "
+            "set it to e.g. 2, or unset it (0: no wait)."
+        )
+    return window
 
 
 def _flag(name: str, value: str) -> bool:

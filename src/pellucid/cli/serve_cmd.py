@@ -31,6 +31,12 @@ def serve(
     redact_pii: bool | None = typer.Option(
         None, "--redact-pii/--no-redact-pii", help="Redact personal data before storage (PELLUCID_REDACT_PII)."
     ),
+    durable: bool | None = typer.Option(
+        None,
+        "--durable/--no-durable",
+        help="Journal each call's record to disk before its answer ends, and replay it after a crash "
+        "(PELLUCID_DURABLE; costs one shared fdatasync per call).",
+    ),
     background: bool = typer.Option(
         True, "--background/--no-background", help="Run the enrichment worker and alert scheduler in the server."
     ),
@@ -69,7 +75,7 @@ def serve(
 
     settings = settings_from(ctx).with_overrides(
         host=host, port=port, default_model=model, database_url=database_url, redact_pii=redact_pii,
-        upstreams=tuple(upstream) if upstream else None,
+        durable=durable, upstreams=tuple(upstream) if upstream else None,
         upstream_key_env=tuple(upstream_key_env) if upstream_key_env else None,
         local_weights=tuple(local_weights) if local_weights else None, otlp_endpoint=otlp_endpoint,
     )  # fmt: skip
@@ -96,6 +102,7 @@ def serve(
             + (f" proxied to {', '.join(f'{u.name}={u.base_url}' for u in proxied.values())}" if proxied else "")
             + f"; calls logged to {store.url}"
             + (" with PII redaction" if settings.redact_pii else "")
+            + (" (durable: journaled before each answer ends)" if settings.durable else "")
             + (f"; spans exported to {settings.otlp_endpoint}" if settings.otlp_endpoint else "")
             + ("; token required on /api and /v1" if settings.api_token else ""),
             highlight=False,

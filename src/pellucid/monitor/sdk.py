@@ -32,12 +32,14 @@ pass ``timeout=`` to wait for room instead.
 from __future__ import annotations
 
 import atexit
+import logging
 import math
 import threading
 import time
+from collections.abc import Callable, Sequence
 from datetime import datetime
 from types import TracebackType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pellucid.errors import InvalidInputError
 from pellucid.monitor.quality import DEFAULT_QUALITY, QualityConfig
@@ -47,6 +49,11 @@ from pellucid.monitor.sql import check_id
 from pellucid.monitor.store import Store
 from pellucid.monitor.writer import BatchWriter, Preparer, Redactor, WriterStats
 from pellucid.settings import Settings
+
+if TYPE_CHECKING:
+    from pellucid.monitor.journal import Journal
+
+_logger = logging.getLogger(__name__)
 
 _FLOATS = ("latency_ms", "ttft_ms")
 _INTS = ("prompt_tokens", "completion_tokens")
@@ -168,16 +175,31 @@ class Monitor:
     Build one with :meth:`open` (it then owns and closes its store) or from an open
     :class:`Store` (which stays the caller's to close). ``defaults`` (``model=``,
     ``model_version=``, ``tags=``...) are applied to every record that does not set them.
+
+    Durable mode (see :mod:`pellucid.monitor.durable`, which builds such a monitor): with a
+    ``journal``, ``log`` prepares the record here (``prepare``: redaction and quality flags, so
+    the journal never holds text the store would not), appends it to the journal — returning only
+    once it is on disk — and then hands it to the writer, whose own ``prepare`` must be ``None``.
     """
 
     def __init__(
-        self, store: Store, *, writer: BatchWriter | None = None, owns_store: bool = False, **defaults: Any
+        self,
+        store: Store,
+        *,
+        writer: BatchWriter | None = None,
+        owns_store: bool = False,
+        journal: Journal | None = None,
+        prepare: Callable[[NewRecord], NewRecord] | None = None,
+        **defaults: Any,
     ) -> None:
         self.store = store
         self.writer = writer or BatchWriter(store.repo)
+        self.journal = journal
+        self.prepare = prepare
         self.defaults = defaults
         self._owns_store = owns_store
         self._closed = False
+        self._prepare_lock = threading.Lock()  # the Preparer's duplicate tracker is not thread-safe
 
     @classmethod
     def open(
@@ -190,11 +212,35 @@ class Monitor:
         max_queue: int = 20_000,
         redactor: Redactor | None = None,
         quality: QualityConfig | None = DEFAULT_QUALITY,
+        durable: bool = False,
         **defaults: Any,
     ) -> Monitor:
-        """Open the store at ``url`` (default: from ``settings``) and start a writer for it."""
+        """Open the store at ``url`` (default: from ``settings``) and start a writer for it.
+
+        ``durable=True``: replay the journal a crashed run left beside the store, then journal every
+        record to disk before ``log`` returns (see :mod:`pellucid.monitor.durable`).
+        """
         store = Store.open(url, settings=settings)
         prepare = Preparer(redactor=redactor, quality=quality) if (redactor or quality) else None
+        if durable:
+            from pellucid.monitor.durable import durable_monitor, journal_folder
+
+            home = (settings or Settings.from_env()).home
+            try:
+                monitor, _ = durable_monitor(
+                    store,
+                    journal_folder(home, store),
+                    prepare=prepare,
+                    batch_size=batch_size,
+                    flush_interval=flush_interval,
+                    max_queue=max_queue,
+                    owns_store=True,
+                )
+            except BaseException:
+                store.close()
+                raise
+            monitor.defaults = defaults
+            return monitor
         writer = BatchWriter(
             store.repo, batch_size=batch_size, flush_interval=flush_interval, max_queue=max_queue, prepare=prepare
         )
@@ -210,8 +256,46 @@ class Monitor:
         if "tags" in self.defaults and "tags" in fields:
             merged["tags"] = [*self.defaults["tags"], *fields["tags"]]
         record = make_record(prompt, response, **merged)
-        self.writer.put(record, timeout=timeout)
+        self.submit([record], timeout=timeout)
         return record.id
+
+    def submit(self, records: Sequence[NewRecord], *, timeout: float | None = None) -> None:
+        """Queue records built already (e.g. by :func:`make_record`), as ``log`` does with one.
+
+        In durable mode they are prepared and journaled together (one sync) before this returns.
+        """
+        if self.journal is not None:
+            records = self._journaled(records, self.journal)
+        for record in records:
+            self.writer.put(record, timeout=timeout)
+
+    def _journaled(self, records: Sequence[NewRecord], journal: Journal) -> list[NewRecord]:
+        """Durable mode: the prepared records, on disk in the journal before this returns.
+
+        If the journal cannot write (full or failing disk), the records still go to the writer,
+        as in default mode: the failure is logged and counted in ``journal.stats().failed``.
+        """
+        from pellucid.monitor.journal import JournalError
+
+        prepared = list(records)
+        if self.prepare is not None:
+            with self._prepare_lock:
+                prepared = [self._prepared(record, self.prepare) for record in prepared]
+        try:
+            journal.append_many(prepared)
+        except JournalError as exc:
+            _logger.error("%s Stored without the durability guarantee.", exc)
+        return prepared
+
+    @staticmethod
+    def _prepared(record: NewRecord, prepare: Callable[[NewRecord], NewRecord]) -> NewRecord:
+        """``prepare(record)``; a failing preparer flags the record instead of losing it (as the writer does)."""
+        try:
+            return prepare(record)
+        except Exception as error:
+            _logger.error("Monitoring record %s could not be prepared: %r; stored without it", record.id, error)
+            record.flags = {**record.flags, "prepare_failed": repr(error)[:200]}
+            return record
 
     def trace(self, prompt: Prompt, **fields: Any) -> Trace:
         """A context manager that times a call and logs it on exit (see :class:`Trace`)."""
@@ -232,8 +316,12 @@ class Monitor:
         try:
             self.writer.close(timeout)
         finally:
-            if self._owns_store:
-                self.store.close()
+            try:
+                if self.journal is not None:  # after the writer: it settles what it stored
+                    self.journal.close()
+            finally:
+                if self._owns_store:
+                    self.store.close()
 
     def __enter__(self) -> Monitor:
         return self
@@ -267,11 +355,15 @@ def configure(url: str | None = None, *, settings: Settings | None = None, **opt
 
 
 def get_monitor() -> Monitor:
-    """The default monitor, created from ``Settings.from_env()`` on first use."""
+    """The default monitor, created from ``Settings.from_env()`` on first use (durable with ``PELLUCID_DURABLE=1``)."""
     monitor = _default
     if monitor is None:
         with _default_lock:
-            monitor = _default if _default is not None else _install(Monitor.open())
+            if _default is not None:
+                monitor = _default
+            else:
+                settings = Settings.from_env()
+                monitor = _install(Monitor.open(settings=settings, durable=settings.durable))
     return monitor
 
 

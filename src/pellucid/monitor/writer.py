@@ -179,6 +179,9 @@ class BatchWriter:
         on_written: called in the writer thread with each batch (as prepared) once the writer is
             done with it, e.g. to export it as OpenTelemetry spans; records the database refused
             are included. It must not block; its errors are logged.
+        on_settled: called in the writer thread with the records of each batch the store now has
+            (written, or already there) or refused for good — not those dropped when ``close``
+            gave up. Durable mode's journal deletes its copies through it. Its errors are logged.
     """
 
     def __init__(
@@ -191,6 +194,7 @@ class BatchWriter:
         prepare: Callable[[NewRecord], NewRecord] | Literal["default"] | None = "default",
         max_backoff: float = 5.0,
         on_written: Callable[[Sequence[NewRecord]], None] | None = None,
+        on_settled: Callable[[Sequence[NewRecord]], None] | None = None,
     ) -> None:
         if batch_size < 1 or max_queue < batch_size:
             raise InvalidInputError(
@@ -205,6 +209,7 @@ class BatchWriter:
         self.max_backoff = max_backoff
         self.prepare = Preparer() if isinstance(prepare, str) else prepare
         self.on_written = on_written
+        self.on_settled = on_settled
         self._lock = threading.Lock()
         self._work = threading.Condition(self._lock)  # the writer waits here for records
         self._space = threading.Condition(self._lock)  # blocked puts wait here for room
@@ -332,8 +337,9 @@ class BatchWriter:
         try:
             while (batch := self._next_batch()) is not None:
                 prepared = self._prepared(batch)
-                self._write(prepared)
+                lost = self._write(prepared)
                 self._notify_written(prepared)
+                self._notify_settled(prepared, lost)
                 with self._lock:
                     self._done += len(batch)
                     self._counts["batches"] += 1
@@ -350,6 +356,14 @@ class BatchWriter:
                 self.on_written(batch)
             except Exception as error:  # an observer must not stop the writer
                 log.error("The monitoring writer's on_written hook failed: %r", error)
+
+    def _notify_settled(self, batch: list[NewRecord], lost: list[NewRecord]) -> None:
+        if self.on_settled is not None:
+            dropped = {id(r) for r in lost}
+            try:
+                self.on_settled([r for r in batch if id(r) not in dropped])
+            except Exception as error:  # an observer must not stop the writer
+                log.error("The monitoring writer's on_settled hook failed: %r", error)
 
     def _prepared(self, batch: list[NewRecord]) -> list[NewRecord]:
         if self.prepare is None:
@@ -369,27 +383,26 @@ class BatchWriter:
             for key, delta in deltas.items():
                 self._counts[key] += delta
 
-    def _write(self, batch: Sequence[NewRecord]) -> None:
+    def _write(self, batch: Sequence[NewRecord]) -> list[NewRecord]:
+        """Store ``batch`` (retrying while the database is unreachable); the records dropped, if any."""
         delay = 0.05
         while True:
             if self._give_up:  # close() ran out of time: do not wait on the database again
                 self._count(lost=len(batch))
-                return
+                return list(batch)
             try:
                 new = self.repo.insert_records(batch)
                 self._count(written=new, duplicates=len(batch) - new)
-                return
+                return []
             except Exception as error:
                 self._last_error = describe_error(error)
                 if not _is_transient(error):
                     if len(batch) == 1:
                         log.error("Monitoring record %s rejected by the database: %s", batch[0].id, self._last_error)
                         self._count(failed=1)
-                        return
+                        return []
                     half = len(batch) // 2
-                    self._write(batch[:half])
-                    self._write(batch[half:])
-                    return
+                    return self._write(batch[:half]) + self._write(batch[half:])
                 log.warning("Monitoring store unavailable (%s); retrying in %.2fs", self._last_error, delay)
                 self._stop.wait(delay)
                 delay = min(delay * 2, self.max_backoff)

@@ -19,6 +19,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import TYPE_CHECKING, Any
 
+import anyio
 from fastapi import FastAPI, Request
 from fastapi.exception_handlers import http_exception_handler, request_validation_exception_handler
 from fastapi.exceptions import RequestValidationError
@@ -89,11 +90,23 @@ def _redactor(settings: Settings) -> Redactor | None:
 
 def build_monitor(settings: Settings, store: Store, exporter: OtlpExporter | None = None) -> Monitor:
     """The monitor logging gateway calls into ``store``: quality flags, PII redaction if enabled,
-    and each stored batch handed to ``exporter`` (OpenTelemetry out) if given."""
+    and each stored batch handed to ``exporter`` (OpenTelemetry out) if given.
+
+    With ``settings.durable`` the journal of a crashed run is replayed into the store first, and
+    every record is then journaled to disk before ``log`` returns (see ``pellucid.monitor.durable``)."""
     from pellucid.monitor import BatchWriter, Monitor, Preparer
 
     prepare = Preparer(redactor=_redactor(settings))
     on_written = exporter.submit if exporter is not None else None
+    if settings.durable:
+        from pellucid.monitor.durable import durable_monitor, journal_folder
+
+        folder = journal_folder(settings.home, store)
+        monitor, report = durable_monitor(
+            store, folder, prepare=prepare, on_written=on_written, commit_window=settings.durable_window_ms / 1000
+        )
+        log.info("Durable mode: journal in %s; replayed %s", folder, report.to_dict())
+        return monitor
     return Monitor(store, writer=BatchWriter(store.repo, prepare=prepare, on_written=on_written))
 
 
@@ -167,7 +180,9 @@ def create_app(
         if not _is_v1(request):
             return await request_validation_exception_handler(request, exc)
         error = from_validation(exc)
-        call = log_rejected(app_state(request).openai_gateway(), request, exc.body, error.message, error.status)
+        gateway = app_state(request).openai_gateway()
+        args = (gateway, request, exc.body, error.message, error.status)
+        call = await anyio.to_thread.run_sync(log_rejected, *args) if gateway.durable else log_rejected(*args)
         return error.response(call.headers if call is not None else None)
 
     @app.exception_handler(StarletteHTTPException)

@@ -12,7 +12,9 @@ A call goes through three steps, each a method here so the route functions stay 
 3. The answer is consumed (:meth:`Gateway.complete`, or the route's event stream), and
    :meth:`Call.finish` hands one record to the monitor's batched writer: it only queues, so the
    response is never held up by the database. ``finish`` is idempotent; every path (success,
-   error, a client that disconnects mid-stream) ends in exactly one call to it.
+   error, a client that disconnects mid-stream) ends in exactly one call to it. In durable mode
+   (:attr:`Call.durable`) ``finish`` returns once the record is synced to the local journal, and
+   the routes call it before the answer's last byte (a stream's ``data: [DONE]``).
 
 The cache is opt-in per request (``X-Pellucid-Cache: 1`` or ``"cache": true`` in the body) and
 applies to deterministic calls only (``temperature == 0``): the key hashes the endpoint, model,
@@ -117,6 +119,11 @@ class Call:
     def logged(self) -> bool:
         return self._logged
 
+    @property
+    def durable(self) -> bool:
+        """Whether :meth:`finish` journals the record to disk (durable mode) before it returns."""
+        return self.monitor is not None and self.monitor.journal is not None
+
     def first_token(self, at: float | None = None) -> None:
         """Mark the arrival of the first token (later calls are ignored)."""
         if self.first_token_at is None:
@@ -200,6 +207,11 @@ class Gateway:
         self.pool = pool
         self.monitor = monitor
         self.redactor = redactor
+
+    @property
+    def durable(self) -> bool:
+        """Whether records are journaled to disk before ``Call.finish`` returns (run it off the event loop)."""
+        return self.monitor is not None and self.monitor.journal is not None
 
     # -- step 1 ----------------------------------------------------------------------------
     def begin(

@@ -27,6 +27,7 @@ from __future__ import annotations
 import json
 import logging
 from collections.abc import AsyncIterator, Callable
+from functools import partial
 from typing import Any
 
 import anyio
@@ -254,7 +255,10 @@ class Proxy:
                 call.fields[name] = getattr(answer, name)
         if answer.finish_reason:
             call.gateway["finish_reason"] = answer.finish_reason
-        call.finish(response=answer.text, status=status)
+        if call.durable:  # the journal's sync runs off the event loop
+            await anyio.to_thread.run_sync(partial(call.finish, response=answer.text, status=status))
+        else:
+            call.finish(response=answer.text, status=status)
 
     # -- streams -----------------------------------------------------------------------------
     async def _stream(self, call: Call, upstream: Upstream, path: str, body: dict[str, Any]) -> Response:

@@ -341,6 +341,8 @@ async def _events(job: Job, *, chat: bool, include_usage: bool) -> AsyncIterator
         yield _chunk(job, chat=chat, finish=outcome.finish_reason)
         if include_usage:
             yield event({**_envelope(job, chat=chat, chunk=True), "choices": [], "usage": _usage(outcome)})
+        if call.durable:  # the record is on disk before the client sees the answer end
+            await anyio.to_thread.run_sync(call.finish, outcome)
         yield "data: [DONE]\n\n"
     except Exception as exc:  # the status line is sent already: report the error in the stream
         if not isinstance(exc, PellucidError):

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import anyio
 from fastapi import APIRouter, Request, Response
 from fastapi.responses import JSONResponse
 from google.protobuf import json_format
@@ -90,6 +91,8 @@ async def traces(request: Request) -> Response:
     writer = monitor.writer
     if writer.stats().queued + len(records) > writer.max_queue:
         return _error(429, "The monitoring writer's queue is full; retry the export later.", **{"Retry-After": "1"})
-    for record in records:
-        writer.put(record)
+    if monitor.journal is not None:  # durable: the spans are on disk before the exporter's answer
+        await anyio.to_thread.run_sync(monitor.submit, records)
+    else:
+        monitor.submit(records)
     return _answer(request, rejected)
