@@ -188,3 +188,24 @@ def test_a_transcoder_trains_and_splices_into_the_mlp(tiny_lm) -> None:
     report = evaluate(tiny_lm, result.dictionary, CORPUS)
     assert report.tokens > 0 and report.ce_zero >= 0
     assert_no_hooks(tiny_lm.model)
+
+
+def test_show_feature_finds_the_strongest_context_and_the_direction_s_tokens(tiny_lm) -> None:
+    from pellucid.features.show import show_feature
+
+    dictionary = identity_dictionary(tiny_lm)
+    rows = torch.cat(
+        [b[0] for b in ActivationStream(tiny_lm, CORPUS, [SITE], batch_size=16, buffer_tokens=64, cycle=False)]
+    )
+    view = show_feature(tiny_lm, dictionary, 0, CORPUS, top=3)
+    assert view.tokens_read == rows.shape[0]
+    expected = float(rows[:, 0].max())
+    assert abs(view.max_activation - expected) <= 1e-5 * abs(expected)
+    assert view.contexts[0]["max"] == view.max_activation and len(view.contexts) == 3
+    assert view.contexts[0]["activations"][view.contexts[0]["peak"]] == pytest.approx(expected, rel=1e-5)
+    assert view.density == pytest.approx(float((rows[:, 0] > 0).float().mean()), rel=1e-6)
+    assert sum(view.histogram["counts"]) == int((rows[:, 0] > 0).sum())
+    scores = [s for _, s in view.promoted]
+    assert scores == sorted(scores, reverse=True) and scores[0] > view.suppressed[0][1]
+    with pytest.raises(InvalidInputError, match="features 0..63"):
+        show_feature(tiny_lm, dictionary, 64, CORPUS)

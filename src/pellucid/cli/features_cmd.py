@@ -131,3 +131,47 @@ def info_cmd(folder: Path = FolderArgument, as_json: bool = JsonOption) -> None:
     console.print(_table(str(folder), data))
     for key, values in nested.items():
         console.print(_table(key, {k: v for k, v in values.items() if not isinstance(v, dict)}))
+
+
+@app.command("show")
+@handle_errors
+def show_cmd(
+    ctx: typer.Context,
+    folder: Path = FolderArgument,
+    feature: int = typer.Argument(..., help="Feature (latent) index."),
+    data: Path = DataOption,
+    top: int = typer.Option(10, "--top", min=1, help="Top-activating contexts shown."),
+    max_tokens: int = typer.Option(20_000, "--max-tokens", min=1, help="Corpus tokens searched."),
+    model: str | None = ModelOption,
+    as_json: bool = JsonOption,
+) -> None:
+    """A feature's top-activating contexts, activation histogram and the tokens its direction promotes."""
+    service.info(folder)
+    lm = load_lm(model, settings_from(ctx), quiet=as_json)
+    view = service.show(lm, folder, feature, data, top=top, max_tokens=max_tokens).to_dict()
+    if as_json:
+        print_json(view)
+        return
+    _print_view(view)
+
+
+def _print_view(view: dict[str, Any]) -> None:
+    from rich.markup import escape
+
+    console.print(
+        f"feature {view['feature']}: fires on {100 * view['density']:.2f} % of {view['tokens_read']} tokens, "
+        f"max {view['max_activation']:.3g}"
+    )
+    for ctx in view["contexts"]:
+        parts = []
+        for i, (token, act) in enumerate(zip(ctx["tokens"], ctx["activations"], strict=True)):
+            text = escape(token)
+            parts.append(f"[bold reverse]{text}[/]" if i == ctx["peak"] else (f"[bold]{text}[/]" if act > 0 else text))
+        console.print(f"{ctx['max']:8.3f}  " + "".join(parts))
+    counts = view["histogram"]["counts"]
+    if counts:
+        peak = max(counts) or 1
+        console.print("histogram: " + "".join(" ▁▂▃▄▅▆▇█"[round(8 * n / peak)] for n in counts))
+    for key in ("promoted", "suppressed"):
+        if view[key]:
+            console.print(f"{key}: " + ", ".join(f"{escape(repr(t))} {v:+.2f}" for t, v in view[key]))

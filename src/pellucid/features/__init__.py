@@ -44,6 +44,8 @@ _EXPORTS = {
     "train_dictionary": "pipeline",
     "evaluate": "evaluate",
     "EvalReport": "evaluate",
+    "show_feature": "show",
+    "FeatureView": "show",
 }
 
 __all__ = sorted(_EXPORTS)

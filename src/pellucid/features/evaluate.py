@@ -108,6 +108,7 @@ def _run(
     return logits
 
 
+@torch.no_grad()
 def _measure_batch(lm: LM, dictionary: SparseDictionary, batch: tuple[torch.Tensor, ...], totals: _Totals) -> None:
     """Clean, spliced and zeroed forwards of one batch of texts; adds their figures to ``totals``."""
     ids, attention, keep = batch

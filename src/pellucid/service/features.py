@@ -115,3 +115,14 @@ def info(folder: str | Path) -> dict[str, Any]:
             data.pop("history", None)
             out[key] = data
     return out
+
+
+def show(lm: LM, folder: str | Path, feature: int, data: str | Path, *, top: int = 10, max_tokens: int = 20_000) -> Any:
+    """One feature of the dictionary in ``folder``: top contexts in ``data``, histogram, logit effects."""
+    from pellucid.features import saelens_format
+    from pellucid.features.corpus import check_corpus
+    from pellucid.features.show import show_feature
+
+    check_corpus(data)
+    dictionary = saelens_format.load(folder, lm)
+    return show_feature(lm, dictionary, feature, data, top=top, max_tokens=max_tokens)
