@@ -115,7 +115,6 @@ def test_a_transcoder_splits_the_mlp_output(tiny_lm) -> None:
             p.copy_(torch.randn(p.shape, generator=g) * 0.3)
     result = attribute_features(tiny_lm, PROMPT, TARGET, transcoder, chat=False, verify=2)
     _, plain_total = _site_gradient_dot(tiny_lm, "blocks.1.mlp.out")
-    summed = sum(n.attribution for n in result.features) + sum(result.error) + sum(result.bias)
     assert _relative(result.total, plain_total) < 1e-4
     assert result.meta["completeness_residual"] < 1e-6
     assert result.site == "blocks.1.mlp.out"

@@ -16,6 +16,7 @@ import typer
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 from rich.table import Table
 
+from pellucid.cli import features_explain_cmd
 from pellucid.cli.common import (
     JsonOption,
     ModelOption,
@@ -175,3 +176,6 @@ def _print_view(view: dict[str, Any]) -> None:
     for key in ("promoted", "suppressed"):
         if view[key]:
             console.print(f"{key}: " + ", ".join(f"{escape(repr(t))} {v:+.2f}" for t, v in view[key]))
+
+
+features_explain_cmd.register(app)

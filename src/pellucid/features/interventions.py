@@ -24,7 +24,8 @@ if TYPE_CHECKING:
     from pellucid.features.dictionary import SparseDictionary
     from pellucid.models.lm import LM, Prompt
 
-_STREAM_SITE = re.compile(r"^blocks\.(\d+)\.(resid_pre|resid_mid|resid_post)$")
+#: sites whose activation is added to the residual stream as it is (the sites steering can write)
+_STREAM_SITE = re.compile(r"^blocks\.(\d+)\.(resid_pre|resid_post|attn\.out|mlp\.out)$")
 
 
 def check_latents(dictionary: SparseDictionary, latents: Sequence[int]) -> list[int]:
@@ -98,16 +99,18 @@ def ablate_latents(
 def steering_direction(dictionary: SparseDictionary, latent: int) -> tuple[torch.Tensor, int, str]:
     """``(unit decoder direction [d_model], layer, site suffix)`` to steer along latent ``latent``.
 
-    Only a dictionary over a residual-stream site (``blocks.L.resid_pre|resid_mid|resid_post``)
-    writes into the stream; a transcoder's or an MLP dictionary's direction lives elsewhere.
+    The dictionary must write a site that is added to the residual stream as it is
+    (``blocks.L.resid_pre|resid_post|attn.out|mlp.out``): an MLP transcoder qualifies (it writes
+    ``mlp.out``), a dictionary over ``mlp.in`` or ``mlp.post`` does not.
     """
     (latent,) = check_latents(dictionary, [latent])
     site = dictionary.config.site_out or dictionary.config.site
     match = _STREAM_SITE.match(site)
     if match is None:
         raise InvalidInputError(
-            f"This dictionary writes {site!r}, not the residual stream; steering needs a dictionary trained on "
-            "blocks.L.resid_post (or resid_pre/resid_mid). Use feature ablation (`pellucid features ablate`) instead."
+            f"This dictionary writes {site!r}, which steering cannot write; it needs a dictionary over "
+            "blocks.L.resid_post, resid_pre, attn.out or mlp.out. "
+            "Use feature ablation (`pellucid features ablate`) instead."
         )
     row = dictionary.W_dec.detach()[latent].float()
     norm = row.norm()
