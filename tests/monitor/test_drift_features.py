@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
 from pathlib import Path
 
 import numpy as np
@@ -12,9 +13,10 @@ from pellucid.features import saelens_format
 from pellucid.monitor import Store
 from pellucid.monitor.drift_base import DriftInputError
 from pellucid.monitor.drift_features import benjamini_hochberg, feature_frequency_drift
+from pellucid.monitor.windows import parse_window
 from pellucid.service.drift import feature_fire_matrix, run_drift
 from tests.features.test_attribution import _gentle_dictionary
-from tests.monitor.test_drift_run import _window
+from tests.monitor.test_drift_run import START, _window
 
 LATENTS = 300
 
@@ -65,7 +67,7 @@ def test_bad_matrices_are_refused() -> None:
         feature_frequency_drift(np.zeros((5, 3), bool), np.zeros((5, 3), bool), alpha=2)
 
 
-def test_firing_matrix_and_stored_windows_on_the_tiny_model(store: Store, make, tiny_lm, tmp_path: Path) -> None:
+def test_firing_matrix_and_prompt_features_on_the_tiny_model(store: Store, make, tiny_lm, tmp_path: Path) -> None:
     dictionary = _gentle_dictionary(tiny_lm, seed=5)
     prompts = ["the cat sat on the mat", "a dog barked at night"]
     fires = feature_fire_matrix(tiny_lm, dictionary, prompts)
@@ -80,7 +82,49 @@ def test_firing_matrix_and_stored_windows_on_the_tiny_model(store: Store, make, 
         store, "version:v1", "version:v2", metrics=[], embeddings=[], features=tmp_path / "sae", lm=tiny_lm
     )
     (result,) = report.results
-    assert result.detector == "feature_frequency" and result.feature == "features of sae at blocks.1.resid_post"
+    assert result.detector == "feature_frequency" and result.feature == "prompt features of sae at blocks.1.resid_post"
     assert result.details["n_reference"] == result.details["n_current"] == 12
-    with pytest.raises(InvalidInputError, match="pass lm="):
+    with pytest.raises(InvalidInputError, match="features enrich DIR"):  # nothing stored, no model
         run_drift(store, "version:v1", "version:v2", features=tmp_path / "sae")
+
+
+def test_stored_response_features_feed_drift_without_a_model(store: Store, make, tiny_lm, tmp_path: Path) -> None:
+    from pellucid.service.feature_enrichment import FeatureEnricher, response_features
+
+    dictionary = _gentle_dictionary(tiny_lm, seed=5)
+    saelens_format.save(dictionary, tmp_path / "sae")
+    rows = [
+        make(prompt=f"q{i}", response=text, model=tiny_lm.name, model_version=version,
+             created_at=START + timedelta(days=day, minutes=i))
+        for i in range(12)
+        for version, day, text in (("v1", 0, "the cat sat on the mat"), ("v2", 10, "7 + 5 = 12 and 999 / 3"))
+    ]  # fmt: skip
+    rows.append(make(prompt="failed", response=None, error="boom", created_at=START))
+    store.repo.insert_records(rows)
+    enricher = FeatureEnricher(store, tmp_path / "sae", tiny_lm, top=8)
+    stats = enricher.run_once()
+    assert stats.records == 24 and stats.skipped == 0  # the failed call has no response and is not waiting
+    assert enricher.run_once().records == 0  # every record is marked done, none is recomputed
+    expected = response_features(tiny_lm, dictionary, "q0", "the cat sat on the mat", chat=None, top=8)
+    ids, sets = store.repo.feature_sets("sae", parse_window("version:v1"))
+    assert len(ids) == 12 and sorted(sets[rows[0].id]) == sorted(latent for latent, _ in expected)
+    top_latent, top_value = expected[0]
+    strongest = store.repo.records_with_feature("sae", top_latent, parse_window("version:v1"), limit=12)
+    assert [v for _, v in strongest] == sorted((v for _, v in strongest), reverse=True)
+    assert dict(strongest)[rows[0].id] == pytest.approx(top_value, rel=1e-5)  # same pass, recomputed
+    report = run_drift(store, "version:v1", "version:v2", metrics=[], embeddings=[], features=tmp_path / "sae")
+    (result,) = report.results
+    assert result.feature == "response features of sae (stored)"
+    assert result.details["n_reference"] == result.details["n_current"] == 12
+
+    def fires(version: str) -> np.ndarray:  # the same test on matrices built straight from the model
+        out = np.zeros((12, dictionary.d_sae), dtype=bool)
+        for i, r in enumerate(x for x in rows if x.model_version == version):
+            out[i, [j for j, _ in response_features(tiny_lm, dictionary, r.prompt, r.response, top=8)]] = True
+        return out
+
+    direct = feature_frequency_drift(fires("v1"), fires("v2"), feature=result.feature)
+    assert result.details["latents_tested"] == direct.details["latents_tested"]
+    assert [m["latent"] for m in result.details["moved"]] == [m["latent"] for m in direct.details["moved"]]
+    store.repo.purge(before=START + timedelta(days=30))
+    assert store.repo.feature_sets("sae")[0] == []

@@ -21,6 +21,7 @@ from pellucid.cli.common import (
     console,
     handle_errors,
     load_lm,
+    open_store,
     print_json,
     settings_from,
 )
@@ -114,7 +115,35 @@ def ablate_cmd(
         console.print(f"Not firing on this prompt (no effect): {', '.join(map(str, out['silent']))}.")
 
 
+@handle_errors
+def enrich_cmd(
+    ctx: typer.Context,
+    folder: Path = typer.Argument(..., help="Dictionary folder (SAELens layout)."),
+    limit: int | None = typer.Option(None, "--limit", min=1, help="At most N records (default: every waiting one)."),
+    top: int = typer.Option(32, "--top", min=1, help="Strongest features kept per response."),
+    model: str | None = ModelOption,
+    as_json: bool = JsonOption,
+) -> None:
+    """Store the strongest features of each logged response (for drift and "where does it fire")."""
+    from pellucid.service.feature_enrichment import FeatureEnricher
+
+    service.check_folder(folder)
+    lm = load_lm(model, settings_from(ctx), quiet=as_json)
+    with open_store(ctx) as store:
+        enricher = FeatureEnricher(store, folder, lm, top=top)
+        stats = enricher.run_once(limit)
+    data = {"records": stats.records, "features": stats.features, "skipped": stats.skipped, "seconds": stats.seconds}
+    if as_json:
+        print_json(data)
+        return
+    console.print(
+        f"Stored {stats.features} features of {stats.records} records under {enricher.name!r} "
+        f"({stats.skipped} skipped: another model, no response or too long) in {stats.seconds:.1f} s."
+    )
+
+
 def register(app: typer.Typer) -> None:
-    """Add ``explain`` and ``ablate`` to the ``features`` command group."""
+    """Add ``explain``, ``ablate`` and ``enrich`` to the ``features`` command group."""
     app.command("explain")(explain_cmd)
     app.command("ablate")(ablate_cmd)
+    app.command("enrich")(enrich_cmd)

@@ -81,15 +81,51 @@ def feature_fire_matrix(
     return np.stack(rows) if rows else np.zeros((0, dictionary.d_sae), dtype=bool)
 
 
+def _stored_features(
+    store: Store, folder: str | Path, reference: str, current: str
+) -> tuple[np.ndarray, np.ndarray] | None:
+    """Both windows' firing matrices from stored feature enrichment, or ``None`` when too few records have it."""
+    from pellucid.features.saelens_format import read_config
+    from pellucid.service.feature_enrichment import dictionary_name
+
+    name = dictionary_name(folder)
+    ref_ids, ref_sets = store.repo.feature_sets(name, parse_window(reference))
+    cur_ids, cur_sets = store.repo.feature_sets(name, parse_window(current))
+    if min(len(ref_ids), len(cur_ids)) < MIN_RECORDS:
+        return None
+    width = int(read_config(Path(folder))["d_sae"])
+
+    def matrix(ids: list[str], sets: dict[str, list[int]]) -> np.ndarray:
+        out = np.zeros((len(ids), width), dtype=bool)
+        for row, rid in enumerate(ids):
+            out[row, sets[rid]] = True
+        return out
+
+    return matrix(ref_ids, ref_sets), matrix(cur_ids, cur_sets)
+
+
 def _window_features(
-    store: Store, lm: LM, folder: str | Path, reference: str, current: str, max_prompts: int,
+    store: Store, lm: LM | None, folder: str | Path, reference: str, current: str, max_prompts: int,
     progress: Progress | None,
 ) -> tuple[dict[str, StatePair], dict[str, str]]:  # fmt: skip
-    """Both windows' feature firing matrices, or the reason they could not be compared."""
+    """Both windows' feature firing matrices, or the reason they could not be compared.
+
+    Stored feature enrichment (the responses' top features) is used when both windows have
+    enough of it; otherwise the logged prompts are run through ``lm`` now.
+    """
     from pellucid.features.saelens_format import load
 
+    stored = _stored_features(store, folder, reference, current)
+    if stored is not None:
+        return {f"response features of {Path(folder).name} (stored)": stored}, {}
+    if lm is None:
+        raise InvalidInputError(
+            f"Too few records in these windows have stored features of {Path(folder).name!r} "
+            "(run `pellucid features enrich DIR`), and computing them from the prompts needs the "
+            "model the dictionary belongs to; pass lm= (--model)."
+        )
     dictionary = load(folder, lm)
-    label = f"features of {Path(folder).name} at {dictionary.config.site}"
+    label = f"prompt features of {Path(folder).name} at {dictionary.config.site}"
     ref_p = drift_run.window_prompts(store, parse_window(reference), max_prompts)
     cur_p = drift_run.window_prompts(store, parse_window(current), max_prompts)
     if min(len(ref_p), len(cur_p)) < MIN_RECORDS:
@@ -127,14 +163,12 @@ def run_drift(
     drift_run.check_embedding_fields(embeddings)
     if layer is not None and lm is None:
         raise InvalidInputError("Hidden-state drift (layer=...) needs the serving model; pass lm=.")
-    if features is not None and lm is None:
-        raise InvalidInputError("Feature drift (features=...) needs the model the dictionary belongs to; pass lm=.")
     states: dict[str, StatePair] = {}
     skipped: dict[str, str] = {}
     if layer is not None and lm is not None:
         states, skipped = _window_states(store, lm, reference, current, layer, max_prompts, progress)
     fires: dict[str, StatePair] = {}
-    if features is not None and lm is not None:
+    if features is not None:
         fires, skipped_features = _window_features(store, lm, features, reference, current, max_prompts, progress)
         skipped.update(skipped_features)
     return drift_run.run_drift(
