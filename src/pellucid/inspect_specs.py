@@ -354,6 +354,13 @@ _VERBS = (
                 cli=("--layer",),
             ),
             Param(
+                "site",
+                "str",
+                "resid_post",
+                "Site of the layer the direction is added to (the residual stream or a sublayer's output).",
+                choices=("resid_pre", "resid_post", "attn.out", "mlp.out"),
+            ),
+            Param(
                 "coefficients",
                 "float_list",
                 (0.0, 4.0, 8.0),

@@ -40,7 +40,7 @@ ROOT = "pellucid"
 #: Plain data at the bottom: every package may import these.
 BOTTOM = frozenset({"types", "errors", "settings", "spec", "inspect_specs", "render"})
 #: The method packages: pure computations on a model.
-METHODS = frozenset({"attribution", "inspect", "counterfactual", "audit"})
+METHODS = frozenset({"attribution", "inspect", "counterfactual", "audit", "features"})
 
 #: package -> the other packages its modules may import (its own is always allowed). A package
 #: missing here fails the test: place it in a layer first. ``pellucid`` is the root module (the
@@ -56,6 +56,8 @@ MAY_IMPORT: dict[str, frozenset[str]] = {
     "models": BOTTOM,
     "attribution": BOTTOM | {"models"},
     "inspect": BOTTOM | {"models"},
+    # sparse dictionaries: trained on activations read through inspect's helpers
+    "features": BOTTOM | {"models", "inspect"},
     "counterfactual": BOTTOM | {"models", "attribution"},
     "audit": BOTTOM | {"models", "attribution", "counterfactual"},
     "monitor": BOTTOM - {"render"},

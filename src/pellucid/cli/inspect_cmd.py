@@ -33,6 +33,7 @@ from pellucid.cli.common import (
 from pellucid.cli.spec_options import spec_options
 from pellucid.errors import InvalidInputError
 from pellucid.inspect_specs import VERBS
+from pellucid.service import feature_explain
 from pellucid.service.inspect import load_labelled, load_probe, load_texts, run_inspect
 from pellucid.spec import Param, parse_int_list
 
@@ -336,27 +337,44 @@ def probe_cmd(
 
 @app.command("steer")
 @handle_errors
-@spec_options(OPTIONS["steer"])
+@spec_options(OPTIONS["steer"], optional={"layer": "Taken from the dictionary with --feature."})
 def steer_cmd(
     ctx: typer.Context,
     prompt: str = typer.Argument(..., help="Prompt to generate from."),
     positive: list[str] = typer.Option([], "--positive", help="Prompt (or file) for the + side (repeatable)."),
     negative: list[str] = typer.Option([], "--negative", help="Prompt (or file) for the − side (repeatable)."),
     probe_file: Path | None = typer.Option(None, "--probe", help="Instead: a probe saved by `inspect probe --save`."),
+    feature: str | None = typer.Option(
+        None, "--feature", help="Instead: a dictionary feature DIR:ID (its decoder direction, at its layer)."
+    ),
+    scale: float | None = typer.Option(None, "--scale", help="Steer at coefficients 0 and SCALE (instead of --coef)."),
     model: str | None = ModelOption,
     as_json: bool = JsonOption,
     html: Path | None = HtmlOption,
     **params: Any,
 ) -> None:
     """Generate with a steering vector added at a layer, one generation per coefficient."""
+    if scale is not None:
+        params["coefficients"] = [0.0, scale]
+    if feature is not None:
+        folder, latent = feature_explain.parse_feature(feature)  # before the model loads
+    elif params["layer"] is None:
+        raise InvalidInputError("Give --layer (the layer whose residual stream is steered), or --feature DIR:ID.")
     lm = _load(ctx, model, as_json)
-    if probe_file is not None:
+    if feature is not None:
+        direction, layer, params["site"] = feature_explain.steering_direction(lm, folder, latent)
+        if params["layer"] not in (None, layer):
+            raise InvalidInputError(f"Feature {feature} writes layer {layer}; drop --layer or give --layer {layer}.")
+        params["layer"] = layer
+    elif probe_file is not None:
         direction = load_probe(probe_file)
     elif positive and negative:
         pos, neg = load_texts(positive), load_texts(negative)
         direction = run_inspect("steering_vector", lm, pos, neg, layer=params["layer"])
     else:
-        raise InvalidInputError("Give --positive and --negative prompts, or --probe FILE, to define the direction.")
+        raise InvalidInputError(
+            "Give --positive and --negative prompts, --probe FILE or --feature DIR:ID to define the direction."
+        )
     ex = run_inspect("steer", lm, prompt, direction, **params)
     if not _emit(ex, as_json, html, grid=False):
         return

@@ -14,6 +14,7 @@ from pellucid.cli import (
     eval_cmd,
     explain_cmd,
     faithfulness_cmd,
+    features_cmd,
     generate_cmd,
     injection_cmd,
     inspect_cmd,
@@ -66,6 +67,7 @@ app.add_typer(inspect_cmd.app, name="inspect")
 app.add_typer(monitor_cmd.app, name="monitor")
 app.add_typer(eval_cmd.app, name="eval")
 app.add_typer(audit_cmd.app, name="audit")
+app.add_typer(features_cmd.app, name="features")
 
 
 def main() -> None:

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from pathlib import Path
 from typing import Any
 
 import typer
@@ -173,6 +174,9 @@ def drift(
     ),
     embeddings: str = typer.Option("prompt,response", "--embeddings", help="Embedding fields to test ('' for none)."),
     layer: int | None = typer.Option(None, "--layer", help="Also test the model's hidden states at this layer."),
+    features: Path | None = typer.Option(
+        None, "--features", help="Also test how often each feature of this dictionary folder fires in the prompts."
+    ),
     model: str | None = ModelOption,
     max_prompts: int = typer.Option(100, "--max-prompts", min=10, help="Prompts per window for --layer."),
     alpha: float = typer.Option(0.05, "--alpha", help="Significance level of the tests."),
@@ -186,13 +190,17 @@ def drift(
 
     settings = settings_from(ctx)
     lm = None
-    if layer is not None:
+    if features is not None:
+        from pellucid.service.feature_explain import check_folder
+
+        check_folder(features)  # before the model loads
+    if layer is not None or features is not None:
         from pellucid.cli.common import load_lm
 
         lm = load_lm(model, settings, quiet=as_json)
     scalar_names = None if metrics is None else [m.strip() for m in metrics.split(",") if m.strip()]
     with open_store(ctx) as store:
-        with _progress("hidden states", as_json or layer is None) as progress:
+        with _progress("hidden states", as_json or (layer is None and features is None)) as progress:
             report, saved = drift_report(
                 store,
                 reference,
@@ -202,6 +210,7 @@ def drift(
                 metrics=scalar_names,
                 embeddings=[e.strip() for e in embeddings.split(",") if e.strip()],
                 layer=layer,
+                features=features,
                 lm=lm,
                 max_prompts=max_prompts,
                 alpha=alpha,

@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import functools
 import inspect
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any, TypeVar
 
 import typer
@@ -87,11 +87,23 @@ def _from_cli(param: Param, value: Any) -> Any:
     return value
 
 
-def spec_options(params: Sequence[Param], before: str = "model") -> Callable[[F], F]:
+def _generated(param: Param, optional: Mapping[str, str]) -> inspect.Parameter:
+    """The command parameter for ``param``; a required one named in ``optional`` may be omitted (``None``)."""
+    kind = inspect.Parameter.POSITIONAL_OR_KEYWORD
+    if param.required and param.name in optional:
+        relaxed = typer.Option(None, *flags(param), help=f"{cli_help(param)} {optional[param.name]}")
+        return inspect.Parameter(param.name, kind, default=relaxed, annotation=annotation(param) | None)
+    return inspect.Parameter(param.name, kind, default=option(param), annotation=annotation(param))
+
+
+def spec_options(
+    params: Sequence[Param], before: str = "model", optional: Mapping[str, str] | None = None
+) -> Callable[[F], F]:
     """Add an option for each of ``params`` (those with ``cli`` not ``None``) to a command.
 
     The options go before the parameter named ``before`` (else last); the command gets their
-    values in ``**params``.
+    values in ``**params``. ``optional`` names required parameters the command can fill in
+    itself (``{name: help text saying when}``): they may be omitted and arrive as ``None``.
     """
     shown = [p for p in params if p.cli is not None]
 
@@ -99,8 +111,7 @@ def spec_options(params: Sequence[Param], before: str = "model") -> Callable[[F]
         own = [p for p in inspect.signature(fn, eval_str=True).parameters.values() if p.kind is not p.VAR_KEYWORD]
         names = [p.name for p in own]
         at = names.index(before) if before in names else len(own)
-        kind = inspect.Parameter.POSITIONAL_OR_KEYWORD
-        generated = [inspect.Parameter(p.name, kind, default=option(p), annotation=annotation(p)) for p in shown]
+        generated = [_generated(p, optional or {}) for p in shown]
         clash = sorted({p.name for p in shown} & set(names))
         if clash:
             raise ValueError(f"{fn.__name__} declares {clash} itself and through its spec; declare them once.")

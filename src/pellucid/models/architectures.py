@@ -13,6 +13,7 @@ site                        what is read or edited
 ``blocks.{i}.attn.z``       per-head attention outputs before the output projection,
                             ``[batch, pos, head, d_head]``
 ``blocks.{i}.attn.pattern`` attention weights ``[batch, head, query, key]`` (eager attention)
+``blocks.{i}.mlp.in``       MLP input (after the block's pre-MLP norm), what a transcoder reads
 ``blocks.{i}.mlp.post``     MLP hidden activations (the "neurons"), input of the down projection
 ``blocks.{i}.mlp.out``      MLP output added to the residual stream (down projection output)
 ``final_norm``              output of the final normalisation (decoder models)
@@ -43,6 +44,8 @@ class ArchSpec:
     attn_out: str
     mlp_down: str
     final_norm: str | None = None
+    #: the MLP module, relative to one block (its input is the ``mlp.in`` site)
+    mlp: str = "mlp"
     unembed: str | None = None
     #: prefixes tried in order when the model is wrapped (``BertForMaskedLM`` has ``bert.``)
     prefixes: tuple[str, ...] = ("",)
@@ -91,6 +94,7 @@ _BERT = ArchSpec(
     attn="attention.self",
     attn_out="attention.output.dense",
     mlp_down="output.dense",
+    mlp="intermediate",
     prefixes=("", "bert.", "roberta."),
     learned_positions=True,
 )

@@ -38,6 +38,7 @@ _BLOCK_SITES: dict[str, tuple[str, Literal["input", "output"], int]] = {
     "attn.out": ("attn_out", "output", 0),
     "attn.z": ("attn_out", "input", 0),
     "attn.pattern": ("attn", "output", 1),
+    "mlp.in": ("mlp", "input", 0),
     "mlp.post": ("mlp_down", "input", 0),
     "mlp.out": ("mlp_down", "output", 0),
 }

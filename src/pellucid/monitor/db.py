@@ -199,6 +199,23 @@ class Embedding(Base):
     __table_args__ = (CheckConstraint("field IN ('prompt', 'response')", name="field"),)
 
 
+class RecordFeature(Base):
+    """One dictionary feature active in a record's response: ``(record, dictionary, latent) -> activation``.
+
+    Enrichment keeps each response's strongest latents (the highest activation over its tokens);
+    ``dictionary`` names the dictionary folder they come from, so several can coexist.
+    """
+
+    __tablename__ = "record_features"
+
+    record_id: Mapped[str] = mapped_column(IdType, ForeignKey("records.id", ondelete="CASCADE"), primary_key=True)
+    dictionary: Mapped[str] = mapped_column(String(200), primary_key=True)
+    latent: Mapped[int] = mapped_column(Integer, primary_key=True)
+    activation: Mapped[float] = mapped_column(Float)
+
+    __table_args__ = (Index("ix_record_features_dictionary_latent", "dictionary", "latent"),)
+
+
 class EvalRun(Base):
     """One evaluation run: a data set scored with a list of metrics, aggregates in ``results``."""
 

@@ -27,6 +27,7 @@ import numpy as np
 
 from pellucid.errors import InvalidInputError
 from pellucid.monitor.drift import DriftReport, DriftResult, drift_report
+from pellucid.monitor.drift_features import feature_frequency_drift
 from pellucid.monitor.records import RecordFilter
 from pellucid.monitor.windows import describe_window, parse_window
 
@@ -73,6 +74,7 @@ def run_drift(
     encoder: str | None = None,
     hidden_states: Mapping[str, StatePair] | None = None,
     skipped_states: Mapping[str, str] | None = None,
+    feature_fires: Mapping[str, StatePair] | None = None,
     layer: int | None = None,
     model: str | None = None,
     alpha: float = 0.05,
@@ -83,7 +85,9 @@ def run_drift(
     """Compare the ``current`` window with the ``reference`` window (specs as in :mod:`.windows`).
 
     ``hidden_states`` maps a feature name (``"layer 3"``) to its reference and current arrays;
-    ``skipped_states`` gives the reason for hidden-state features that could not be computed.
+    ``skipped_states`` gives the reason for hidden-state (or dictionary-feature) checks that could
+    not be computed. ``feature_fires`` maps a dictionary's description to the boolean
+    ``[records, latents]`` firing matrices of both windows (:mod:`.drift_features`).
     ``layer`` and ``model`` are recorded in the report's parameters, and ``started`` (a
     ``time.perf_counter()`` value) is when the work began, for the report's ``seconds``.
     """
@@ -114,6 +118,8 @@ def run_drift(
     skipped.update(skipped_states or {})
     if hidden_states:
         results.extend(drift_report(hidden_states=dict(hidden_states), **common).results)
+    for label, (ref_fires, cur_fires) in (feature_fires or {}).items():
+        results.append(feature_frequency_drift(ref_fires, cur_fires, alpha=alpha, feature=label))
     if not results:
         reasons = "; ".join(f"{k}: {v}" for k, v in skipped.items())
         raise InvalidInputError(

@@ -39,7 +39,7 @@ from pellucid.monitor.records import (
     prompt_hash,
     utcnow,
 )
-from pellucid.monitor.repository_metrics import MetricQueries
+from pellucid.monitor.repository_features import FeatureQueries
 from pellucid.monitor.sql import feedback, metrics, records, tags
 
 MAX_PAGE = 1000
@@ -93,7 +93,7 @@ def _decode_cursor(cursor: str) -> tuple[datetime, str]:
         ) from None
 
 
-class Repository(MetricQueries):
+class Repository(FeatureQueries):
     """Queries over one engine. Thread-safe: each call takes its own pooled connection."""
 
     # -- records -------------------------------------------------------------------------

@@ -40,7 +40,7 @@ from sqlalchemy import Integer as SAInteger
 from sqlalchemy.dialects import postgresql, sqlite
 
 from pellucid.errors import InvalidInputError
-from pellucid.monitor.db import Embedding, Feedback, Metric, Record, RecordTag
+from pellucid.monitor.db import Embedding, Feedback, Metric, Record, RecordFeature, RecordTag
 from pellucid.monitor.records import FeedbackEntry, RecordFilter, StoredRecord
 
 _SURROGATES = re.compile("[\ud800-\udfff]")
@@ -50,6 +50,7 @@ tags: Table = RecordTag.__table__  # type: ignore[assignment]
 feedback: Table = Feedback.__table__  # type: ignore[assignment]
 metrics: Table = Metric.__table__  # type: ignore[assignment]
 embeddings: Table = Embedding.__table__  # type: ignore[assignment]
+record_features: Table = RecordFeature.__table__  # type: ignore[assignment]
 
 #: Columns a metric series can be grouped by.
 GROUP_COLUMNS = ("model", "model_version", "template_version", "language")

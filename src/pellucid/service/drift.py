@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Sequence
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -25,6 +26,7 @@ from pellucid.monitor.drift_run import EMBEDDING_FIELDS, MIN_RECORDS, StatePair
 from pellucid.monitor.windows import parse_window
 
 if TYPE_CHECKING:
+    from pellucid.features.dictionary import SparseDictionary
     from pellucid.models import LM
     from pellucid.monitor.analytics_records import DriftReportInfo
     from pellucid.monitor.store import Store
@@ -62,6 +64,79 @@ def _window_states(
     return {feature: (ref_h, cur_h)}, {}
 
 
+def feature_fire_matrix(
+    lm: LM, dictionary: SparseDictionary, prompts: Sequence[Any], *, progress: Progress | None = None
+) -> np.ndarray:
+    """``[prompts, latents]`` booleans: does each latent fire at any token of each prompt."""
+    import torch
+
+    site = dictionary.config.site
+    rows = []
+    for i, prompt in enumerate(prompts, start=1):
+        _, cache = lm.run_with_cache(prompt, [site])
+        with torch.no_grad():
+            rows.append((dictionary.encode(cache[site][0].float()) > 0).any(dim=0).cpu().numpy())
+        if progress is not None:
+            progress(i, len(prompts))
+    return np.stack(rows) if rows else np.zeros((0, dictionary.d_sae), dtype=bool)
+
+
+def _stored_features(
+    store: Store, folder: str | Path, reference: str, current: str
+) -> tuple[np.ndarray, np.ndarray] | None:
+    """Both windows' firing matrices from stored feature enrichment, or ``None`` when too few records have it."""
+    from pellucid.features.saelens_format import read_config
+    from pellucid.service.feature_enrichment import dictionary_name
+
+    name = dictionary_name(folder)
+    ref_ids, ref_sets = store.repo.feature_sets(name, parse_window(reference))
+    cur_ids, cur_sets = store.repo.feature_sets(name, parse_window(current))
+    if min(len(ref_ids), len(cur_ids)) < MIN_RECORDS:
+        return None
+    width = int(read_config(Path(folder))["d_sae"])
+
+    def matrix(ids: list[str], sets: dict[str, list[int]]) -> np.ndarray:
+        out = np.zeros((len(ids), width), dtype=bool)
+        for row, rid in enumerate(ids):
+            out[row, sets[rid]] = True
+        return out
+
+    return matrix(ref_ids, ref_sets), matrix(cur_ids, cur_sets)
+
+
+def _window_features(
+    store: Store, lm: LM | None, folder: str | Path, reference: str, current: str, max_prompts: int,
+    progress: Progress | None,
+) -> tuple[dict[str, StatePair], dict[str, str]]:  # fmt: skip
+    """Both windows' feature firing matrices, or the reason they could not be compared.
+
+    Stored feature enrichment (the responses' top features) is used when both windows have
+    enough of it; otherwise the logged prompts are run through ``lm`` now.
+    """
+    from pellucid.features.saelens_format import load
+
+    stored = _stored_features(store, folder, reference, current)
+    if stored is not None:
+        return {f"response features of {Path(folder).name} (stored)": stored}, {}
+    if lm is None:
+        raise InvalidInputError(
+            f"Too few records in these windows have stored features of {Path(folder).name!r} "
+            "(run `pellucid features enrich DIR`), and computing them from the prompts needs the "
+            "model the dictionary belongs to; pass lm= (--model)."
+        )
+    dictionary = load(folder, lm)
+    label = f"prompt features of {Path(folder).name} at {dictionary.config.site}"
+    ref_p = drift_run.window_prompts(store, parse_window(reference), max_prompts)
+    cur_p = drift_run.window_prompts(store, parse_window(current), max_prompts)
+    if min(len(ref_p), len(cur_p)) < MIN_RECORDS:
+        return {}, {label: f"{len(ref_p)} vs {len(cur_p)} prompts; need {MIN_RECORDS}"}
+    total = len(ref_p) + len(cur_p)
+    ref_f = feature_fire_matrix(lm, dictionary, ref_p, progress=progress and (lambda d, _: progress(d, total)))
+    offset = len(ref_p)
+    cur_f = feature_fire_matrix(lm, dictionary, cur_p, progress=progress and (lambda d, _: progress(offset + d, total)))
+    return {label: (ref_f, cur_f)}, {}
+
+
 def run_drift(
     store: Store,
     reference: str,
@@ -71,6 +146,7 @@ def run_drift(
     embeddings: Sequence[str] = EMBEDDING_FIELDS,
     encoder: str | None = None,
     layer: int | None = None,
+    features: str | Path | None = None,
     lm: LM | None = None,
     max_prompts: int = 100,
     alpha: float = 0.05,
@@ -79,7 +155,8 @@ def run_drift(
     progress: Progress | None = None,
 ) -> DriftReport:
     """Compare the ``current`` window with the ``reference`` window (specs as in
-    :mod:`pellucid.monitor.windows`); with ``layer``, also the hidden states of ``lm`` there."""
+    :mod:`pellucid.monitor.windows`); with ``layer``, also the hidden states of ``lm`` there; with
+    ``features`` (a dictionary folder), how often each of its features fires in the prompts."""
     started = time.perf_counter()
     for spec in (reference, current):  # a bad window fails before any model work
         parse_window(spec)
@@ -90,9 +167,13 @@ def run_drift(
     skipped: dict[str, str] = {}
     if layer is not None and lm is not None:
         states, skipped = _window_states(store, lm, reference, current, layer, max_prompts, progress)
+    fires: dict[str, StatePair] = {}
+    if features is not None:
+        fires, skipped_features = _window_features(store, lm, features, reference, current, max_prompts, progress)
+        skipped.update(skipped_features)
     return drift_run.run_drift(
         store, reference, current, metrics=metrics, embeddings=embeddings, encoder=encoder, hidden_states=states,
-        skipped_states=skipped, layer=layer, model=None if lm is None else lm.name, alpha=alpha,
+        skipped_states=skipped, feature_fires=fires, layer=layer, model=None if lm is None else lm.name, alpha=alpha,
         n_permutations=n_permutations, random_state=random_state, started=started,
     )  # fmt: skip
 

@@ -1,0 +1,233 @@
+"""The training objective of each architecture, computed sparsely where the architecture allows.
+
+A TopK SAE's forward is dominated by two products of the batch with a ``[d_sae, d]`` matrix:
+the encoder (``[B, d] @ [d, d_sae]``) and the decoder (``[B, d_sae] @ [d_sae, d]``), and the
+backward pass doubles each. But only ``k`` of the ``d_sae`` latents of a token are non-zero, so
+
+- the encoder's full product is needed once, *without* gradients, to choose the ``k`` latents;
+- the chosen pre-activations are recomputed *with* gradients from the ``k`` encoder rows only
+  (``enc[idx] @ x``: ``B·k·d`` work instead of ``B·d_sae·d``), so the backward touches only them;
+- the decoder is a weighted sum of ``k`` decoder rows (``F.embedding_bag`` in ``sum`` mode), whose
+  backward is a scatter-add into those rows.
+
+Per step this costs about one dense product instead of six. BatchTopK does the same with a
+variable number of latents per token (an ``index_add`` over ``(token, latent)`` pairs); JumpReLU,
+whose active set depends on a learned threshold with a straight-through gradient, runs dense.
+
+Training happens in a normalised space: inputs (and a transcoder's targets) are scaled so that
+their mean squared norm equals their width (SAELens' ``expected_average_only_in``), which makes
+one learning rate fit every site; :meth:`TrainState.export` folds the scales back into the weights,
+so the saved dictionary reads raw activations. Encoder rows are stored ``[d_sae, d_in]`` (the
+transpose of ``W_enc``) so the gathers above read contiguous rows.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from pellucid.features.dictionary import DictionaryConfig, SparseDictionary
+
+#: bandwidth of the straight-through estimator of JumpReLU's threshold gradient (Rajamanoharan et al. 2024)
+BANDWIDTH = 0.001
+
+
+def geometric_median(points: torch.Tensor, iterations: int = 25) -> torch.Tensor:
+    """Weiszfeld's algorithm: the point minimising the sum of distances to ``points`` ``[n, d]``."""
+    median = points.mean(0)
+    for _ in range(iterations):
+        weights = 1.0 / (points - median).norm(dim=-1).clamp_min(1e-8)
+        median = (weights[:, None] * points).sum(0) / weights.sum()
+    return median
+
+
+class TrainState(nn.Module):
+    """The parameters being trained, in the normalised space (see the module docstring)."""
+
+    scale_in: torch.Tensor
+    scale_out: torch.Tensor
+    batch_threshold: torch.Tensor
+
+    def __init__(self, config: DictionaryConfig, x: torch.Tensor, y: torch.Tensor, seed: int) -> None:
+        super().__init__()
+        self.config = config
+        generator = torch.Generator().manual_seed(seed)
+        d_sae, d_in, d_out = config.d_sae, config.d_in, config.width_out
+        self.register_buffer("scale_in", torch.tensor(math.sqrt(d_in / x.pow(2).sum(-1).mean().item())))
+        self.register_buffer("scale_out", torch.tensor(math.sqrt(d_out / y.pow(2).sum(-1).mean().item())))
+        dec = torch.randn(d_sae, d_out, generator=generator)
+        self.dec = nn.Parameter(dec / dec.norm(dim=-1, keepdim=True))
+        if config.is_transcoder:
+            enc = torch.randn(d_sae, d_in, generator=generator)
+            enc = enc / enc.norm(dim=-1, keepdim=True)
+            self.b_dec = nn.Parameter((y * self.scale_out).mean(0))
+        else:
+            enc = self.dec.detach().clone()  # encoder starts as the decoder's transpose (Gao et al. 2024)
+            self.b_dec = nn.Parameter(geometric_median(x[:4096] * self.scale_in))
+        self.enc = nn.Parameter(enc.contiguous())
+        self.b_enc = nn.Parameter(torch.zeros(d_sae))
+        self.log_threshold = nn.Parameter(torch.full((d_sae,), math.log(BANDWIDTH)))
+        self.register_buffer("batch_threshold", torch.tensor(0.0))
+
+    def inputs(self, x: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Scaled encoder input (minus ``b_dec`` for an autoencoder) and scaled target."""
+        x = x * self.scale_in
+        y = y * self.scale_out
+        return (x if self.config.is_transcoder else x - self.b_dec), y
+
+    @torch.no_grad()
+    def normalise_decoder(self) -> None:
+        self.dec.div_(self.dec.norm(dim=-1, keepdim=True).clamp_min(1e-12))
+
+    @torch.no_grad()
+    def project_decoder_grad(self) -> None:
+        """Remove the part of each decoder row's gradient that would only change its norm."""
+        if self.dec.grad is not None:
+            self.dec.grad -= (self.dec.grad * self.dec).sum(-1, keepdim=True) * self.dec
+
+    @torch.no_grad()
+    def export(self, base: DictionaryConfig) -> SparseDictionary:
+        """The dictionary in raw activation units (scales folded into the weights)."""
+        dictionary = SparseDictionary(base)
+        s_in, s_out = float(self.scale_in), float(self.scale_out)
+        dictionary.W_enc.copy_(self.enc.t() * s_in)
+        dictionary.b_enc.copy_(self.b_enc)
+        dictionary.W_dec.copy_(self.dec / s_out)
+        dictionary.b_dec.copy_(self.b_dec / (s_in if not base.is_transcoder else s_out))
+        if base.architecture == "jumprelu":
+            dictionary.threshold.copy_(self.log_threshold.exp())
+        elif base.architecture == "batchtopk":
+            dictionary.threshold.fill_(float(self.batch_threshold))
+        return dictionary
+
+
+def _gathered_pre(state: TrainState, xc: torch.Tensor, idx: torch.Tensor) -> torch.Tensor:
+    """``[B, k]`` pre-activations of the latents ``idx`` ``[B, k]``, with gradients to their rows only."""
+    rows = F.embedding(idx, state.enc)  # [B, k, d_in]
+    return torch.bmm(rows, xc.unsqueeze(-1)).squeeze(-1) + state.b_enc[idx]
+
+
+def topk_loss(
+    state: TrainState,
+    xc: torch.Tensor,
+    y: torch.Tensor,
+    k: int,
+    dead: torch.Tensor | None,
+    aux_k: int,
+    aux_coefficient: float,
+) -> tuple[torch.Tensor, dict[str, Any]]:
+    """Reconstruction MSE (summed over width, mean over tokens) + the AuxK loss on dead latents."""
+    with torch.no_grad():
+        pre = torch.addmm(state.b_enc, xc, state.enc.t())
+        idx = pre.topk(k, dim=-1, sorted=False).indices
+    acts = _gathered_pre(state, xc, idx).relu()
+    recon = F.embedding_bag(idx, state.dec, per_sample_weights=acts, mode="sum") + state.b_dec
+    mse = (recon - y).pow(2).sum(-1).mean()
+    fired = idx[acts > 0]
+    loss = mse + _aux_loss(state, xc, y - recon.detach(), pre, dead, aux_k, aux_coefficient)
+    return loss, {"mse": mse.detach(), "fired": fired, "l0": (acts > 0).sum(-1).float().mean()}
+
+
+def _aux_loss(
+    state: TrainState,
+    xc: torch.Tensor,
+    residual: torch.Tensor,
+    pre: torch.Tensor,
+    dead: torch.Tensor | None,
+    aux_k: int,
+    coefficient: float,
+) -> torch.Tensor:
+    """AuxK (Gao et al. 2024): the top ``aux_k`` *dead* latents reconstruct the main reconstruction's error.
+
+    The gradient reaches latents that no longer fire, pulling them back towards useful directions;
+    scaled down while fewer than ``aux_k`` latents are dead.
+    """
+    n_dead = 0 if dead is None else int(dead.sum())
+    if n_dead == 0 or coefficient == 0 or dead is None:
+        return residual.new_zeros(())
+    take = min(aux_k, n_dead)
+    with torch.no_grad():
+        idx = pre.masked_fill(~dead, float("-inf")).topk(take, dim=-1, sorted=False).indices
+    acts = _gathered_pre(state, xc, idx).relu()
+    recon = F.embedding_bag(idx, state.dec, per_sample_weights=acts, mode="sum")
+    loss = (recon - residual).pow(2).sum(-1).mean()
+    return coefficient * min(n_dead / aux_k, 1.0) * torch.nan_to_num(loss, nan=0.0)
+
+
+def batchtopk_loss(
+    state: TrainState,
+    xc: torch.Tensor,
+    y: torch.Tensor,
+    k: int,
+    dead: torch.Tensor | None,
+    aux_k: int,
+    aux_coefficient: float,
+    threshold_lr: float,
+) -> tuple[torch.Tensor, dict[str, Any]]:
+    """BatchTopK: the ``k × B`` largest activations over the whole batch; the threshold tracks their minimum."""
+    batch, d_sae = xc.shape[0], state.config.d_sae
+    with torch.no_grad():
+        pre = torch.addmm(state.b_enc, xc, state.enc.t())
+        flat = pre.relu().flatten().topk(k * batch, sorted=False).indices
+        rows, cols = flat // d_sae, flat % d_sae
+    acts = ((state.enc[cols] * xc[rows]).sum(-1) + state.b_enc[cols]).relu()
+    recon = torch.zeros_like(y).index_add(0, rows, acts[:, None] * state.dec[cols]) + state.b_dec
+    mse = (recon - y).pow(2).sum(-1).mean()
+    with torch.no_grad():
+        positive = acts[acts > 0]
+        if positive.numel():
+            low = float(positive.min())
+            first = float(state.batch_threshold) == 0.0
+            state.batch_threshold.fill_(
+                low if first else (1 - threshold_lr) * float(state.batch_threshold) + threshold_lr * low
+            )
+    loss = mse + _aux_loss(state, xc, y - recon.detach(), pre, dead, aux_k, aux_coefficient)
+    return loss, {"mse": mse.detach(), "fired": cols[acts > 0], "l0": (acts > 0).sum().float() / batch}
+
+
+class _JumpReLU(torch.autograd.Function):
+    """``pre · 1[pre > θ]`` with a straight-through gradient for θ (rectangle kernel of width ε)."""
+
+    @staticmethod
+    def forward(ctx: Any, pre: torch.Tensor, threshold: torch.Tensor) -> torch.Tensor:
+        ctx.save_for_backward(pre, threshold)
+        return pre * (pre > threshold)
+
+    @staticmethod
+    def backward(ctx: Any, grad: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        pre, threshold = ctx.saved_tensors
+        window = ((pre - threshold).abs() < BANDWIDTH / 2).to(grad.dtype)
+        return grad * (pre > threshold), (-(threshold / BANDWIDTH) * window * grad).sum(0)
+
+
+class _Step(torch.autograd.Function):
+    """``1[pre > θ]`` (the L0 count) with the same straight-through gradient for θ."""
+
+    @staticmethod
+    def forward(ctx: Any, pre: torch.Tensor, threshold: torch.Tensor) -> torch.Tensor:
+        ctx.save_for_backward(pre, threshold)
+        return (pre > threshold).to(pre.dtype)
+
+    @staticmethod
+    def backward(ctx: Any, grad: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        pre, threshold = ctx.saved_tensors
+        window = ((pre - threshold).abs() < BANDWIDTH / 2).to(grad.dtype)
+        return torch.zeros_like(pre), (-(1.0 / BANDWIDTH) * window * grad).sum(0)
+
+
+def jumprelu_loss(
+    state: TrainState, xc: torch.Tensor, y: torch.Tensor, l0_coefficient: float
+) -> tuple[torch.Tensor, dict[str, Any]]:
+    """JumpReLU: MSE + ``l0_coefficient`` × L0 (dense; the trainer adapts the coefficient towards L0 = k)."""
+    pre = torch.addmm(state.b_enc, xc, state.enc.t()).relu()
+    threshold = state.log_threshold.exp()
+    acts = _JumpReLU.apply(pre, threshold)
+    recon = acts @ state.dec + state.b_dec
+    mse = (recon - y).pow(2).sum(-1).mean()
+    l0 = _Step.apply(pre, threshold).sum(-1).mean()
+    fired = (acts > 0).nonzero()[:, 1]
+    return mse + l0_coefficient * l0, {"mse": mse.detach(), "fired": fired, "l0": l0.detach()}

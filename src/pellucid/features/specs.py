@@ -1,0 +1,76 @@
+"""The parameters of ``pellucid features train`` and ``evaluate``, declared once (no torch here).
+
+The CLI generates its options from these :class:`~pellucid.spec.Param` declarations and
+:mod:`pellucid.service.features` resolves every call through them, so ranges and choices are
+checked the same way everywhere — and before any model loads.
+"""
+
+from __future__ import annotations
+
+import re
+
+from pellucid.errors import InvalidInputError
+from pellucid.spec import Param, Spec
+
+ARCHITECTURES = ("topk", "batchtopk", "jumprelu")
+#: block-site suffixes a dictionary can read (see :data:`pellucid.features.activations.DICTIONARY_SITES`)
+SITE_SUFFIXES = ("resid_pre", "resid_post", "attn.out", "mlp.out", "mlp.in", "mlp.post")
+_SITE = re.compile(r"^blocks\.(\d+)\.(.+)$")
+
+TRAIN = Spec(
+    "features train",
+    (
+        Param("site", "str", None, "Site the dictionary reads, e.g. blocks.15.resid_post (not with --transcoder)."),
+        Param("latents", "int", 4608, "Number of latents (dictionary width).", min=1, max=1_048_576),
+        Param("k", "int", 32, "Active latents per token (TopK; the L0 target otherwise).", min=1),
+        Param("architecture", "str", "topk", "Sparsity rule.", choices=ARCHITECTURES),
+        Param(
+            "transcoder",
+            "bool",
+            False,
+            "Train a transcoder: read the MLP input, predict its output.",
+            cli=("--transcoder",),
+        ),
+        Param("layer", "int", None, "Block whose MLP a transcoder replaces (with --transcoder).", min=0),
+        Param("tokens", "int", 2_000_000, "Training tokens.", min=1),
+        Param("batch_size", "int", 4096, "Tokens per optimisation step.", min=1),
+        Param("lr", "float", None, "Learning rate (default 2e-4 / sqrt(latents / 16384)).", min=0),
+        Param("context", "int", 128, "Tokens kept of each text.", min=2),
+        Param("checkpoint_every", "int", 500, "Steps between checkpoints (0: none).", min=0),
+        Param("seed", "int", 0, "Random seed.", min=0, max=2**32 - 1),
+        Param("text_field", "str", None, "Text field of a .jsonl/.tsv/.csv corpus (default: text, sentence...)."),
+    ),
+)
+
+EVALUATE = Spec(
+    "features evaluate",
+    (
+        Param("max_tokens", "int", 50_000, "Held-out tokens evaluated.", min=1),
+        Param("context", "int", 128, "Tokens kept of each text.", min=2),
+        Param("text_field", "str", None, "Text field of a .jsonl/.tsv/.csv corpus."),
+    ),
+)
+
+
+def train_sites(site: str | None, transcoder: bool, layer: int | None) -> tuple[str, str | None]:
+    """``(site read, site written or None)``, checked for form before any model loads."""
+    if transcoder:
+        if layer is None or site is not None:
+            raise InvalidInputError(
+                "A transcoder is placed by its layer: give --transcoder --layer L (and no --site); "
+                "it reads blocks.L.mlp.in and predicts blocks.L.mlp.out."
+            )
+        return f"blocks.{layer}.mlp.in", f"blocks.{layer}.mlp.out"
+    if site is None:
+        raise InvalidInputError(
+            "Give the site to train on, e.g. --site blocks.15.resid_post (or --transcoder --layer L)."
+        )
+    if layer is not None:
+        raise InvalidInputError(f"--layer is for transcoders; the site {site!r} already names its layer.")
+    match = _SITE.match(site)
+    if not match or match.group(2) not in SITE_SUFFIXES:
+        raise InvalidInputError(
+            f"Unknown site {site!r} for a dictionary: give blocks.L.<suffix> with a suffix among "
+            f"{', '.join(SITE_SUFFIXES)} (e.g. blocks.15.resid_post)."
+        )
+    return site, None

@@ -1,0 +1,128 @@
+"""Feature dictionaries as user verbs: train, evaluate, describe.
+
+``pellucid features ...`` ends here. Every parameter goes through the specs of
+:mod:`pellucid.features.specs` and the corpus is checked *before* the caller loads a model
+(:func:`check_train`), so a typo in a site name or an empty corpus fails in a second, not after
+the model has loaded. The torch-level work lives in :mod:`pellucid.features`, imported on first
+use so ``import pellucid.service`` stays light.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from pellucid.errors import InvalidInputError
+from pellucid.features.specs import EVALUATE, TRAIN, train_sites
+
+if TYPE_CHECKING:
+    from pellucid.features.evaluate import EvalReport
+    from pellucid.features.train import Progress, TrainResult
+    from pellucid.models import LM
+
+
+def check_train(data: str | Path, **params: Any) -> dict[str, Any]:
+    """Resolve the training parameters and check the corpus; returns them with ``sites`` added."""
+    from pellucid.features.corpus import check_corpus
+
+    resolved = TRAIN.resolve(params)
+    if resolved["k"] > resolved["latents"]:
+        raise InvalidInputError(
+            f"k={resolved['k']} is more than the {resolved['latents']} latents; choose k ≤ latents (typically 16-64)."
+        )
+    resolved["sites"] = train_sites(resolved["site"], resolved["transcoder"], resolved["layer"])
+    check_corpus(data, resolved["text_field"])
+    return resolved
+
+
+def train(
+    lm: LM,
+    data: str | Path,
+    *,
+    out: str | Path | None = None,
+    resume: bool = False,
+    progress: Progress | None = None,
+    **params: Any,
+) -> TrainResult:
+    """Train a dictionary for ``lm`` on ``data`` (parameters as :data:`~pellucid.features.specs.TRAIN`)."""
+    from pellucid.features.pipeline import train_dictionary
+    from pellucid.features.train import TrainConfig
+
+    p = check_train(data, **params)
+    site, site_out = p["sites"]
+    config = TrainConfig(
+        tokens=p["tokens"],
+        batch_size=p["batch_size"],
+        lr=p["lr"],
+        seed=p["seed"],
+        checkpoint_every=p["checkpoint_every"] if out is not None else 0,
+    )
+    return train_dictionary(
+        lm,
+        data,
+        site,
+        latents=p["latents"],
+        k=p["k"],
+        architecture=p["architecture"],
+        site_out=site_out,
+        config=config,
+        out=out,
+        resume=resume,
+        progress=progress,
+        context=p["context"],
+        text_field=p["text_field"],
+    )
+
+
+def evaluate(lm: LM, folder: str | Path, data: str | Path, **params: Any) -> EvalReport:
+    """Evaluate the dictionary in ``folder`` on held-out ``data``; the report is saved in the folder."""
+    from pellucid.features import saelens_format
+    from pellucid.features.corpus import check_corpus
+    from pellucid.features.evaluate import evaluate as run
+
+    p = EVALUATE.resolve(params)
+    check_corpus(data, p["text_field"])
+    dictionary = saelens_format.load(folder, lm)
+    return run(
+        lm, dictionary, data, max_tokens=p["max_tokens"], context=p["context"], text_field=p["text_field"], out=folder
+    )
+
+
+def info(folder: str | Path) -> dict[str, Any]:
+    """What a dictionary folder holds: its configuration, training summary and evaluation (no model needed)."""
+    import json
+
+    from pellucid.features.saelens_format import read_config
+
+    folder = Path(folder)
+    cfg = read_config(folder)
+    meta = cfg.get("metadata") or {}
+    out: dict[str, Any] = {
+        "folder": str(folder),
+        "architecture": meta.get("pellucid_architecture") or cfg.get("architecture"),
+        "model": meta.get("model_name") or cfg.get("model_name"),
+        "site": meta.get("pellucid_site"),
+        "site_out": meta.get("pellucid_site_out"),
+        "hook_name": meta.get("hook_name") or cfg.get("hook_name"),
+        "d_in": cfg.get("d_in"),
+        "d_sae": cfg.get("d_sae"),
+        "k": cfg.get("k"),
+    }
+    for key, name in (("train", "pellucid_train.json"), ("evaluation", "pellucid_eval.json")):
+        path = folder / name
+        if path.is_file():
+            data = json.loads(path.read_text(encoding="utf-8"))
+            data.pop("history", None)
+            out[key] = data
+    return out
+
+
+def show(lm: LM, folder: str | Path, feature: int, data: str | Path, *, top: int = 10, max_tokens: int = 20_000) -> Any:
+    """One feature of the dictionary in ``folder``: top contexts in ``data``, histogram, logit effects."""
+    from pellucid.features import saelens_format
+    from pellucid.features.corpus import check_corpus
+    from pellucid.features.show import show_feature
+
+    check_corpus(data)
+    dictionary = saelens_format.load(folder, lm)
+    return show_feature(lm, dictionary, feature, data, top=top, max_tokens=max_tokens)

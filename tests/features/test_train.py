@@ -1,0 +1,98 @@
+"""Training on synthetic data with a known answer, and resuming from a checkpoint."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import torch
+
+from pellucid.errors import InvalidInputError
+from pellucid.features.dictionary import DictionaryConfig
+from pellucid.features.train import TensorSource, TrainConfig, fit
+
+
+def sparse_mixture(n: int, d: int = 24, n_true: int = 32, per_token: float = 3.0, seed: int = 0):
+    """Vectors made of a few of ``n_true`` known unit directions, with positive weights and an offset."""
+    g = torch.Generator().manual_seed(seed)
+    dirs = torch.randn(n_true, d, generator=g)
+    dirs /= dirs.norm(dim=-1, keepdim=True)
+    on = torch.rand(n, n_true, generator=g) < per_token / n_true
+    weights = torch.rand(n, n_true, generator=g) * 2 + 0.5
+    return (on * weights) @ dirs + 0.3, dirs
+
+
+@pytest.mark.parametrize("architecture", ["topk", "batchtopk"])
+def test_a_sparse_dictionary_recovers_the_known_directions(architecture: str) -> None:
+    x, dirs = sparse_mixture(16_000)
+    config = DictionaryConfig(architecture, 24, 48, 3, "blocks.0.resid_post")
+    train = TrainConfig(tokens=120_000, batch_size=256, lr=5e-3, dead_tokens=5_000)
+    result = fit(TensorSource(x, batch_size=256), config, train)
+    best = (result.dictionary.directions() @ dirs.T).max(0).values
+    assert best.min() >= 0.95, f"worst direction recovered with cosine {best.min():.3f}"
+    assert result.history[-1]["fve"] > 0.8
+    with torch.no_grad():
+        l0 = (result.dictionary.encode(x[:2000]) > 0).sum(-1).float().mean()
+    assert 2.0 <= l0 <= 4.5  # about k = 3 active latents per token, at inference too
+
+
+def test_jumprelu_learns_a_sparse_code() -> None:
+    x, _ = sparse_mixture(8_000)
+    config = DictionaryConfig("jumprelu", 24, 48, 3, "blocks.0.resid_post")
+    result = fit(TensorSource(x, batch_size=256), config, TrainConfig(tokens=50_000, batch_size=256, lr=3e-3))
+    first, last = result.history[0], result.history[-1]
+    assert last["mse"] < first["mse"] / 2
+    with torch.no_grad():
+        l0 = (result.dictionary.encode(x[:2000]) > 0).sum(-1).float().mean()
+    assert l0 < 24  # far sparser than the 48 latents
+
+
+def test_a_transcoder_learns_a_map_between_two_sites() -> None:
+    x, dirs = sparse_mixture(8_000)
+    y = torch.relu(x) @ torch.randn(24, 16, generator=torch.Generator().manual_seed(1))
+    config = DictionaryConfig("topk", 24, 48, 4, "blocks.0.mlp.in", site_out="blocks.0.mlp.out", d_out=16)
+    result = fit(TensorSource(x, y, batch_size=256), config, TrainConfig(tokens=80_000, batch_size=256, lr=3e-3))
+    assert result.dictionary.W_dec.shape == (48, 16)
+    assert result.history[-1]["fve"] > 0.7
+
+
+def test_resuming_from_a_checkpoint_ends_where_an_uninterrupted_run_ends(tmp_path: Path) -> None:
+    x, _ = sparse_mixture(4_000)
+    config = DictionaryConfig("topk", 24, 48, 3, "blocks.0.resid_post")
+    train = TrainConfig(tokens=256 * 40, batch_size=256, lr=3e-3, checkpoint_every=15, dead_tokens=1_000)
+    whole = fit(TensorSource(x, batch_size=256, seed=5), config, train)
+
+    class Interrupt(Exception):
+        pass
+
+    def stop_at_20(fraction: float, _: dict[str, float]) -> None:
+        if fraction >= 20 / 40:
+            raise Interrupt
+
+    with pytest.raises(Interrupt):
+        fit(TensorSource(x, batch_size=256, seed=5), config, train, out=tmp_path, progress=stop_at_20)
+    resumed = fit(TensorSource(x, batch_size=256, seed=5), config, train, out=tmp_path, resume=True)
+    assert 0 < resumed.tokens < whole.tokens  # continued from the checkpoint at step 15, not from the start
+    for name, tensor in whole.dictionary.state_dict().items():
+        assert torch.equal(tensor, resumed.dictionary.state_dict()[name]), name
+
+
+def test_resuming_with_other_settings_is_refused(tmp_path: Path) -> None:
+    x, _ = sparse_mixture(2_000)
+    config = DictionaryConfig("topk", 24, 48, 3, "blocks.0.resid_post")
+    train = TrainConfig(tokens=256 * 4, batch_size=256, checkpoint_every=2)
+    fit(TensorSource(x, batch_size=256), config, train, out=tmp_path)
+    other = DictionaryConfig("topk", 24, 48, 4, "blocks.0.resid_post")
+    with pytest.raises(InvalidInputError, match="k differ"):
+        fit(TensorSource(x, batch_size=256), other, train, out=tmp_path, resume=True)
+    with pytest.raises(InvalidInputError, match="no checkpoint.pt"):
+        fit(TensorSource(x, batch_size=256), config, train, out=tmp_path / "nowhere", resume=True)
+
+
+def test_bad_shapes_are_refused_with_the_values() -> None:
+    with pytest.raises(InvalidInputError, match="k=80 is more than the 64 latents"):
+        DictionaryConfig("topk", 24, 64, 80, "blocks.0.resid_post")
+    with pytest.raises(InvalidInputError, match="Unknown architecture"):
+        DictionaryConfig("gated", 24, 64, 8, "blocks.0.resid_post")
+    with pytest.raises(InvalidInputError, match="widths"):
+        fit(TensorSource(torch.randn(100, 20)), DictionaryConfig("topk", 24, 64, 8, "blocks.0.resid_post"))
