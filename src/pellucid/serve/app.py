@@ -48,6 +48,7 @@ from pellucid.serve.routers import (
     otlp,
     proxy,
     records,
+    traces,
     ui,
 )
 from pellucid.serve.state import AppState, ServerLacksError, app_state, install
@@ -191,6 +192,7 @@ def create_app(
     app.include_router(inspect.router, prefix="/api")
     app.include_router(audit.router, prefix="/api")
     app.include_router(counterfactual.router, prefix="/api")
+    app.include_router(traces.router, prefix="/api")
     app.include_router(openai.router if forwarder is None else proxy.router)  # proxy mode: /v1 goes upstream
     app.include_router(otlp.router)
     app.include_router(ui.router)
