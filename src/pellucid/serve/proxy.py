@@ -26,10 +26,12 @@ from __future__ import annotations
 
 import json
 import logging
+import ssl
 from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 import anyio
+import certifi
 import httpx
 from fastapi import Request
 from fastapi.responses import JSONResponse, Response, StreamingResponse
@@ -43,6 +45,9 @@ from pellucid.serve.proxy_answers import Answer, BadUpstreamAnswer, StreamReader
 from pellucid.serve.upstreams import Upstream, UpstreamTimeouts
 
 log = logging.getLogger(__name__)
+
+#: HTTP clients (connection pools) the proxy spreads its calls over; see :meth:`Proxy.start`.
+POOLS = 8
 
 #: ``(upstream, prompt, response) -> (prompt_tokens, completion_tokens)`` or None when it cannot count.
 TokenCounter = Callable[[Upstream, Any, str | None], tuple[int, int] | None]
@@ -113,24 +118,33 @@ class Proxy:
         self.timeout = httpx.Timeout(timeouts.read, connect=timeouts.connect)
         self.total = timeouts.total
         self.serve_local = serve_local
-        self._client: httpx.AsyncClient | None = None
+        self._clients: list[httpx.AsyncClient] = []
+        self._turn = 0
 
     async def start(self) -> None:
-        """Open the pooled HTTP client (the app's start-up)."""
-        limits = httpx.Limits(max_connections=512, max_keepalive_connections=128, keepalive_expiry=30.0)
-        self._client = httpx.AsyncClient(timeout=self.timeout, limits=limits)
+        """Open the pooled HTTP clients (the app's start-up).
+
+        The connections are split over :data:`POOLS` clients taken in turn: httpcore's pool scans
+        every connection and waiting request whenever a request starts or ends, a cost that grows
+        with the square of the calls in flight, so eight small pools cost far less than one big one.
+        """
+        limits = httpx.Limits(max_connections=64, max_keepalive_connections=16, keepalive_expiry=30.0)
+        tls = ssl.create_default_context(cafile=certifi.where())  # httpx's default, loaded once for all pools
+        self._clients = [httpx.AsyncClient(timeout=self.timeout, limits=limits, verify=tls) for _ in range(POOLS)]
 
     async def close(self) -> None:
-        """Close the client and its connections (the app's shutdown)."""
-        if self._client is not None:
-            await self._client.aclose()
-            self._client = None
+        """Close the clients and their connections (the app's shutdown)."""
+        clients, self._clients = self._clients, []
+        for client in clients:
+            await client.aclose()
 
     @property
     def client(self) -> httpx.AsyncClient:
-        if self._client is None:
-            raise RuntimeError("Proxy.start() was not called: the app's lifespan opens the HTTP client.")
-        return self._client
+        """The next pooled client, in turn."""
+        if not self._clients:
+            raise RuntimeError("Proxy.start() was not called: the app's lifespan opens the HTTP clients.")
+        self._turn = (self._turn + 1) % len(self._clients)
+        return self._clients[self._turn]
 
     def serves(self, model: Any) -> bool:
         """Whether a call naming ``model`` goes upstream (else the local gateway answers it).
@@ -283,12 +297,11 @@ class Proxy:
     # -- streams -----------------------------------------------------------------------------
     async def _stream(self, call: Call, upstream: Upstream, path: str, body: dict[str, Any]) -> Response:
         deadline = anyio.current_time() + self.total
+        client = self.client
         try:
-            request = self.client.build_request(
-                "POST", upstream.url(path), json=body, headers=self.headers_for(upstream)
-            )
+            request = client.build_request("POST", upstream.url(path), json=body, headers=self.headers_for(upstream))
             with anyio.fail_after(self.total):
-                reply = await self.client.send(request, stream=True)
+                reply = await client.send(request, stream=True)
         except TimeoutError:
             return self._fail(call, self._total_error(upstream))
         except httpx.HTTPError as exc:
