@@ -41,7 +41,7 @@ from pellucid.errors import InvalidInputError, ModelNotFoundError
 from pellucid.monitor.errors import StoreBusyError
 from pellucid.serve.gateway import Call, Gateway, rejected_prompt
 from pellucid.serve.openai_errors import OpenAIError, from_exception
-from pellucid.serve.proxy_answers import Answer, BadUpstreamAnswer, StreamReader, excerpt, read_answer
+from pellucid.serve.proxy_answers import Answer, BadUpstreamAnswer, StreamReader, excerpt, read_answer, until
 from pellucid.serve.upstreams import Upstream, UpstreamTimeouts
 
 log = logging.getLogger(__name__)
@@ -351,7 +351,7 @@ class Proxy:
             return _sse(failure)
 
         try:
-            async for chunk in _until(reply.aiter_raw(), deadline):
+            async for chunk in until(reply.aiter_raw(), deadline):
                 if reader.feed(chunk):
                     call.first_token()
                 if reader.done and reader.error is None and not call.logged:  # queued before the client sees the end
@@ -386,18 +386,6 @@ class Proxy:
                 await reply.aclose()
                 if not call.logged:
                     await self._finish(call, upstream, answer, status=reply.status_code)
-
-
-async def _until(chunks: AsyncIterator[bytes], deadline: float) -> AsyncIterator[bytes]:
-    """``chunks``, raising ``TimeoutError`` when the next one has not come by ``deadline``."""
-    iterator = aiter(chunks)
-    while True:
-        with anyio.fail_after(max(deadline - anyio.current_time(), 0.0)):
-            try:
-                chunk = await anext(iterator)
-            except StopAsyncIteration:
-                return
-        yield chunk
 
 
 def _tokens(answer: Answer) -> dict[str, int | None]:
