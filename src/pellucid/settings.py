@@ -34,6 +34,13 @@ Environment variables:
 - ``PELLUCID_UPSTREAMS``, ``PELLUCID_UPSTREAM_KEY_ENV``, ``PELLUCID_LOCAL_WEIGHTS``: proxy mode,
   comma-separated ``NAME=URL`` / ``NAME=VAR`` / ``NAME=WEIGHTS`` entries (see
   ``pellucid.serve.upstreams``).
+- ``PELLUCID_UPSTREAM_CONFIG``: a TOML file listing upstreams and timeouts (see
+  :func:`read_upstream_config`); its entries are added to those of the variables and flags.
+- ``PELLUCID_UPSTREAM_CONNECT_TIMEOUT``, ``PELLUCID_UPSTREAM_READ_TIMEOUT``,
+  ``PELLUCID_UPSTREAM_TOTAL_TIMEOUT``: seconds proxy mode waits for a connection (10), for each
+  read from the upstream (300) and for a whole call, streams included (900).
+- ``PELLUCID_SERVE_LOCAL``: ``1`` lets a proxying gateway also answer, with local models, calls
+  naming a model that is not proxied (default ``0``: every ``/v1`` call goes upstream).
 - ``PELLUCID_OTLP_ENDPOINT``, ``PELLUCID_OTLP_HEADERS``: export every logged call as an OTLP span
   to this traces URL, with comma-separated ``KEY=VALUE`` headers (see ``pellucid.serve.otlp_export``).
 - ``PELLUCID_DURABLE``: ``1`` journals each gateway call's record to disk (group-committed
@@ -90,6 +97,14 @@ class Settings:
     upstream_key_env: tuple[str, ...] = ()
     #: ``NAME=PATH_OR_BUNDLED_NAME``: local weights of a proxied model
     local_weights: tuple[str, ...] = ()
+    #: TOML file with ``[[upstream]]`` entries and ``[timeouts]`` (see read_upstream_config)
+    upstream_config: Path | None = None
+    #: proxy mode: seconds to wait for a connection / each read / a whole call (None: the file's, else the default)
+    upstream_connect_timeout: float | None = None
+    upstream_read_timeout: float | None = None
+    upstream_total_timeout: float | None = None
+    #: proxy mode: calls naming a model that is not proxied are answered locally
+    serve_local: bool = False
     #: OpenTelemetry out: OTLP/HTTP traces URL every logged call is exported to (None: off)
     otlp_endpoint: str | None = None
     #: ``KEY=VALUE`` headers sent with each OTLP export (e.g. an API key)
@@ -148,6 +163,12 @@ class Settings:
             values["durable"] = _flag("PELLUCID_DURABLE", env["PELLUCID_DURABLE"])
         if env.get("PELLUCID_DURABLE_WINDOW_MS"):
             values["durable_window_ms"] = _window_ms(env["PELLUCID_DURABLE_WINDOW_MS"])
+        if env.get("PELLUCID_SERVE_LOCAL"):
+            values["serve_local"] = _flag("PELLUCID_SERVE_LOCAL", env["PELLUCID_SERVE_LOCAL"])
+        for name in ("CONNECT", "READ", "TOTAL"):
+            variable = f"PELLUCID_UPSTREAM_{name}_TIMEOUT"
+            if env.get(variable):
+                values[variable.removeprefix("PELLUCID_").lower()] = positive_seconds(variable, env[variable])
         if env.get("PELLUCID_OTLP_ENDPOINT"):
             values["otlp_endpoint"] = env["PELLUCID_OTLP_ENDPOINT"].strip()
         lists = ("PELLUCID_UPSTREAMS", "PELLUCID_UPSTREAM_KEY_ENV", "PELLUCID_LOCAL_WEIGHTS", "PELLUCID_OTLP_HEADERS")
@@ -164,7 +185,118 @@ class Settings:
                     raise InvalidInputError(
                         f"{name}={env[name]!r} is not an integer; set it to a whole number or unset it."
                     ) from None
-        return cls(**values).with_overrides(**overrides)
+        settings = cls(**values).with_overrides(**overrides)
+        config = overrides.get("upstream_config") or env.get("PELLUCID_UPSTREAM_CONFIG")
+        return settings.with_upstream_config(Path(config).expanduser()) if config else settings
+
+    def with_upstream_config(self, path: Path) -> Settings:
+        """A copy with the proxy entries of the TOML file ``path`` added (see :func:`read_upstream_config`).
+
+        The file's upstreams, keys and weights come before those already set; a timeout already
+        set (by a flag or a variable) wins over the file's.
+        """
+        found = read_upstream_config(path)
+        merged: dict[str, Any] = {"upstream_config": path}
+        for name in ("upstreams", "upstream_key_env", "local_weights"):
+            merged[name] = (*found.get(name, ()), *getattr(self, name))
+        for name in ("upstream_connect_timeout", "upstream_read_timeout", "upstream_total_timeout"):
+            if getattr(self, name) is None and name in found:
+                merged[name] = found[name]
+        return replace(self, **merged)
+
+
+#: ``[timeouts]`` keys of an upstream config file, and the setting each fills.
+_TIMEOUT_KEYS = {
+    "connect": "upstream_connect_timeout",
+    "read": "upstream_read_timeout",
+    "total": "upstream_total_timeout",
+}
+_UPSTREAM_KEYS = ("name", "url", "model", "key_env", "local_weights")
+
+
+def read_upstream_config(path: Path) -> dict[str, Any]:
+    """The proxy settings of a TOML file, as ``Settings`` fields (``NAME=VALUE`` lists, seconds).
+
+    One table per proxied model, and optional timeouts for all of them::
+
+        [timeouts]            # seconds; each may be left out
+        connect = 5
+        read = 120
+        total = 600
+
+        [[upstream]]
+        name = "llama"                        # what clients put in "model"
+        url = "http://127.0.0.1:8001/v1"      # the server's API base
+        model = "meta-llama/Llama-3.2-1B"     # optional: the name the upstream knows
+        key_env = "LLAMA_KEY"                 # optional: variable holding its API key
+        local_weights = "/models/llama-1b"    # optional: weights to explain its records
+
+    A missing file, bad TOML, an unknown key or a missing name or URL is an error naming it.
+    """
+    import tomllib
+
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise InvalidInputError(f"Upstream config {str(path)!r} cannot be read ({exc.strerror or exc}).") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise InvalidInputError(f"Upstream config {str(path)!r} is not valid TOML ({exc}).") from None
+    unknown = sorted(set(data) - {"upstream", "timeouts"})
+    if unknown:
+        raise InvalidInputError(
+            f"Upstream config {str(path)!r}: unknown table(s) {unknown}; use [[upstream]] and [timeouts]."
+        )
+    out: dict[str, Any] = {"upstreams": [], "upstream_key_env": [], "local_weights": []}
+    entries = data.get("upstream", [])
+    if not isinstance(entries, list):
+        raise InvalidInputError(
+            f"Upstream config {str(path)!r}: write each model as an [[upstream]] table (double brackets)."
+        )
+    for i, entry in enumerate(entries, 1):
+        _upstream_entry(path, i, entry, out)
+    timeouts = data.get("timeouts", {})
+    bad = sorted(set(timeouts) - set(_TIMEOUT_KEYS)) if isinstance(timeouts, dict) else ["(not a table)"]
+    if bad:
+        raise InvalidInputError(
+            f"Upstream config {str(path)!r}: [timeouts] has {bad}; allowed keys: connect, read, total."
+        )
+    for key, value in timeouts.items():
+        out[_TIMEOUT_KEYS[key]] = positive_seconds(f"[timeouts] {key} in {path}", str(value))
+    return {k: tuple(v) if isinstance(v, list) else v for k, v in out.items()}
+
+
+def _upstream_entry(path: Path, index: int, entry: Any, out: dict[str, Any]) -> None:
+    """One ``[[upstream]]`` table appended to ``out``'s ``NAME=VALUE`` lists."""
+    where = f"Upstream config {str(path)!r}, [[upstream]] number {index}"
+    if not isinstance(entry, dict):
+        raise InvalidInputError(f"{where} is not a table.")
+    unknown = sorted(set(entry) - set(_UPSTREAM_KEYS))
+    if unknown:
+        raise InvalidInputError(f"{where}: unknown key(s) {unknown}; allowed: {', '.join(_UPSTREAM_KEYS)}.")
+    for key in _UPSTREAM_KEYS:
+        if key in entry and not (isinstance(entry[key], str) and entry[key].strip()):
+            raise InvalidInputError(f"{where}: {key} = {entry[key]!r} must be a non-empty string.")
+    if "name" not in entry or "url" not in entry:
+        raise InvalidInputError(f'{where} needs name and url, e.g. name = "llama", url = "http://127.0.0.1:8001/v1".')
+    name = entry["name"].strip()
+    out["upstreams"].append(
+        f"{name}={entry['url'].strip()}" + (f"#{entry['model'].strip()}" if "model" in entry else "")
+    )
+    if "key_env" in entry:
+        out["upstream_key_env"].append(f"{name}={entry['key_env'].strip()}")
+    if "local_weights" in entry:
+        out["local_weights"].append(f"{name}={entry['local_weights'].strip()}")
+
+
+def positive_seconds(name: str, value: str) -> float:
+    """A positive number of seconds, or an error naming the setting."""
+    try:
+        seconds = float(value)
+    except ValueError:
+        seconds = float("nan")
+    if not seconds > 0 or seconds == float("inf"):
+        raise InvalidInputError(f"{name}={value!r} is not a positive number of seconds; set it to e.g. 30 or unset it.")
+    return seconds
 
 
 def _kernel_mode(value: str) -> str:

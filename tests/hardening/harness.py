@@ -15,6 +15,7 @@ import socket
 import subprocess
 import sys
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -33,7 +34,10 @@ def free_port() -> int:
 class Server:
     """``pellucid serve --model <folder>`` on a loopback port, logging to ``db_url``."""
 
-    def __init__(self, model_dir: Path, db_url: str, home: Path, *, threads: int = 1, durable: bool = False) -> None:
+    def __init__(
+        self, model_dir: Path, db_url: str, home: Path, *, threads: int = 1, durable: bool = False,
+        extra_args: Sequence[str] = (),
+    ) -> None:  # fmt: skip
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.db_url = db_url
@@ -49,7 +53,8 @@ class Server:
         cmd = [
             sys.executable, "-c", "from pellucid.cli.main import main; main()",
             "serve", "--model", str(model_dir), "--database-url", db_url,
-            "--port", str(self.port), "--no-background", "--durable" if durable else "--no-durable",
+            "--port", str(self.port), "--no-background",
+            "--durable" if durable else "--no-durable", *extra_args,
         ]  # fmt: skip
         self.log_path = home / "server.log"
         home.mkdir(parents=True, exist_ok=True)

@@ -124,3 +124,21 @@ def test_a_failing_model_does_not_wedge_the_queue(store: Store, logged) -> None:
     stats = Enricher(store, lm=_BrokenLM(), embeddings=False, batch_size=1).run_once()  # type: ignore[arg-type]
     assert (stats.records, stats.lm_scored, stats.lm_skipped) == (4, 0, 3)
     assert store.analytics.count_missing(MARKER) == 0
+
+
+def test_proxied_calls_are_scored_with_their_mapped_weights(store: Store, make, tiny_lm, settings, caplog) -> None:
+    proxy = {"upstream": "remote", "url": "http://127.0.0.1:9/v1", "model": "llama"}
+    mapped = make(prompt=MESSAGES, response="Paris.", model="remote", metadata={"gateway": {"proxy": proxy}})
+    other = {**proxy, "upstream": "elsewhere"}
+    unmapped = make(prompt=MESSAGES, response="Paris.", model="elsewhere", metadata={"gateway": {"proxy": other}})
+    store.repo.insert_records([mapped, unmapped])
+    pool = ModelPool(settings.with_overrides(local_weights=("remote=tiny",)))
+    pool.add(tiny_lm, name="tiny")
+    with caplog.at_level("WARNING"):
+        stats = Enricher(store, pool=pool, embeddings=False, audit_flags=False).run_once()
+    assert (stats.lm_scored, stats.lm_skipped) == (1, 1)
+    expected = response_stats(tiny_lm, MESSAGES, "Paris.")
+    assert store.repo.get_record(mapped.id).metrics["perplexity"] == pytest.approx(expected.perplexity, rel=1e-5)
+    assert store.repo.get_record(unmapped.id).metrics["perplexity"] is None
+    assert "'elsewhere' is not mapped to local weights" in caplog.text
+    assert "PELLUCID_LOCAL_WEIGHTS=elsewhere=PATH_OR_BUNDLED_NAME" in caplog.text

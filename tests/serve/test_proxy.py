@@ -233,3 +233,18 @@ def test_explaining_an_unmapped_proxied_record_says_what_to_configure(proxied):
     message = str(info.value)
     assert "'ok' is not mapped to local weights" in message and "PELLUCID_LOCAL_WEIGHTS=ok=" in message
     assert "--local-weights ok=PATH_OR_BUNDLED_NAME" in message
+
+
+def test_explain_this_on_a_proxied_record_uses_the_mapped_weights(proxied):
+    proxied.client().chat.completions.create(model="nousage", messages=MESSAGES)
+    [record] = proxied.records()
+    res = httpx.post(f"{proxied.url}/api/records/{record.id}/explanation", json={"method": "occlusion"}, timeout=60)
+    assert res.status_code == 200, res.text
+    explanation = res.json()
+    assert explanation["model"] == proxied.tiny and explanation["meta"]["record_model"] == "nousage"
+    targets = explanation["labels"]["target"]
+    assert "".join(targets).startswith(TEXT) and len(explanation["scores"]) == len(targets)
+    proxied.client().chat.completions.create(model="ok", messages=MESSAGES)
+    unmapped = proxied.records()[-1]
+    res = httpx.post(f"{proxied.url}/api/records/{unmapped.id}/explanation", json={"method": "occlusion"}, timeout=60)
+    assert res.status_code == 422 and "--local-weights ok=PATH_OR_BUNDLED_NAME" in res.json()["error"]["message"]

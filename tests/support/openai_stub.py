@@ -9,7 +9,8 @@ JSON, answers of the wrong shape, a stream cut in the middle, a slow answer, an 
 - ``limited``: a 429 OpenAI error; ``broken``: a 500 plain-text body;
 - ``slow``: answers after 3 s;
 - ``stream``: three chunks, a usage chunk when asked, ``[DONE]``;
-- ``cut``: two chunks, then the connection is dropped without ending the response.
+- ``cut``: two chunks, then the connection is dropped without ending the response;
+- ``stall``: streamed, one chunk then silence for 30 s (an upstream that hangs mid-stream).
 """
 
 from __future__ import annotations
@@ -47,8 +48,11 @@ def _chunk(delta: dict[str, Any], finish: str | None = None) -> bytes:
     return f"data: {json.dumps(data)}\n\n".encode()
 
 
-async def _events(body: dict[str, Any], cut: bool) -> AsyncIterator[bytes]:
+async def _events(body: dict[str, Any], cut: bool, stall: bool = False) -> AsyncIterator[bytes]:
     yield _chunk({"role": "assistant", "content": ""})
+    if stall:
+        yield _chunk({"content": PIECES[0]})
+        await asyncio.sleep(30)
     for i, piece in enumerate(PIECES):
         if cut and i == 2:
             raise ConnectionResetError("the stub drops the connection mid-stream")
@@ -66,8 +70,8 @@ async def chat(request: Request) -> Response:
     body = await request.json()
     request.app.state.seen.append({"body": body, "authorization": request.headers.get("authorization")})
     model = body.get("model")
-    if model in ("stream", "cut") and body.get("stream"):
-        return StreamingResponse(_events(body, model == "cut"), media_type="text/event-stream")
+    if model in ("stream", "cut", "stall") and body.get("stream"):
+        return StreamingResponse(_events(body, model == "cut", model == "stall"), media_type="text/event-stream")
     if model == "html":
         return Response("<html><body>Bad gateway</body></html>", 200, media_type="text/html")
     if model == "schema":

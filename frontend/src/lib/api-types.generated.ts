@@ -883,6 +883,14 @@ export interface TokenScores {
   total: number | null;
 }
 
+export interface TraceDetail {
+  trace_id: string;
+  session_id: string | null;
+  started_at: string;
+  duration_ms: number;
+  spans: TraceSpan[];
+}
+
 /** Causal tracing (ROME): where a fact is recalled, with the subject corrupted by noise. */
 export interface TraceRequest {
   /** Model name (default: the server's model). */
@@ -906,6 +914,41 @@ export interface TraceRequest {
   layers?: number[] | null;
   /** Apply the chat template (default: raw text, as next-token analyses read). */
   chat?: boolean;
+}
+
+/** One span on the timeline: an LLM call (``kind`` ``llm``, with its record) or a context span. */
+export interface TraceSpan {
+  span_id: string;
+  parent_span_id: string | null;
+  name: string;
+  kind: "llm" | "context";
+  /** gen_ai.operation.name or the OpenInference span kind. */
+  operation: string | null;
+  /** Milliseconds since the trace's first span started. */
+  start_ms: number;
+  end_ms: number;
+  /** 0 for a root span, its parent's depth + 1 otherwise. */
+  depth: number;
+  /** The stored call (LLM spans only): explain it from here. */
+  record_id: string | null;
+  model: string | null;
+  error: string | null;
+  /** The prompt text, cut to 300 characters. */
+  prompt: string | null;
+  /** The response, cut to 300 characters. */
+  response: string | null;
+}
+
+/** One trace in the list (``TraceSummary.to_dict()``). */
+export interface TraceSummary {
+  trace_id: string;
+  session_id: string | null;
+  started_at: string;
+  last_call_at: string;
+  /** LLM spans stored as records. */
+  calls: number;
+  errors: number;
+  models: string[];
 }
 
 export interface Usage {

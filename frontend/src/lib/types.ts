@@ -32,6 +32,9 @@ export type {
   Scores,
   SeriesPoint,
   TokenScores,
+  TraceDetail,
+  TraceSpan,
+  TraceSummary,
   VerbSpec,
   WordDiffOp,
 } from "./api-types.generated";

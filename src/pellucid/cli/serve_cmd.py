@@ -13,6 +13,8 @@ token every ``/api`` and ``/v1`` route (except ``/api/health``) checks it; see
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import typer
 
 from pellucid.cli.common import ModelOption, err_console, handle_errors, settings_from
@@ -56,6 +58,27 @@ def serve(
         "--local-weights",
         help="NAME=PATH_OR_BUNDLED_NAME: local weights of a proxied model, to explain its records and count tokens.",
     ),
+    upstream_config: Path | None = typer.Option(
+        None,
+        "--upstream-config",
+        help="TOML file of proxied models ([[upstream]] name, url, model, key_env, local_weights) and "
+        "[timeouts] connect, read, total (PELLUCID_UPSTREAM_CONFIG).",
+    ),
+    upstream_connect_timeout: float | None = typer.Option(
+        None, "--upstream-connect-timeout", help="Seconds to wait for a connection to an upstream (default 10)."
+    ),
+    upstream_read_timeout: float | None = typer.Option(
+        None, "--upstream-read-timeout", help="Seconds to wait for each read from an upstream (default 300)."
+    ),
+    upstream_total_timeout: float | None = typer.Option(
+        None, "--upstream-total-timeout", help="Seconds a whole proxied call may take, streams included (default 900)."
+    ),
+    serve_local: bool | None = typer.Option(
+        None,
+        "--serve-local/--no-serve-local",
+        help="With --upstream: also answer calls naming a model that is not proxied with local models "
+        "(PELLUCID_SERVE_LOCAL).",
+    ),
     otlp_endpoint: str | None = typer.Option(
         None,
         "--otlp-endpoint",
@@ -70,16 +93,24 @@ def serve(
     from pellucid.serve.app import create_app
     from pellucid.serve.otlp_export import check_settings
     from pellucid.serve.security import ensure_token
-    from pellucid.serve.upstreams import build_upstreams
+    from pellucid.serve.upstreams import upstreams_of
     from pellucid.service import ModelPool
+    from pellucid.settings import positive_seconds
 
     settings = settings_from(ctx).with_overrides(
         host=host, port=port, default_model=model, database_url=database_url, redact_pii=redact_pii,
         durable=durable, upstreams=tuple(upstream) if upstream else None,
         upstream_key_env=tuple(upstream_key_env) if upstream_key_env else None,
         local_weights=tuple(local_weights) if local_weights else None, otlp_endpoint=otlp_endpoint,
+        serve_local=serve_local, **{
+            f"upstream_{name}_timeout": positive_seconds(f"--upstream-{name}-timeout", str(value))
+            for name, value in (("connect", upstream_connect_timeout), ("read", upstream_read_timeout),
+                                ("total", upstream_total_timeout)) if value is not None
+        },
     )  # fmt: skip
-    proxied = build_upstreams(settings.upstreams, settings.upstream_key_env, settings.local_weights)
+    if upstream_config is not None:
+        settings = settings.with_upstream_config(upstream_config.expanduser())
+    proxied = upstreams_of(settings)
     check_settings(settings.otlp_endpoint, settings.otlp_headers)  # a bad URL fails before the store opens
     settings, generated = ensure_token(settings)
     if generated is not None:
@@ -92,7 +123,7 @@ def serve(
     store = Store.open(settings.resolved_database_url)  # raises StoreConnectionError naming the URL
     try:
         pool = ModelPool(settings)
-        if preload and not proxied:  # proxy mode loads local weights only when a record needs them
+        if preload and (not proxied or settings.serve_local):  # proxy mode loads weights when a record needs them
             with err_console.status(f"Loading {settings.default_model}…"):
                 pool.get()
         app = create_app(settings, pool, store, background=background)

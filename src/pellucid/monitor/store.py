@@ -45,6 +45,7 @@ from pellucid.monitor.repository_alerts import AlertRepository
 from pellucid.monitor.repository_analytics import AnalyticsRepository
 from pellucid.monitor.repository_evals import EvalRunRepository
 from pellucid.monitor.repository_reports import ReportRepository
+from pellucid.monitor.repository_traces import TraceRepository
 from pellucid.monitor.sql import dump_json
 from pellucid.settings import Settings
 
@@ -83,7 +84,8 @@ class Store:
 
     Build it with :meth:`open`. One repository per aggregate: ``store.repo`` (records, feedback),
     ``store.analytics`` (window aggregates over records), ``store.evals`` (evaluation runs),
-    ``store.alerts`` (alert rules and events) and ``store.reports`` (saved drift and audit reports);
+    ``store.alerts`` (alert rules and events), ``store.reports`` (saved drift and audit reports) and
+    ``store.traces`` (calls grouped by OpenTelemetry trace);
     ``store.close()`` releases the connections (also on ``with Store.open(...) as store:``).
     """
 
@@ -94,6 +96,7 @@ class Store:
         self.evals = EvalRunRepository(engine)
         self.alerts = AlertRepository(engine)
         self.reports = ReportRepository(engine)
+        self.traces = TraceRepository(engine)
 
     # -- opening -------------------------------------------------------------------------
     @classmethod

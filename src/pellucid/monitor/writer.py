@@ -28,7 +28,6 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections import deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from typing import Any, Literal
@@ -36,6 +35,7 @@ from typing import Any, Literal
 from sqlalchemy import exc as sa_exc
 
 from pellucid.errors import InvalidInputError
+from pellucid.monitor.batch_queue import BatchQueue
 from pellucid.monitor.errors import StoreBusyError, StoreClosedError, StoreError
 from pellucid.monitor.quality import DEFAULT_QUALITY, DuplicateTracker, QualityConfig, quality_flags
 from pellucid.monitor.records import NewRecord, prompt_hash
@@ -165,8 +165,10 @@ class WriterStats:
     last_error: str | None
 
 
-class BatchWriter:
+class BatchWriter(BatchQueue[NewRecord]):
     """Queue records from any thread; one background thread writes them in batches.
+
+    The queue, its batching and ``flush`` are :class:`~pellucid.monitor.batch_queue.BatchQueue`'s.
 
     Args:
         repo: where records go.
@@ -202,24 +204,17 @@ class BatchWriter:
             )
         if flush_interval <= 0:
             raise InvalidInputError(f"flush_interval must be positive seconds, got {flush_interval}.")
+        super().__init__(batch_size, flush_interval)
         self.repo = repo
-        self.batch_size = batch_size
-        self.flush_interval = flush_interval
         self.max_queue = max_queue
         self.max_backoff = max_backoff
         self.prepare = Preparer() if isinstance(prepare, str) else prepare
         self.on_written = on_written
         self.on_settled = on_settled
-        self._lock = threading.Lock()
-        self._work = threading.Condition(self._lock)  # the writer waits here for records
         self._space = threading.Condition(self._lock)  # blocked puts wait here for room
-        self._progress = threading.Condition(self._lock)  # flush() waits here for writes
-        self._pending: deque[NewRecord] = deque()
-        self._oldest = 0.0
-        self._accepted = self._done = 0
         self._counts = {"written": 0, "duplicates": 0, "failed": 0, "lost": 0, "batches": 0}
         self._last_error: str | None = None
-        self._flush_wanted = self._closing = self._give_up = False
+        self._give_up = False
         self._crashed: BaseException | None = None
         self._stop = threading.Event()  # interrupts backoff sleeps when close() gives up
         self._thread: threading.Thread | None = None
@@ -247,10 +242,7 @@ class BatchWriter:
                         "Retry later, raise max_queue, or check the database's speed"
                         + (f" (last error: {self._last_error})." if self._last_error else ".")
                     )
-            if not self._pending:
-                self._oldest = time.monotonic()
-            self._pending.append(record)
-            self._accepted += 1
+            self._enqueue(record)
             if self._thread is None:
                 self._thread = threading.Thread(target=self._run, name="pellucid-monitor-writer", daemon=True)
                 self._thread.start()
@@ -263,19 +255,8 @@ class BatchWriter:
         if self._closing:
             raise StoreClosedError("The monitoring writer is closed; create a new one to log more records.")
 
-    def flush(self, timeout: float | None = None) -> bool:
-        """Write everything queued before this call; True when done, False if ``timeout`` passed first."""
-        deadline = None if timeout is None else time.monotonic() + timeout
-        with self._lock:
-            target = self._accepted
-            self._flush_wanted = True
-            self._work.notify()
-            while self._done < target and self._crashed is None:
-                remaining = None if deadline is None else deadline - time.monotonic()
-                if remaining is not None and remaining <= 0:
-                    return False
-                self._progress.wait(remaining)
-            return self._done >= target
+    def _working(self) -> bool:
+        return self._crashed is None
 
     def close(self, timeout: float | None = 30.0) -> None:
         """Stop accepting records, write all queued ones, stop the thread. Safe to call twice.
@@ -316,22 +297,8 @@ class BatchWriter:
         self.close()
 
     # -- writer thread -------------------------------------------------------------------
-    def _next_batch(self) -> list[NewRecord] | None:
-        with self._lock:
-            while not self._pending and not self._closing:
-                self._flush_wanted = False
-                self._work.wait()
-            if not self._pending:
-                return None  # closing and drained
-            while len(self._pending) < self.batch_size and not (self._closing or self._flush_wanted):
-                remaining = self._oldest + self.flush_interval - time.monotonic()
-                if remaining <= 0:
-                    break
-                self._work.wait(remaining)
-            batch = [self._pending.popleft() for _ in range(min(self.batch_size, len(self._pending)))]
-            self._oldest = time.monotonic()
-            self._space.notify_all()
-            return batch
+    def _taken(self) -> None:
+        self._space.notify_all()
 
     def _run(self) -> None:
         try:
@@ -341,9 +308,8 @@ class BatchWriter:
                 self._notify_written(prepared)
                 self._notify_settled(prepared, lost)
                 with self._lock:
-                    self._done += len(batch)
                     self._counts["batches"] += 1
-                    self._progress.notify_all()
+                    self._finished(len(batch))
         except BaseException as error:  # a bug: make it visible instead of hanging flush()
             log.exception("The monitoring writer stopped")
             with self._lock:

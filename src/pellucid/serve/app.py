@@ -35,7 +35,8 @@ from pellucid.serve.jobs import JobRegistry
 from pellucid.serve.json_errors import CLIENT_CLOSED
 from pellucid.serve.openai_errors import OpenAIError, from_exception, from_validation
 from pellucid.serve.otlp_export import OtlpExporter, build_exporter
-from pellucid.serve.proxy import Proxy, local_token_counter
+from pellucid.serve.proxy import Proxy
+from pellucid.serve.proxy_models import local_token_counter
 from pellucid.serve.routers import (
     analytics,
     audit,
@@ -48,10 +49,11 @@ from pellucid.serve.routers import (
     otlp,
     proxy,
     records,
+    traces,
     ui,
 )
 from pellucid.serve.state import AppState, ServerLacksError, app_state, install
-from pellucid.serve.upstreams import build_upstreams
+from pellucid.serve.upstreams import UpstreamTimeouts, upstreams_of
 from pellucid.service import ModelPool
 from pellucid.settings import Settings
 
@@ -133,8 +135,12 @@ def create_app(
     workers = _background_workers(settings, models, store) if background and store is not None else []
     jobs = JobRegistry(workers=1, history=20)
     gateway = Gateway(settings, models, monitor, _redactor(settings))
-    upstreams = build_upstreams(settings.upstreams, settings.upstream_key_env, settings.local_weights)
-    forwarder = Proxy(gateway, upstreams, count_tokens=local_token_counter(models)) if upstreams else None
+    upstreams = upstreams_of(settings)
+    forwarder = None
+    if upstreams:
+        timeouts = UpstreamTimeouts.from_settings(settings)
+        counter = local_token_counter(models)
+        forwarder = Proxy(gateway, upstreams, count_tokens=counter, timeouts=timeouts, serve_local=settings.serve_local)
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
@@ -201,6 +207,7 @@ def create_app(
     app.include_router(inspect.router, prefix="/api")
     app.include_router(audit.router, prefix="/api")
     app.include_router(counterfactual.router, prefix="/api")
+    app.include_router(traces.router, prefix="/api")
     app.include_router(openai.router if forwarder is None else proxy.router)  # proxy mode: /v1 goes upstream
     app.include_router(otlp.router)
     app.include_router(ui.router)

@@ -40,9 +40,7 @@ import hashlib
 import json
 import logging
 import threading
-import time
 import uuid
-from collections import deque
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -55,6 +53,7 @@ from opentelemetry.proto.trace.v1.trace_pb2 import ResourceSpans, ScopeSpans, Sp
 
 from pellucid import __version__
 from pellucid.errors import InvalidInputError
+from pellucid.monitor.batch_queue import BatchQueue
 from pellucid.monitor.records import NewRecord, as_utc, prompt_to_text
 
 log = logging.getLogger(__name__)
@@ -215,8 +214,11 @@ class ExportStats:
     last_error: str | None
 
 
-class OtlpExporter:
+class OtlpExporter(BatchQueue[NewRecord]):
     """A bounded queue of records and one thread that sends them as OTLP spans in batches.
+
+    The queue, its batching and ``flush`` are :class:`~pellucid.monitor.batch_queue.BatchQueue`'s
+    (the same as the store's writer); a full queue drops instead of refusing.
 
     Args:
         endpoint: the OTLP/HTTP traces URL, e.g. ``http://127.0.0.1:4318/v1/traces``.
@@ -245,21 +247,15 @@ class OtlpExporter:
                 f"Need 1 <= batch_size <= max_queue and interval > 0, got batch_size={batch_size}, "
                 f"max_queue={max_queue}, interval={interval}."
             )
+        super().__init__(batch_size, interval)
         self.endpoint = endpoint
-        self.batch_size, self.interval, self.max_queue = batch_size, interval, max_queue
+        self.interval, self.max_queue = interval, max_queue
         self.max_retries, self.backoff, self.service_name = max_retries, backoff, service_name
         self._client = httpx.Client(
             timeout=timeout, headers={"Content-Type": "application/x-protobuf", **dict(headers or {})}
         )
-        self._lock = threading.Lock()
-        self._work = threading.Condition(self._lock)
-        self._progress = threading.Condition(self._lock)
-        self._pending: deque[NewRecord] = deque()
-        self._oldest = 0.0
-        self._accepted = self._done = 0
         self._counts = {"exported": 0, "dropped": 0, "failed": 0, "skipped": 0}
         self._last_error: str | None = None
-        self._closing = self._flush_wanted = False
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="pellucid-otlp-export", daemon=True)
         self._thread.start()
@@ -276,26 +272,12 @@ class OtlpExporter:
                         log.warning("OTLP export queue full (%d spans) or closed; dropping spans", self.max_queue)
                     self._counts["dropped"] += 1
                 else:
-                    if not self._pending:
-                        self._oldest = time.monotonic()
-                    self._pending.append(record)
-                    self._accepted += 1
+                    self._enqueue(record)
             if self._pending:
                 self._work.notify()
 
-    def flush(self, timeout: float | None = None) -> bool:
-        """Send (or give up on) everything queued before this call; False if ``timeout`` passed first."""
-        deadline = None if timeout is None else time.monotonic() + timeout
-        with self._lock:
-            target = self._accepted
-            self._flush_wanted = True
-            self._work.notify()
-            while self._done < target and self._thread.is_alive():
-                remaining = None if deadline is None else deadline - time.monotonic()
-                if remaining is not None and remaining <= 0:
-                    return False
-                self._progress.wait(remaining)
-            return self._done >= target
+    def _working(self) -> bool:
+        return self._thread.is_alive()
 
     def close(self, timeout: float = 10.0) -> None:
         """Stop accepting, send what is queued (for at most ``timeout`` seconds), stop the thread."""
@@ -319,22 +301,6 @@ class OtlpExporter:
             return ExportStats(queued=len(self._pending), last_error=self._last_error, **self._counts)
 
     # -- export thread ----------------------------------------------------------------------
-    def _next_batch(self) -> list[NewRecord] | None:
-        with self._lock:
-            while not self._pending and not self._closing:
-                self._flush_wanted = False
-                self._work.wait()
-            if not self._pending:
-                return None
-            while len(self._pending) < self.batch_size and not (self._closing or self._flush_wanted):
-                remaining = self._oldest + self.interval - time.monotonic()
-                if remaining <= 0:
-                    break
-                self._work.wait(remaining)
-            batch = [self._pending.popleft() for _ in range(min(self.batch_size, len(self._pending)))]
-            self._oldest = time.monotonic()
-            return batch
-
     def _run(self) -> None:
         while (batch := self._next_batch()) is not None:
             try:
@@ -344,8 +310,7 @@ class OtlpExporter:
                 self._last_error, sent = repr(error)[:300], False
             with self._lock:
                 self._counts["exported" if sent else "failed"] += len(batch)
-                self._done += len(batch)
-                self._progress.notify_all()
+                self._finished(len(batch))
 
     def _send(self, batch: list[NewRecord]) -> bool:
         body = export_request([to_span(r) for r in batch], self.service_name).SerializeToString()

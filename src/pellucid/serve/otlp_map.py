@@ -219,7 +219,8 @@ def _context(spans: list[Span]) -> dict[str, dict[str, Any]]:
         if is_llm_span(span):
             continue
         kind = span.attributes.get("gen_ai.operation.name") or span.attributes.get("openinference.span.kind")
-        entry = {"name": span.name, "span_id": span.span_id, "parent_span_id": span.parent_span_id, "kind": kind}
+        entry = {"name": span.name, "span_id": span.span_id, "parent_span_id": span.parent_span_id, "kind": kind,
+                 "start_ms": span.start_ns / 1e6, "end_ms": span.end_ns / 1e6}  # fmt: skip
         out[span.trace_id]["spans"].append(entry)
         out[span.trace_id]["documents"].extend(_documents(span))
     return out

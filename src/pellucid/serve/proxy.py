@@ -26,11 +26,13 @@ from __future__ import annotations
 
 import json
 import logging
+import ssl
 from collections.abc import AsyncIterator, Callable
 from functools import partial
 from typing import Any
 
 import anyio
+import certifi
 import httpx
 from fastapi import Request
 from fastapi.responses import JSONResponse, Response, StreamingResponse
@@ -40,10 +42,13 @@ from pellucid.errors import InvalidInputError, ModelNotFoundError
 from pellucid.monitor.errors import StoreBusyError
 from pellucid.serve.gateway import Call, Gateway, rejected_prompt
 from pellucid.serve.openai_errors import OpenAIError, from_exception
-from pellucid.serve.proxy_answers import Answer, BadUpstreamAnswer, StreamReader, excerpt, read_answer
-from pellucid.serve.upstreams import Upstream
+from pellucid.serve.proxy_answers import Answer, BadUpstreamAnswer, StreamReader, excerpt, read_answer, until
+from pellucid.serve.upstreams import Upstream, UpstreamTimeouts
 
 log = logging.getLogger(__name__)
+
+#: HTTP clients (connection pools) the proxy spreads its calls over; see :meth:`Proxy.start`.
+POOLS = 8
 
 #: ``(upstream, prompt, response) -> (prompt_tokens, completion_tokens)`` or None when it cannot count.
 TokenCounter = Callable[[Upstream, Any, str | None], tuple[int, int] | None]
@@ -93,8 +98,9 @@ class Proxy:
         gateway: makes and logs the calls (its monitor may be None: nothing logged).
         upstreams: ``{client model name: Upstream}``.
         count_tokens: counts tokens where the upstream reports no usage (None: left empty).
-        timeout: seconds to wait for any read from the upstream (generation can be slow).
-        connect_timeout: seconds to wait for a connection.
+        timeouts: how long to wait for a connection, each read, and a whole call.
+        serve_local: answer calls naming a model that is not proxied with the local gateway
+            (see :meth:`serves`).
     """
 
     def __init__(
@@ -103,31 +109,52 @@ class Proxy:
         upstreams: dict[str, Upstream],
         *,
         count_tokens: TokenCounter | None = None,
-        timeout: float = 300.0,
-        connect_timeout: float = 10.0,
+        timeouts: UpstreamTimeouts | None = None,
+        serve_local: bool = False,
     ) -> None:
         self.gateway = gateway
         self.upstreams = upstreams
         self.count_tokens = count_tokens
-        self.timeout = httpx.Timeout(timeout, connect=connect_timeout)
-        self._client: httpx.AsyncClient | None = None
+        timeouts = timeouts or UpstreamTimeouts()
+        self.timeout = httpx.Timeout(timeouts.read, connect=timeouts.connect)
+        self.total = timeouts.total
+        self.serve_local = serve_local
+        self._clients: list[httpx.AsyncClient] = []
+        self._turn = 0
 
     async def start(self) -> None:
-        """Open the pooled HTTP client (the app's start-up)."""
-        limits = httpx.Limits(max_connections=512, max_keepalive_connections=128, keepalive_expiry=30.0)
-        self._client = httpx.AsyncClient(timeout=self.timeout, limits=limits)
+        """Open the pooled HTTP clients (the app's start-up).
+
+        The connections are split over :data:`POOLS` clients taken in turn: httpcore's pool scans
+        every connection and waiting request whenever a request starts or ends, a cost that grows
+        with the square of the calls in flight, so eight small pools cost far less than one big one.
+        """
+        limits = httpx.Limits(max_connections=64, max_keepalive_connections=16, keepalive_expiry=30.0)
+        tls = ssl.create_default_context(cafile=certifi.where())  # httpx's default, loaded once for all pools
+        self._clients = [httpx.AsyncClient(timeout=self.timeout, limits=limits, verify=tls) for _ in range(POOLS)]
 
     async def close(self) -> None:
-        """Close the client and its connections (the app's shutdown)."""
-        if self._client is not None:
-            await self._client.aclose()
-            self._client = None
+        """Close the clients and their connections (the app's shutdown)."""
+        clients, self._clients = self._clients, []
+        for client in clients:
+            await client.aclose()
 
     @property
     def client(self) -> httpx.AsyncClient:
-        if self._client is None:
-            raise RuntimeError("Proxy.start() was not called: the app's lifespan opens the HTTP client.")
-        return self._client
+        """The next pooled client, in turn."""
+        if not self._clients:
+            raise RuntimeError("Proxy.start() was not called: the app's lifespan opens the HTTP clients.")
+        self._turn = (self._turn + 1) % len(self._clients)
+        return self._clients[self._turn]
+
+    def serves(self, model: Any) -> bool:
+        """Whether a call naming ``model`` goes upstream (else the local gateway answers it).
+
+        Without ``serve_local`` every call goes upstream (an unknown name is a 404 listing the
+        proxied ones). With it, proxied names go upstream and every other name, or none, is
+        answered locally like on a server without upstreams.
+        """
+        return not self.serve_local or (isinstance(model, str) and model in self.upstreams)
 
     def upstream_for(self, model: Any) -> Upstream:
         """The upstream serving ``model`` (with one upstream, a call without a model goes to it)."""
@@ -200,7 +227,10 @@ class Proxy:
 
     async def _once(self, call: Call, upstream: Upstream, path: str, body: dict[str, Any]) -> Response:
         try:
-            reply = await self.client.post(upstream.url(path), json=body, headers=self.headers_for(upstream))
+            with anyio.fail_after(self.total):
+                reply = await self.client.post(upstream.url(path), json=body, headers=self.headers_for(upstream))
+        except TimeoutError:
+            return self._fail(call, self._total_error(upstream))
         except httpx.HTTPError as exc:
             return self._fail(call, _network_error(upstream, exc))
         except InvalidInputError as exc:  # the API key variable is unset
@@ -214,6 +244,14 @@ class Proxy:
             return self._fail(call, _bad_answer(upstream, exc))
         await self._finish(call, upstream, answer, status=reply.status_code)
         return Response(reply.content, reply.status_code, call.headers, media_type="application/json")
+
+    def _total_error(self, upstream: Upstream) -> OpenAIError:
+        """The 504 of a call that outlasted the total timeout."""
+        message = (
+            f"Upstream {upstream.name!r} ({upstream.base_url}) did not finish within the total timeout of "
+            f"{self.total:g} s (raise it with PELLUCID_UPSTREAM_TOTAL_TIMEOUT or --upstream-total-timeout)."
+        )
+        return OpenAIError(504, message, "server_error", code="upstream_timeout")
 
     def _fail(self, call: Call, error: OpenAIError) -> Response:
         log.warning("Proxied %s call %s failed: %s", call.endpoint, call.record_id, error.message)
@@ -262,11 +300,14 @@ class Proxy:
 
     # -- streams -----------------------------------------------------------------------------
     async def _stream(self, call: Call, upstream: Upstream, path: str, body: dict[str, Any]) -> Response:
+        deadline = anyio.current_time() + self.total
+        client = self.client
         try:
-            request = self.client.build_request(
-                "POST", upstream.url(path), json=body, headers=self.headers_for(upstream)
-            )
-            reply = await self.client.send(request, stream=True)
+            request = client.build_request("POST", upstream.url(path), json=body, headers=self.headers_for(upstream))
+            with anyio.fail_after(self.total):
+                reply = await client.send(request, stream=True)
+        except TimeoutError:
+            return self._fail(call, self._total_error(upstream))
         except httpx.HTTPError as exc:
             return self._fail(call, _network_error(upstream, exc))
         except InvalidInputError as exc:
@@ -289,15 +330,19 @@ class Proxy:
             if not state["started"]:
                 call.finish(error="the client disconnected before the stream started", status=499)
 
-        events = self._relay(call, upstream, reply, state)
+        events = self._relay(call, upstream, reply, state, deadline)
         headers = {**call.headers, "Cache-Control": "no-cache"}
         task = BackgroundTask(_close_then, reply, never_started)
         return StreamingResponse(events, reply.status_code, headers, media_type="text/event-stream", background=task)
 
     async def _relay(
-        self, call: Call, upstream: Upstream, reply: httpx.Response, state: dict[str, bool]
+        self, call: Call, upstream: Upstream, reply: httpx.Response, state: dict[str, bool], deadline: float
     ) -> AsyncIterator[bytes]:
-        """Every chunk as it arrives; the record is written when the stream ends, however it ends."""
+        """Every chunk as it arrives; the record is written when the stream ends, however it ends.
+
+        Each read waits at most until ``deadline`` (the total timeout); the deadline is checked
+        around each read, never across a ``yield``, so no cancel scope spans the consumer's code.
+        """
         state["started"] = True
         reader = StreamReader(call.endpoint)
         error: OpenAIError | None = None
@@ -310,7 +355,7 @@ class Proxy:
             return _sse(failure)
 
         try:
-            async for chunk in reply.aiter_raw():
+            async for chunk in until(reply.aiter_raw(), deadline):
                 if reader.feed(chunk):
                     call.first_token()
                 if reader.done and reader.error is None and not call.logged:  # queued before the client sees the end
@@ -325,7 +370,11 @@ class Proxy:
                 yield record_error(error)
         except httpx.HTTPError as exc:
             error = _network_error(upstream, exc)
-            error = OpenAIError(502, error.message + " The stream was cut.", error.type, code=error.code)
+            error = OpenAIError(error.status, error.message + " The stream was cut.", error.type, code=error.code)
+            yield record_error(error)
+        except TimeoutError:
+            error = self._total_error(upstream)
+            error = OpenAIError(504, error.message + " The stream was cut.", error.type, code=error.code)
             yield record_error(error)
         except BadUpstreamAnswer as exc:
             error = _bad_answer(upstream, exc)
@@ -355,59 +404,3 @@ def _sse(error: OpenAIError) -> bytes:
 async def _close_then(reply: httpx.Response, then: Callable[[], None]) -> None:
     await reply.aclose()
     then()
-
-
-async def list_models(proxy: Proxy) -> dict[str, Any]:
-    """``GET /v1/models``: every proxied name, with the upstream's own entry when it lists the model.
-
-    Each upstream's ``/models`` is asked once (concurrently); one that cannot be reached still
-    has its models listed, marked ``"pellucid": {"reachable": false, "error": ...}``.
-    """
-    found: dict[str, dict[str, Any]] = {}
-
-    async def ask(upstream: Upstream) -> None:
-        info: dict[str, Any] = {"upstream": upstream.base_url, "reachable": True}
-        entry: dict[str, Any] = {}
-        try:
-            reply = await proxy.client.get(upstream.url("models"), headers=proxy.headers_for(upstream))
-            listed = reply.json().get("data") if reply.status_code == 200 else None
-            if reply.status_code != 200:
-                info.update(reachable=False, error=f"answered {reply.status_code}")
-            for item in listed if isinstance(listed, list) else []:
-                if isinstance(item, dict) and item.get("id") == upstream.model:
-                    entry = item
-        except (httpx.HTTPError, ValueError, AttributeError, InvalidInputError) as exc:
-            info.update(reachable=False, error=f"{type(exc).__name__}: {exc}"[:300])
-        found[upstream.name] = {
-            "id": upstream.name,
-            "object": "model",
-            "created": entry.get("created", 0) if isinstance(entry.get("created", 0), int) else 0,
-            "owned_by": entry.get("owned_by") or upstream.base_url,
-            "pellucid": info,
-        }
-
-    async with anyio.create_task_group() as group:
-        for upstream in proxy.upstreams.values():
-            group.start_soon(ask, upstream)
-    return {"object": "list", "data": [found[name] for name in sorted(found)]}
-
-
-def local_token_counter(pool: Any) -> TokenCounter:
-    """Counts a proxied call's tokens with its mapped local weights (None for unmapped models).
-
-    The prompt is counted as the model reads it (chat messages through its chat template), the
-    response as a continuation without special tokens. ``pool`` is the app's model pool; the
-    operator configured the weights, so the request guard on model names does not apply.
-    """
-    from pellucid.service.records import logged_messages
-
-    models = getattr(pool, "inner", pool)
-
-    def count(upstream: Upstream, prompt: Any, response: str | None) -> tuple[int, int] | None:
-        if not upstream.local_weights:
-            return None
-        lm = models.get(upstream.local_weights)
-        prompt_tokens = len(lm.encode(logged_messages(prompt), chat=isinstance(prompt, list)))
-        return prompt_tokens, len(lm.encode_target(response)) if response else 0
-
-    return count

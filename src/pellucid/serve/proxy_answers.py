@@ -16,8 +16,11 @@ The proxy never rewrites what the upstream sends; it only reads it. Two shapes:
 from __future__ import annotations
 
 import json
+from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from typing import Any
+
+import anyio
 
 _SHOWN = 200  # characters of a bad answer quoted in errors
 
@@ -158,3 +161,15 @@ class StreamReader:
             self._rest = b""
         self.answer.text = self.text
         return self.answer
+
+
+async def until(chunks: AsyncIterator[bytes], deadline: float) -> AsyncIterator[bytes]:
+    """``chunks``, raising ``TimeoutError`` when the next one has not come by ``deadline``."""
+    iterator = aiter(chunks)
+    while True:
+        with anyio.fail_after(max(deadline - anyio.current_time(), 0.0)):
+            try:
+                chunk = await anext(iterator)
+            except StopAsyncIteration:
+                return
+        yield chunk

@@ -17,7 +17,11 @@ load, so its records can be explained (``pellucid explain --record ID``) and its
 computed when the upstream reports none.
 
 The same three lists can be set with ``PELLUCID_UPSTREAMS``, ``PELLUCID_UPSTREAM_KEY_ENV`` and
-``PELLUCID_LOCAL_WEIGHTS`` (entries separated by commas).
+``PELLUCID_LOCAL_WEIGHTS`` (entries separated by commas), or in a TOML file
+(``--upstream-config``, see :func:`pellucid.settings.read_upstream_config`).
+
+:class:`UpstreamTimeouts` holds how long the proxy waits: for a connection, for each read (a
+silent upstream), and for a whole call from the request to the last streamed byte.
 """
 
 from __future__ import annotations
@@ -28,6 +32,7 @@ from dataclasses import dataclass
 from urllib.parse import urlsplit
 
 from pellucid.errors import InvalidInputError
+from pellucid.settings import Settings
 
 _MAX_NAME = 200  # the store's model column
 
@@ -62,6 +67,26 @@ class Upstream:
     def url(self, path: str) -> str:
         """The upstream URL of an endpoint (``chat/completions``)."""
         return f"{self.base_url}/{path.lstrip('/')}"
+
+
+@dataclass(frozen=True)
+class UpstreamTimeouts:
+    """Seconds the proxy waits: ``connect`` for a connection, ``read`` between two reads of the
+    answer (generation can be slow to start), ``total`` for a whole call, streams included."""
+
+    connect: float = 10.0
+    read: float = 300.0
+    total: float = 900.0
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> UpstreamTimeouts:
+        """The configured timeouts (flag, variable or config file), the defaults for the rest."""
+        given = {
+            "connect": settings.upstream_connect_timeout,
+            "read": settings.upstream_read_timeout,
+            "total": settings.upstream_total_timeout,
+        }
+        return cls(**{k: v for k, v in given.items() if v is not None})
 
 
 def _pair(spec: str, flag: str, example: str) -> tuple[str, str]:
@@ -137,3 +162,8 @@ def build_upstreams(
         name: Upstream(name, url, model, keys.get(name, default_key), weights.get(name))
         for name, (url, model) in parsed.items()
     }
+
+
+def upstreams_of(settings: Settings) -> dict[str, Upstream]:
+    """The upstreams configured in ``settings`` (flags, variables and the config file)."""
+    return build_upstreams(settings.upstreams, settings.upstream_key_env, settings.local_weights)

@@ -9,7 +9,9 @@ models; the store's half (the queue, the plain rows, writing with the marker las
   batches by :meth:`pellucid.models.Encoder.embed` — what embedding drift, clustering and the
   projector read;
 - ``perplexity`` and ``mean_entropy`` of the response under the serving model (the record's
-  ``model``), teacher-forced over the logged prompt and response (:func:`response_stats`);
+  ``model``; for a call answered by an upstream in proxy mode, the local weights its model is
+  mapped to with ``--local-weights``), teacher-forced over the logged prompt and response
+  (:func:`response_stats`);
 - ``response_tokens`` (the response's length in the serving model's tokens);
 - the audit checks' flags: ``toxicity`` of the response and ``pii_count`` (:func:`audit_values`);
 - and, added by the store's half, ``flag_count`` and the marker ``enrich_version``.
@@ -50,7 +52,7 @@ from pellucid.monitor.background import PeriodicWorker
 from pellucid.monitor.enrich import EnrichStats, ValueRow, VectorRow
 from pellucid.monitor.records import StoredRecord
 from pellucid.service.pool import ModelPool
-from pellucid.service.records import chat_flag
+from pellucid.service.records import chat_flag, proxied_weights
 from pellucid.settings import Settings
 
 if TYPE_CHECKING:
@@ -164,16 +166,23 @@ class Enricher(PeriodicWorker):
         return self.encoder
 
     def _lm_for(self, record: StoredRecord) -> LM | None:
+        """The model that answered ``record``: its own, or for a proxied call the mapped local weights.
+
+        A model that cannot be loaded, or a proxied one mapped to no weights, is skipped with one
+        warning per name saying why (for the latter: the setting to add).
+        """
         if self.lm is not None:
             return self.lm
         name = record.model or self.settings.default_model
         if name in self._bad_models:
             return None
         try:
-            return self._pool().get(name)
+            weights = proxied_weights(record, self._pool())
+            pool = getattr(self._pool(), "inner", self._pool()) if weights else self._pool()  # operator-configured
+            return pool.get(weights or name)
         except PellucidError as exc:
             self._bad_models[name] = str(exc)
-            log.warning("enrichment: cannot load model %r for perplexity/entropy (%s); skipping them", name, exc)
+            log.warning("enrichment: no perplexity/entropy for model %r: %s", name, exc)
             return None
 
     # -- one batch ---------------------------------------------------------------------

@@ -6,7 +6,8 @@ through the model's chat template; a text prompt with the template unless the ca
 with ``params={"chat": False}``), and runs an attribution method with the *logged response* as
 the target — so the heat map explains what users actually saw, not a fresh generation.
 
-:func:`logged_messages` and :func:`chat_flag` read a logged call the way the model reads it;
+:func:`logged_messages` and :func:`chat_flag` read a logged call the way the model reads it, and
+:func:`proxied_weights` finds the local weights of a call answered by an upstream (proxy mode);
 enrichment (:mod:`pellucid.service.enrichment`) uses them too.
 """
 
@@ -47,7 +48,7 @@ def logged_messages(prompt: Any) -> str | list[dict[str, str]]:
     return messages
 
 
-def _weights_of(record: Any, pool: ModelPool) -> str | None:
+def proxied_weights(record: Any, pool: ModelPool) -> str | None:
     """The local weights of a proxied record's model (configured now, or logged with the call).
 
     A record served by an upstream (``metadata.gateway.proxy``) names a model Pellucid cannot
@@ -86,7 +87,7 @@ def explain_record(
     if record.response is None or not record.response.strip():
         why = f"the call failed ({record.error})" if record.error else "it has no response"
         raise InvalidInputError(f"Record {record_id} cannot be explained: {why}.")
-    weights = None if model else _weights_of(record, pool)
+    weights = None if model else proxied_weights(record, pool)
     name = model or weights or record.model
     try:
         lm = (getattr(pool, "inner", pool) if weights else pool).get(name)  # operator-configured weights

@@ -1,5 +1,5 @@
-// Monitor: records, metrics, drift, alerts and the projector, each a sub-view built when first
-// shown; a record opens in a side panel from the table or the projector.
+// Monitor: records, traces, metrics, drift, alerts and the projector, each a sub-view built when
+// first shown; a record opens in a side panel from the table, a trace's span or the projector.
 
 import type { AppContext } from "../../lib/context";
 import { h, setChildren } from "../../lib/dom";
@@ -9,25 +9,27 @@ import { metricsView } from "./metrics";
 import { projectorView } from "./projector";
 import { recordView } from "./record";
 import { recordsView } from "./records";
+import { tracesView } from "./traces";
 
-const VIEWS = ["records", "metrics", "drift", "alerts", "projector"] as const;
+const VIEWS = ["records", "traces", "metrics", "drift", "alerts", "projector"] as const;
 type View = (typeof VIEWS)[number];
 
 export interface MonitorTab {
   element: HTMLElement;
   show(view: string): void;
-  openRecord(id: string): void;
+  openRecord(id: string, options?: { explain?: boolean }): void;
 }
 
 export function monitorTab(ctx: AppContext): MonitorTab {
   const panel = h("div", { class: "record-host" });
-  const openRecord = (id: string): void => {
-    const view = recordView(ctx, id, () => setChildren(panel));
+  const openRecord = (id: string, options: { explain?: boolean } = {}): void => {
+    const view = recordView(ctx, id, () => setChildren(panel), options);
     setChildren(panel, view);
     view.focus();
   };
   const builders: Record<View, () => HTMLElement> = {
     records: () => recordsView(openRecord),
+    traces: () => tracesView(openRecord),
     metrics: metricsView,
     drift: driftView,
     alerts: alertsView,

@@ -15,7 +15,7 @@ function kv(entries: [string, unknown][]): HTMLElement {
   return h("dl", { class: "facts" }, entries.filter(([, v]) => v !== null && v !== undefined && v !== "").map(([k, v]) => [h("dt", {}, k), h("dd", {}, typeof v === "number" ? num(v) : String(v))]));
 }
 
-export function recordView(ctx: AppContext, id: string, close: () => void): HTMLElement {
+export function recordView(ctx: AppContext, id: string, close: () => void, options: { explain?: boolean } = {}): HTMLElement {
   const body = h("div", { class: "record-body" });
   const status = h("div", { class: "status" });
   const root = h(
@@ -82,6 +82,7 @@ export function recordView(ctx: AppContext, id: string, close: () => void): HTML
       explainStatus,
       result,
     );
+    if (options.explain) void explain(); // opened from a trace's "Explain": one click to the heat map
   }
 
   void load();

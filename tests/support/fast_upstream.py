@@ -1,0 +1,146 @@
+"""A fast OpenAI-compatible server, run as its own process: the upstream of proxy load tests and benchmarks.
+
+It answers ``POST /v1/chat/completions`` (JSON, or a stream of ``--chunks`` chunks when
+``stream`` is true, with usage when ``stream_options.include_usage``) and ``GET /v1/models``
+at once, with no model behind it, so what a load test or a benchmark measures is the proxy,
+not generation. ``--delay-ms`` waits that long before each streamed chunk (a model's pace).
+A raw ASGI app on uvicorn, no framework in the way::
+
+    python -m tests.support.fast_upstream --port 8001 [--chunks 8] [--delay-ms 0]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Awaitable, Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+Receive = Callable[[], Awaitable[dict[str, Any]]]
+Send = Callable[[dict[str, Any]], Awaitable[None]]
+REPO = Path(__file__).resolve().parents[2]
+
+
+def _completion(model: str) -> bytes:
+    return json.dumps({
+        "id": "chatcmpl-fast", "object": "chat.completion", "created": 1, "model": model,
+        "choices": [{"index": 0, "message": {"role": "assistant", "content": "ok fast"}, "finish_reason": "stop"}],
+        "usage": {"prompt_tokens": 5, "completion_tokens": 2, "total_tokens": 7},
+    }).encode()  # fmt: skip
+
+
+def _chunk(model: str, delta: dict[str, Any], finish: str | None = None) -> bytes:
+    data = {"id": "c", "object": "chat.completion.chunk", "created": 1, "model": model,
+            "choices": [{"index": 0, "delta": delta, "finish_reason": finish}]}  # fmt: skip
+    return b"data: " + json.dumps(data).encode() + b"\n\n"
+
+
+class FastUpstream:
+    """The ASGI app; ``chunks`` pieces per stream, ``delay`` seconds before each."""
+
+    def __init__(self, chunks: int = 8, delay: float = 0.0) -> None:
+        self.chunks, self.delay = chunks, delay
+
+    async def __call__(self, scope: dict[str, Any], receive: Receive, send: Send) -> None:
+        if scope["type"] == "lifespan":
+            while (await receive())["type"] != "lifespan.shutdown":
+                await send({"type": "lifespan.startup.complete"})
+            await send({"type": "lifespan.shutdown.complete"})
+            return
+        body = b""
+        while True:
+            message = await receive()
+            body += message.get("body", b"")
+            if not message.get("more_body"):
+                break
+        if scope["path"].endswith("/models"):
+            listed = {"object": "list", "data": [{"id": "fast", "object": "model", "created": 1, "owned_by": "fast"}]}
+            return await self._send(send, 200, "application/json", json.dumps(listed).encode())
+        request = json.loads(body or b"{}")
+        model = str(request.get("model") or "fast")
+        if not request.get("stream"):
+            return await self._send(send, 200, "application/json", _completion(model))
+        headers = [(b"content-type", b"text/event-stream"), (b"cache-control", b"no-cache")]
+        await send({"type": "http.response.start", "status": 200, "headers": headers})
+        await send(
+            {
+                "type": "http.response.body",
+                "body": _chunk(model, {"role": "assistant", "content": ""}),
+                "more_body": True,
+            }
+        )
+        for i in range(self.chunks):
+            if self.delay:
+                await asyncio.sleep(self.delay)
+            await send({"type": "http.response.body", "body": _chunk(model, {"content": f" w{i}"}), "more_body": True})
+        tail = _chunk(model, {}, "stop")
+        if (request.get("stream_options") or {}).get("include_usage"):
+            usage = {"prompt_tokens": 5, "completion_tokens": self.chunks, "total_tokens": 5 + self.chunks}
+            tail += (
+                b"data: "
+                + json.dumps({"id": "c", "object": "chat.completion.chunk", "choices": [], "usage": usage}).encode()
+                + b"\n\n"
+            )
+        await send({"type": "http.response.body", "body": tail + b"data: [DONE]\n\n", "more_body": False})
+
+    @staticmethod
+    async def _send(send: Send, status: int, kind: str, content: bytes) -> None:
+        headers = [(b"content-type", kind.encode()), (b"content-length", str(len(content)).encode())]
+        await send({"type": "http.response.start", "status": status, "headers": headers})
+        await send({"type": "http.response.body", "body": content})
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@contextmanager
+def fast_upstream_process(chunks: int = 8, delay_ms: float = 0.0) -> Iterator[str]:
+    """Run the server in a subprocess for the block; yields its API base (``http://127.0.0.1:P/v1``)."""
+    port = _free_port()
+    cmd = [sys.executable, "-m", "tests.support.fast_upstream", "--port", str(port),
+           "--chunks", str(chunks), "--delay-ms", str(delay_ms)]  # fmt: skip
+    proc = subprocess.Popen(cmd, cwd=REPO, env={**os.environ, "PYTHONPATH": str(REPO)})
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                if httpx.get(f"http://127.0.0.1:{port}/v1/models", timeout=1).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                pass
+            if time.monotonic() > deadline or proc.poll() is not None:
+                raise RuntimeError(f"the fast upstream on port {port} did not start")
+            time.sleep(0.05)
+        yield f"http://127.0.0.1:{port}/v1"
+    finally:
+        proc.terminate()
+        proc.wait(10)
+
+
+def main() -> None:
+    import uvicorn
+
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--port", type=int, required=True)
+    parser.add_argument("--chunks", type=int, default=8)
+    parser.add_argument("--delay-ms", type=float, default=0.0)
+    args = parser.parse_args()
+    app = FastUpstream(args.chunks, args.delay_ms / 1000)
+    uvicorn.run(app, host="127.0.0.1", port=args.port, log_level="warning", access_log=False)
+
+
+if __name__ == "__main__":
+    main()
