@@ -22,7 +22,7 @@ from pellucid.errors import InvalidInputError
 from pellucid.monitor import drift_run
 from pellucid.monitor.drift import DriftReport
 from pellucid.monitor.drift_run import EMBEDDING_FIELDS, MIN_RECORDS, StatePair
-from pellucid.monitor.windows import parse_window
+from pellucid.monitor.windows import drift_windows
 
 if TYPE_CHECKING:
     from pellucid.models import LM
@@ -51,8 +51,9 @@ def _window_states(
 ) -> tuple[dict[str, StatePair], dict[str, str]]:
     """The hidden states of both windows' prompts, or the reason they could not be compared."""
     feature = f"layer {layer}"
-    ref_p = drift_run.window_prompts(store, parse_window(reference), max_prompts)
-    cur_p = drift_run.window_prompts(store, parse_window(current), max_prompts)
+    ref_f, cur_f = drift_windows(reference, current)
+    ref_p = drift_run.window_prompts(store, ref_f, max_prompts)
+    cur_p = drift_run.window_prompts(store, cur_f, max_prompts)
     if min(len(ref_p), len(cur_p)) < MIN_RECORDS:
         return {}, {f"{feature} hidden states": f"{len(ref_p)} vs {len(cur_p)} prompts; need {MIN_RECORDS}"}
     total = len(ref_p) + len(cur_p)
@@ -81,8 +82,7 @@ def run_drift(
     """Compare the ``current`` window with the ``reference`` window (specs as in
     :mod:`pellucid.monitor.windows`); with ``layer``, also the hidden states of ``lm`` there."""
     started = time.perf_counter()
-    for spec in (reference, current):  # a bad window fails before any model work
-        parse_window(spec)
+    drift_windows(reference, current)  # bad or overlapping windows fail before any model work
     drift_run.check_embedding_fields(embeddings)
     if layer is not None and lm is None:
         raise InvalidInputError("Hidden-state drift (layer=...) needs the serving model; pass lm=.")
