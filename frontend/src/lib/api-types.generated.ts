@@ -117,10 +117,15 @@ export interface AttributionPatchRequest {
   chat?: boolean;
 }
 
-/** The outcome of one audit check (``status``: pass, fail or error). */
+/**
+ * The outcome of one audit check (``status``: pass, fail, inconclusive or error).
+ *
+ * ``interval`` is the score's 95 % interval when the check has one; a check whose interval
+ * holds the threshold is inconclusive, and ``needed_n`` is the sample size that would decide it.
+ */
 export interface AuditCheckResult {
   check: string;
-  status: "pass" | "fail" | "error";
+  status: "pass" | "fail" | "inconclusive" | "error";
   passed: boolean | null;
   score: number | null;
   threshold: number | null;
@@ -133,6 +138,8 @@ export interface AuditCheckResult {
   model: string;
   seconds: number;
   error: string | null;
+  interval?: number[] | null;
+  needed_n?: number | null;
 }
 
 /** An audit check: what it measures, what it needs, whether a request can run it, its options. */
@@ -193,7 +200,7 @@ export interface AuditJobRequest {
   options?: Record<string, Record<string, unknown>>;
 }
 
-/** Every check run on one model, in order; ``summary`` counts pass, fail and error. */
+/** Every check run on one model, in order; ``summary`` counts pass, fail, inconclusive and error. */
 export interface AuditReport {
   kind: string;
   model: string;
