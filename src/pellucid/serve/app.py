@@ -146,7 +146,8 @@ def create_app(
     app = FastAPI(
         title="Pellucid",
         version=__version__,
-        docs_url="/api/docs",
+        docs_url=None,  # served by the ui router with the packaged Swagger UI (no CDN)
+        redoc_url=None,
         openapi_url="/api/openapi.json",
         lifespan=lifespan,
     )
