@@ -1,5 +1,6 @@
 // A small SVG time-series chart: one line per group (mean per bucket), a min–max band for a
-// single group, hover dots with exact values.
+// single group, hover dots with exact values. The x axis spans the chosen window when it is
+// known (``domain``), so one bucket sits where it belongs in time, not at the left edge.
 
 import { num, shortTime } from "../lib/format";
 
@@ -17,7 +18,25 @@ function el<K extends keyof SVGElementTagNameMap>(tag: K, attrs: Record<string, 
   return e;
 }
 
-export function lineChart(title: string, series: Series[], width = 460, height = 190): SVGSVGElement {
+export interface LineOptions {
+  /** The window shown on the x axis (ms since the epoch); the data's own range when absent. */
+  domain?: [number, number];
+  /** The bucket length (ms): a single bucket without a domain gets this much room either side. */
+  bucketMs?: number;
+}
+
+/** The x range: the window, widened to hold every point; one instant gets room either side. */
+export function timeDomain(ts: number[], opts: LineOptions = {}): [number, number] {
+  let t0 = Math.min(...ts, opts.domain?.[0] ?? Infinity);
+  let t1 = Math.max(...ts, opts.domain?.[1] ?? -Infinity);
+  if (t1 - t0 < 1000) {
+    const half = (opts.bucketMs ?? 3_600_000) / 2;
+    (t0 -= half), (t1 += half);
+  }
+  return [t0, t1];
+}
+
+export function lineChart(title: string, series: Series[], width = 460, height = 190, opts: LineOptions = {}): SVGSVGElement {
   const m = { l: 52, r: 12, t: 32, b: 26 };
   const svg = el("svg", { viewBox: `0 0 ${width} ${height}`, role: "img", class: "chart", "aria-label": title });
   const all = series.flatMap((s) => s.points);
@@ -35,8 +54,7 @@ export function lineChart(title: string, series: Series[], width = 460, height =
   let y0 = Math.min(...ys);
   let y1 = Math.max(...ys);
   if (y0 === y1) (y0 -= 1), (y1 += 1);
-  const t0 = Math.min(...ts);
-  const t1 = Math.max(...ts) === t0 ? t0 + 1 : Math.max(...ts);
+  const [t0, t1] = timeDomain(ts, opts);
   const X = (t: number) => m.l + ((t - t0) / (t1 - t0)) * (width - m.l - m.r);
   const Y = (v: number) => height - m.b - ((v - y0) / (y1 - y0)) * (height - m.t - m.b);
   for (let k = 0; k <= 3; k++) {
@@ -46,10 +64,14 @@ export function lineChart(title: string, series: Series[], width = 460, height =
     label.textContent = num(v, 2);
     svg.append(label);
   }
+  let previous = "";
   for (const k of [0, 0.5, 1]) {
     const t = t0 + (t1 - t0) * k;
-    const label = el("text", { x: X(t), y: height - 8, "text-anchor": k === 0 ? "start" : k === 1 ? "end" : "middle", class: "tick" });
-    label.textContent = shortTime(new Date(t));
+    const text = shortTime(new Date(t));
+    if (text === previous) continue; // a short window: no repeated labels
+    previous = text;
+    const label = el("text", { x: X(t), y: height - 8, "text-anchor": k === 0 ? "start" : k === 1 ? "end" : "middle", class: "tick x-tick" });
+    label.textContent = text;
     svg.append(label);
   }
   series.forEach((s, k) => {

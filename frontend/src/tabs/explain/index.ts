@@ -70,7 +70,7 @@ export function explainTab(ctx: AppContext): HTMLElement {
     }
     setChildren(side);
     const ex = await explain(body, result, `${body.method}: original prompt`);
-    if (!ex) return;
+    if (!ex) return void clear(false); // an error: nothing of the previous prompt stays beside it
     const text = String(ex.meta.target_text ?? "");
     setChildren(
       answer,
@@ -85,6 +85,15 @@ export function explainTab(ctx: AppContext): HTMLElement {
         (edited) => void explain({ ...read(edited), target: text }, side, `${body.method}: edited prompt`),
       ),
     );
+  }
+
+  /** Clear every result of the previous run (with ``status``, its message too). */
+  function clear(status_too = true): void {
+    setChildren(result);
+    setChildren(side);
+    setChildren(answer);
+    setChildren(compareHost);
+    if (status_too) setChildren(status);
   }
 
   const form = h(
@@ -105,7 +114,7 @@ export function explainTab(ctx: AppContext): HTMLElement {
       h("div", { class: "row" }, field("System prompt", system), field("Granularity", granularity), field("Max new tokens", maxNew)),
     ),
     picker.element,
-    h("div", { class: "actions" }, h("button", { type: "submit", class: "primary", id: "explain-run" }, "Explain"), button("Reset", () => setChildren(result), "secondary")),
+    h("div", { class: "actions" }, h("button", { type: "submit", class: "primary", id: "explain-run" }, "Explain"), button("Reset", () => clear(), "secondary"), h("span", { class: "muted small" }, "Ctrl+Enter runs")),
   );
   return h(
     "div",

@@ -58,7 +58,7 @@ export function driftView(): HTMLElement {
               ),
             ),
           )
-        : h("p", { class: "muted" }, "No drift reports yet: run one below (or `pellucid monitor drift`)."),
+        : h("p", { class: "muted" }, "No drift reports yet: run one with the form above (or `pellucid monitor drift`)."),
     );
   }
 

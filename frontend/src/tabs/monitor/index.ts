@@ -26,6 +26,12 @@ export function monitorTab(ctx: AppContext): MonitorTab {
     setChildren(panel, view);
     view.focus();
   };
+  // Escape closes the record wherever the focus is (the table, the projector...)
+  document.addEventListener("keydown", (e) => {
+    if (e.key !== "Escape" || !panel.firstChild || !panel.isConnected || e.defaultPrevented) return;
+    if (e.target instanceof HTMLSelectElement) return; // Escape closes an open list first
+    setChildren(panel);
+  });
   const builders: Record<View, () => HTMLElement> = {
     records: () => recordsView(openRecord),
     metrics: metricsView,

@@ -8,13 +8,39 @@ import { errorBox, runJob } from "../../lib/job";
 import type { SeriesPoint } from "../../lib/types";
 
 const DEFAULTS = ["latency_ms", "completion_tokens", "perplexity", "feedback"];
+const UNIT_MS: Record<string, number> = { s: 1e3, m: 6e4, h: 3.6e6, d: 8.64e7, w: 6.048e8 };
 
-function toSeries(points: SeriesPoint[]): Series[] {
+/** The time range of a window spec (``last:7d``, ``2026-11-01..2026-11-15``), as the server reads
+ * it, or undefined when the spec does not fix one (``version:v2``): the chart's x axis. */
+export function windowRange(spec: string, now = Date.now()): [number, number] | undefined {
+  let range: [number, number] | undefined;
+  for (const part of spec.split(",").map((p) => p.trim())) {
+    const last = /^last:\s*(\d+(?:\.\d+)?)\s*([smhdw])$/i.exec(part);
+    if (last) range = [now - Number(last[1]) * UNIT_MS[last[2].toLowerCase()], now];
+    else if (part.includes("..")) {
+      const [a, b] = part.split("..").map((x) => x.trim());
+      const at = (x: string, end: boolean): number => {
+        const t = Date.parse(x.length === 10 ? `${x}T00:00:00Z` : /[zZ]|[+-]\d\d:?\d\d$/.test(x) ? x : `${x}Z`);
+        return end && x.length === 10 ? t + UNIT_MS.d : t;
+      };
+      const start = a ? at(a, false) : NaN;
+      const stop = b ? at(b, true) : now;
+      if (Number.isFinite(start) && Number.isFinite(stop)) range = [start, stop];
+    }
+  }
+  return range;
+}
+
+/** One series per group; each bucket is drawn at its middle, kept inside the window when the
+ * window is shorter than a bucket (a day's bucket of a one-hour window sits in that hour). */
+function toSeries(points: SeriesPoint[], bucketMs: number, window?: [number, number]): Series[] {
   const groups = new Map<string, Series>();
   for (const p of points) {
     const key = p.group ?? "";
     if (!groups.has(key)) groups.set(key, { name: key, points: [] });
-    groups.get(key)!.points.push({ t: new Date(p.bucket_start), mean: p.mean, min: p.min, max: p.max, count: p.count });
+    let t = Date.parse(p.bucket_start) + bucketMs / 2;
+    if (window) t = Math.max(window[0], Math.min(window[1], t));
+    groups.get(key)!.points.push({ t: new Date(t), mean: p.mean, min: p.min, max: p.max, count: p.count });
   }
   return [...groups.values()];
 }
@@ -48,13 +74,17 @@ export function metricsView(): HTMLElement {
       ),
     );
     if (!results) return;
+    const domain = windowRange(windowInput.value.trim());
+    const bucketMs = Number(bucket.value) * 1000;
     setChildren(
       charts,
       results.map((r, k) =>
         h(
           "figure",
           { class: "card chart-card", "data-metric": shown[k] },
-          r.status === "fulfilled" ? lineChart(shown[k], toSeries(r.value)) : errorBox(`${shown[k]}: ${(r.reason as Error).message}`),
+          r.status === "fulfilled"
+            ? lineChart(shown[k], toSeries(r.value, bucketMs, domain), undefined, undefined, { domain, bucketMs })
+            : errorBox(`${shown[k]}: ${(r.reason as Error).message}`),
           h("button", { type: "button", class: "link small", onclick: () => ((shown = shown.filter((m) => m !== shown[k])), void draw()) }, "remove"),
         ),
       ),

@@ -123,7 +123,11 @@ export function projectorView(open: (id: string) => void): HTMLElement {
     );
   }
 
-  function draw(): void {
+  /** The plot fits its column, which narrows when a record opens beside it. */
+  const plotWidth = (): number => Math.max(300, Math.min(760, plot.clientWidth - 4));
+  let drawnWidth = 0;
+
+  function draw(keepSelection = false): void {
     if (!data) return;
     const points = data.points;
     const key = colorBy.value || "cluster";
@@ -134,8 +138,9 @@ export function projectorView(open: (id: string) => void): HTMLElement {
         const v = valueOf(p, key);
         return { x: p.x, y: p.y, color: colors[i], label: `${label} ${typeof v === "number" ? num(v) : String(v)} · ${truncate(p.text ?? p.id, 160)}` };
       }),
-      { onPick: (i) => open(points[i].id), onLasso: listSelected },
+      { width: plotWidth(), onPick: (i) => open(points[i].id), onLasso: listSelected },
     );
+    drawnWidth = plotWidth();
     view.dataset.color = key;
     const explained = Array.isArray(data.explained_variance) ? ` · variance kept: ${(data.explained_variance as (number | null)[]).map((v) => (v === null ? "–" : `${(v * 100).toFixed(1)}%`)).join(", ")}` : "";
     setChildren(
@@ -144,8 +149,11 @@ export function projectorView(open: (id: string) => void): HTMLElement {
       view,
       legend,
     );
-    setChildren(selection);
+    if (!keepSelection) setChildren(selection);
   }
+  new ResizeObserver(() => {
+    if (data && Math.abs(plotWidth() - drawnWidth) > 24) draw(true);
+  }).observe(plot);
 
   async function load(): Promise<void> {
     const query = { window: windowInput.value.trim(), method: method.value, field: fieldSel.value, clusters: Number(clusters.value) || null, limit: Number(limit.value) || 5000 };
@@ -158,7 +166,7 @@ export function projectorView(open: (id: string) => void): HTMLElement {
     if (choices.some(([value]) => value === previous)) colorBy.value = previous;
     draw();
   }
-  colorBy.addEventListener("change", draw);
+  colorBy.addEventListener("change", () => draw());
   return h(
     "div",
     {},
