@@ -873,6 +873,10 @@ export interface SeriesPoint {
   mean: number | null;
   min: number | null;
   max: number | null;
+  /** The bucket's median (with percentiles=true). */
+  p50?: number | null;
+  /** The bucket's 95th percentile (with percentiles=true). */
+  p95?: number | null;
 }
 
 export interface StreamOptions {
@@ -934,6 +938,20 @@ export interface VerbSpec {
   name: string;
   description: string;
   params: ParamSpec[];
+}
+
+/**
+ * A window at a glance: volume, errors, and the median and 95th percentile of latency and of
+ * time to first token (null when no record in the window has the value).
+ */
+export interface WindowSummary {
+  records: number;
+  errors: number;
+  error_rate: number | null;
+  latency_ms_p50: number | null;
+  latency_ms_p95: number | null;
+  ttft_ms_p50: number | null;
+  ttft_ms_p95: number | null;
 }
 
 /** One step of a word diff between the original prompt and a variant. */
