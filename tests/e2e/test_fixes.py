@@ -37,8 +37,12 @@ def seeded(server):
 
 
 def _record(server, prompt: str, response: str, **fields) -> str:
+    """A logged record, by default 40 days old: outside the windows other Monitor tests chart."""
+    from datetime import UTC, datetime, timedelta
+
     from pellucid.monitor import NewRecord
 
+    fields.setdefault("created_at", datetime.now(UTC) - timedelta(days=40))
     record = NewRecord(prompt=[{"role": "user", "content": prompt}], response=response, **fields)
     server.store.repo.insert_records([record])
     return record.id
@@ -216,7 +220,7 @@ def test_small_things(page, server):
     page.keyboard.press("End")
     page.wait_for_function("location.hash === '#monitor'")
     page.keyboard.press("ArrowRight")
-    page.wait_for_function("location.hash === '#explain'")
+    page.wait_for_function("document.querySelector('#tab-explain').getAttribute('aria-selected') === 'true'")
     tabindex = page.locator("nav.tabs a").evaluate_all("els => els.map(e => e.tabIndex)")
     assert tabindex == [0, -1, -1, -1]
 
@@ -237,3 +241,40 @@ def test_a_cancelled_audit_says_so_once(page, server):
     page.locator("#audit-progress[data-status=cancelled]").wait_for(timeout=60_000)
     message = page.inner_text("#audit-status").lower()
     assert message.count("cancelled") == 1, message
+
+
+def test_monitor_at_a_glance(page, server, seeded):
+    """Summary cards above the charts, p50/p95 on the latency chart, and window presets."""
+    page.goto("/#monitor/metrics")
+    page.locator("#metric-summary [data-stat=records]").wait_for()
+    cards = page.locator("#metric-summary .stat")
+    assert cards.evaluate_all("els => els.map(e => e.dataset.stat)") == [
+        "records",
+        "error_rate",
+        "latency_p50",
+        "latency_p95",
+        "ttft_p50",
+    ]
+    above = page.evaluate(
+        "document.querySelector('#metric-summary').getBoundingClientRect().bottom"
+        " <= document.querySelector('#metric-charts').getBoundingClientRect().top"
+    )
+    assert above
+    page.locator("button.preset:has-text('24 h')").click()
+    page.wait_for_function("document.querySelector('#met-window').value === 'last:24h'")
+    assert page.input_value("#met-bucket") == "3600"
+    summary = httpx_get(server, "/api/metrics/summary", window="last:24h")
+    page.wait_for_function(
+        "n => document.querySelector('#metric-summary [data-stat=records] .stat-value').textContent === String(n)",
+        arg=summary["records"],
+    )
+    p95 = page.locator("#metric-charts [data-metric=latency_ms] path[data-percentile=p95]")
+    p95.wait_for(state="attached")
+    assert page.locator("#metric-charts [data-metric=latency_ms] path[data-percentile=p50]").count() == 1
+    assert page.locator("#metric-charts [data-metric=latency_ms] path[fill=none]").count() == 1  # the mean
+
+
+def httpx_get(server, path: str, **params):
+    import httpx
+
+    return httpx.get(f"{server.url}{path}", params=params, timeout=30).json()

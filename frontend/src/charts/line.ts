@@ -6,7 +6,7 @@ import { num, shortTime } from "../lib/format";
 
 export interface Series {
   name: string;
-  points: { t: Date; mean: number | null; min: number | null; max: number | null; count: number }[];
+  points: { t: Date; mean: number | null; min: number | null; max: number | null; count: number; p50?: number | null; p95?: number | null }[];
 }
 
 const NS = "http://www.w3.org/2000/svg";
@@ -36,11 +36,28 @@ export function timeDomain(ts: number[], opts: LineOptions = {}): [number, numbe
   return [t0, t1];
 }
 
+/** Each bucket's median (dashed) and 95th percentile (dotted), with their names at the right. */
+function percentileLines(svg: SVGSVGElement, pts: Series["points"], X: (t: number) => number, Y: (v: number) => number): void {
+  for (const [key, dash] of [["p50", "5 3"], ["p95", "2 3"]] as const) {
+    const line = pts.filter((p) => p[key] !== null && p[key] !== undefined);
+    if (!line.length) continue;
+    const d = line.map((p, i) => `${i ? "L" : "M"}${X(p.t.getTime())},${Y(p[key]!)}`).join("");
+    svg.append(el("path", { d, stroke: "#444", "stroke-width": 1.2, "stroke-dasharray": dash, class: `percentile ${key}`, "data-percentile": key }));
+    const last = line[line.length - 1];
+    const label = el("text", { x: X(last.t.getTime()) - 4, y: Y(last[key]!) - 4, "text-anchor": "end", class: "tick" });
+    label.textContent = key;
+    svg.append(label);
+  }
+}
+
 export function lineChart(title: string, series: Series[], width = 460, height = 190, opts: LineOptions = {}): SVGSVGElement {
   const m = { l: 52, r: 12, t: 32, b: 26 };
   const svg = el("svg", { viewBox: `0 0 ${width} ${height}`, role: "img", class: "chart", "aria-label": title });
   const all = series.flatMap((s) => s.points);
-  const ys = all.flatMap((p) => [p.mean, series.length === 1 ? p.min : null, series.length === 1 ? p.max : null]).filter((v): v is number => v !== null && Number.isFinite(v));
+  const one = series.length === 1;
+  const ys = all
+    .flatMap((p) => [p.mean, one ? p.min : null, one ? p.max : null, one ? (p.p95 ?? null) : null])
+    .filter((v): v is number => v !== null && Number.isFinite(v));
   const ts = all.map((p) => p.t.getTime());
   const header = el("text", { x: m.l, y: 14, class: "chart-title" });
   header.textContent = title;
@@ -86,10 +103,12 @@ export function lineChart(title: string, series: Series[], width = 460, height =
     }
     const d = pts.map((p, i) => `${i ? "L" : "M"}${X(p.t.getTime())},${Y(p.mean!)}`).join("");
     svg.append(el("path", { d, fill: "none", stroke: color, "stroke-width": 1.8 }));
+    if (series.length === 1) percentileLines(svg, pts, X, Y);
     for (const p of pts) {
       const dot = el("circle", { cx: X(p.t.getTime()), cy: Y(p.mean!), r: 2.6, fill: color });
       const tip = el("title", {});
-      tip.textContent = `${s.name ? s.name + " · " : ""}${p.t.toLocaleString()}: mean ${num(p.mean)} (min ${num(p.min)}, max ${num(p.max)}, n=${p.count})`;
+      const tails = p.p50 !== undefined && p.p50 !== null ? `, p50 ${num(p.p50)}, p95 ${num(p.p95)}` : "";
+      tip.textContent = `${s.name ? s.name + " · " : ""}${p.t.toLocaleString()}: mean ${num(p.mean)} (min ${num(p.min)}, max ${num(p.max)}${tails}, n=${p.count})`;
       dot.append(tip);
       svg.append(dot);
     }

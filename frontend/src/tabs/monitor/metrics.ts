@@ -1,13 +1,17 @@
 // Metrics over time (/api/metrics/series): latency, tokens, perplexity, feedback by default;
-// any stored metric can be added. Bucket, window and grouping apply to every chart.
+// any stored metric can be added. Bucket, window and grouping apply to every chart. Summary
+// cards for the window sit above the charts; latency charts show each bucket's p50 and p95.
 
 import { lineChart, type Series } from "../../charts/line";
 import { api } from "../../lib/api";
 import { button, field, h, setChildren } from "../../lib/dom";
 import { errorBox, runJob } from "../../lib/job";
 import type { SeriesPoint } from "../../lib/types";
+import { loadSummary, PRESETS } from "./summary";
 
 const DEFAULTS = ["latency_ms", "completion_tokens", "perplexity", "feedback"];
+/** Skewed timings: their charts show each bucket's median and 95th percentile. */
+const WITH_PERCENTILES = new Set(["latency_ms", "ttft_ms"]);
 const UNIT_MS: Record<string, number> = { s: 1e3, m: 6e4, h: 3.6e6, d: 8.64e7, w: 6.048e8 };
 
 /** The time range of a window spec (``last:7d``, ``2026-11-01..2026-11-15``), as the server reads
@@ -40,7 +44,7 @@ function toSeries(points: SeriesPoint[], bucketMs: number, window?: [number, num
     if (!groups.has(key)) groups.set(key, { name: key, points: [] });
     let t = Date.parse(p.bucket_start) + bucketMs / 2;
     if (window) t = Math.max(window[0], Math.min(window[1], t));
-    groups.get(key)!.points.push({ t: new Date(t), mean: p.mean, min: p.min, max: p.max, count: p.count });
+    groups.get(key)!.points.push({ t: new Date(t), mean: p.mean, min: p.min, max: p.max, count: p.count, p50: p.p50 ?? null, p95: p.p95 ?? null });
   }
   return [...groups.values()];
 }
@@ -55,10 +59,12 @@ export function metricsView(): HTMLElement {
   const groupBy = h("select", { id: "met-group" }, ["", "model", "model_version", "template_version", "language"].map((g) => h("option", { value: g }, g || "(none)")));
   const add = h("select", { id: "met-add", "aria-label": "Add a metric chart" });
   const status = h("div", { class: "status" });
+  const cards = h("div", { class: "stats", id: "metric-summary", "aria-label": "The window at a glance" });
   const charts = h("div", { class: "charts", id: "metric-charts" });
   let shown = [...DEFAULTS];
 
   async function draw(): Promise<void> {
+    void loadSummary(cards, windowInput.value.trim());
     const names = await runJob(status, "Loading metrics", (signal) => api<string[]>("/api/metrics", { signal }));
     if (!names) return;
     shown = shown.filter((m) => names.includes(m));
@@ -67,7 +73,7 @@ export function metricsView(): HTMLElement {
       Promise.allSettled(
         shown.map((metric) =>
           api<SeriesPoint[]>("/api/metrics/series", {
-            query: { metric, bucket: Number(bucket.value), window: windowInput.value.trim(), group_by: groupBy.value },
+            query: { metric, bucket: Number(bucket.value), window: windowInput.value.trim(), group_by: groupBy.value, percentiles: WITH_PERCENTILES.has(metric) && !groupBy.value },
             signal,
           }),
         ),
@@ -95,9 +101,25 @@ export function metricsView(): HTMLElement {
     if (add.value) shown.push(add.value);
     void draw();
   });
+  const presets = h(
+    "div",
+    { class: "presets", role: "group", "aria-label": "Window presets" },
+    PRESETS.map(([label, spec, seconds]) =>
+      button(
+        label,
+        () => {
+          windowInput.value = spec;
+          bucket.value = String(seconds);
+          void draw();
+        },
+        "secondary small preset",
+      ),
+    ),
+  );
   const form = h(
     "form",
     { class: "panel filters", onsubmit: (e: Event) => (e.preventDefault(), void draw()) },
+    h("div", { class: "field" }, h("span", { class: "field-label" }, "Window presets"), presets),
     field("Bucket", bucket),
     field("Window", windowInput, "last:7d, version:v2 or an ISO range a..b"),
     field("Group by", groupBy),
@@ -105,5 +127,5 @@ export function metricsView(): HTMLElement {
     h("div", { class: "actions" }, h("button", { type: "submit", class: "primary" }, "Apply"), button("Refresh", () => void draw(), "secondary")),
   );
   void draw();
-  return h("div", {}, form, status, charts);
+  return h("div", {}, form, cards, status, charts);
 }
