@@ -3,6 +3,8 @@ each test reproduces one of them."""
 
 from __future__ import annotations
 
+import re
+
 import pytest
 
 pytestmark = [pytest.mark.e2e]
@@ -278,3 +280,22 @@ def httpx_get(server, path: str, **params):
     import httpx
 
     return httpx.get(f"{server.url}{path}", params=params, timeout=30).json()
+
+
+def test_long_work_shows_its_progress_as_a_fraction(page, server):
+    page.goto("/#explain")
+    page.select_option("#model-select", server.tiny)
+    page.fill("#explain-prompt", "Please tell me in one short sentence which river in northern Europe is the longest")
+    page.fill("#explain-target", " The Rhine.")
+    page.select_option("#explain-method", "lime")
+    page.fill("#explain-p-n_samples", "4000")
+    page.click("#explain-run")
+    page.wait_for_function(
+        "() => { const b = document.querySelector('#explain-status progress');"
+        " return b && !b.hidden && b.value > 0 && b.max > b.value; }",
+        timeout=60_000,
+    )
+    text = page.inner_text("#explain-status .job-fraction")
+    assert re.fullmatch(r"\s*[\d,.\s]+ / [\d,.\s]+ \(\d+ %\)", text), text
+    page.click("#explain-status button:has-text('Cancel')")
+    page.wait_for_function("document.querySelector('#explain-status').textContent.includes('cancelled')")

@@ -840,6 +840,14 @@ export interface RecordPage {
   total: number | null;
 }
 
+/** The last progress point of a running request (``null`` before its first one). */
+export interface RequestProgress {
+  id: string;
+  done: number | null;
+  total: number | null;
+  fraction: number | null;
+}
+
 /** The outcome of checking one rule now. */
 export interface RuleCheck {
   rule: string;

@@ -45,6 +45,7 @@ from pellucid.serve.routers import (
     lm,
     openai,
     otlp,
+    progress,
     proxy,
     records,
     ui,
@@ -187,6 +188,7 @@ def create_app(
     app.include_router(inspect.router, prefix="/api")
     app.include_router(audit.router, prefix="/api")
     app.include_router(counterfactual.router, prefix="/api")
+    app.include_router(progress.router, prefix="/api")
     app.include_router(openai.router if forwarder is None else proxy.router)  # proxy mode: /v1 goes upstream
     app.include_router(otlp.router)
     app.include_router(ui.router)

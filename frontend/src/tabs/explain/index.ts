@@ -53,7 +53,7 @@ export function explainTab(ctx: AppContext): HTMLElement {
   });
 
   async function explain(body: Request, host: HTMLElement, title: string): Promise<Explanation | undefined> {
-    const ex = await runJob(status, `Explaining with ${body.method}`, (signal) => api<Explanation>("/api/explanations", { body, signal }));
+    const ex = await runJob(status, `Explaining with ${body.method}`, (signal, headers) => api<Explanation>("/api/explanations", { body, signal, headers }));
     if (!ex) return undefined;
     const view = renderExplanation(ex, { title });
     setChildren(host, withExport(ex, view, "explanation"));

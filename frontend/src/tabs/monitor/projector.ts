@@ -157,7 +157,7 @@ export function projectorView(open: (id: string) => void): HTMLElement {
 
   async function load(): Promise<void> {
     const query = { window: windowInput.value.trim(), method: method.value, field: fieldSel.value, clusters: Number(clusters.value) || null, limit: Number(limit.value) || 5000 };
-    const result = await runJob(status, "Projecting embeddings", (signal) => api<Projection>("/api/projection", { query, signal }));
+    const result = await runJob(status, "Projecting embeddings", (signal, headers) => api<Projection>("/api/projection", { query, signal, headers }));
     if (!result) return;
     data = result;
     const previous = colorBy.value;

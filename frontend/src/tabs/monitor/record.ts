@@ -53,8 +53,8 @@ export function recordView(ctx: AppContext, id: string, close: () => void): HTML
         return void setChildren(explainStatus, h("div", { class: "error" }, (e as Error).message));
       }
       setChildren(result);
-      const job = runJob(explainStatus, "Explaining this response", (signal) =>
-        api<Explanation>(`/api/records/${id}/explanation`, { body: { method: picker.method(), params }, signal }),
+      const job = runJob(explainStatus, "Explaining this response", (signal, headers) =>
+        api<Explanation>(`/api/records/${id}/explanation`, { body: { method: picker.method(), params }, signal, headers }),
       );
       explainStatus.scrollIntoView({ block: "nearest" }); // the spinner, then the result, in view
       const ex = await job;
