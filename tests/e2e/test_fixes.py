@@ -299,3 +299,19 @@ def test_long_work_shows_its_progress_as_a_fraction(page, server):
     assert re.fullmatch(r"\s*[\d,.\s]+ / [\d,.\s]+ \(\d+ %\)", text), text
     page.click("#explain-status button:has-text('Cancel')")
     page.wait_for_function("document.querySelector('#explain-status').textContent.includes('cancelled')")
+
+
+def test_projector_search_by_text(page, server, seeded):
+    page.goto("/#monitor/projector")
+    page.fill("#proj-clusters", "3")
+    page.click("#proj-run")
+    plot = page.locator("#projector-plot .scatter")
+    plot.wait_for()
+    total = int(plot.get_attribute("data-points"))
+    page.fill("#proj-search", "PASSWORD")  # case does not matter
+    page.wait_for_function("document.querySelector('#projector-plot .scatter').dataset.matches !== '0'")
+    matches = int(page.locator("#projector-plot .scatter").get_attribute("data-matches"))
+    assert 0 < matches < total
+    assert page.inner_text("#proj-selection h4").startswith(f"{matches} points match")
+    listed = page.locator("#proj-selection tbody tr").all_inner_texts()
+    assert listed and all("password" in row.lower() for row in listed)

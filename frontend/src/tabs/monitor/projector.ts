@@ -1,7 +1,8 @@
 // The embedding projector: stored prompt/response embeddings in 2-D (/api/projection), coloured
 // by cluster, flag, model version, model, or any stored metric (a continuous scale with its
 // range for metrics, categories for the rest). Hover for the text, click a point to open its
-// record, shift-drag a lasso to list a group of records and open any of them.
+// record, shift-drag a lasso to list a group of records and open any of them. Search by text
+// greys out the points whose text does not match and lists the matching records.
 
 import { categoryColor, scatter, valueColor } from "../../charts/scatter";
 import { api } from "../../lib/api";
@@ -84,17 +85,18 @@ export function projectorView(open: (id: string) => void): HTMLElement {
   const clusters = h("input", { type: "number", id: "proj-clusters", min: 1, max: 100, value: "8" });
   const limit = h("input", { type: "number", id: "proj-limit", min: 3, max: 50000, value: "5000" });
   const colorBy = h("select", { id: "proj-color" });
+  const search = h("input", { type: "search", id: "proj-search", placeholder: "text in the prompt or response", "aria-label": "Search points by text" });
   const status = h("div", { class: "status" });
   const plot = h("div", { id: "projector-plot" });
   const selection = h("div", { id: "proj-selection" });
   let data: Projection | null = null;
 
-  function listSelected(indices: number[]): void {
+  function listSelected(indices: number[], title?: string): void {
     if (!data) return;
     const points = data.points;
     const key = colorBy.value || "cluster";
     const label = colorBy.selectedOptions[0]?.textContent ?? key;
-    if (!indices.length) return void setChildren(selection, h("p", { class: "muted" }, "No points inside the lasso."));
+    if (!indices.length) return void setChildren(selection, h("p", { class: "muted" }, title ? `${title}.` : "No points inside the lasso."));
     const row = (p: ProjectionPoint): HTMLElement => {
       const v = valueOf(p, key);
       return h(
@@ -109,7 +111,7 @@ export function projectorView(open: (id: string) => void): HTMLElement {
     };
     setChildren(
       selection,
-      h("h4", {}, `${indices.length} records selected`, indices.length > MAX_LISTED ? ` (the first ${MAX_LISTED} listed)` : ""),
+      h("h4", {}, title ?? `${indices.length} records selected`, indices.length > MAX_LISTED ? ` (the first ${MAX_LISTED} listed)` : ""),
       h(
         "div",
         { class: "table-wrap selection-wrap" },
@@ -133,6 +135,12 @@ export function projectorView(open: (id: string) => void): HTMLElement {
     const key = colorBy.value || "cluster";
     const label = colorBy.selectedOptions[0]?.textContent ?? key;
     const { colors, legend } = coloring(points, key, label);
+    const query = search.value.trim().toLowerCase();
+    const matches = query ? points.flatMap((p, i) => ((p.text ?? "").toLowerCase().includes(query) ? [i] : [])) : [];
+    if (query) {
+      const hit = new Set(matches);
+      colors.forEach((_, i) => hit.has(i) || (colors[i] = "#dfe3ea"));
+    }
     const view = scatter(
       points.map((p, i) => {
         const v = valueOf(p, key);
@@ -142,6 +150,7 @@ export function projectorView(open: (id: string) => void): HTMLElement {
     );
     drawnWidth = plotWidth();
     view.dataset.color = key;
+    view.dataset.matches = String(matches.length);
     const explained = Array.isArray(data.explained_variance) ? ` · variance kept: ${(data.explained_variance as (number | null)[]).map((v) => (v === null ? "–" : `${(v * 100).toFixed(1)}%`)).join(", ")}` : "";
     setChildren(
       plot,
@@ -149,8 +158,15 @@ export function projectorView(open: (id: string) => void): HTMLElement {
       view,
       legend,
     );
-    if (!keepSelection) setChildren(selection);
+    if (query) listSelected(matches, `${matches.length} points match “${search.value.trim()}”`);
+    else if (!keepSelection) setChildren(selection);
   }
+  let typing = 0;
+  search.addEventListener("keydown", (e) => e.key === "Enter" && (e.preventDefault(), draw())); // not a new projection
+  search.addEventListener("input", () => {
+    window.clearTimeout(typing);
+    typing = window.setTimeout(() => draw(), 200);
+  });
   new ResizeObserver(() => {
     if (data && Math.abs(plotWidth() - drawnWidth) > 24) draw(true);
   }).observe(plot);
@@ -179,6 +195,7 @@ export function projectorView(open: (id: string) => void): HTMLElement {
       field("Clusters", clusters),
       field("Max points", limit),
       field("Colour by", colorBy),
+      field("Search", search),
       h("div", { class: "actions" }, h("button", { type: "submit", class: "primary", id: "proj-run" }, "Project")),
     ),
     status,
