@@ -1,11 +1,13 @@
 // The Pellucid workbench: Explain, Inspect, Audit and Monitor tabs over the local REST API.
-// Routing is by hash (#explain, #inspect, #monitor/records...), so reloads keep the place.
+// Routing is by hash (#explain, #inspect, #monitor/records...), so reloads keep the place; what
+// a view shows is kept after the route (#explain?prompt=…, see lib/urlstate.ts).
 
 import "./styles.css";
 import { api, ApiError, setApiToken } from "./lib/api";
 import type { AppContext } from "./lib/context";
 import { h, setChildren } from "./lib/dom";
 import { errorBox } from "./lib/job";
+import { hashRoute } from "./lib/urlstate";
 import type { Health, MethodSpec, ModelInfo, VerbSpec } from "./lib/types";
 import { auditTab } from "./tabs/audit/index";
 import { explainTab } from "./tabs/explain/index";
@@ -88,7 +90,7 @@ async function main(): Promise<void> {
   );
 
   const route = (): void => {
-    const [tab, sub] = location.hash.replace(/^#/, "").split("/");
+    const [tab, sub] = hashRoute().split("/");
     const id = tab in panels ? tab : "explain";
     tabButtons.forEach((b, i) => {
       const on = TABS[i][0] === id;

@@ -315,3 +315,45 @@ def test_projector_search_by_text(page, server, seeded):
     assert page.inner_text("#proj-selection h4").startswith(f"{matches} points match")
     listed = page.locator("#proj-selection tbody tr").all_inner_texts()
     assert listed and all("password" in row.lower() for row in listed)
+
+
+def test_links_reopen_an_explanation_a_record_and_a_drift_comparison(page, server, seeded):
+    from urllib.parse import parse_qs
+
+    page.goto("/#explain")
+    page.select_option("#model-select", server.tiny)
+    page.fill("#explain-prompt", "Links keep the place")
+    page.fill("#explain-target", " Yes")
+    page.select_option("#explain-method", "occlusion")
+    page.fill("#explain-p-span", "2")
+    page.click("#explain-run")
+    page.locator("#explain-result .token-view").wait_for()
+    link = page.url
+    query = parse_qs(link.split("#explain?", 1)[1])
+    assert query["prompt"] == ["Links keep the place"] and query["method"] == ["occlusion"]
+    assert query["params"] == ['{"span":2}'] and query["model"] == [server.tiny]
+    fresh = page.context.new_page()
+    fresh.goto(link)
+    fresh.locator("#explain-result .token-view").wait_for()
+    assert fresh.input_value("#explain-prompt") == "Links keep the place"
+    assert fresh.input_value("#explain-p-span") == "2" and fresh.input_value("#model-select") == server.tiny
+    # a record
+    record_id = _record(server, "A record behind a link", "Here.", model="link-model")
+    _open_record(page, "A record behind a link")
+    assert page.url.endswith(f"#monitor/records?record={record_id}")
+    fresh.goto(page.url)
+    fresh.reload()
+    fresh.locator(f"#record-panel[data-id='{record_id}'] pre.text").first.wait_for()
+    # a drift comparison
+    page.goto("/#monitor/drift")
+    page.fill("#drift-ref", "version:v1")
+    page.fill("#drift-cur", "version:v2")
+    page.click("form.filters button[type=submit]")
+    report = page.locator("#drift-detail .card")
+    report.wait_for(timeout=90_000)
+    report_id = report.get_attribute("data-report")
+    assert page.url.endswith(f"#monitor/drift?report={report_id}")
+    fresh.goto(page.url)
+    fresh.reload()
+    fresh.locator(f"#drift-detail .card[data-report='{report_id}']").wait_for()
+    fresh.close()
