@@ -22,7 +22,7 @@ import asyncio
 import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, TypeVar
 
 import anyio.to_thread
 from fastapi import Request
@@ -113,21 +113,15 @@ class ProgressBoard:
             return self._tokens.get(key)
 
 
-def progress_board(app: Any) -> ProgressBoard:
-    """The app's board (made on first use)."""
-    board = getattr(app.state, "progress_board", None)
-    if board is None:
-        board = app.state.progress_board = ProgressBoard()
-    return board
-
-
 async def run_until_disconnect(request: Request, work: Callable[[CancelToken], T]) -> T:
     """``work(token)`` in a thread, cancelled at its next progress point (``token(done, total)``)
     or guarded forward pass (``with token.guard(lm)``) if the client leaves. A request with a
     :data:`PROGRESS_HEADER` has its progress readable at ``GET /api/progress/{id}`` meanwhile."""
+    from pellucid.serve.state import state_of  # the state holds the board: imported when used
+
     token = CancelToken()
     key = request.headers.get(PROGRESS_HEADER, "")[:100]
-    board = progress_board(request.app) if key else None
+    board = state_of(request.app).progress if key else None
     if board is not None:
         board.add(key, token)
     watcher = asyncio.ensure_future(_watch(request, token))

@@ -12,7 +12,8 @@ from __future__ import annotations
 from fastapi import APIRouter, HTTPException, Request
 from pydantic import BaseModel
 
-from pellucid.serve.disconnect import PROGRESS_HEADER, progress_board
+from pellucid.serve.disconnect import PROGRESS_HEADER
+from pellucid.serve.state import app_state
 
 router = APIRouter(tags=["progress"])
 
@@ -28,7 +29,7 @@ class RequestProgress(BaseModel):
 
 @router.get("/progress/{key}", response_model=RequestProgress)
 def request_progress(key: str, request: Request) -> RequestProgress:
-    token = progress_board(request.app).get(key)
+    token = app_state(request).progress.get(key)
     if token is None:
         raise HTTPException(
             status_code=404,
