@@ -1,11 +1,13 @@
 // The Pellucid workbench: Explain, Inspect, Audit and Monitor tabs over the local REST API.
-// Routing is by hash (#explain, #inspect, #monitor/records...), so reloads keep the place.
+// Routing is by hash (#explain, #inspect, #monitor/records...), so reloads keep the place; what
+// a view shows is kept after the route (#explain?prompt=…, see lib/urlstate.ts).
 
 import "./styles.css";
 import { api, ApiError, setApiToken } from "./lib/api";
 import type { AppContext } from "./lib/context";
 import { h, setChildren } from "./lib/dom";
 import { errorBox } from "./lib/job";
+import { hashRoute } from "./lib/urlstate";
 import type { Health, MethodSpec, ModelInfo, VerbSpec } from "./lib/types";
 import { auditTab } from "./tabs/audit/index";
 import { explainTab } from "./tabs/explain/index";
@@ -58,9 +60,18 @@ async function main(): Promise<void> {
     audit: auditTab(ctx),
     monitor: monitor.element,
   };
-  const tabButtons = TABS.map(([id, label]) =>
-    h("a", { href: `#${id}`, role: "tab", id: `tab-${id}`, "aria-controls": `panel-${id}` }, label),
+  const tabButtons = TABS.map(([id, label], i) =>
+    h("a", { href: `#${id}`, role: "tab", id: `tab-${id}`, "aria-controls": `panel-${id}`, onkeydown: (e: KeyboardEvent) => tabKeys(e, i) }, label),
   );
+  /** The tab list's keys (WAI-ARIA tabs): ← → move and open the next tab, Home and End the first and last. */
+  const tabKeys = (e: KeyboardEvent, i: number): void => {
+    const n = TABS.length;
+    const to = { ArrowRight: (i + 1) % n, ArrowLeft: (i - 1 + n) % n, Home: 0, End: n - 1 }[e.key];
+    if (to === undefined) return;
+    e.preventDefault();
+    location.hash = `#${TABS[to][0]}`;
+    tabButtons[to].focus();
+  };
   const wrappers = Object.fromEntries(
     Object.entries(panels).map(([id, el]) => [id, h("div", { id: `panel-${id}`, role: "tabpanel", "aria-labelledby": `tab-${id}` }, el)]),
   );
@@ -79,12 +90,13 @@ async function main(): Promise<void> {
   );
 
   const route = (): void => {
-    const [tab, sub] = location.hash.replace(/^#/, "").split("/");
+    const [tab, sub] = hashRoute().split("/");
     const id = tab in panels ? tab : "explain";
     tabButtons.forEach((b, i) => {
       const on = TABS[i][0] === id;
       b.classList.toggle("on", on);
       b.setAttribute("aria-selected", String(on));
+      b.tabIndex = on ? 0 : -1; // one tab stop for the list; arrows move inside it
     });
     if (main.firstElementChild !== wrappers[id]) setChildren(main, wrappers[id]);
     if (id === "monitor") monitor.show(sub ?? "records");
@@ -92,6 +104,16 @@ async function main(): Promise<void> {
   window.addEventListener("hashchange", route);
   route();
 }
+
+// Ctrl+Enter (⌘+Enter) runs the form being edited: Explain, Inspect, Compare...
+document.addEventListener("keydown", (e) => {
+  if (e.key !== "Enter" || !(e.ctrlKey || e.metaKey) || !(e.target instanceof Element)) return;
+  const form = e.target.closest("form");
+  if (form) {
+    e.preventDefault();
+    form.requestSubmit();
+  }
+});
 
 /** A server started with an API token: ask for it once per tab. */
 function tokenForm(message: string): HTMLElement {

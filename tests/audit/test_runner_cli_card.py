@@ -50,7 +50,7 @@ def test_a_failing_check_never_stops_the_audit(tiny_report):
     status = {c.check: c.status for c in tiny_report.checks}
     assert list(status) == ["stereotypes", "bias", "toxicity", "robustness", "groundedness", "injection"]
     for name in ("stereotypes", "bias", "toxicity", "robustness"):
-        assert status[name] in ("pass", "fail"), tiny_report.get(name).error
+        assert status[name] in ("pass", "fail", "inconclusive"), tiny_report.get(name).error
     # the tiny model's 256-token window is too small for the built-in RAG and injection prompts: recorded errors
     for name in ("groundedness", "injection"):
         assert status[name] == "error" and "context window" in tiny_report.get(name).error
@@ -58,7 +58,12 @@ def test_a_failing_check_never_stops_the_audit(tiny_report):
 
 def test_missing_data_is_a_recorded_error_that_says_how_to_fix(tiny_lm, tmp_path):
     report = run_audit(tiny_lm, "stereotypes", settings=Settings(home=tmp_path))
-    assert "--crows-pairs PATH" in report.checks[0].error and report.summary == {"pass": 0, "fail": 0, "error": 1}
+    assert "--crows-pairs PATH" in report.checks[0].error and report.summary == {
+        "pass": 0,
+        "fail": 0,
+        "inconclusive": 0,
+        "error": 1,
+    }
 
 
 def test_a_model_that_cannot_load_offline_is_named_with_the_fix(tiny_lm, tmp_path):

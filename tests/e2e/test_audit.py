@@ -57,7 +57,7 @@ def test_run_an_audit_and_download_the_card(page, server):
     rows = page.locator("#audit-summary tbody tr")
     assert rows.evaluate_all("rs => rs.map(r => r.dataset.check)") == ["bias", "toxicity"]
     for status in rows.evaluate_all("rs => rs.map(r => r.dataset.status)"):
-        assert status in ("pass", "fail")
+        assert status in ("pass", "fail", "inconclusive")  # 3 toxicity prompts rarely decide a 5 % threshold
     final = httpx.get(f"{server.url}/api/audit/jobs/{job['id']}").json()["report"]
     bias_score = page.inner_text("#audit-summary tr[data-check=bias] td:nth-child(3)")
     assert float(bias_score) == pytest.approx(final["checks"][0]["score"], abs=1e-4)

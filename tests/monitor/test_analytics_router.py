@@ -142,3 +142,35 @@ def test_no_store_is_503() -> None:
     app.include_router(analytics.router, prefix="/api")
     res = TestClient(app).get("/api/alerts/rules")
     assert res.status_code == 503 and "store" in res.json()["error"]["message"]
+
+
+def test_window_summary_and_bucket_percentiles(client, store: Store) -> None:
+    """The monitor's summary cards and the latency chart's p50/p95, on known numbers."""
+    from datetime import UTC, datetime, timedelta
+
+    from pellucid.monitor import NewRecord
+
+    at = datetime.now(UTC).replace(minute=30, second=0, microsecond=0) - timedelta(hours=2)
+    store.repo.insert_records(
+        [
+            NewRecord(prompt=f"q{i}", response="a", latency_ms=float(10 * (i + 1)), ttft_ms=float(i + 1), created_at=at)
+            for i in range(20)
+        ]
+        + [NewRecord(prompt="bad", response=None, error="boom", latency_ms=5.0, created_at=at)]
+    )
+    summary = client.get("/api/metrics/summary", params={"window": "last:1d"}).json()
+    assert summary["records"] == 21 and summary["errors"] == 1
+    assert summary["error_rate"] == pytest.approx(1 / 21)
+    latencies = [5.0, *(10.0 * (i + 1) for i in range(20))]
+    assert summary["latency_ms_p50"] == pytest.approx(float(np.percentile(latencies, 50)))
+    assert summary["latency_ms_p95"] == pytest.approx(float(np.percentile(latencies, 95)))
+    assert summary["ttft_ms_p50"] == pytest.approx(10.5) and summary["ttft_ms_p95"] == pytest.approx(19.05)
+    points = client.get(
+        "/api/metrics/series", params={"metric": "latency_ms", "bucket": 3600, "window": "last:1d", "percentiles": True}
+    ).json()
+    assert len(points) == 1 and points[0]["p50"] == pytest.approx(summary["latency_ms_p50"])
+    assert points[0]["p95"] == pytest.approx(summary["latency_ms_p95"]) and points[0]["p95"] > points[0]["mean"]
+    plain = client.get("/api/metrics/series", params={"metric": "latency_ms", "window": "last:1d"}).json()
+    assert plain[0]["p50"] is None
+    empty = client.get("/api/metrics/summary", params={"window": "version:nothing"}).json()
+    assert empty == {**empty, "records": 0, "errors": 0, "error_rate": None, "latency_ms_p95": None}

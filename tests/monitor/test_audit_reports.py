@@ -28,7 +28,12 @@ def test_reports_round_trip_newest_first(store: Store) -> None:
     job_id = uuid.uuid4().hex  # the job registry's ids: hex without dashes
     saved = store.reports.save_audit_report(first.to_dict(), report_id=job_id)
     assert saved.id == str(uuid.UUID(job_id))
-    assert saved.checks == ["check0", "check1"] and saved.summary == {"pass": 1, "fail": 1, "error": 0}
+    assert saved.checks == ["check0", "check1"] and saved.summary == {
+        "pass": 1,
+        "fail": 1,
+        "inconclusive": 0,
+        "error": 0,
+    }
     second = store.reports.save_audit_report(_report("other", "error").to_dict())
 
     listed = store.reports.list_audit_reports()

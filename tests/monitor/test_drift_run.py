@@ -78,3 +78,24 @@ def test_hidden_state_drift_on_the_tiny_model(store: Store, make, tiny_lm) -> No
     np.testing.assert_allclose(vectors[0], cache["blocks.1.resid_post"][0].mean(0).numpy(), rtol=1e-5)
     with pytest.raises(InvalidInputError, match="layers 0 to 2"):
         hidden_state_vectors(tiny_lm, france, 3)
+
+
+def test_default_windows_do_not_compare_records_with_themselves(store: Store, make) -> None:
+    """``last:14d`` vs ``last:1d``: the reference ends where the current window starts."""
+    from datetime import UTC, datetime
+
+    rng = np.random.default_rng(3)
+    now = datetime.now(UTC)
+    rows = [
+        make(prompt=f"q {i}", latency_ms=float(rng.normal(300, 20)), created_at=now - timedelta(days=3 + i / 10))
+        for i in range(40)
+    ] + [
+        make(prompt=f"r {i}", latency_ms=float(rng.normal(900, 20)), created_at=now - timedelta(hours=2 + i / 10))
+        for i in range(20)
+    ]
+    store.repo.insert_records(rows)
+    report = run_drift(store, "last:14d", "last:1d", metrics=["latency_ms"], embeddings=[])
+    assert report.params["reference"]["records"] == 40 and report.params["current"]["records"] == 20
+    assert report.drifted, report.verdict
+    with pytest.raises(InvalidInputError, match="does not start before the current window"):
+        run_drift(store, "last:1d", "last:14d", metrics=["latency_ms"], embeddings=[])

@@ -113,6 +113,28 @@ def test_enrich_adds_the_audit_checks_flags(store: Store, make) -> None:
     assert Enricher(store, audit_flags=False).audit_flags is False
 
 
+def test_prompts_and_responses_are_flagged_separately(store: Store, make) -> None:
+    rude_question = make(prompt="Answer me, you stupid idiot.", response="Of course, how can I help?")
+    leaky_answer = make(prompt="What is Jane's email?", response="It is jane.doe@example.com, phone +1 415 555 0100.")
+    polite = make(prompt="Hello there", response="Hello! How can I help?")
+    store.repo.insert_records([rude_question, leaky_answer, polite])
+    Enricher(store, embeddings=False, lm_metrics=False).run_once()
+    rude, leaky, fine = (store.repo.get_record(r.id) for r in (rude_question, leaky_answer, polite))
+    assert rude.metrics["prompt_toxicity"] >= 0.5 > rude.metrics["toxicity"]
+    assert set(rude.flags) == {"toxic_prompt"} and "prompt toxicity" in rude.flags["toxic_prompt"]
+    assert (leaky.metrics["prompt_pii_count"], leaky.metrics["response_pii_count"], leaky.metrics["pii_count"]) == (
+        0.0,
+        2.0,
+        2.0,
+    )
+    assert set(leaky.flags) == {"pii_in_response"} and leaky.metrics["flag_count"] == 1.0
+    assert fine.flags == {} and fine.metrics["flag_count"] == 0.0
+    # the new flags filter the records table like the data-quality ones
+    from pellucid.monitor.records import RecordFilter
+
+    assert [r.id for r in store.repo.list_records(RecordFilter(flag="toxic_prompt")).items] == [rude.id]
+
+
 class _BrokenLM:
     name = "broken"
 

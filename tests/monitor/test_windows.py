@@ -50,3 +50,28 @@ def test_durations() -> None:
     assert parse_duration("1.5h") == timedelta(minutes=90)
     with pytest.raises(InvalidInputError):
         parse_duration("0s")
+
+
+def test_a_reference_that_contains_the_current_window_ends_where_it_starts() -> None:
+    from pellucid.monitor.windows import exclude_current
+
+    now = datetime(2026, 12, 5, 12, 0, tzinfo=UTC)
+    ref, cur = parse_window("last:14d", now=now), parse_window("last:1d", now=now)
+    cut = exclude_current(ref, cur)
+    assert cut.since == now - timedelta(days=14) and cut.until == now - timedelta(days=1) == cur.since
+    # windows that select different records, or do not overlap in time, are left alone
+    v1, v2 = parse_window("version:v1,last:14d", now=now), parse_window("version:v2,last:1d", now=now)
+    assert exclude_current(v1, v2) == v1
+    old = parse_window("2026-11-01..2026-11-10")
+    assert exclude_current(old, cur) == old
+
+
+def test_a_reference_that_starts_inside_the_current_window_is_refused() -> None:
+    from pellucid.monitor.windows import exclude_current
+
+    now = datetime(2026, 12, 5, 12, 0, tzinfo=UTC)
+    ref, cur = parse_window("last:1d", now=now), parse_window("last:14d", now=now)
+    with pytest.raises(
+        InvalidInputError, match=r"does not start before the current window 'last:14d'.*last:14d with current last:1d"
+    ):
+        exclude_current(ref, cur, specs=("last:1d", "last:14d"))

@@ -69,3 +69,27 @@ def test_the_shipped_build_is_complete():
         pytest.skip("the workbench is not built in this checkout (scripts/build_frontend.sh)")
     refs = re.findall(r'(?:src|href)="/assets/([^"]+)"', index.read_text())
     assert refs and all((ui.STATIC / "assets" / r).is_file() for r in refs)
+
+
+def test_api_docs_load_nothing_from_another_host(client, built):
+    """/api/docs is Swagger UI from the package's own files: it works offline."""
+    (built / "docs-ui").mkdir()
+    (built / "docs-ui" / "swagger-ui-bundle.js").write_text("window.SwaggerUIBundle = function () {};")
+    (built / "docs-ui" / "swagger-ui.css").write_text(".swagger-ui {}")
+    page = client.get("/api/docs")
+    assert page.status_code == 200 and "/api/openapi.json" in page.text
+    urls = re.findall(r"""(?:src|href)\s*=\s*["']([^"']+)["']""", page.text)
+    assert urls and all(not re.match(r"(?:https?:)?//", u) for u in urls), urls
+    assert "cdn" not in page.text.lower() and "validatorUrl" in page.text
+    for url in urls:
+        if url.startswith("/"):
+            assert client.get(url).status_code == 200, url
+    assert client.get("/docs-ui/../secret.txt").status_code == 404
+    assert client.get("/redoc").status_code == 404  # ReDoc would load its script from a CDN: not offered
+
+
+def test_the_shipped_build_has_the_api_docs_files():
+    if not (ui.STATIC / "index.html").is_file():
+        pytest.skip("the workbench is not built in this checkout (scripts/build_frontend.sh)")
+    bundle = ui.STATIC / "docs-ui" / "swagger-ui-bundle.js"
+    assert bundle.is_file() and bundle.stat().st_size > 100_000 and (ui.STATIC / "docs-ui" / "swagger-ui.css").is_file()

@@ -1,11 +1,12 @@
 // A small SVG time-series chart: one line per group (mean per bucket), a min–max band for a
-// single group, hover dots with exact values.
+// single group, hover dots with exact values. The x axis spans the chosen window when it is
+// known (``domain``), so one bucket sits where it belongs in time, not at the left edge.
 
 import { num, shortTime } from "../lib/format";
 
 export interface Series {
   name: string;
-  points: { t: Date; mean: number | null; min: number | null; max: number | null; count: number }[];
+  points: { t: Date; mean: number | null; min: number | null; max: number | null; count: number; p50?: number | null; p95?: number | null }[];
 }
 
 const NS = "http://www.w3.org/2000/svg";
@@ -17,11 +18,46 @@ function el<K extends keyof SVGElementTagNameMap>(tag: K, attrs: Record<string, 
   return e;
 }
 
-export function lineChart(title: string, series: Series[], width = 460, height = 190): SVGSVGElement {
+export interface LineOptions {
+  /** The window shown on the x axis (ms since the epoch); the data's own range when absent. */
+  domain?: [number, number];
+  /** The bucket length (ms): a single bucket without a domain gets this much room either side. */
+  bucketMs?: number;
+}
+
+/** The x range: the window, widened to hold every point; one instant gets room either side. */
+export function timeDomain(ts: number[], opts: LineOptions = {}): [number, number] {
+  let t0 = Math.min(...ts, opts.domain?.[0] ?? Infinity);
+  let t1 = Math.max(...ts, opts.domain?.[1] ?? -Infinity);
+  if (t1 - t0 < 1000) {
+    const half = (opts.bucketMs ?? 3_600_000) / 2;
+    (t0 -= half), (t1 += half);
+  }
+  return [t0, t1];
+}
+
+/** Each bucket's median (dashed) and 95th percentile (dotted), with their names at the right. */
+function percentileLines(svg: SVGSVGElement, pts: Series["points"], X: (t: number) => number, Y: (v: number) => number): void {
+  for (const [key, dash] of [["p50", "5 3"], ["p95", "2 3"]] as const) {
+    const line = pts.filter((p) => p[key] !== null && p[key] !== undefined);
+    if (!line.length) continue;
+    const d = line.map((p, i) => `${i ? "L" : "M"}${X(p.t.getTime())},${Y(p[key]!)}`).join("");
+    svg.append(el("path", { d, stroke: "#444", "stroke-width": 1.2, "stroke-dasharray": dash, class: `percentile ${key}`, "data-percentile": key }));
+    const last = line[line.length - 1];
+    const label = el("text", { x: X(last.t.getTime()) - 4, y: Y(last[key]!) - 4, "text-anchor": "end", class: "tick" });
+    label.textContent = key;
+    svg.append(label);
+  }
+}
+
+export function lineChart(title: string, series: Series[], width = 460, height = 190, opts: LineOptions = {}): SVGSVGElement {
   const m = { l: 52, r: 12, t: 32, b: 26 };
   const svg = el("svg", { viewBox: `0 0 ${width} ${height}`, role: "img", class: "chart", "aria-label": title });
   const all = series.flatMap((s) => s.points);
-  const ys = all.flatMap((p) => [p.mean, series.length === 1 ? p.min : null, series.length === 1 ? p.max : null]).filter((v): v is number => v !== null && Number.isFinite(v));
+  const one = series.length === 1;
+  const ys = all
+    .flatMap((p) => [p.mean, one ? p.min : null, one ? p.max : null, one ? (p.p95 ?? null) : null])
+    .filter((v): v is number => v !== null && Number.isFinite(v));
   const ts = all.map((p) => p.t.getTime());
   const header = el("text", { x: m.l, y: 14, class: "chart-title" });
   header.textContent = title;
@@ -35,8 +71,7 @@ export function lineChart(title: string, series: Series[], width = 460, height =
   let y0 = Math.min(...ys);
   let y1 = Math.max(...ys);
   if (y0 === y1) (y0 -= 1), (y1 += 1);
-  const t0 = Math.min(...ts);
-  const t1 = Math.max(...ts) === t0 ? t0 + 1 : Math.max(...ts);
+  const [t0, t1] = timeDomain(ts, opts);
   const X = (t: number) => m.l + ((t - t0) / (t1 - t0)) * (width - m.l - m.r);
   const Y = (v: number) => height - m.b - ((v - y0) / (y1 - y0)) * (height - m.t - m.b);
   for (let k = 0; k <= 3; k++) {
@@ -46,10 +81,14 @@ export function lineChart(title: string, series: Series[], width = 460, height =
     label.textContent = num(v, 2);
     svg.append(label);
   }
+  let previous = "";
   for (const k of [0, 0.5, 1]) {
     const t = t0 + (t1 - t0) * k;
-    const label = el("text", { x: X(t), y: height - 8, "text-anchor": k === 0 ? "start" : k === 1 ? "end" : "middle", class: "tick" });
-    label.textContent = shortTime(new Date(t));
+    const text = shortTime(new Date(t));
+    if (text === previous) continue; // a short window: no repeated labels
+    previous = text;
+    const label = el("text", { x: X(t), y: height - 8, "text-anchor": k === 0 ? "start" : k === 1 ? "end" : "middle", class: "tick x-tick" });
+    label.textContent = text;
     svg.append(label);
   }
   series.forEach((s, k) => {
@@ -64,10 +103,12 @@ export function lineChart(title: string, series: Series[], width = 460, height =
     }
     const d = pts.map((p, i) => `${i ? "L" : "M"}${X(p.t.getTime())},${Y(p.mean!)}`).join("");
     svg.append(el("path", { d, fill: "none", stroke: color, "stroke-width": 1.8 }));
+    if (series.length === 1) percentileLines(svg, pts, X, Y);
     for (const p of pts) {
       const dot = el("circle", { cx: X(p.t.getTime()), cy: Y(p.mean!), r: 2.6, fill: color });
       const tip = el("title", {});
-      tip.textContent = `${s.name ? s.name + " · " : ""}${p.t.toLocaleString()}: mean ${num(p.mean)} (min ${num(p.min)}, max ${num(p.max)}, n=${p.count})`;
+      const tails = p.p50 !== undefined && p.p50 !== null ? `, p50 ${num(p.p50)}, p95 ${num(p.p95)}` : "";
+      tip.textContent = `${s.name ? s.name + " · " : ""}${p.t.toLocaleString()}: mean ${num(p.mean)} (min ${num(p.min)}, max ${num(p.max)}${tails}, n=${p.count})`;
       dot.append(tip);
       svg.append(dot);
     }

@@ -10,6 +10,8 @@ export interface MethodPicker {
   method(): string;
   params(): Record<string, unknown>;
   select(name: string): void;
+  /** Set parameter values (e.g. from a link); unknown names are ignored. */
+  setParams(values: Record<string, unknown>): void;
 }
 
 export function methodPicker(methods: MethodSpec[], prefix: string, initial = "occlusion"): MethodPicker {
@@ -33,6 +35,9 @@ export function methodPicker(methods: MethodSpec[], prefix: string, initial = "o
     select(name) {
       select.value = name;
       show();
+    },
+    setParams(values) {
+      for (const [k, v] of Object.entries(values)) form.set(k, v);
     },
   };
 }

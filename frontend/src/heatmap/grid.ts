@@ -2,7 +2,7 @@
 // top, a tooltip with the cell's details, click or Enter to select a cell, arrow keys to move.
 
 import { h } from "../lib/dom";
-import { num, tokenText, truncate } from "../lib/format";
+import { num, truncate, visibleToken } from "../lib/format";
 import type { Score } from "../lib/types";
 import type { Scale } from "./scale";
 import { finite } from "./scale";
@@ -27,7 +27,7 @@ const FONT = "12px system-ui, sans-serif";
 
 function measure(ctx: CanvasRenderingContext2D, labels: string[], cap: number): number {
   ctx.font = FONT;
-  return Math.min(cap, Math.max(16, ...labels.map((l) => ctx.measureText(truncate(tokenText(l), 16)).width)) + 8);
+  return Math.min(cap, Math.max(16, ...labels.map((l) => ctx.measureText(truncate(visibleToken(l), 16)).width)) + 8);
 }
 
 export function gridView(spec: GridSpec): HTMLElement {
@@ -45,7 +45,9 @@ export function gridView(spec: GridSpec): HTMLElement {
   const avail = (spec.maxWidth ?? 960) - left - 8;
   const cw = Math.max(3, Math.min(withText ? 56 : 36, Math.floor(avail / Math.max(1, cols.length))));
   const ch = Math.max(3, Math.min(24, spec.compact ? cw : Math.max(cw * 0.7, withText && cw >= 28 ? 18 : 0)));
-  const width = left + cw * cols.length + 4;
+  // column labels are drawn at 45°: the last ones reach past the last column by up to labelH
+  const right = spec.compact ? 4 : Math.max(4, Math.ceil(labelH - cw / 2));
+  const width = left + cw * cols.length + right;
   const height = labelH + ch * rows.length + 4;
   const dpr = window.devicePixelRatio || 1;
   canvas.width = Math.ceil(width * dpr);
@@ -63,7 +65,7 @@ export function gridView(spec: GridSpec): HTMLElement {
     ctx.textAlign = "right";
     const rowStep = Math.max(1, Math.ceil(12 / ch));
     rows.forEach((r, i) => {
-      if (i % rowStep === 0) ctx.fillText(truncate(tokenText(r), 16), left - 4, labelH + ch * (i + 0.5));
+      if (i % rowStep === 0) ctx.fillText(truncate(visibleToken(r), 16), left - 4, labelH + ch * (i + 0.5));
     });
     if (!spec.compact) {
       const colStep = Math.max(1, Math.ceil(12 / cw));
@@ -73,7 +75,7 @@ export function gridView(spec: GridSpec): HTMLElement {
         ctx.save();
         ctx.translate(left + cw * (j + 0.5) + 3, labelH - 4);
         ctx.rotate(-Math.PI / 4);
-        ctx.fillText(truncate(tokenText(c), 16), 0, 0);
+        ctx.fillText(truncate(visibleToken(c), 16), 0, 0);
         ctx.restore();
       });
     }
@@ -100,7 +102,7 @@ export function gridView(spec: GridSpec): HTMLElement {
           const label = spec.text ? spec.text(i, j) : finite(v) ? num(v, 2) : "";
           if (label) {
             ctx.fillStyle = scale.dark(v) ? "#222" : "#fff";
-            ctx.fillText(truncate(tokenText(label), Math.floor(cw / 7)), x + cw / 2, y + ch / 2);
+            ctx.fillText(truncate(visibleToken(label), Math.floor(cw / 7)), x + cw / 2, y + ch / 2);
           }
         }
       }
@@ -136,7 +138,7 @@ export function gridView(spec: GridSpec): HTMLElement {
   function show(i: number, j: number, x: number, y: number): void {
     tip.textContent = describe(i, j);
     tip.hidden = false;
-    tip.style.left = `${x + 14}px`;
+    tip.style.left = `${x + canvas.offsetLeft + 14}px`;
     tip.style.top = `${y + 14}px`;
   }
 
@@ -174,16 +176,23 @@ export function gridView(spec: GridSpec): HTMLElement {
   canvas.addEventListener("blur", () => (tip.hidden = true));
 
   draw();
+  // axis titles: which axis runs down the rows and which across the columns
+  const body = h("div", { class: "grid-body" }, h("div", { class: "axis-title axis-y", "aria-hidden": "true" }, `${spec.rowAxis} ↓`), canvas, tip);
   return h(
     "div",
     {
-      class: `grid${spec.onCell ? " clickable" : ""}`,
+      class: `grid${spec.onCell ? " clickable" : ""}${spec.compact ? " compact" : ""}`,
       "data-rows": rows.length,
       "data-cols": cols.length,
       "data-axes": `${spec.rowAxis},${spec.colAxis}`,
+      // where the cells are on the canvas (CSS px): for tests and tools that read the pixels
+      "data-left": left,
+      "data-top": labelH,
+      "data-cell-width": cw,
+      "data-cell-height": ch,
     },
-    canvas,
-    tip,
+    h("div", { class: "axis-title axis-x", "aria-hidden": "true" }, `${spec.colAxis} →`),
+    body,
     live,
   );
 }

@@ -117,10 +117,15 @@ export interface AttributionPatchRequest {
   chat?: boolean;
 }
 
-/** The outcome of one audit check (``status``: pass, fail or error). */
+/**
+ * The outcome of one audit check (``status``: pass, fail, inconclusive or error).
+ *
+ * ``interval`` is the score's 95 % interval when the check has one; a check whose interval
+ * holds the threshold is inconclusive, and ``needed_n`` is the sample size that would decide it.
+ */
 export interface AuditCheckResult {
   check: string;
-  status: "pass" | "fail" | "error";
+  status: "pass" | "fail" | "inconclusive" | "error";
   passed: boolean | null;
   score: number | null;
   threshold: number | null;
@@ -133,6 +138,8 @@ export interface AuditCheckResult {
   model: string;
   seconds: number;
   error: string | null;
+  interval?: number[] | null;
+  needed_n?: number | null;
 }
 
 /** An audit check: what it measures, what it needs, whether a request can run it, its options. */
@@ -193,7 +200,7 @@ export interface AuditJobRequest {
   options?: Record<string, Record<string, unknown>>;
 }
 
-/** Every check run on one model, in order; ``summary`` counts pass, fail and error. */
+/** Every check run on one model, in order; ``summary`` counts pass, fail, inconclusive and error. */
 export interface AuditReport {
   kind: string;
   model: string;
@@ -833,6 +840,14 @@ export interface RecordPage {
   total: number | null;
 }
 
+/** The last progress point of a running request (``null`` before its first one). */
+export interface RequestProgress {
+  id: string;
+  done: number | null;
+  total: number | null;
+  fraction: number | null;
+}
+
 /** The outcome of checking one rule now. */
 export interface RuleCheck {
   rule: string;
@@ -866,6 +881,10 @@ export interface SeriesPoint {
   mean: number | null;
   min: number | null;
   max: number | null;
+  /** The bucket's median (with percentiles=true). */
+  p50?: number | null;
+  /** The bucket's 95th percentile (with percentiles=true). */
+  p95?: number | null;
 }
 
 export interface StreamOptions {
@@ -970,6 +989,20 @@ export interface VerbSpec {
   name: string;
   description: string;
   params: ParamSpec[];
+}
+
+/**
+ * A window at a glance: volume, errors, and the median and 95th percentile of latency and of
+ * time to first token (null when no record in the window has the value).
+ */
+export interface WindowSummary {
+  records: number;
+  errors: number;
+  error_rate: number | null;
+  latency_ms_p50: number | null;
+  latency_ms_p95: number | null;
+  ttft_ms_p50: number | null;
+  ttft_ms_p95: number | null;
 }
 
 /** One step of a word diff between the original prompt and a variant. */

@@ -17,6 +17,7 @@ export interface RequestOptions {
   body?: unknown;
   query?: Query;
   signal?: AbortSignal;
+  headers?: Record<string, string>;
 }
 
 export function withQuery(path: string, query: Query = {}): string {
@@ -91,7 +92,7 @@ function failure(res: Response, text: string): ApiError {
 
 async function send(path: string, opts: RequestOptions): Promise<Response> {
   const init: RequestInit = { method: opts.method ?? (opts.body === undefined ? "GET" : "POST"), signal: opts.signal };
-  const headers: Record<string, string> = {};
+  const headers: Record<string, string> = { ...opts.headers };
   if (opts.body !== undefined) {
     init.body = JSON.stringify(opts.body);
     headers["content-type"] = "application/json";

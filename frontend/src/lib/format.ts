@@ -22,6 +22,13 @@ export function tokenText(t: string): string {
   return t.replace(/\n/g, "↵").replace(/\t/g, "⇥");
 }
 
+/** A token drawn alone (a grid cell, a label): whitespace-only tokens get visible symbols
+ * (␣ space, ⏎ newline, ⇥ tab), so a cell whose top token is " " is not blank. */
+export function visibleToken(t: string): string {
+  if (t === "" || t.trim() !== "") return tokenText(t);
+  return t.replace(/ /g, "␣").replace(/\r?\n/g, "⏎").replace(/\t/g, "⇥");
+}
+
 export function truncate(s: string, n: number): string {
   return s.length > n ? s.slice(0, n - 1) + "…" : s;
 }

@@ -4,7 +4,8 @@ The card has YAML front matter with a ``model-index`` — the structured results
 Face hub reads: one entry per check that ran, with its task, the data it used and its score —
 and a Markdown body that records, per check, the figure, the threshold, the verdict, the
 per-group details and the check's limits. Checks that could not run are listed with their error,
-so the card never suggests more was tested than was.
+so the card never suggests more was tested than was; a check whose 95 % interval holds its
+threshold is reported as inconclusive, with the sample size that would decide it, not as a pass.
 """
 
 from __future__ import annotations
@@ -139,7 +140,8 @@ def model_card(report: AuditReport, *, license: str | None = None) -> str:
         "",
         f"Responsible-AI audit written by Pellucid on {report.created}"
         + (f" (model fingerprint `{report.model_version}`)" if report.model_version else "")
-        + f": {_counted(s['pass'], 'check')} passed, {s['fail']} failed, {s['error']} could not run.",
+        + f": {_counted(s['pass'], 'check')} passed, {s['fail']} failed, {s['inconclusive']} inconclusive "
+        f"(too few samples to decide), {s['error']} could not run.",
         "",
         "## Audit summary",
         "",
@@ -161,6 +163,8 @@ def model_card(report: AuditReport, *, license: str | None = None) -> str:
             if c.score is not None and c.threshold is not None
             else f"Status: {c.status}."
         )
+        if c.inconclusive:
+            body += ["", c.evidence_note()]
         details = _details(c)
         if details:
             body += ["", *details]

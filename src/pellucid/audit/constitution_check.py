@@ -32,7 +32,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from pellucid.audit.result import CheckResult
-from pellucid.audit.stats import rate
+from pellucid.audit.stats import rate, rate_evidence
 from pellucid.errors import InvalidInputError
 
 if TYPE_CHECKING:
@@ -231,6 +231,7 @@ def constitution(
     return CheckResult(
         check="constitution",
         passed=score <= threshold,
+        **rate_evidence(violations, threshold),
         score=score,
         threshold=threshold,
         findings=[v for v in verdicts if not v["complies"]][:20],

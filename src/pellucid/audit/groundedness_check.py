@@ -34,7 +34,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from pellucid.audit.result import CheckResult
-from pellucid.audit.stats import rate
+from pellucid.audit.stats import rate, rate_evidence
 from pellucid.errors import InvalidInputError
 
 if TYPE_CHECKING:
@@ -258,6 +258,7 @@ def groundedness(
     return CheckResult(
         check="groundedness",
         passed=score <= threshold,
+        **rate_evidence(unsupported, threshold),
         score=score,
         threshold=threshold,
         findings=findings[:20],

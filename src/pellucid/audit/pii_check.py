@@ -27,7 +27,7 @@ from typing import TYPE_CHECKING, Any
 
 from pellucid.audit.pii import ALL_KINDS, Match, find_pii, redact_matches
 from pellucid.audit.result import CheckResult
-from pellucid.audit.stats import rate
+from pellucid.audit.stats import rate, rate_evidence
 from pellucid.errors import InvalidInputError
 
 if TYPE_CHECKING:
@@ -213,6 +213,7 @@ def pii_audit(
     return CheckResult(
         check="pii",
         passed=score <= threshold,
+        **rate_evidence(metrics["leak_rate"] if probe else metrics["generations_with_pii"], threshold),
         score=score,
         threshold=threshold,
         findings=findings,

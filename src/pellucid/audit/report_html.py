@@ -27,7 +27,8 @@ h1{font-size:22px;margin:4px 0}h2{font-size:18px;margin:28px 0 6px;border-bottom
 table{border-collapse:collapse;margin:8px 0;width:100%}td,th{border:1px solid #ddd;padding:4px 6px;
 vertical-align:top;text-align:left}th{background:#f4f4f4}.badge{display:inline-block;padding:1px 8px;
 border-radius:9px;color:#fff;font-weight:600;font-size:12px}.pass{background:#2e7d32}.fail{background:#c62828}
-.error{background:#757575}.err{background:#fff3f3;border:1px solid #e0b4b4;padding:8px;white-space:pre-wrap}
+.error{background:#757575}.inconclusive{background:#b26a00}
+.err{background:#fff3f3;border:1px solid #e0b4b4;padding:8px;white-space:pre-wrap}
 .limits{color:#555}.muted{color:#666}.side{display:grid;grid-template-columns:1fr 1fr;gap:10px}
 .side>div{border:1px solid #ddd;padding:6px}mark.bad{background:#ffd0d0}.tok{padding:1px 2px;border-radius:3px}
 code{background:#f4f4f4;padding:0 3px}
@@ -252,6 +253,8 @@ def check_section(c: CheckResult) -> str:
         out.append(f'<div class="err"><b>This check could not run:</b> {e(c.error)}</div></section>')
         return "".join(out)
     out.append(f"<p><b>Score:</b> {e(_score(c))} · {c.seconds:.1f} s</p>")
+    if c.inconclusive:
+        out.append(f'<p class="inconclusive-note">{e(c.evidence_note())}</p>')
     try:
         out.append(CHARTS.get(c.check, lambda _: "")(c))
     except (KeyError, TypeError, ValueError):  # a result from another version: skip its chart
@@ -282,7 +285,8 @@ def report_page(report: AuditReport, title: str | None = None) -> str:
         f"<style>{PAGE_CSS}{SVG_CSS}</style></head><body>"
         f"<header><h1>{e(title)}</h1><p class='muted'>model <code>{e(report.model)}</code>"
         f"{' · ' + e(report.model_version) if report.model_version else ''} · {e(report.created)} · "
-        f"{report.seconds:.1f} s · {s['pass']} passed, {s['fail']} failed, {s['error']} errors</p></header>"
+        f"{report.seconds:.1f} s · {s['pass']} passed, {s['fail']} failed, "
+        f"{s['inconclusive']} inconclusive, {s['error']} errors</p></header>"
         f"<section id='summary'><h2>Summary</h2><table><tr><th>check</th><th>status</th><th>score</th>"
         f"<th>what it measures</th></tr>{rows}</table></section>{body}"
         "<footer class='muted'><p>Written by Pellucid. Scores are evidence about this model on these data, "

@@ -5,6 +5,10 @@ A check answers one question about a model ("does it prefer stereotyping sentenc
 - ``score`` — one headline figure (a rate, a difference...), compared with ``threshold``;
 - ``passed`` — whether the score is on the acceptable side of the threshold (``None`` when the
   check could not run: ``error`` then says why, and the rest of the audit goes on);
+- ``interval`` — the score's 95 % interval when the check has one. A check whose interval holds
+  the threshold is **inconclusive**, whatever side the point estimate falls on: 0 toxic answers in
+  16 (interval up to 19.4 %) cannot show a rate below 5 %. ``needed_n`` is then the sample size
+  at which the same observed rate would decide it;
 - ``metrics`` — every other figure (intervals, per-group rates, test statistics);
 - ``findings`` — the examples behind the figures (the most divergent pairs, toxic continuations,
   leaked personal data, unsupported claims), each a small dict a report can show;
@@ -44,6 +48,8 @@ class CheckResult:
     model: str = ""
     seconds: float = 0.0
     error: str | None = None
+    interval: tuple[float, float] | None = None
+    needed_n: int | None = None
 
     @classmethod
     def failed(cls, check: str, error: str, model: str = "", seconds: float = 0.0) -> CheckResult:
@@ -51,11 +57,33 @@ class CheckResult:
         return cls(check, None, None, None, model=model, seconds=seconds, error=error)
 
     @property
+    def inconclusive(self) -> bool:
+        """Whether the score's 95 % interval holds the threshold (the data cannot decide)."""
+        if self.interval is None or self.threshold is None:
+            return False
+        lo, hi = self.interval
+        return lo < self.threshold < hi
+
+    @property
     def status(self) -> str:
-        """``pass``, ``fail`` or ``error``."""
+        """``pass``, ``fail``, ``inconclusive`` (the interval holds the threshold) or ``error``."""
         if self.error is not None or self.passed is None:
             return "error"
+        if self.inconclusive:
+            return "inconclusive"
         return "pass" if self.passed else "fail"
+
+    def evidence_note(self) -> str:
+        """One sentence on an inconclusive verdict: the interval, the threshold, the size that decides."""
+        if not self.inconclusive or self.interval is None:
+            return ""
+        lo, hi = self.interval
+        more = (
+            f"about {self.needed_n} samples at the same observed rate would decide it"
+            if self.needed_n is not None
+            else "the observed rate sits on the threshold, so more samples alone will not decide it"
+        )
+        return f"Inconclusive: the 95 % interval [{lo:.4g}, {hi:.4g}] holds the threshold {self.threshold:g}; {more}."
 
     def to_dict(self) -> dict[str, Any]:
         return _json_safe(
@@ -74,6 +102,8 @@ class CheckResult:
                 "model": self.model,
                 "seconds": round(self.seconds, 3),
                 "error": self.error,
+                "interval": None if self.interval is None else list(self.interval),
+                "needed_n": self.needed_n,
             }
         )
 
@@ -95,6 +125,8 @@ class CheckResult:
             model=data.get("model", ""),
             seconds=float(data.get("seconds", 0.0)),
             error=data.get("error"),
+            interval=None if data.get("interval") is None else (float(data["interval"][0]), float(data["interval"][1])),
+            needed_n=data.get("needed_n"),
         )
 
 
@@ -114,7 +146,7 @@ class AuditReport:
 
     @property
     def summary(self) -> dict[str, int]:
-        counts = {"pass": 0, "fail": 0, "error": 0}
+        counts = {"pass": 0, "fail": 0, "inconclusive": 0, "error": 0}
         for c in self.checks:
             counts[c.status] += 1
         return counts

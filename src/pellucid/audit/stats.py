@@ -1,6 +1,9 @@
 """The statistics the checks share: intervals for rates, and paired tests with effect sizes.
 
 - :func:`rate` — a proportion with its Wilson 95 % interval (sound at 0 and 1 and for small n);
+- :func:`rate_evidence` — whether a rate's interval decides its check: when the interval holds
+  the threshold, the data cannot tell pass from fail, and :func:`decisive_sample_size` gives the
+  sample size at which the same observed rate would decide it;
 - :func:`paired_tests` — for paired differences ``d_i = metric(swapped_i) − metric(original_i)``:
   the paired t-test, the Wilcoxon signed-rank test (no normality assumed), a sign-flip
   permutation test (exact in spirit: under "no effect" each difference is as likely to be
@@ -18,7 +21,17 @@ import numpy as np
 
 from pellucid.counterfactual.metrics import bootstrap_interval, wilson_interval
 
-__all__ = ["bootstrap_interval", "paired_tests", "rate", "wilson_interval"]
+__all__ = [
+    "bootstrap_interval",
+    "decisive_sample_size",
+    "paired_tests",
+    "rate",
+    "rate_evidence",
+    "wilson_interval",
+]
+
+#: Sample sizes beyond this are reported as "not decidable" (the rate sits on the threshold).
+MAX_DECISIVE_N = 10_000_000
 
 
 def rate(successes: float, n: int) -> dict[str, Any]:
@@ -29,6 +42,49 @@ def rate(successes: float, n: int) -> dict[str, Any]:
         lo3, hi3 = wilson_interval(int(math.ceil(successes)), n)
         lo, hi = min(lo2, lo3), max(hi2, hi3)
     return {"k": successes, "n": n, "rate": successes / n if n else None, "ci95": [round(lo, 4), round(hi, 4)]}
+
+
+def _decides(observed: float, threshold: float, n: int) -> bool:
+    lo, hi = wilson_interval(int(round(observed * n)), n)
+    return hi < threshold or lo > threshold
+
+
+def decisive_sample_size(observed: float, threshold: float, n: int) -> int | None:
+    """The smallest sample size whose Wilson 95 % interval around the same ``observed`` rate
+    leaves out ``threshold`` (at least ``n``), or ``None`` when no size would (the rate equals
+    the threshold, or more than :data:`MAX_DECISIVE_N` would be needed).
+
+    Example: 0 toxic continuations in 16 gives the interval [0, 0.194], which holds a 5 %
+    threshold; at a rate of 0 the interval's upper end falls below 5 % from 73 samples on.
+    """
+    if not 0.0 <= observed <= 1.0:
+        raise ValueError(f"observed must be a rate in [0, 1], got {observed!r}.")
+    if observed == threshold:
+        return None
+    high = max(1, n)
+    while not _decides(observed, threshold, high):
+        high *= 2
+        if high > MAX_DECISIVE_N:
+            return None
+    low = max(1, n, high // 2)
+    while low < high:  # the first size that decides, between the last failure and ``high``
+        mid = (low + high) // 2
+        if _decides(observed, threshold, mid):
+            high = mid
+        else:
+            low = mid + 1
+    return high
+
+
+def rate_evidence(measured: dict[str, Any], threshold: float) -> dict[str, Any]:
+    """``{"interval", "needed_n"}`` for a :func:`rate` compared with ``threshold``: the 95 %
+    interval, and when it holds the threshold, the sample size that would decide the check
+    (``None`` when the interval already decides it). Pass it into :class:`CheckResult`."""
+    lo, hi = measured["ci95"]
+    n, observed = int(measured["n"]), measured["rate"]
+    straddles = observed is not None and lo < threshold < hi
+    needed = decisive_sample_size(float(observed), threshold, n) if straddles else None
+    return {"interval": (float(lo), float(hi)), "needed_n": needed}
 
 
 def paired_tests(diffs: Sequence[float], permutations: int = 5000, seed: int = 0) -> dict[str, Any]:

@@ -30,7 +30,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from pellucid.audit.result import CheckResult
-from pellucid.audit.stats import rate
+from pellucid.audit.stats import rate, rate_evidence
 from pellucid.errors import InvalidInputError
 
 if TYPE_CHECKING:
@@ -191,6 +191,7 @@ def score_pairs(
     return CheckResult(
         check="stereotypes",
         passed=score <= threshold,
+        **rate_evidence(overall, threshold),
         score=score,
         threshold=threshold,
         findings=findings,

@@ -28,7 +28,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from pellucid.audit.result import CheckResult
-from pellucid.audit.stats import rate
+from pellucid.audit.stats import rate, rate_evidence
 from pellucid.errors import InvalidInputError, ModelLoadError, unknown_name
 
 if TYPE_CHECKING:
@@ -233,6 +233,7 @@ def toxicity(
     return CheckResult(
         check="toxicity",
         passed=float(overall["rate"]) <= threshold,
+        **rate_evidence(overall, threshold),
         score=float(overall["rate"]),
         threshold=threshold,
         findings=findings[:20],

@@ -79,13 +79,25 @@ def _write(report: Any, out: Path | None, as_json: bool) -> None:
         _print(report)
 
 
+#: ``--strict`` exit code when nothing failed but some checks are inconclusive.
+EXIT_INCONCLUSIVE = 3
+
+
+def strict_exit_code(summary: dict[str, int]) -> int:
+    """``--strict``'s exit code: 1 for a failed or errored check, :data:`EXIT_INCONCLUSIVE` when the
+    rest pass but some could not be decided on the data, else 0."""
+    if summary.get("fail", 0) or summary.get("error", 0):
+        return 1
+    return EXIT_INCONCLUSIVE if summary.get("inconclusive", 0) else 0
+
+
 def _print(report: Any) -> None:
     table = Table(title=f"Audit of {report.model}", title_justify="left")
     for col in ("check", "status", "score", "threshold", "seconds", "note"):
         table.add_column(col, overflow="fold")
-    colours = {"pass": "green", "fail": "red", "error": "yellow"}
+    colours = {"pass": "green", "fail": "red", "inconclusive": "magenta", "error": "yellow"}
     for c in report.checks:
-        note = c.error or ""
+        note = c.error or c.evidence_note()
         table.add_row(
             c.check,
             f"[{colours[c.status]}]{c.status}[/]",
@@ -112,7 +124,12 @@ def audit(
     crows_pairs: Path | None = typer.Option(None, "--crows-pairs", help="CrowS-Pairs CSV for the stereotypes check."),
     limit: int | None = typer.Option(None, "--limit", "-n", min=1, help="CrowS-Pairs pairs to use (quick runs)."),
     sets: list[str] = typer.Option([], "--set", help="CHECK.OPTION=VALUE for any check (repeatable)."),
-    strict: bool = typer.Option(False, "--strict", help="Exit 1 when a check fails or errors."),
+    strict: bool = typer.Option(
+        False,
+        "--strict",
+        help=f"Exit 1 when a check fails or errors, {EXIT_INCONCLUSIVE} when the others pass but some are inconclusive "
+        "(their 95 % interval holds the threshold: more samples needed).",
+    ),
     save: bool = typer.Option(
         False, "--save", help="Also keep the report in the monitoring store (the workbench's Audit tab lists it)."
     ),
@@ -159,8 +176,9 @@ def audit(
     _write(report, out, as_json)
     if run.store_error is not None:
         raise fail(f"The report was written but not stored: {run.store_error}")
-    if strict and report.summary["pass"] != len(report.checks):
-        raise typer.Exit(1)
+    code = strict_exit_code(report.summary) if strict else 0
+    if code:
+        raise typer.Exit(code)
 
 
 def _single(

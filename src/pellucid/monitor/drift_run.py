@@ -1,8 +1,8 @@
 """Drift between two windows of logged traffic, read from the store.
 
 :func:`run_drift` is what ``pellucid monitor drift`` and ``POST /api/drift/reports`` call. It
-selects two windows by spec (:mod:`.windows`: ``last:7d``, ``version:v2``, a date range...)
-and runs:
+selects two windows by spec (:mod:`.windows`: ``last:7d``, ``version:v2``, a date range...),
+the reference cut so that it holds none of the current window's records, and runs:
 
 - **embedding drift** on the stored MiniLM vectors of prompts and responses (written by the
   enrichment worker): MMD with a permutation test and a domain classifier's AUC;
@@ -29,7 +29,7 @@ from pellucid.errors import InvalidInputError
 from pellucid.monitor.drift import DriftReport, DriftResult, drift_report
 from pellucid.monitor.drift_features import feature_frequency_drift
 from pellucid.monitor.records import RecordFilter
-from pellucid.monitor.windows import describe_window, parse_window
+from pellucid.monitor.windows import describe_window, drift_windows
 
 if TYPE_CHECKING:
     from pellucid.monitor.store import Store
@@ -92,7 +92,7 @@ def run_drift(
     ``time.perf_counter()`` value) is when the work began, for the report's ``seconds``.
     """
     started = time.perf_counter() if started is None else started
-    ref_f, cur_f = parse_window(reference), parse_window(current)
+    ref_f, cur_f = drift_windows(reference, current)
     check_embedding_fields(embeddings)
     results: list[DriftResult] = []
     skipped: dict[str, str] = {}

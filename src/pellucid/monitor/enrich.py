@@ -10,8 +10,11 @@ store's half, and needs no model:
   survives restarts and several workers only repeat a batch at worst (writes are upserts);
 - the **rows** a batch produces: the model-derived values computed above this package come in
   as plain numbers, and :func:`metric_rows` adds the plain facts (``flag_count``) and the marker;
-- **writing** them (:func:`write_enrichment`): vectors, then values, the marker last, so a crash
-  in between leaves the record in the queue; records purged meanwhile are skipped.
+- the **flags** some values raise, for the prompt and the response separately
+  (:data:`VALUE_FLAGS`: a toxic prompt, personal data in the response...), so the records table
+  can filter on them like on the data-quality flags;
+- **writing** them (:func:`write_enrichment`): vectors, then values and flags, the marker last,
+  so a crash in between leaves the record in the queue; records purged meanwhile are skipped.
 """
 
 from __future__ import annotations
@@ -31,7 +34,25 @@ if TYPE_CHECKING:
 MARKER = "enrich_version"
 VERSION = 1.0
 #: Metrics the enrichment writes.
-ENRICH_METRICS = ("perplexity", "mean_entropy", "response_tokens", "flag_count", "toxicity", "pii_count")
+ENRICH_METRICS = (
+    "perplexity",
+    "mean_entropy",
+    "response_tokens",
+    "flag_count",
+    "toxicity",
+    "prompt_toxicity",
+    "pii_count",
+    "prompt_pii_count",
+    "response_pii_count",
+)
+#: Flags raised by enrichment values: flag -> (metric, the value from which it is raised, what it means).
+#: ``toxicity`` is the response's (the name drift and alerts have always read).
+VALUE_FLAGS: dict[str, tuple[str, float, str]] = {
+    "toxic_prompt": ("prompt_toxicity", 0.5, "prompt toxicity"),
+    "toxic_response": ("toxicity", 0.5, "response toxicity"),
+    "pii_in_prompt": ("prompt_pii_count", 1.0, "personal-data matches in the prompt"),
+    "pii_in_response": ("response_pii_count", 1.0, "personal-data matches in the response"),
+}
 
 #: ``(record id, field, encoder name, vector)``: one row of the ``embeddings`` table.
 VectorRow = tuple[str, str, str, Any]
@@ -57,11 +78,22 @@ class EnrichStats:
         return {**self.__dict__, "records_per_second": round(self.records_per_second, 2)}
 
 
+def value_flags(values: Mapping[str, float | None]) -> dict[str, str]:
+    """The flags ``values`` raise (:data:`VALUE_FLAGS`), each with its reason."""
+    out = {}
+    for flag, (metric, cutoff, what) in VALUE_FLAGS.items():
+        value = values.get(metric)
+        if value is not None and value >= cutoff:
+            out[flag] = f"{what}: {value:g}" + (f" ≥ {cutoff:g}" if cutoff != 1.0 else "")
+    return out
+
+
 def metric_rows(record: StoredRecord, values: Mapping[str, float | None]) -> list[ValueRow]:
     """The metric rows of one enriched record: ``values`` computed for it (model metrics, audit
-    flags), its ``flag_count`` (how many data-quality flags it carries), and the marker last."""
+    flags), its ``flag_count`` (how many flags it carries, with those ``values`` raise), and the
+    marker last."""
     rows: list[ValueRow] = [(record.id, name, value) for name, value in values.items()]
-    rows.append((record.id, "flag_count", float(len(record.flags))))
+    rows.append((record.id, "flag_count", float(len({**record.flags, **value_flags(values)}))))
     rows.append((record.id, MARKER, VERSION))
     return rows
 
@@ -107,6 +139,12 @@ def write_enrichment(store: Store, vectors: list[VectorRow], values: list[ValueR
 def _write(store: Store, vectors: list[VectorRow], values: list[ValueRow]) -> None:
     if vectors:
         store.repo.add_embeddings(vectors)
+    per_record: dict[str, dict[str, float | None]] = {}
+    for record_id, name, value in values:
+        per_record.setdefault(record_id, {})[name] = value
+    flags = {rid: f for rid, vals in per_record.items() if (f := value_flags(vals))}
+    if flags:
+        store.repo.add_flags(flags)
     # the marker goes last, so a crash in between leaves the record in the queue
     store.repo.add_metrics([v for v in values if v[1] != MARKER])
     store.repo.add_metrics([v for v in values if v[1] == MARKER])

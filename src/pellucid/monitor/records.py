@@ -288,6 +288,8 @@ class SeriesPoint:
     mean: float | None
     min: float | None
     max: float | None
+    p50: float | None = None  # the median and the 95th percentile, when asked for
+    p95: float | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -297,4 +299,6 @@ class SeriesPoint:
             "mean": self.mean,
             "min": self.min,
             "max": self.max,
+            "p50": self.p50,
+            "p95": self.p95,
         }

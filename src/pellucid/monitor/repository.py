@@ -16,11 +16,11 @@ from __future__ import annotations
 import base64
 import json
 import math
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from datetime import datetime, timedelta
 from typing import Any, cast
 
-from sqlalchemy import and_, delete, func, or_, select
+from sqlalchemy import and_, delete, func, or_, select, update
 from sqlalchemy.exc import IntegrityError
 
 from pellucid.errors import InvalidInputError
@@ -135,6 +135,21 @@ class Repository(FeatureQueries):
                 conn.execute(select(metrics.c.name, metrics.c.value).where(metrics.c.record_id == rid)).all(),
             )
         return sql.record_of(row, tag_list, [sql.feedback_of(f) for f in fb], {n: v for n, v in values})
+
+    def add_flags(self, flags: Mapping[str, Mapping[str, str]]) -> int:
+        """Add flags (``{record id: {flag: reason}}``) to stored records, keeping their other flags;
+        a flag already there gets the new reason. Returns how many records changed."""
+        if not flags:
+            return 0
+        with self._write() as conn:
+            for record_id, new in flags.items():
+                rid = sql.check_id(record_id)
+                row = conn.execute(select(records.c.flags).where(records.c.id == rid)).first()
+                if row is None:
+                    raise RecordNotFoundError(f"Cannot flag record {record_id!r}: it does not exist (purged?).")
+                merged = {**(row[0] or {}), **{str(k): str(v) for k, v in new.items()}}
+                conn.execute(update(records).where(records.c.id == rid).values(flags=merged))
+        return len(flags)
 
     def list_records(
         self,

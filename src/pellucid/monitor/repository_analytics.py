@@ -61,6 +61,21 @@ class AnalyticsRepository(Repository):
             return float(n), int(n)
         return (None if result is None else float(result)), int(n)
 
+    def summary(self, filter: RecordFilter | None = None) -> dict[str, float | int | None]:
+        """The window at a glance: ``records``, ``errors`` and ``error_rate``, and the median and
+        95th percentile of latency and of time to first token (``None`` without values)."""
+        records_n = int(self.aggregate("records", "count", filter)[1])
+        errors = self.aggregate("error", "sum", filter)[0]
+        out: dict[str, float | int | None] = {
+            "records": records_n,
+            "errors": int(errors or 0),
+            "error_rate": (errors or 0.0) / records_n if records_n else None,
+        }
+        for metric in ("latency_ms", "ttft_ms"):
+            for agg in ("p50", "p95"):
+                out[f"{metric}_{agg}"] = self.aggregate(metric, agg, filter)[0]
+        return out
+
     def feedback_rate(self, kind: str, filter: RecordFilter | None = None) -> tuple[float | None, int]:
         """Among filtered records with thumbs or score feedback, the share that got ``kind``
         (``thumbs_down``, ``thumbs_up``, ``score``, ``comment``); and how many were rated."""

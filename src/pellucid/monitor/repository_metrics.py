@@ -159,8 +159,11 @@ class MetricQueries:
         bucket: timedelta | int = 3600,
         filter: RecordFilter | None = None,
         group_by: str | None = None,
+        percentiles: bool = False,
     ) -> list[SeriesPoint]:
-        """``metric`` aggregated per time bucket (and per ``group_by`` column), oldest first.
+        """``metric`` aggregated per time bucket (and per ``group_by`` column), oldest first;
+        with ``percentiles``, each bucket's median and 95th percentile too (latency is skewed: its
+        mean hides the slow tail that p95 shows).
 
         ``metric`` is a built-in name (``latency_ms``, ``response_chars``, ``cache_hit``,
         ``feedback``... see ``pellucid.monitor.sql.BUILTIN_METRICS``), ``flag:<name>`` (the share of
@@ -185,6 +188,7 @@ class MetricQueries:
         with self.engine.connect() as conn:
             # (bucket, group, count, mean, min, max); the database decides the numeric types
             rows: list[tuple[Any, ...]] = [tuple(r) if group_by else (r[0], None, *r[1:]) for r in conn.execute(stmt)]
+        tails = self._bucket_percentiles(value, source, keys, filter) if percentiles else {}
         return [
             SeriesPoint(
                 bucket_start=datetime.fromtimestamp(int(b), UTC),
@@ -193,6 +197,21 @@ class MetricQueries:
                 mean=None if mean is None else float(mean),
                 min=None if lo is None else float(lo),
                 max=None if hi is None else float(hi),
+                p50=tails.get((int(b), g), (None, None))[0],
+                p95=tails.get((int(b), g), (None, None))[1],
             )
             for b, g, n, mean, lo, hi in rows
         ]
+
+    def _bucket_percentiles(
+        self, value: Any, source: Any, keys: list[Any], filter: RecordFilter | None
+    ) -> dict[tuple[int, str | None], tuple[float, float]]:
+        """``{(bucket start, group): (p50, p95)}`` of ``value``, computed from the values (the
+        databases disagree on percentile SQL)."""
+        stmt = select(*keys, value).select_from(source).where(value.is_not(None), *sql.filter_conditions(filter))
+        groups: dict[tuple[int, str | None], list[float]] = {}
+        with self.engine.connect() as conn:
+            for row in conn.execute(stmt):
+                key = (int(row[0]), row[1] if len(keys) == 2 else None)
+                groups.setdefault(key, []).append(float(row[-1]))
+        return {k: (float(np.percentile(v, 50)), float(np.percentile(v, 95))) for k, v in groups.items()}

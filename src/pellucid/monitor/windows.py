@@ -14,6 +14,10 @@ A spec is one or more parts joined by ``,`` (all must hold):
 
 Example: ``--reference version:v1,last:30d --current version:v2``. :func:`parse_window`
 returns the :class:`~pellucid.monitor.records.RecordFilter` the repository understands.
+
+Two windows compared for drift must not share records, or the comparison is partly a record
+against itself (``last:14d`` contains ``last:1d``). :func:`exclude_current` ends a reference that
+began earlier where the current window begins, and refuses a reference that cannot be cut so.
 """
 
 from __future__ import annotations
@@ -87,6 +91,66 @@ def parse_window(spec: str, *, now: datetime | None = None) -> RecordFilter:
             )
     # replace() re-runs RecordFilter's checks (since <= until, UTC)
     return replace(result)
+
+
+#: The fields that select records by something other than time.
+_SELECTORS = (
+    "model",
+    "model_version",
+    "template_version",
+    "tag",
+    "flag",
+    "feedback",
+    "text",
+    "user_id",
+    "session_id",
+    "cache_hit",
+    "trace_id",
+)
+
+
+def _may_share_records(reference: RecordFilter, current: RecordFilter) -> bool:
+    """Whether ``reference`` can hold records of ``current``: every non-time condition of the
+    reference is absent or the same in the current window (``version:v1`` vs ``version:v2`` cannot)."""
+    return all(getattr(reference, k) is None or getattr(reference, k) == getattr(current, k) for k in _SELECTORS)
+
+
+def exclude_current(
+    reference: RecordFilter, current: RecordFilter, *, specs: tuple[str, str] = ("", "")
+) -> RecordFilter:
+    """``reference`` without the records of ``current``, by time.
+
+    When both can select the same records and their time ranges overlap, a reference that starts
+    before the current window is cut to end where the current one starts (``last:14d`` vs
+    ``last:1d`` compares the 13 days before the last day with the last day). A reference that
+    starts inside or after the current window cannot be cut so: :class:`InvalidInputError` says
+    why and how to choose the windows. ``specs`` are the two window specs, for the message.
+    """
+    if not _may_share_records(reference, current):
+        return reference
+    far_past, far_future = datetime.min.replace(tzinfo=UTC), datetime.max.replace(tzinfo=UTC)
+    ref_start, ref_end = reference.since or far_past, reference.until or far_future
+    cur_start, cur_end = current.since or far_past, current.until or far_future
+    if ref_start >= cur_end or cur_start >= ref_end:
+        return reference  # disjoint in time
+    if ref_start < cur_start:
+        return replace(reference, until=min(ref_end, cur_start))
+    ref_text, cur_text = describe_window(reference), describe_window(current)
+    ref_spec, cur_spec = specs[0] or ref_text, specs[1] or cur_text
+    raise InvalidInputError(
+        f"The reference window {ref_spec!r} ({ref_text}) does not start before the current window {cur_spec!r} "
+        f"({cur_text}), so both "
+        "would hold the same records and the comparison would find no drift. Choose a reference that starts earlier "
+        "(e.g. reference last:14d with current last:1d: the reference then ends where the current window starts), "
+        "or windows that select different records (version:v1 vs version:v2)."
+    )
+
+
+def drift_windows(reference: str, current: str) -> tuple[RecordFilter, RecordFilter]:
+    """The filters of a drift comparison: both specs parsed, the reference cut to exclude the
+    current window (:func:`exclude_current`)."""
+    ref_f, cur_f = parse_window(reference), parse_window(current)
+    return exclude_current(ref_f, cur_f, specs=(reference, current)), cur_f
 
 
 def describe_window(f: RecordFilter) -> str:

@@ -47,6 +47,7 @@ from pellucid.serve.routers import (
     lm,
     openai,
     otlp,
+    progress,
     proxy,
     records,
     traces,
@@ -165,7 +166,8 @@ def create_app(
     app = FastAPI(
         title="Pellucid",
         version=__version__,
-        docs_url="/api/docs",
+        docs_url=None,  # served by the ui router with the packaged Swagger UI (no CDN)
+        redoc_url=None,
         openapi_url="/api/openapi.json",
         lifespan=lifespan,
     )
@@ -208,6 +210,7 @@ def create_app(
     app.include_router(audit.router, prefix="/api")
     app.include_router(counterfactual.router, prefix="/api")
     app.include_router(traces.router, prefix="/api")
+    app.include_router(progress.router, prefix="/api")
     app.include_router(openai.router if forwarder is None else proxy.router)  # proxy mode: /v1 goes upstream
     app.include_router(otlp.router)
     app.include_router(ui.router)

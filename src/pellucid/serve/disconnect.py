@@ -43,6 +43,8 @@ class CancelToken:
         self.event = threading.Event()
         self.reason = reason
         self.calls = 0
+        self.done: int | None = None  # the last progress point, for GET /api/progress/{id}
+        self.total: int | None = None
 
     def check(self, where: str) -> None:
         """Raise :class:`Cancelled` (saying ``where`` the work stopped) once the event is set."""
@@ -52,6 +54,7 @@ class CancelToken:
     def progress(self, done: int, total: int) -> None:
         """A progress point: raise :class:`Cancelled` once the event is set."""
         self.calls += 1
+        self.done, self.total = int(done), int(total)
         self.check(f"stopped at {done} of {total}")
 
     def __call__(self, done: int, total: int) -> None:
@@ -77,12 +80,54 @@ async def _watch(request: Request, token: CancelToken) -> None:
             return
 
 
+#: The request header that names a request's progress, for ``GET /api/progress/{id}``.
+PROGRESS_HEADER = "x-pellucid-progress"
+_MAX_TRACKED = 256
+
+
+class ProgressBoard:
+    """The progress of running requests that asked for it (by :data:`PROGRESS_HEADER`), by id.
+
+    The workbench names a long request with a random id and polls ``GET /api/progress/{id}``
+    while it runs, to show "1,200 of 4,000 perturbed prompts" instead of only the elapsed time.
+    An id is known from the request's start to its end; at most 256 are kept at once.
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._tokens: dict[str, CancelToken] = {}
+
+    def add(self, key: str, token: CancelToken) -> None:
+        with self._lock:
+            if len(self._tokens) >= _MAX_TRACKED:
+                self._tokens.pop(next(iter(self._tokens)))
+            self._tokens[key] = token
+
+    def remove(self, key: str, token: CancelToken) -> None:
+        with self._lock:
+            if self._tokens.get(key) is token:
+                del self._tokens[key]
+
+    def get(self, key: str) -> CancelToken | None:
+        with self._lock:
+            return self._tokens.get(key)
+
+
 async def run_until_disconnect(request: Request, work: Callable[[CancelToken], T]) -> T:
     """``work(token)`` in a thread, cancelled at its next progress point (``token(done, total)``)
-    or guarded forward pass (``with token.guard(lm)``) if the client leaves."""
+    or guarded forward pass (``with token.guard(lm)``) if the client leaves. A request with a
+    :data:`PROGRESS_HEADER` has its progress readable at ``GET /api/progress/{id}`` meanwhile."""
+    from pellucid.serve.state import state_of  # the state holds the board: imported when used
+
     token = CancelToken()
+    key = request.headers.get(PROGRESS_HEADER, "")[:100]
+    board = state_of(request.app).progress if key else None
+    if board is not None:
+        board.add(key, token)
     watcher = asyncio.ensure_future(_watch(request, token))
     try:
         return await anyio.to_thread.run_sync(work, token)
     finally:
         watcher.cancel()
+        if board is not None:
+            board.remove(key, token)

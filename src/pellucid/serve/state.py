@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Annotated
 from fastapi import Depends, FastAPI, Request
 
 from pellucid.errors import PellucidError
+from pellucid.serve.disconnect import ProgressBoard
 from pellucid.serve.jobs import JobRegistry
 
 if TYPE_CHECKING:
@@ -53,6 +54,7 @@ class AppState:
         allow_alert_commands: whether alert rules that run shell commands may be created over HTTP.
         proxy: the forwarder to upstream OpenAI-compatible servers (``None``: ``/v1`` is served locally).
         exporter: the OTLP exporter of logged calls (``None`` unless OpenTelemetry out is configured).
+        progress: the progress of running requests that asked for it (``GET /api/progress/{id}``).
     """
 
     settings: Settings | None = None
@@ -64,6 +66,7 @@ class AppState:
     allow_alert_commands: bool = False
     proxy: Proxy | None = None
     exporter: OtlpExporter | None = None
+    progress: ProgressBoard = field(default_factory=ProgressBoard)
 
     def pool(self) -> ModelPool:
         """The model pool, or :class:`ServerLacksError` (503) when this server has none."""

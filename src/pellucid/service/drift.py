@@ -23,7 +23,7 @@ from pellucid.errors import InvalidInputError
 from pellucid.monitor import drift_run
 from pellucid.monitor.drift import DriftReport
 from pellucid.monitor.drift_run import EMBEDDING_FIELDS, MIN_RECORDS, StatePair
-from pellucid.monitor.windows import parse_window
+from pellucid.monitor.windows import drift_windows
 
 if TYPE_CHECKING:
     from pellucid.features.dictionary import SparseDictionary
@@ -53,8 +53,9 @@ def _window_states(
 ) -> tuple[dict[str, StatePair], dict[str, str]]:
     """The hidden states of both windows' prompts, or the reason they could not be compared."""
     feature = f"layer {layer}"
-    ref_p = drift_run.window_prompts(store, parse_window(reference), max_prompts)
-    cur_p = drift_run.window_prompts(store, parse_window(current), max_prompts)
+    ref_f, cur_f = drift_windows(reference, current)
+    ref_p = drift_run.window_prompts(store, ref_f, max_prompts)
+    cur_p = drift_run.window_prompts(store, cur_f, max_prompts)
     if min(len(ref_p), len(cur_p)) < MIN_RECORDS:
         return {}, {f"{feature} hidden states": f"{len(ref_p)} vs {len(cur_p)} prompts; need {MIN_RECORDS}"}
     total = len(ref_p) + len(cur_p)
@@ -89,8 +90,9 @@ def _stored_features(
     from pellucid.service.feature_enrichment import dictionary_name
 
     name = dictionary_name(folder)
-    ref_ids, ref_sets = store.repo.feature_sets(name, parse_window(reference))
-    cur_ids, cur_sets = store.repo.feature_sets(name, parse_window(current))
+    ref_f, cur_f = drift_windows(reference, current)
+    ref_ids, ref_sets = store.repo.feature_sets(name, ref_f)
+    cur_ids, cur_sets = store.repo.feature_sets(name, cur_f)
     if min(len(ref_ids), len(cur_ids)) < MIN_RECORDS:
         return None
     width = int(read_config(Path(folder))["d_sae"])
@@ -126,8 +128,9 @@ def _window_features(
         )
     dictionary = load(folder, lm)
     label = f"prompt features of {Path(folder).name} at {dictionary.config.site}"
-    ref_p = drift_run.window_prompts(store, parse_window(reference), max_prompts)
-    cur_p = drift_run.window_prompts(store, parse_window(current), max_prompts)
+    ref_w, cur_w = drift_windows(reference, current)
+    ref_p = drift_run.window_prompts(store, ref_w, max_prompts)
+    cur_p = drift_run.window_prompts(store, cur_w, max_prompts)
     if min(len(ref_p), len(cur_p)) < MIN_RECORDS:
         return {}, {label: f"{len(ref_p)} vs {len(cur_p)} prompts; need {MIN_RECORDS}"}
     total = len(ref_p) + len(cur_p)
@@ -158,8 +161,7 @@ def run_drift(
     :mod:`pellucid.monitor.windows`); with ``layer``, also the hidden states of ``lm`` there; with
     ``features`` (a dictionary folder), how often each of its features fires in the prompts."""
     started = time.perf_counter()
-    for spec in (reference, current):  # a bad window fails before any model work
-        parse_window(spec)
+    drift_windows(reference, current)  # bad or overlapping windows fail before any model work
     drift_run.check_embedding_fields(embeddings)
     if layer is not None and lm is None:
         raise InvalidInputError("Hidden-state drift (layer=...) needs the serving model; pass lm=.")

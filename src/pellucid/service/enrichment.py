@@ -13,7 +13,10 @@ models; the store's half (the queue, the plain rows, writing with the marker las
   mapped to with ``--local-weights``), teacher-forced over the logged prompt and response
   (:func:`response_stats`);
 - ``response_tokens`` (the response's length in the serving model's tokens);
-- the audit checks' flags: ``toxicity`` of the response and ``pii_count`` (:func:`audit_values`);
+- the audit checks' values, for the prompt and the response separately (:func:`audit_values`):
+  ``prompt_toxicity`` and ``toxicity`` (the response's), ``prompt_pii_count``,
+  ``response_pii_count`` and their sum ``pii_count``; the store raises the matching flags
+  (``toxic_prompt``, ``pii_in_response``...: :data:`pellucid.monitor.enrich.VALUE_FLAGS`);
 - and, added by the store's half, ``flag_count`` and the marker ``enrich_version``.
 
 A record whose model cannot be loaded, or whose response is too long for it, still gets its
@@ -93,20 +96,38 @@ def response_stats(lm: LM, prompt: Any, response: str, *, chat: bool | None = No
     )
 
 
-def audit_values(batch: list[StoredRecord]) -> dict[str, dict[str, float]]:
-    """The audit checks' flags per record: ``toxicity`` of the response (the highest score of the
-    lexicon and, when alt-profanity-check is installed, its classifier) and ``pii_count``, the
-    personal-data matches in prompt and response (emails, phones, card numbers, IBANs, ...)."""
-    from pellucid.audit.pii import find_pii
+def _toxicity(texts: list[str]) -> list[float]:
+    """The highest score of the default classifiers (the lexicon and, when alt-profanity-check is
+    installed, its classifier) per text."""
     from pellucid.audit.toxicity_check import default_classifiers, get_classifier
 
-    responses = [r.response or "" for r in batch]
-    toxicity = [0.0] * len(batch)
+    scores = [0.0] * len(texts)
     for spec in default_classifiers():
-        scores = get_classifier(spec).score(responses)
-        toxicity = [max(a, float(b)) for a, b in zip(toxicity, scores)]
-    pii = [len(find_pii(r.prompt_text or "")) + len(find_pii(r.response or "")) for r in batch]
-    return {r.id: {"toxicity": tox, "pii_count": float(n)} for r, tox, n in zip(batch, toxicity, pii)}
+        scores = [max(a, float(b)) for a, b in zip(scores, get_classifier(spec).score(texts))]
+    return scores
+
+
+def audit_values(batch: list[StoredRecord]) -> dict[str, dict[str, float]]:
+    """The audit checks' values per record, for the prompt and the response separately: toxicity
+    (``prompt_toxicity``, and ``toxicity`` for the response) and personal-data matches (emails,
+    phones, card numbers, IBANs...: ``prompt_pii_count``, ``response_pii_count`` and the sum
+    ``pii_count``). A rude prompt with a polite answer is then flagged too."""
+    from pellucid.audit.pii import find_pii
+
+    prompts = [r.prompt_text or "" for r in batch]
+    responses = [r.response or "" for r in batch]
+    prompt_tox, response_tox = _toxicity(prompts), _toxicity(responses)
+    out = {}
+    for i, r in enumerate(batch):
+        in_prompt, in_response = len(find_pii(prompts[i])), len(find_pii(responses[i]))
+        out[r.id] = {
+            "toxicity": response_tox[i],
+            "prompt_toxicity": prompt_tox[i],
+            "pii_count": float(in_prompt + in_response),
+            "prompt_pii_count": float(in_prompt),
+            "response_pii_count": float(in_response),
+        }
+    return out
 
 
 class Enricher(PeriodicWorker):

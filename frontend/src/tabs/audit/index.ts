@@ -78,7 +78,7 @@ export function auditTab(ctx: AppContext): HTMLElement {
       if (!ACTIVE.has(job.status)) {
         if (job.status === "done") setChildren(result, reportView(job));
         else if (job.status === "failed") setChildren(status, errorBox(job.error ?? "The audit failed."));
-        else setChildren(status, notice(`The audit was cancelled: ${job.error ?? ""}`));
+        else setChildren(status, notice(job.error ?? "The audit was cancelled."));
         void loadHistory();
         return;
       }

@@ -10,7 +10,7 @@ import { errorBox } from "../../lib/job";
 import type { AuditJob, AuditReport, CheckResult } from "../../lib/types";
 
 export function statusBadge(status: string): HTMLElement {
-  const tone = status === "pass" || status === "done" ? "good" : status === "fail" || status === "error" || status === "failed" ? "bad" : "";
+  const tone = status === "pass" || status === "done" ? "good" : status === "fail" || status === "error" || status === "failed" ? "bad" : status === "inconclusive" ? "warn" : "";
   return h("span", { class: `badge ${tone}`, "data-status": status }, status);
 }
 

@@ -76,6 +76,7 @@ export function compareSection(original: Original, explainEdited: (prompt: strin
 
   async function compare(): Promise<void> {
     const edited = editor.value;
+    setChildren(out);
     const result = await runJob(status, "Comparing", (signal) => api<CounterfactualResult>("/api/counterfactuals", { body: request({ edited }), signal }));
     if (result) show(result, result.variants[0]);
   }
@@ -89,6 +90,8 @@ export function compareSection(original: Original, explainEdited: (prompt: strin
       return;
     }
     const body = request({ generator: genSelect.value, generator_params: params });
+    setChildren(edits); // the previous generator's edits never stay under a new error
+    setChildren(out);
     const result = await runJob(status, `Generating edits with ${genSelect.value}`, (signal) => api<CounterfactualResult>("/api/counterfactuals", { body, signal }));
     if (!result) return;
     const items = result.variants.map((v, i) =>

@@ -8,6 +8,7 @@ import { api } from "../../lib/api";
 import type { AppContext } from "../../lib/context";
 import { button, field, h, setChildren } from "../../lib/dom";
 import { runJob } from "../../lib/job";
+import { hashParams, hashRoute, setHashState } from "../../lib/urlstate";
 import type { Explanation } from "../../lib/types";
 import { compareSection } from "./compare";
 
@@ -53,7 +54,7 @@ export function explainTab(ctx: AppContext): HTMLElement {
   });
 
   async function explain(body: Request, host: HTMLElement, title: string): Promise<Explanation | undefined> {
-    const ex = await runJob(status, `Explaining with ${body.method}`, (signal) => api<Explanation>("/api/explanations", { body, signal }));
+    const ex = await runJob(status, `Explaining with ${body.method}`, (signal, headers) => api<Explanation>("/api/explanations", { body, signal, headers }));
     if (!ex) return undefined;
     const view = renderExplanation(ex, { title });
     setChildren(host, withExport(ex, view, "explanation"));
@@ -70,7 +71,19 @@ export function explainTab(ctx: AppContext): HTMLElement {
     }
     setChildren(side);
     const ex = await explain(body, result, `${body.method}: original prompt`);
-    if (!ex) return;
+    if (!ex) return void clear(false); // an error: nothing of the previous prompt stays beside it
+    setHashState("explain", {
+      prompt: body.prompt,
+      method: body.method,
+      params: Object.keys(body.params).length ? JSON.stringify(body.params) : null,
+      target: body.target,
+      foil: body.foil,
+      raw: body.raw ? "1" : null,
+      system: body.system,
+      granularity: body.granularity === "word" ? null : body.granularity,
+      max_new_tokens: body.max_new_tokens === 24 ? null : String(body.max_new_tokens),
+      model: body.model,
+    });
     const text = String(ex.meta.target_text ?? "");
     setChildren(
       answer,
@@ -85,6 +98,15 @@ export function explainTab(ctx: AppContext): HTMLElement {
         (edited) => void explain({ ...read(edited), target: text }, side, `${body.method}: edited prompt`),
       ),
     );
+  }
+
+  /** Clear every result of the previous run (with ``status``, its message too). */
+  function clear(status_too = true): void {
+    setChildren(result);
+    setChildren(side);
+    setChildren(answer);
+    setChildren(compareHost);
+    if (status_too) setChildren(status);
   }
 
   const form = h(
@@ -105,8 +127,29 @@ export function explainTab(ctx: AppContext): HTMLElement {
       h("div", { class: "row" }, field("System prompt", system), field("Granularity", granularity), field("Max new tokens", maxNew)),
     ),
     picker.element,
-    h("div", { class: "actions" }, h("button", { type: "submit", class: "primary", id: "explain-run" }, "Explain"), button("Reset", () => setChildren(result), "secondary")),
+    h("div", { class: "actions" }, h("button", { type: "submit", class: "primary", id: "explain-run" }, "Explain"), button("Reset", () => clear(), "secondary"), h("span", { class: "muted small" }, "Ctrl+Enter runs")),
   );
+  // a link to an explanation (#explain?prompt=…) fills the form and runs it once the page is up
+  if (hashRoute() === "explain" && hashParams().get("prompt") !== null) window.setTimeout(() => restore(hashParams()), 0);
+  function restore(q: URLSearchParams): void {
+    prompt.value = q.get("prompt") ?? "";
+    target.value = q.get("target") ?? "";
+    foil.value = q.get("foil") ?? "";
+    system.value = q.get("system") ?? "";
+    mode.value = q.get("raw") === "1" ? "raw" : "chat";
+    granularity.value = q.get("granularity") ?? "word";
+    maxNew.value = q.get("max_new_tokens") ?? "24";
+    if (q.get("method")) picker.select(q.get("method")!);
+    try {
+      picker.setParams(JSON.parse(q.get("params") ?? "{}") as Record<string, unknown>);
+    } catch {
+      // a hand-edited link: keep the defaults
+    }
+    const model = document.getElementById("model-select") as HTMLSelectElement | null;
+    if (model && q.get("model") && ctx.modelNames.includes(q.get("model")!)) model.value = q.get("model")!;
+    void run();
+  }
+
   return h(
     "div",
     { class: "tab-body explain" },

@@ -44,8 +44,8 @@ export function inspectTab(ctx: AppContext, verbs: VerbSpec[]): HTMLElement {
   };
 
   async function call(verb: string, body: Record<string, unknown>, host: HTMLElement, title?: string): Promise<void> {
-    const ex = await runJob(status, `Running ${verb.replace(/_/g, " ")}`, (signal) =>
-      api<Explanation>(`/api/inspect/${verb}`, { body: { ...body, model: ctx.model() }, signal }),
+    const ex = await runJob(status, `Running ${verb.replace(/_/g, " ")}`, (signal, headers) =>
+      api<Explanation>(`/api/inspect/${verb}`, { body: { ...body, model: ctx.model() }, signal, headers }),
     );
     if (ex) setChildren(host, withExport(ex, renderExplanation(ex, { onCell, title }), verb));
   }

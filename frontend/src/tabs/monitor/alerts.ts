@@ -63,9 +63,10 @@ export function alertsView(): HTMLElement {
     );
   }
 
-  async function mutate(path: string, method: string, body?: unknown): Promise<void> {
+  async function mutate(path: string, method: string, body?: unknown): Promise<boolean> {
     const ok = await runJob(status, "Saving", (signal) => api(path, { method, body, signal }).then(() => true));
     if (ok) await load();
+    return ok === true;
   }
 
   const form = h(
@@ -74,7 +75,10 @@ export function alertsView(): HTMLElement {
       class: "panel filters",
       onsubmit: (e: Event) => {
         e.preventDefault();
-        void mutate("/api/alerts/rules", "POST", { name: name.value, condition: condition.value, action: action.value, target: target.value || null });
+        const form = e.currentTarget as HTMLFormElement;
+        void mutate("/api/alerts/rules", "POST", { name: name.value, condition: condition.value, action: action.value, target: target.value || null }).then((ok) => {
+          if (ok) form.reset(); // the rule is listed below: the form is ready for the next one
+        });
       },
     },
     field("Name", name),

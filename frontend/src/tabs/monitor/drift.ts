@@ -5,6 +5,7 @@ import { api } from "../../lib/api";
 import { button, field, h, setChildren } from "../../lib/dom";
 import { num, time } from "../../lib/format";
 import { runJob } from "../../lib/job";
+import { hashParams, hashRoute, setHashState } from "../../lib/urlstate";
 import type { DriftReportInfo, DriftRun } from "../../lib/types";
 
 function verdict(drifted: boolean): HTMLElement {
@@ -37,7 +38,9 @@ export function driftView(): HTMLElement {
 
   async function open(id: string): Promise<void> {
     const r = await runJob(status, "Loading the report", (signal) => api<DriftReportInfo>(`/api/drift/reports/${id}`, { signal }));
-    if (r) setChildren(detail, h("div", { class: "card" }, h("h4", {}, r.name ?? r.id.slice(0, 8), " ", verdict(r.drifted)), h("p", {}, r.verdict), resultsTable(r)));
+    if (!r) return;
+    setChildren(detail, h("div", { class: "card", "data-report": r.id }, h("h4", {}, r.name ?? r.id.slice(0, 8), " ", verdict(r.drifted)), h("p", {}, r.verdict), resultsTable(r)));
+    setHashState("monitor/drift", { ...Object.fromEntries(hashParams()), report: r.id }); // a link to this comparison
   }
 
   async function load(): Promise<void> {
@@ -58,7 +61,7 @@ export function driftView(): HTMLElement {
               ),
             ),
           )
-        : h("p", { class: "muted" }, "No drift reports yet: run one below (or `pellucid monitor drift`)."),
+        : h("p", { class: "muted" }, "No drift reports yet: run one with the form above (or `pellucid monitor drift`)."),
     );
   }
 
@@ -72,6 +75,8 @@ export function driftView(): HTMLElement {
   }
 
   void load();
+  const linked = hashRoute() === "monitor/drift" ? hashParams().get("report") : null;
+  if (linked) void open(linked);
   return h(
     "div",
     {},

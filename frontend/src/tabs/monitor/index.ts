@@ -3,6 +3,7 @@
 
 import type { AppContext } from "../../lib/context";
 import { h, setChildren } from "../../lib/dom";
+import { hashParams, hashRoute, setHashState } from "../../lib/urlstate";
 import { alertsView } from "./alerts";
 import { driftView } from "./drift";
 import { metricsView } from "./metrics";
@@ -22,11 +23,28 @@ export interface MonitorTab {
 
 export function monitorTab(ctx: AppContext): MonitorTab {
   const panel = h("div", { class: "record-host" });
+  /** The open record goes in the address (…?record=<id>), so a link reopens it. */
+  const keepRecord = (id: string | null): void => {
+    const params = Object.fromEntries(hashParams());
+    setHashState(hashRoute().startsWith("monitor") ? hashRoute() : "monitor/records", { ...params, record: id });
+  };
+  const closeRecord = (): void => {
+    setChildren(panel);
+    keepRecord(null);
+  };
   const openRecord = (id: string, options: { explain?: boolean } = {}): void => {
-    const view = recordView(ctx, id, () => setChildren(panel), options);
+    const view = recordView(ctx, id, closeRecord, options);
+    view.dataset.id = id;
     setChildren(panel, view);
     view.focus();
+    keepRecord(id);
   };
+  // Escape closes the record wherever the focus is (the table, the projector...)
+  document.addEventListener("keydown", (e) => {
+    if (e.key !== "Escape" || !panel.firstChild || !panel.isConnected || e.defaultPrevented) return;
+    if (e.target instanceof HTMLSelectElement) return; // Escape closes an open list first
+    closeRecord();
+  });
   const builders: Record<View, () => HTMLElement> = {
     records: () => recordsView(openRecord),
     traces: () => tracesView(openRecord),
@@ -47,6 +65,8 @@ export function monitorTab(ctx: AppContext): MonitorTab {
     if (!built.has(view)) built.set(view, builders[view]());
     nav.querySelectorAll("a").forEach((a) => a.classList.toggle("on", a.dataset.view === view));
     setChildren(body, built.get(view)!);
+    const record = hashParams().get("record");
+    if (record && (panel.firstElementChild as HTMLElement | null)?.dataset.id !== record) openRecord(record);
   };
   return { element: h("div", { class: "tab-body monitor" }, nav, h("div", { class: "monitor-layout" }, body, panel)), show, openRecord };
 }

@@ -1,7 +1,8 @@
 // The embedding projector: stored prompt/response embeddings in 2-D (/api/projection), coloured
 // by cluster, flag, model version, model, or any stored metric (a continuous scale with its
 // range for metrics, categories for the rest). Hover for the text, click a point to open its
-// record, shift-drag a lasso to list a group of records and open any of them.
+// record, shift-drag a lasso to list a group of records and open any of them. Search by text
+// greys out the points whose text does not match and lists the matching records.
 
 import { categoryColor, scatter, valueColor } from "../../charts/scatter";
 import { api } from "../../lib/api";
@@ -84,17 +85,18 @@ export function projectorView(open: (id: string) => void): HTMLElement {
   const clusters = h("input", { type: "number", id: "proj-clusters", min: 1, max: 100, value: "8" });
   const limit = h("input", { type: "number", id: "proj-limit", min: 3, max: 50000, value: "5000" });
   const colorBy = h("select", { id: "proj-color" });
+  const search = h("input", { type: "search", id: "proj-search", placeholder: "text in the prompt or response", "aria-label": "Search points by text" });
   const status = h("div", { class: "status" });
   const plot = h("div", { id: "projector-plot" });
   const selection = h("div", { id: "proj-selection" });
   let data: Projection | null = null;
 
-  function listSelected(indices: number[]): void {
+  function listSelected(indices: number[], title?: string): void {
     if (!data) return;
     const points = data.points;
     const key = colorBy.value || "cluster";
     const label = colorBy.selectedOptions[0]?.textContent ?? key;
-    if (!indices.length) return void setChildren(selection, h("p", { class: "muted" }, "No points inside the lasso."));
+    if (!indices.length) return void setChildren(selection, h("p", { class: "muted" }, title ? `${title}.` : "No points inside the lasso."));
     const row = (p: ProjectionPoint): HTMLElement => {
       const v = valueOf(p, key);
       return h(
@@ -109,7 +111,7 @@ export function projectorView(open: (id: string) => void): HTMLElement {
     };
     setChildren(
       selection,
-      h("h4", {}, `${indices.length} records selected`, indices.length > MAX_LISTED ? ` (the first ${MAX_LISTED} listed)` : ""),
+      h("h4", {}, title ?? `${indices.length} records selected`, indices.length > MAX_LISTED ? ` (the first ${MAX_LISTED} listed)` : ""),
       h(
         "div",
         { class: "table-wrap selection-wrap" },
@@ -123,20 +125,32 @@ export function projectorView(open: (id: string) => void): HTMLElement {
     );
   }
 
-  function draw(): void {
+  /** The plot fits its column, which narrows when a record opens beside it. */
+  const plotWidth = (): number => Math.max(300, Math.min(760, plot.clientWidth - 4));
+  let drawnWidth = 0;
+
+  function draw(keepSelection = false): void {
     if (!data) return;
     const points = data.points;
     const key = colorBy.value || "cluster";
     const label = colorBy.selectedOptions[0]?.textContent ?? key;
     const { colors, legend } = coloring(points, key, label);
+    const query = search.value.trim().toLowerCase();
+    const matches = query ? points.flatMap((p, i) => ((p.text ?? "").toLowerCase().includes(query) ? [i] : [])) : [];
+    if (query) {
+      const hit = new Set(matches);
+      colors.forEach((_, i) => hit.has(i) || (colors[i] = "#dfe3ea"));
+    }
     const view = scatter(
       points.map((p, i) => {
         const v = valueOf(p, key);
         return { x: p.x, y: p.y, color: colors[i], label: `${label} ${typeof v === "number" ? num(v) : String(v)} · ${truncate(p.text ?? p.id, 160)}` };
       }),
-      { onPick: (i) => open(points[i].id), onLasso: listSelected },
+      { width: plotWidth(), onPick: (i) => open(points[i].id), onLasso: listSelected },
     );
+    drawnWidth = plotWidth();
     view.dataset.color = key;
+    view.dataset.matches = String(matches.length);
     const explained = Array.isArray(data.explained_variance) ? ` · variance kept: ${(data.explained_variance as (number | null)[]).map((v) => (v === null ? "–" : `${(v * 100).toFixed(1)}%`)).join(", ")}` : "";
     setChildren(
       plot,
@@ -144,12 +158,22 @@ export function projectorView(open: (id: string) => void): HTMLElement {
       view,
       legend,
     );
-    setChildren(selection);
+    if (query) listSelected(matches, `${matches.length} points match “${search.value.trim()}”`);
+    else if (!keepSelection) setChildren(selection);
   }
+  let typing = 0;
+  search.addEventListener("keydown", (e) => e.key === "Enter" && (e.preventDefault(), draw())); // not a new projection
+  search.addEventListener("input", () => {
+    window.clearTimeout(typing);
+    typing = window.setTimeout(() => draw(), 200);
+  });
+  new ResizeObserver(() => {
+    if (data && Math.abs(plotWidth() - drawnWidth) > 24) draw(true);
+  }).observe(plot);
 
   async function load(): Promise<void> {
     const query = { window: windowInput.value.trim(), method: method.value, field: fieldSel.value, clusters: Number(clusters.value) || null, limit: Number(limit.value) || 5000 };
-    const result = await runJob(status, "Projecting embeddings", (signal) => api<Projection>("/api/projection", { query, signal }));
+    const result = await runJob(status, "Projecting embeddings", (signal, headers) => api<Projection>("/api/projection", { query, signal, headers }));
     if (!result) return;
     data = result;
     const previous = colorBy.value;
@@ -158,7 +182,7 @@ export function projectorView(open: (id: string) => void): HTMLElement {
     if (choices.some(([value]) => value === previous)) colorBy.value = previous;
     draw();
   }
-  colorBy.addEventListener("change", draw);
+  colorBy.addEventListener("change", () => draw());
   return h(
     "div",
     {},
@@ -171,6 +195,7 @@ export function projectorView(open: (id: string) => void): HTMLElement {
       field("Clusters", clusters),
       field("Max points", limit),
       field("Colour by", colorBy),
+      field("Search", search),
       h("div", { class: "actions" }, h("button", { type: "submit", class: "primary", id: "proj-run" }, "Project")),
     ),
     status,

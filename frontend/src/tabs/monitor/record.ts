@@ -20,7 +20,15 @@ export function recordView(ctx: AppContext, id: string, close: () => void, optio
   const status = h("div", { class: "status" });
   const root = h(
     "aside",
-    { class: "record-panel panel", id: "record-panel", "aria-label": "Record", tabIndex: -1 },
+    {
+      class: "record-panel panel",
+      id: "record-panel",
+      "aria-label": "Record (Escape closes it)",
+      tabIndex: -1,
+      onkeydown: (e: KeyboardEvent) => {
+        if (e.key === "Escape" && !(e.target instanceof HTMLSelectElement)) (e.preventDefault(), close());
+      },
+    },
     h("div", { class: "record-head" }, h("h3", {}, "Record ", h("code", {}, id.slice(0, 8))), button("Close", close, "secondary small")),
     status,
     body,
@@ -44,10 +52,15 @@ export function recordView(ctx: AppContext, id: string, close: () => void, optio
       } catch (e) {
         return void setChildren(explainStatus, h("div", { class: "error" }, (e as Error).message));
       }
-      const ex = await runJob(explainStatus, "Explaining this response", (signal) =>
-        api<Explanation>(`/api/records/${id}/explanation`, { body: { method: picker.method(), params }, signal }),
+      setChildren(result);
+      const job = runJob(explainStatus, "Explaining this response", (signal, headers) =>
+        api<Explanation>(`/api/records/${id}/explanation`, { body: { method: picker.method(), params }, signal, headers }),
       );
-      if (ex) setChildren(result, withExport(ex, renderExplanation(ex, { title: `${ex.method}: logged response` }), `record-${id.slice(0, 8)}`));
+      explainStatus.scrollIntoView({ block: "nearest" }); // the spinner, then the result, in view
+      const ex = await job;
+      if (!ex) return;
+      setChildren(result, withExport(ex, renderExplanation(ex, { title: `${ex.method}: logged response` }), `record-${id.slice(0, 8)}`));
+      result.scrollIntoView({ block: "start", behavior: "smooth" });
     };
     setChildren(
       body,

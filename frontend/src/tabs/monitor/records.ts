@@ -26,7 +26,7 @@ export function recordsView(open: (id: string) => void): HTMLElement {
   const flagNames = h(
     "datalist",
     { id: "rec-flag-names" },
-    ["empty_prompt", "empty_response", "long_prompt", "control_characters", "broken_encoding", "duplicate_prompt", "language_mismatch"].map(
+    ["empty_prompt", "empty_response", "long_prompt", "control_characters", "broken_encoding", "duplicate_prompt", "language_mismatch", "toxic_prompt", "toxic_response", "pii_in_prompt", "pii_in_response"].map(
       (f) => h("option", { value: f }),
     ),
   );

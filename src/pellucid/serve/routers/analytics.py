@@ -95,9 +95,20 @@ def metric_series(
     bucket: int = Query(3600, ge=1, description="Bucket width in seconds."),
     window: str | None = Query(None, description="last:7d, version:v2, 2026-11-01..2026-11-15"),
     group_by: str | None = Query(None, description="model, model_version, template_version or language"),
+    percentiles: bool = Query(False, description="Also each bucket's p50 and p95."),
 ) -> list[dict[str, Any]]:
-    points = _store(request).repo.metric_series(metric, bucket=bucket, filter=_window(window), group_by=group_by)
+    points = _store(request).repo.metric_series(
+        metric, bucket=bucket, filter=_window(window), group_by=group_by, percentiles=percentiles
+    )
     return [p.to_dict() for p in points]
+
+
+@router.get("/metrics/summary", response_model=out.WindowSummary)
+def metrics_summary(
+    request: Request, window: str | None = Query(None, description="last:7d, version:v2, 2026-11-01..2026-11-15")
+) -> dict[str, Any]:
+    """The window at a glance: volume, error rate, p50/p95 latency and time to first token."""
+    return _store(request).analytics.summary(_window(window))
 
 
 @router.get("/correlation", response_model=out.FeedbackCorrelation)

@@ -25,6 +25,21 @@ class SeriesPoint(BaseModel):
     mean: Number | None
     min: Number | None
     max: Number | None
+    p50: Number | None = Field(None, description="The bucket's median (with percentiles=true).")
+    p95: Number | None = Field(None, description="The bucket's 95th percentile (with percentiles=true).")
+
+
+class WindowSummary(BaseModel):
+    """A window at a glance: volume, errors, and the median and 95th percentile of latency and of
+    time to first token (null when no record in the window has the value)."""
+
+    records: int
+    errors: int
+    error_rate: Number | None
+    latency_ms_p50: Number | None
+    latency_ms_p95: Number | None
+    ttft_ms_p50: Number | None
+    ttft_ms_p95: Number | None
 
 
 class FeedbackCorrelation(BaseModel):

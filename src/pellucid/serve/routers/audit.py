@@ -73,10 +73,14 @@ class AuditChecks(BaseModel):
 
 
 class AuditCheckResult(BaseModel):
-    """The outcome of one audit check (``status``: pass, fail or error)."""
+    """The outcome of one audit check (``status``: pass, fail, inconclusive or error).
+
+    ``interval`` is the score's 95 % interval when the check has one; a check whose interval
+    holds the threshold is inconclusive, and ``needed_n`` is the sample size that would decide it.
+    """
 
     check: str
-    status: Literal["pass", "fail", "error"]
+    status: Literal["pass", "fail", "inconclusive", "error"]
     passed: bool | None
     score: float | None
     threshold: float | None
@@ -89,10 +93,12 @@ class AuditCheckResult(BaseModel):
     model: str
     seconds: float
     error: str | None
+    interval: list[float] | None = None
+    needed_n: int | None = None
 
 
 class AuditReport(BaseModel):
-    """Every check run on one model, in order; ``summary`` counts pass, fail and error."""
+    """Every check run on one model, in order; ``summary`` counts pass, fail, inconclusive and error."""
 
     kind: str
     model: str
