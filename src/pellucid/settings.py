@@ -34,6 +34,10 @@ Environment variables:
 - ``PELLUCID_UPSTREAMS``, ``PELLUCID_UPSTREAM_KEY_ENV``, ``PELLUCID_LOCAL_WEIGHTS``: proxy mode,
   comma-separated ``NAME=URL`` / ``NAME=VAR`` / ``NAME=WEIGHTS`` entries (see
   ``pellucid.serve.upstreams``).
+- ``PELLUCID_BATCHING``: ``1`` (default) serves local models through one continuously batched decode
+  loop per model (see ``pellucid.models.batching``); ``0`` generates each request in its own thread.
+- ``PELLUCID_MAX_BATCH`` / ``PELLUCID_MAX_QUEUE``: most requests decoded together per model (16) and
+  most waiting for a slot (64; one more is answered 429 with ``Retry-After``).
 - ``PELLUCID_OTLP_ENDPOINT``, ``PELLUCID_OTLP_HEADERS``: export every logged call as an OTLP span
   to this traces URL, with comma-separated ``KEY=VALUE`` headers (see ``pellucid.serve.otlp_export``).
 """
@@ -84,6 +88,12 @@ class Settings:
     upstream_key_env: tuple[str, ...] = ()
     #: ``NAME=PATH_OR_BUNDLED_NAME``: local weights of a proxied model
     local_weights: tuple[str, ...] = ()
+    #: serve local models through one continuously batched decode loop per model (False: a thread per request)
+    batching: bool = True
+    #: most requests decoded together per model
+    max_batch: int = 16
+    #: most requests waiting for a batch slot per model (one more: 429 with Retry-After)
+    max_queue: int = 64
     #: OpenTelemetry out: OTLP/HTTP traces URL every logged call is exported to (None: off)
     otlp_endpoint: str | None = None
     #: ``KEY=VALUE`` headers sent with each OTLP export (e.g. an API key)
@@ -129,6 +139,8 @@ class Settings:
             values["redact_pii"] = _flag("PELLUCID_REDACT_PII", env["PELLUCID_REDACT_PII"])
         if env.get("PELLUCID_API_TOKEN"):
             values["api_token"] = env["PELLUCID_API_TOKEN"].strip()
+        if env.get("PELLUCID_BATCHING"):
+            values["batching"] = _flag("PELLUCID_BATCHING", env["PELLUCID_BATCHING"])
         if env.get("PELLUCID_CORS_ORIGINS"):
             values["cors_origins"] = tuple(o.strip() for o in env["PELLUCID_CORS_ORIGINS"].split(",") if o.strip())
         if env.get("PELLUCID_ALLOW_MODEL_PATHS"):
@@ -142,7 +154,8 @@ class Settings:
                 values[name.removeprefix("PELLUCID_").lower()] = tuple(
                     part.strip() for part in env[name].split(",") if part.strip()
                 )
-        for name in ("PELLUCID_THREADS", "PELLUCID_PORT", "PELLUCID_MAX_BODY_BYTES", "PELLUCID_MAX_PROMPT_CHARS"):
+        numbers = ("PELLUCID_THREADS", "PELLUCID_PORT", "PELLUCID_MAX_BODY_BYTES", "PELLUCID_MAX_PROMPT_CHARS")
+        for name in (*numbers, "PELLUCID_MAX_BATCH", "PELLUCID_MAX_QUEUE"):
             if env.get(name):
                 try:
                     values[name.removeprefix("PELLUCID_").lower()] = int(env[name])

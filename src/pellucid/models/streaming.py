@@ -98,8 +98,15 @@ class TokenStream:
         seed: int | None,
         stop: Sequence[str] = (),
     ) -> None:
+        self._setup(lm, len(prompt_ids), stop)
+        self._thread: threading.Thread | None = threading.Thread(
+            target=self._run, args=(prompt_ids, config, seed), name="pellucid-generate", daemon=True
+        )
+
+    def _setup(self, lm: LM, prompt_tokens: int, stop: Sequence[str]) -> None:
+        """The consuming side's state; the producer puts token ids, then ``_END``, on ``_queue``."""
         self.lm = lm
-        self.prompt_tokens = len(prompt_ids)
+        self.prompt_tokens = prompt_tokens
         self.stop = [s for s in stop if s]
         self.token_ids: list[int] = []
         self.text = ""
@@ -109,10 +116,12 @@ class TokenStream:
         self._queue: queue.Queue[Any] = queue.Queue()
         self._cancel = threading.Event()
         self._error: BaseException | None = None
-        self._thread = threading.Thread(
-            target=self._run, args=(prompt_ids, config, seed), name="pellucid-generate", daemon=True
-        )
         self._started = False
+
+    def _begin(self) -> None:
+        """Start producing tokens (here: the generation thread), called when iteration starts."""
+        if self._thread is not None:
+            self._thread.start()
 
     # -- generation thread ---------------------------------------------------------------
     def _run(self, prompt_ids: list[int], config: Any, seed: int | None) -> None:
@@ -149,7 +158,7 @@ class TokenStream:
                 "Use lm.generate(...) inside the block, or iterate the stream outside it."
             )
         self._started = True
-        self._thread.start()
+        self._begin()
         sent = 0
         text = ""
         try:
@@ -191,9 +200,10 @@ class TokenStream:
 
     def close(self) -> None:
         """Stop the generation (at its next token) and wait for the thread to end."""
-        self._cancel.set()
-        if self._started and self._thread is not threading.current_thread():
-            self._thread.join()
+        self.cancel()
+        thread = self._thread
+        if self._started and thread is not None and thread is not threading.current_thread():
+            thread.join()
 
     def __enter__(self) -> TokenStream:
         return self

@@ -47,6 +47,7 @@ from pellucid.serve.routers import (
     otlp,
     proxy,
     records,
+    serving,
     ui,
 )
 from pellucid.serve.state import AppState, ServerLacksError, app_state, install
@@ -133,6 +134,7 @@ def create_app(
         if forwarder is not None:
             await forwarder.close()
         jobs.shutdown()
+        models.close_engines()  # streams still generating end with a "retry later" error
         for worker in workers:
             worker.stop()
         if monitor is not None:
@@ -180,6 +182,7 @@ def create_app(
 
     app.include_router(health.router)
     app.include_router(lm.router, prefix="/api")
+    app.include_router(serving.router, prefix="/api")
     app.include_router(explanations.router, prefix="/api")
     app.include_router(records.router, prefix="/api")
     app.include_router(analytics.router, prefix="/api")
