@@ -179,6 +179,11 @@ def _kernel_mode(value: str) -> str:
         ) from None
 
 
+def switch(name: str, value: str) -> bool:
+    """An on/off option (``--batching off``): on/1/true/yes or off/0/false/no."""
+    return _flag(name, value)
+
+
 def _flag(name: str, value: str) -> bool:
     """A boolean environment variable: 1/true/yes/on or 0/false/no/off."""
     text = value.strip().lower()

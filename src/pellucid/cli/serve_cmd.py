@@ -16,6 +16,7 @@ from __future__ import annotations
 import typer
 
 from pellucid.cli.common import ModelOption, err_console, handle_errors, settings_from
+from pellucid.settings import switch
 
 
 @handle_errors
@@ -50,6 +51,21 @@ def serve(
         "--local-weights",
         help="NAME=PATH_OR_BUNDLED_NAME: local weights of a proxied model, to explain its records and count tokens.",
     ),
+    batching: str | None = typer.Option(
+        None,
+        "--batching",
+        help="on (default): one continuously batched decode loop per local model; off: a thread per request "
+        "(PELLUCID_BATCHING).",
+    ),
+    max_batch: int | None = typer.Option(
+        None, "--max-batch", min=1, help="Most requests decoded together per model (default 16; PELLUCID_MAX_BATCH)."
+    ),
+    max_queue: int | None = typer.Option(
+        None,
+        "--max-queue",
+        min=0,
+        help="Most requests waiting for a batch slot per model; one more gets 429 (default 64; PELLUCID_MAX_QUEUE).",
+    ),
     otlp_endpoint: str | None = typer.Option(
         None,
         "--otlp-endpoint",
@@ -72,6 +88,7 @@ def serve(
         upstreams=tuple(upstream) if upstream else None,
         upstream_key_env=tuple(upstream_key_env) if upstream_key_env else None,
         local_weights=tuple(local_weights) if local_weights else None, otlp_endpoint=otlp_endpoint,
+        batching=None if batching is None else switch("--batching", batching), max_batch=max_batch, max_queue=max_queue,
     )  # fmt: skip
     proxied = build_upstreams(settings.upstreams, settings.upstream_key_env, settings.local_weights)
     check_settings(settings.otlp_endpoint, settings.otlp_headers)  # a bad URL fails before the store opens
@@ -96,6 +113,7 @@ def serve(
             + (f" proxied to {', '.join(f'{u.name}={u.base_url}' for u in proxied.values())}" if proxied else "")
             + f"; calls logged to {store.url}"
             + (" with PII redaction" if settings.redact_pii else "")
+            + (f"; batching up to {settings.max_batch} requests per model" if settings.batching else "; no batching")
             + (f"; spans exported to {settings.otlp_endpoint}" if settings.otlp_endpoint else "")
             + ("; token required on /api and /v1" if settings.api_token else ""),
             highlight=False,

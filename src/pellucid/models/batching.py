@@ -119,6 +119,7 @@ class BatchEngine:
         self._cond = threading.Condition()
         self._waiting: deque[_Request] = deque()
         self._running: list[_Request] = []
+        self._joining: list[_Request] = []  # admitted, being prefilled (they hold their slots)
         self._rows = Rows([], [])
         self._stopped = False
         self._thread: threading.Thread | None = None
@@ -160,11 +161,11 @@ class BatchEngine:
         with self._cond:
             if self._stopped:
                 raise ServerBusyError(f"The batching engine of {self.lm.name} is shut down; retry on a running server.")
-            if len(self._waiting) >= self.max_queue + max(0, self.max_batch - len(self._running)):
+            if len(self._waiting) >= self.max_queue + max(0, self.max_batch - self._taken()):
                 self.stats.rejected += 1
                 wait = self.stats.retry_after(len(self._waiting), self.max_batch)
                 raise ServerBusyError(
-                    f"{self.lm.name} is busy: {len(self._running)} requests are generating and {len(self._waiting)} "
+                    f"{self.lm.name} is busy: {self._taken()} requests are generating and {len(self._waiting)} "
                     f"wait (the queue holds at most {self.max_queue}, PELLUCID_MAX_QUEUE). Retry in {wait} s.",
                     retry_after=wait,
                 )
@@ -174,6 +175,10 @@ class BatchEngine:
                 self._thread.start()
             self._cond.notify()
 
+    def _taken(self) -> int:
+        """Slots in use: running rows and requests being prefilled (called with the condition held)."""
+        return len(self._running) + len(self._joining)
+
     def wake(self) -> None:
         """Wake the scheduler (a stream was cancelled)."""
         with self._cond:
@@ -182,7 +187,7 @@ class BatchEngine:
     def metrics(self) -> EngineMetrics:
         """Queue length, running batch size, time to first token and throughput, now."""
         with self._cond:
-            queued, running = len(self._waiting), len(self._running)
+            queued, running = len(self._waiting), self._taken()
         return self.stats.snapshot(self.lm.name, self.max_batch, self.max_queue, queued, running)
 
     def close(self, timeout: float | None = 30.0) -> None:
@@ -220,13 +225,14 @@ class BatchEngine:
     def _admit(self) -> list[_Request]:
         """Take waiting requests into the free slots (called with the condition held)."""
         joining: list[_Request] = []
-        while self._waiting and len(self._running) + len(joining) < self.max_batch:
+        while self._waiting and self._taken() + len(joining) < self.max_batch:
             request = self._waiting.popleft()
             if request.stream.cancelled:
                 self.stats.cancelled += 1
                 request.stream.end()
             else:
                 joining.append(request)
+        self._joining = joining
         return joining
 
     def _drop_cancelled(self) -> None:
@@ -259,6 +265,7 @@ class BatchEngine:
         self.stats.step(started, len(joining))
         with self._cond:
             self._running = self._running + [joining[i] for i in keep]
+            self._joining = []
         self._rows = self._rows.merge(rows.select(keep))
 
     def _step(self) -> None:
@@ -290,8 +297,12 @@ class BatchEngine:
         request.generated += 1
         request.last = token
         request.stream.deliver(token)
-        if token in self._eos or request.generated >= request.max_new_tokens or request.stream.cancelled:
-            self.stats.served += 1
+        finished = token in self._eos or request.generated >= request.max_new_tokens
+        if finished or request.stream.cancelled:
+            if finished:
+                self.stats.served += 1
+            else:
+                self.stats.cancelled += 1
             self.stats.ended(time.perf_counter() - request.submitted)
             request.stream.end()
             return False
@@ -301,7 +312,7 @@ class BatchEngine:
         for request in requests:
             request.stream.end(error)
         with self._cond:
-            self._running = []
+            self._running, self._joining = [], []
         self._rows = Rows([], [])
 
 
