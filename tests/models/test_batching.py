@@ -14,7 +14,7 @@ from collections.abc import Callable, Iterator
 import pytest
 
 from pellucid.errors import ServerBusyError
-from pellucid.models.batching import BatchEngine, BatchedStream
+from pellucid.models.batching import BatchedStream, BatchEngine
 from tests.support.race import mlp_heavy, zero
 
 PROMPTS = [
