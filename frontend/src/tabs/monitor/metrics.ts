@@ -1,11 +1,13 @@
 // Metrics over time (/api/metrics/series): latency, tokens, perplexity, feedback by default;
-// any stored metric can be added. Bucket, window and grouping apply to every chart.
+// any stored metric can be added. Bucket, window and grouping apply to every chart. Above them,
+// the serving figures of the batching engines (queue, batch, time to first token, tokens/s).
 
 import { lineChart, type Series } from "../../charts/line";
 import { api } from "../../lib/api";
 import { button, field, h, setChildren } from "../../lib/dom";
 import { errorBox, runJob } from "../../lib/job";
 import type { SeriesPoint } from "../../lib/types";
+import { servingCard } from "./serving";
 
 const DEFAULTS = ["latency_ms", "completion_tokens", "perplexity", "feedback"];
 
@@ -31,8 +33,10 @@ export function metricsView(): HTMLElement {
   const status = h("div", { class: "status" });
   const charts = h("div", { class: "charts", id: "metric-charts" });
   let shown = [...DEFAULTS];
+  const serving = servingCard();
 
   async function draw(): Promise<void> {
+    void serving.refresh();
     const names = await runJob(status, "Loading metrics", (signal) => api<string[]>("/api/metrics", { signal }));
     if (!names) return;
     shown = shown.filter((m) => names.includes(m));
@@ -75,5 +79,5 @@ export function metricsView(): HTMLElement {
     h("div", { class: "actions" }, h("button", { type: "submit", class: "primary" }, "Apply"), button("Refresh", () => void draw(), "secondary")),
   );
   void draw();
-  return h("div", {}, form, status, charts);
+  return h("div", {}, form, serving.element, status, charts);
 }
