@@ -179,3 +179,16 @@ def test_a_stream_is_refused_inside_the_lease_and_the_engine_rejects_bad_sizes(h
     eng.close()
     with pytest.raises(ServerBusyError, match="shut down"):
         eng.stream(chat(PROMPTS[0]))
+
+
+@pytest.mark.parametrize("family", ["tiny_gpt2", "tiny_neox"])
+def test_other_families_batch_to_their_unbatched_greedy_answers(family, request):
+    lm = mlp_heavy(request.getfixturevalue(family))
+    eng = BatchEngine(lm, max_batch=2)
+    try:
+        streams = [eng.stream(p, chat=False, max_new_tokens=12) for p in PROMPTS[:3]]
+        for prompt, stream in zip(PROMPTS, streams):
+            "".join(stream)
+            assert stream.token_ids == lm.generate(prompt, chat=False, max_new_tokens=12).token_ids
+    finally:
+        eng.close()

@@ -256,10 +256,11 @@ class BatchEngine:
         prompts = [r.prompt_ids for r in joining]
         ids, mask = right_padded(prompts, self._pad, self.lm.device)
         lengths = [len(p) for p in prompts]
-        with self.lm.lease():
-            out = self.lm.model(input_ids=ids, attention_mask=mask, use_cache=True)
-        last = torch.tensor(lengths, device=ids.device) - 1
-        logits = out.logits[torch.arange(len(joining), device=ids.device), last]
+        ends = sorted({n - 1 for n in lengths})  # only these positions are projected to the vocabulary
+        keep_at = torch.tensor(ends, device=ids.device)
+        out = self.lm.forward(ids, attention_mask=mask, use_cache=True, logits_to_keep=keep_at)  # shared lease
+        column = torch.tensor([ends.index(n - 1) for n in lengths], device=ids.device)
+        logits = out.logits[torch.arange(len(joining), device=ids.device), column]
         rows = rows_from_prefill(output_cache(out), lengths)
         keep = [i for i, r in enumerate(joining) if self._emit(r, logits[i])]
         self.stats.step(started, len(joining))
