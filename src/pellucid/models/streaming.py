@@ -20,6 +20,9 @@ shared lease (:mod:`pellucid.models.lease`) from its first token to its last, so
 other change to the model can alter an answer mid-stream; the lease is released when the
 generation ends, is closed or fails. Closing the stream early (a client that disconnects)
 cancels the generation at its next token through a stopping criterion.
+
+The server's batching engine feeds the same consuming side from its shared decode loop instead of a
+thread per stream (:class:`~pellucid.models.batching.BatchedStream`).
 """
 
 from __future__ import annotations
