@@ -18,7 +18,7 @@ same tokens; the tests decide equality on tokens, never on logits).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import torch
@@ -32,6 +32,8 @@ class Rows:
 
     layers: Layers
     lengths: list[int]
+    #: the ``DynamicCache`` these tensors came from, reused by the next step (building one copies every tensor)
+    built: Any = field(default=None, repr=False)
 
     @property
     def width(self) -> int:
@@ -52,14 +54,17 @@ class Rows:
         return torch.tensor(self.lengths, device=self.layers[0][0].device)[:, None]
 
     def cache(self, config: Any) -> Any:
-        """A ``DynamicCache`` over these tensors (a view: the forward pass appends to its own copy)."""
-        from transformers import DynamicCache
+        """A ``DynamicCache`` over these tensors: the previous step's when the rows did not change since."""
+        if self.built is None:
+            from transformers import DynamicCache
 
-        return DynamicCache(ddp_cache_data=list(self.layers), config=config)
+            self.built = DynamicCache(ddp_cache_data=list(self.layers), config=config)
+        return self.built
 
     def advanced(self, cache: Any) -> Rows:
         """The rows after a decode step: the cache the forward pass returned, every length plus one."""
-        return Rows([(layer.keys, layer.values) for layer in cache.layers], [n + 1 for n in self.lengths])
+        layers = [(layer.keys, layer.values) for layer in cache.layers]
+        return Rows(layers, [n + 1 for n in self.lengths], built=cache)
 
     def select(self, keep: list[int]) -> Rows:
         """Only the rows ``keep`` (indices, in order), without padding columns none of them needs."""
