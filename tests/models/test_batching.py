@@ -171,7 +171,8 @@ def test_a_stream_is_refused_inside_the_lease_and_the_engine_rejects_bad_sizes(h
     assert isinstance(stream, BatchedStream)
     with heavy.lease(), pytest.raises(RuntimeError, match="holds the shared lease"):
         next(iter(stream))
-    stream.close()
+    wait_for(lambda: eng.metrics().running == 0 and eng.metrics().queued == 0, "the refused stream to leave")
+    assert eng.metrics().cancelled + eng.metrics().served == 1
     with pytest.raises(ValueError, match=r"max_batch=0; it must be at least 1"):
         BatchEngine(heavy, max_batch=0)
     with pytest.raises(ValueError, match=r"max_queue=-1"):

@@ -155,6 +155,7 @@ class TokenStream:
             raise RuntimeError("A TokenStream can be iterated only once.")
         held = self.lm._lease.held()
         if held is not None:
+            self.cancel()  # a batched stream already holds a place in its engine: give it back
             raise RuntimeError(
                 f"This thread holds the {held} lease of {self.lm.name} (inside lm.hooks(...) or lm.lease()), "
                 "and the stream generates in another thread, which would wait for that lease forever. "
