@@ -35,6 +35,17 @@ class Cancelled(PellucidError):
     the client that asked for it went away)."""
 
 
+class ServerBusyError(PellucidError):
+    """The server cannot take the request now (its queue is full, or it is shutting down): retry later.
+
+    ``retry_after`` is the suggested wait in whole seconds (the HTTP ``Retry-After`` header).
+    """
+
+    def __init__(self, message: str, retry_after: int = 1) -> None:
+        super().__init__(message)
+        self.retry_after = max(1, int(retry_after))
+
+
 class UnknownNameError(InvalidInputError, KeyError):
     """A name looked up in a registry (method, site, check...) that does not exist."""
 

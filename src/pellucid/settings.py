@@ -41,6 +41,10 @@ Environment variables:
   read from the upstream (300) and for a whole call, streams included (900).
 - ``PELLUCID_SERVE_LOCAL``: ``1`` lets a proxying gateway also answer, with local models, calls
   naming a model that is not proxied (default ``0``: every ``/v1`` call goes upstream).
+- ``PELLUCID_BATCHING``: ``1`` (default) serves local models through one continuously batched decode
+  loop per model (see ``pellucid.models.batching``); ``0`` generates each request in its own thread.
+- ``PELLUCID_MAX_BATCH`` / ``PELLUCID_MAX_QUEUE``: most requests decoded together per model (16) and
+  most waiting for a slot (64; one more is answered 429 with ``Retry-After``).
 - ``PELLUCID_OTLP_ENDPOINT``, ``PELLUCID_OTLP_HEADERS``: export every logged call as an OTLP span
   to this traces URL, with comma-separated ``KEY=VALUE`` headers (see ``pellucid.serve.otlp_export``).
 - ``PELLUCID_DURABLE``: ``1`` journals each gateway call's record to disk (group-committed
@@ -105,6 +109,12 @@ class Settings:
     upstream_total_timeout: float | None = None
     #: proxy mode: calls naming a model that is not proxied are answered locally
     serve_local: bool = False
+    #: serve local models through one continuously batched decode loop per model (False: a thread per request)
+    batching: bool = True
+    #: most requests decoded together per model
+    max_batch: int = 16
+    #: most requests waiting for a batch slot per model (one more: 429 with Retry-After)
+    max_queue: int = 64
     #: OpenTelemetry out: OTLP/HTTP traces URL every logged call is exported to (None: off)
     otlp_endpoint: str | None = None
     #: ``KEY=VALUE`` headers sent with each OTLP export (e.g. an API key)
@@ -154,6 +164,8 @@ class Settings:
             values["redact_pii"] = _flag("PELLUCID_REDACT_PII", env["PELLUCID_REDACT_PII"])
         if env.get("PELLUCID_API_TOKEN"):
             values["api_token"] = env["PELLUCID_API_TOKEN"].strip()
+        if env.get("PELLUCID_BATCHING"):
+            values["batching"] = _flag("PELLUCID_BATCHING", env["PELLUCID_BATCHING"])
         if env.get("PELLUCID_CORS_ORIGINS"):
             values["cors_origins"] = tuple(o.strip() for o in env["PELLUCID_CORS_ORIGINS"].split(",") if o.strip())
         if env.get("PELLUCID_ALLOW_MODEL_PATHS"):
@@ -177,7 +189,8 @@ class Settings:
                 values[name.removeprefix("PELLUCID_").lower()] = tuple(
                     part.strip() for part in env[name].split(",") if part.strip()
                 )
-        for name in ("PELLUCID_THREADS", "PELLUCID_PORT", "PELLUCID_MAX_BODY_BYTES", "PELLUCID_MAX_PROMPT_CHARS"):
+        numbers = ("PELLUCID_THREADS", "PELLUCID_PORT", "PELLUCID_MAX_BODY_BYTES", "PELLUCID_MAX_PROMPT_CHARS")
+        for name in (*numbers, "PELLUCID_MAX_BATCH", "PELLUCID_MAX_QUEUE"):
             if env.get(name):
                 try:
                     values[name.removeprefix("PELLUCID_").lower()] = int(env[name])
@@ -324,6 +337,11 @@ def _window_ms(value: str) -> float:
             "set it to e.g. 2, or unset it (0: no wait)."
         )
     return window
+
+
+def switch(name: str, value: str) -> bool:
+    """An on/off option (``--batching off``): on/1/true/yes or off/0/false/no."""
+    return _flag(name, value)
 
 
 def _flag(name: str, value: str) -> bool:

@@ -39,6 +39,18 @@ def test_metric_charts(page, seeded):
     assert page.locator("#metric-charts .error").count() == 0
 
 
+def test_serving_figures_show_above_the_charts(page, server):
+    import httpx
+
+    body = {"model": server.tiny, "messages": [{"role": "user", "content": "Hi"}], "max_tokens": 3, "temperature": 0}
+    assert httpx.post(f"{server.url}/v1/chat/completions", json=body, timeout=120).status_code == 200
+    page.goto("/#monitor/metrics")
+    row = page.locator("#serving-table tbody tr", has_text=server.tiny)
+    row.wait_for()
+    cells = row.locator("td").all_inner_texts()
+    assert cells[0] == server.tiny and cells[2].endswith("/ 16") and cells[3].endswith(" ms") and int(cells[6]) >= 1
+
+
 def test_drift_report_verdict(page, seeded):
     page.goto("/#monitor/drift")
     page.fill("#drift-ref", "version:v1")

@@ -23,3 +23,12 @@ def test_bad_integer_names_variable():
 def test_defaults_are_safe():
     s = Settings.from_env({})
     assert s.host == "127.0.0.1" and s.offline is True and s.default_model == "smollm2-135m-instruct"
+
+
+def test_batching_settings_come_from_the_environment():
+    default = Settings.from_env({})
+    assert (default.batching, default.max_batch, default.max_queue) == (True, 16, 64)
+    s = Settings.from_env({"PELLUCID_BATCHING": "off", "PELLUCID_MAX_BATCH": "4", "PELLUCID_MAX_QUEUE": "0"})
+    assert (s.batching, s.max_batch, s.max_queue) == (False, 4, 0)
+    with pytest.raises(InvalidInputError, match=r"PELLUCID_BATCHING='maybe' is not a boolean"):
+        Settings.from_env({"PELLUCID_BATCHING": "maybe"})

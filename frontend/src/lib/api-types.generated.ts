@@ -710,6 +710,31 @@ export interface ModelList {
   data: ModelCard[];
 }
 
+/** One model's engine, now (times in milliseconds; ``None``: no request measured yet). */
+export interface ModelServing {
+  model: string;
+  /** Most requests decoded together. */
+  max_batch: number;
+  /** Most requests waiting for a slot; one more is answered 429. */
+  max_queue: number;
+  /** Requests waiting for a slot. */
+  queued: number;
+  /** Requests in the running decode batch. */
+  running: number;
+  /** Requests that finished (end token, stop or max_tokens). */
+  served: number;
+  /** Requests whose client left before the end. */
+  cancelled: number;
+  /** Requests refused because the queue was full. */
+  rejected: number;
+  generated_tokens: number;
+  /** Tokens generated per second over the last 10 s. */
+  tokens_per_s: number;
+  /** Median time from queueing to first token (last 512 requests). */
+  ttft_p50_ms: number | null;
+  ttft_p95_ms: number | null;
+}
+
 /** One parameter of a method, verb, check or generator, described for forms and help. */
 export interface ParamSpec {
   name: string;
@@ -885,6 +910,12 @@ export interface SeriesPoint {
   p50?: number | null;
   /** The bucket's 95th percentile (with percentiles=true). */
   p95?: number | null;
+}
+
+export interface Serving {
+  /** Whether local models are served by continuous batching. */
+  batching: boolean;
+  models: ModelServing[];
 }
 
 export interface StreamOptions {

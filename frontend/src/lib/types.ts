@@ -31,6 +31,7 @@ export type {
   RecordPage,
   Scores,
   SeriesPoint,
+  Serving,
   TokenScores,
   TraceDetail,
   TraceSpan,

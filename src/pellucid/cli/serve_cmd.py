@@ -18,6 +18,7 @@ from pathlib import Path
 import typer
 
 from pellucid.cli.common import ModelOption, err_console, handle_errors, settings_from
+from pellucid.settings import switch
 
 
 @handle_errors
@@ -79,6 +80,21 @@ def serve(
         help="With --upstream: also answer calls naming a model that is not proxied with local models "
         "(PELLUCID_SERVE_LOCAL).",
     ),
+    batching: str | None = typer.Option(
+        None,
+        "--batching",
+        help="on (default): one continuously batched decode loop per local model; off: a thread per request "
+        "(PELLUCID_BATCHING).",
+    ),
+    max_batch: int | None = typer.Option(
+        None, "--max-batch", min=1, help="Most requests decoded together per model (default 16; PELLUCID_MAX_BATCH)."
+    ),
+    max_queue: int | None = typer.Option(
+        None,
+        "--max-queue",
+        min=0,
+        help="Most requests waiting for a batch slot per model; one more gets 429 (default 64; PELLUCID_MAX_QUEUE).",
+    ),
     otlp_endpoint: str | None = typer.Option(
         None,
         "--otlp-endpoint",
@@ -107,6 +123,7 @@ def serve(
             for name, value in (("connect", upstream_connect_timeout), ("read", upstream_read_timeout),
                                 ("total", upstream_total_timeout)) if value is not None
         },
+        batching=None if batching is None else switch("--batching", batching), max_batch=max_batch, max_queue=max_queue,
     )  # fmt: skip
     if upstream_config is not None:
         settings = settings.with_upstream_config(upstream_config.expanduser())
@@ -134,6 +151,7 @@ def serve(
             + f"; calls logged to {store.url}"
             + (" with PII redaction" if settings.redact_pii else "")
             + (" (durable: journaled before each answer ends)" if settings.durable else "")
+            + (f"; batching up to {settings.max_batch} requests per model" if settings.batching else "; no batching")
             + (f"; spans exported to {settings.otlp_endpoint}" if settings.otlp_endpoint else "")
             + ("; token required on /api and /v1" if settings.api_token else ""),
             highlight=False,

@@ -118,6 +118,31 @@ class Generator:
         iteration does; it holds the shared lease from then until it ends, is closed or fails,
         and cannot be iterated by a thread that holds the lease itself (it would wait for it).
         """
+        ids, max_new_tokens = self.plan_stream(
+            prompt, chat=chat, system=system, max_new_tokens=max_new_tokens,
+            temperature=temperature, top_p=top_p, budget_name=budget_name,
+        )  # fmt: skip
+        from pellucid.models.streaming import TokenStream
+
+        config = self._generation_config(max_new_tokens, temperature, top_p, output_logits=False)
+        return TokenStream(cast("LM", self), ids, config, seed=seed, stop=stop)
+
+    def plan_stream(
+        self,
+        prompt: Prompt,
+        *,
+        chat: bool | None,
+        system: str | None,
+        max_new_tokens: int | None,
+        temperature: float,
+        top_p: float,
+        budget_name: str = "max_new_tokens",
+    ) -> tuple[list[int], int]:
+        """The prompt's token ids and the token budget of a stream, checked (shared with the batching engine).
+
+        ``max_new_tokens=None`` becomes what is left of the context window; a budget that does not fit
+        raises :class:`~pellucid.errors.PromptTooLongError` naming ``budget_name``.
+        """
         enc = self.encode(prompt, chat=chat, system=system)
         if max_new_tokens is None:
             max_new_tokens = self.context_length - len(enc)
@@ -125,10 +150,7 @@ class Generator:
                 self.check_length(len(enc) + 1, f"prompt ({len(enc)} tokens) plus one new token")
         _check_sampling(max_new_tokens, temperature, top_p)
         self.check_length(len(enc) + max_new_tokens, f"prompt ({len(enc)} tokens) plus {budget_name}={max_new_tokens}")
-        from pellucid.models.streaming import TokenStream
-
-        config = self._generation_config(max_new_tokens, temperature, top_p, output_logits=False)
-        return TokenStream(cast("LM", self), enc.ids, config, seed=seed, stop=stop)
+        return list(enc.ids), max_new_tokens
 
     def _generation_config(self, max_new_tokens: int, temperature: float, top_p: float, *, output_logits: bool) -> Any:
         from transformers import GenerationConfig

@@ -20,6 +20,9 @@ shared lease (:mod:`pellucid.models.lease`) from its first token to its last, so
 other change to the model can alter an answer mid-stream; the lease is released when the
 generation ends, is closed or fails. Closing the stream early (a client that disconnects)
 cancels the generation at its next token through a stopping criterion.
+
+The server's batching engine feeds the same consuming side from its shared decode loop instead of a
+thread per stream (:class:`~pellucid.models.batching.BatchedStream`).
 """
 
 from __future__ import annotations
@@ -98,8 +101,15 @@ class TokenStream:
         seed: int | None,
         stop: Sequence[str] = (),
     ) -> None:
+        self._setup(lm, len(prompt_ids), stop)
+        self._thread: threading.Thread | None = threading.Thread(
+            target=self._run, args=(prompt_ids, config, seed), name="pellucid-generate", daemon=True
+        )
+
+    def _setup(self, lm: LM, prompt_tokens: int, stop: Sequence[str]) -> None:
+        """The consuming side's state; the producer puts token ids, then ``_END``, on ``_queue``."""
         self.lm = lm
-        self.prompt_tokens = len(prompt_ids)
+        self.prompt_tokens = prompt_tokens
         self.stop = [s for s in stop if s]
         self.token_ids: list[int] = []
         self.text = ""
@@ -109,10 +119,12 @@ class TokenStream:
         self._queue: queue.Queue[Any] = queue.Queue()
         self._cancel = threading.Event()
         self._error: BaseException | None = None
-        self._thread = threading.Thread(
-            target=self._run, args=(prompt_ids, config, seed), name="pellucid-generate", daemon=True
-        )
         self._started = False
+
+    def _begin(self) -> None:
+        """Start producing tokens (here: the generation thread), called when iteration starts."""
+        if self._thread is not None:
+            self._thread.start()
 
     # -- generation thread ---------------------------------------------------------------
     def _run(self, prompt_ids: list[int], config: Any, seed: int | None) -> None:
@@ -143,13 +155,14 @@ class TokenStream:
             raise RuntimeError("A TokenStream can be iterated only once.")
         held = self.lm._lease.held()
         if held is not None:
+            self.cancel()  # a batched stream already holds a place in its engine: give it back
             raise RuntimeError(
                 f"This thread holds the {held} lease of {self.lm.name} (inside lm.hooks(...) or lm.lease()), "
                 "and the stream generates in another thread, which would wait for that lease forever. "
                 "Use lm.generate(...) inside the block, or iterate the stream outside it."
             )
         self._started = True
-        self._thread.start()
+        self._begin()
         sent = 0
         text = ""
         try:
@@ -191,9 +204,10 @@ class TokenStream:
 
     def close(self) -> None:
         """Stop the generation (at its next token) and wait for the thread to end."""
-        self._cancel.set()
-        if self._started and self._thread is not threading.current_thread():
-            self._thread.join()
+        self.cancel()
+        thread = self._thread
+        if self._started and thread is not None and thread is not threading.current_thread():
+            thread.join()
 
     def __enter__(self) -> TokenStream:
         return self

@@ -50,6 +50,7 @@ from pellucid.serve.routers import (
     progress,
     proxy,
     records,
+    serving,
     traces,
     ui,
 )
@@ -153,6 +154,7 @@ def create_app(
         if forwarder is not None:
             await forwarder.close()
         jobs.shutdown()
+        models.close_engines()  # streams still generating end with a "retry later" error
         for worker in workers:
             worker.stop()
         if monitor is not None:
@@ -203,6 +205,7 @@ def create_app(
 
     app.include_router(health.router)
     app.include_router(lm.router, prefix="/api")
+    app.include_router(serving.router, prefix="/api")
     app.include_router(explanations.router, prefix="/api")
     app.include_router(records.router, prefix="/api")
     app.include_router(analytics.router, prefix="/api")

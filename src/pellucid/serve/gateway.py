@@ -7,7 +7,9 @@ A call goes through three steps, each a method here so the route functions stay 
    and who asks (the OpenAI ``user`` field or ``X-Pellucid-User``, ``X-Pellucid-Session``,
    tags from ``X-Pellucid-Tags``, the OpenAI ``metadata`` object).
 2. :meth:`Gateway.prepare` picks the model from the pool and either finds the answer in the
-   exact-match cache or starts a :class:`~pellucid.models.streaming.TokenStream`. Errors
+   exact-match cache or starts a :class:`~pellucid.models.streaming.TokenStream` — queued in the
+   model's continuous-batching engine (``settings.batching``, the default; a full queue is a 429
+   with ``Retry-After``) or generated in a thread of its own. Errors
    (unknown model, prompt too long...) are raised before any byte of the answer is sent.
 3. The answer is consumed (:meth:`Gateway.complete`, or the route's event stream), and
    :meth:`Call.finish` hands one record to the monitor's batched writer: it only queues, so the
@@ -273,7 +275,8 @@ class Gateway:
         if call.gateway.get("cache_requested"):
             job.cached = self._lookup(call)
         if job.cached is None:
-            job.stream = lm.stream(
+            source = self.pool.engine(name) if self.settings.batching else lm  # both take the same arguments
+            job.stream = source.stream(
                 prompt,
                 chat=chat,
                 max_new_tokens=sampling.max_tokens,

@@ -6,7 +6,8 @@ OpenAI clients expect every failure as ``{"error": {"message", "type", "param", 
   an unsupported parameter, a prompt longer than the context window
   (``code="context_length_exceeded"``);
 - ``404 invalid_request_error`` with ``code="model_not_found"``: an unknown model;
-- ``429 rate_limit_error``: the monitoring writer's queue is full (back-pressure);
+- ``429 rate_limit_error``: the monitoring writer's queue is full (back-pressure), or the model's
+  batching queue is (``code="server_busy"``, with ``Retry-After`` in seconds);
 - ``500 server_error``: a bug — the message names the exception, never a traceback.
 """
 
@@ -18,7 +19,7 @@ from typing import Any
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 
-from pellucid.errors import InvalidInputError, ModelNotFoundError, PellucidError, PromptTooLongError
+from pellucid.errors import InvalidInputError, ModelNotFoundError, PellucidError, PromptTooLongError, ServerBusyError
 from pellucid.monitor.errors import StoreBusyError
 
 
@@ -31,11 +32,15 @@ class OpenAIError:
     type: str = "invalid_request_error"
     param: str | None = None
     code: str | None = None
+    #: seconds a client should wait before retrying (the ``Retry-After`` header), when known
+    retry_after: int | None = None
 
     def body(self) -> dict[str, Any]:
         return {"error": {"message": self.message, "type": self.type, "param": self.param, "code": self.code}}
 
     def response(self, headers: dict[str, str] | None = None) -> JSONResponse:
+        if self.retry_after is not None:
+            headers = {**(headers or {}), "Retry-After": str(self.retry_after)}
         return JSONResponse(status_code=self.status, content=self.body(), headers=headers)
 
 
@@ -45,6 +50,8 @@ def from_exception(exc: BaseException) -> OpenAIError:
         return OpenAIError(404, str(exc), param="model", code="model_not_found")
     if isinstance(exc, PromptTooLongError):
         return OpenAIError(400, str(exc), param="messages", code="context_length_exceeded")
+    if isinstance(exc, ServerBusyError):
+        return OpenAIError(429, str(exc), type="rate_limit_error", code="server_busy", retry_after=exc.retry_after)
     if isinstance(exc, StoreBusyError):
         return OpenAIError(429, str(exc), type="rate_limit_error", code="monitor_queue_full")
     if isinstance(exc, InvalidInputError):

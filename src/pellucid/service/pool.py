@@ -4,6 +4,10 @@ Entry points never load a model themselves: a server keeps one :class:`ModelPool
 lifetime and hands it to the service; a command that runs once loads its model with
 :func:`load_model`. Sentence encoders (MiniLM, for embeddings and similarity) live in the same
 pool, so the server's enrichment worker and its counterfactual route share one copy.
+
+The pool also keeps one continuous-batching engine per served model (:meth:`ModelPool.engine`,
+see :mod:`pellucid.models.batching`), started on the model's first served request and stopped by
+:meth:`ModelPool.close_engines` when the server shuts down.
 """
 
 from __future__ import annotations
@@ -16,6 +20,8 @@ from pellucid.settings import Settings
 
 if TYPE_CHECKING:
     from pellucid.models import LM, Encoder
+    from pellucid.models.batch_stats import EngineMetrics
+    from pellucid.models.batching import BatchEngine
 
 log = logging.getLogger(__name__)
 
@@ -52,6 +58,7 @@ class ModelPool:
         self.settings = settings
         self._models: dict[str, LM] = {}
         self._encoders: dict[str, Encoder] = {}
+        self._engines: dict[str, BatchEngine] = {}
         self._lock = threading.Lock()
 
     def get(self, name: str | None = None) -> LM:
@@ -70,6 +77,32 @@ class ModelPool:
     def loaded(self) -> list[str]:
         with self._lock:
             return list(self._models)
+
+    def engine(self, name: str | None = None) -> BatchEngine:
+        """The continuous-batching engine serving model ``name`` (created on first use, sized by the settings)."""
+        from pellucid.models.batching import BatchEngine
+
+        key = name or self.settings.default_model
+        lm = self.get(key)
+        with self._lock:
+            engine = self._engines.get(key)
+            if engine is None or engine.lm is not lm:
+                engine = BatchEngine(lm, max_batch=self.settings.max_batch, max_queue=self.settings.max_queue)
+                self._engines[key] = engine
+            return engine
+
+    def engine_metrics(self) -> list[EngineMetrics]:
+        """The serving figures of every engine started so far, by model name."""
+        with self._lock:
+            engines = list(self._engines.values())
+        return [engine.metrics() for engine in engines]
+
+    def close_engines(self) -> None:
+        """Stop every engine; requests still in them end with a 'retry later' error."""
+        with self._lock:
+            engines, self._engines = list(self._engines.values()), {}
+        for engine in engines:
+            engine.close()
 
     def encoder(self, name: str | None = None) -> Encoder:
         """The sentence encoder ``name`` (default: the bundled MiniLM), loaded on first use."""

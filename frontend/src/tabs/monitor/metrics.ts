@@ -1,6 +1,7 @@
 // Metrics over time (/api/metrics/series): latency, tokens, perplexity, feedback by default;
 // any stored metric can be added. Bucket, window and grouping apply to every chart. Summary
 // cards for the window sit above the charts; latency charts show each bucket's p50 and p95.
+// Above them, the serving figures of the batching engines (queue, batch, time to first token, tokens/s).
 
 import { lineChart, type Series } from "../../charts/line";
 import { api } from "../../lib/api";
@@ -8,6 +9,7 @@ import { button, field, h, setChildren } from "../../lib/dom";
 import { errorBox, runJob } from "../../lib/job";
 import type { SeriesPoint } from "../../lib/types";
 import { loadSummary, PRESETS } from "./summary";
+import { servingCard } from "./serving";
 
 const DEFAULTS = ["latency_ms", "completion_tokens", "perplexity", "feedback"];
 /** Skewed timings: their charts show each bucket's median and 95th percentile. */
@@ -62,9 +64,11 @@ export function metricsView(): HTMLElement {
   const cards = h("div", { class: "stats", id: "metric-summary", "aria-label": "The window at a glance" });
   const charts = h("div", { class: "charts", id: "metric-charts" });
   let shown = [...DEFAULTS];
+  const serving = servingCard();
 
   async function draw(): Promise<void> {
     void loadSummary(cards, windowInput.value.trim());
+    void serving.refresh();
     const names = await runJob(status, "Loading metrics", (signal) => api<string[]>("/api/metrics", { signal }));
     if (!names) return;
     shown = shown.filter((m) => names.includes(m));
@@ -127,5 +131,5 @@ export function metricsView(): HTMLElement {
     h("div", { class: "actions" }, h("button", { type: "submit", class: "primary" }, "Apply"), button("Refresh", () => void draw(), "secondary")),
   );
   void draw();
-  return h("div", {}, form, cards, status, charts);
+  return h("div", {}, form, serving.element, cards, status, charts);
 }

@@ -311,6 +311,8 @@ def _chunk(job: Job, *, chat: bool, text: str | None = None, role: bool = False,
 def _log_if_never_started(job: Job) -> None:
     """Runs after a streamed response: logs the call if the client left before the stream began."""
     if not job.started:
+        if job.stream is not None:
+            job.stream.cancel()  # a batched stream was queued when the call was prepared: free its slot
         job.call.finish(error="the client disconnected before the stream started", status=499)
 
 
