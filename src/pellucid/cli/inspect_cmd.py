@@ -30,6 +30,7 @@ from pellucid.cli.common import (
     print_json,
     settings_from,
 )
+from pellucid.cli.progress import progress
 from pellucid.cli.spec_options import spec_options
 from pellucid.errors import InvalidInputError
 from pellucid.inspect_specs import VERBS
@@ -223,7 +224,9 @@ def patch_cmd(
 ) -> None:
     """Activation patching: restore clean activations one at a time (1 = clean, 0 = corrupted)."""
     lm = _load(ctx, model, as_json)
-    ex = run_inspect("patch", lm, clean, corrupted, method="naive" if naive else "fast", **params)
+    with progress(as_json) as shown:
+        how = "naive" if naive else "fast"
+        ex = run_inspect("patch", lm, clean, corrupted, method=how, progress=shown.callback("layers"), **params)
     m = ex.meta
     _emit(ex, as_json, html, f"{m['metric']}: clean {m['clean_metric']:.4f}, corrupted {m['corrupted_metric']:.4f}")
 
@@ -241,7 +244,8 @@ def trace_cmd(
 ) -> None:
     """Causal tracing (ROME): noise the subject, restore each (layer, position), measure p(target)."""
     lm = _load(ctx, model, as_json)
-    ex = run_inspect("trace", lm, prompt, **params)
+    with progress(as_json) as shown:
+        ex = run_inspect("trace", lm, prompt, progress=shown.callback("layers restored"), **params)
     m, best = ex.meta, ex.meta["best"]
     _emit(
         ex,
@@ -267,7 +271,9 @@ def attribution_patch_cmd(
 ) -> None:
     """Attribution patching: the patching sweep estimated from 2 forwards and 1 backward."""
     lm = _load(ctx, model, as_json)
-    ex = run_inspect("attribution_patch", lm, clean, corrupted, **params)
+    what = "exact patching (for comparison), layers"
+    with progress(as_json) as shown:
+        ex = run_inspect("attribution_patch", lm, clean, corrupted, progress=shown.callback(what), **params)
     a = ex.meta.get("agreement")
     _emit(
         ex,
@@ -318,7 +324,8 @@ def probe_cmd(
     lm = _load(ctx, model, as_json)
     seed = params["seed"]
     dataset = load_labelled(data, text_column=text_column, label_column=label_column, limit=limit, seed=seed)
-    ex = run_inspect("probe", lm, dataset, **params)
+    with progress(as_json) as shown:
+        ex = run_inspect("probe", lm, dataset, progress=shown.callback("texts, then layers"), **params)
     if save is not None:
         layer = save_layer if save_layer is not None else int(ex.meta["best_layer"])
         fitted = run_inspect("fit_probe", lm, dataset, layer=layer, seed=seed, chat=params["chat"])

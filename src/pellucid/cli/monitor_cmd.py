@@ -18,7 +18,6 @@ from contextlib import contextmanager
 from typing import Any
 
 import typer
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
 
 from pellucid.cli.batch_options import ActorsOption, AddressOption, BackendOption, CpusOption, GpusOption, run_batch
@@ -32,6 +31,7 @@ from pellucid.cli.common import (
     print_json,
     settings_from,
 )
+from pellucid.cli.progress import progress
 
 app = typer.Typer(help="Production monitoring: enrichment, drift, alerts, feedback.", no_args_is_help=True)
 alerts_app = typer.Typer(help="Alert rules: list, add, remove, history, check.", no_args_is_help=True)
@@ -42,10 +42,8 @@ WindowOption = typer.Option(None, "--window", "-w", help="Records to use: last:7
 
 @contextmanager
 def _progress(description: str, disable: bool) -> Iterator[Callable[[int, int], None]]:
-    columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn())
-    with Progress(*columns, console=err_console, transient=True, disable=disable) as bar:
-        task = bar.add_task(description, total=None)
-        yield lambda done, total: bar.update(task, completed=done, total=total)
+    with progress(disable) as shown:
+        yield shown.callback(description)
 
 
 def _fmt(value: float | None) -> str:
