@@ -142,22 +142,22 @@ def explain(
     batch_tokens: int = 1024,
     cache: bool = True,
     progress: Progress | None = None,
-    span: tuple[int, int] | None = None,
+    text_span: tuple[int, int] | None = None,
     **params: Any,
 ) -> Explanation:
     """Attribute the target (or the model's own answer) to the prompt's features.
 
-    ``span`` (character offsets into a string ``prompt``) attributes only that part of the user's
+    ``text_span`` (character offsets into a string ``prompt``) attributes only that part of the user's
     message, the rest being fixed context: a data-set row's text inside a template.
     """
     resolved = check_request(method, params, target_kind=target_kind, granularity=granularity, segments=segments)
     spec = get_method(method)
     started = time.perf_counter()
     enc = lm.encode(prompt, chat=chat, system=system)
-    if span is not None:
+    if text_span is not None:
         if not isinstance(prompt, str):
-            raise InvalidInputError("span=... needs the prompt as one string (the user's message), not messages.")
-        enc = restrict_to_span(enc, prompt, (int(span[0]), int(span[1])))
+            raise InvalidInputError("text_span=... needs the prompt as one string (the user's message), not messages.")
+        enc = restrict_to_span(enc, prompt, (int(text_span[0]), int(text_span[1])))
     generated = None
     if target is None:
         generation = lm.generate(prompt, chat=enc.chat, system=system, max_new_tokens=max_new_tokens)

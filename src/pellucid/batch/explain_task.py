@@ -77,7 +77,7 @@ class ExplainTask(Task):
                 self._lm, item["prompt"], target=item.get("target"), method=self.method, raw=self.raw,
                 system=self.system, foil=self.foil, target_kind=self.target_kind, granularity=self.granularity,
                 segments=self.segments, max_new_tokens=self.max_new_tokens, seed=row_seed(self.seed, item["row"]),
-                span=_span(item.get("span")), **self.params,
+                text_span=_span(item.get("span")), **self.params,
             )  # fmt: skip
         except PellucidError as exc:
             return {**row, **_empty(), "error": str(exc), "seconds": round(time.perf_counter() - started, 4)}
