@@ -22,7 +22,6 @@ probability of the whole sequence; for ``"logit"`` the sum of logits.
 from __future__ import annotations
 
 import json
-
 from dataclasses import dataclass, field
 from typing import Literal
 

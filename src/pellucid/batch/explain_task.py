@@ -2,8 +2,8 @@
 
 Items are ``{"row", "prompt", "target"}`` (``target`` ``None``: the model's own answer is
 generated and explained), and ``"span"`` when only part of the prompt is attributed (a row's text
-inside a template: ``(start, end)`` characters of the prompt). Each row holds the explained text, the input labels, the scores of
-the whole-target row, the top features, the counts a user filters on, and the full
+inside a template: ``(start, end)`` characters of the prompt). Each row holds the explained text,
+the input labels, the scores of the whole-target row, the top features, the counts a user filters on, and the full
 :class:`~pellucid.types.Explanation` as JSON (``Explanation.from_dict(json.loads(row["explanation"]))``
 gives it back for the heat map).
 """
