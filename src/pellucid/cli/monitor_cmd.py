@@ -410,3 +410,12 @@ def purge(
         print_json({"deleted_records": deleted})
         return
     console.print(f"Deleted {deleted} records (and their tags, feedback, metrics and embeddings).")
+
+
+def _register_records() -> None:
+    from pellucid.cli.monitor_records_cmd import records
+
+    app.command("records")(records)
+
+
+_register_records()
