@@ -107,9 +107,12 @@ def audit(
     crows_pairs: Path | None = typer.Option(None, "--crows-pairs", help="CrowS-Pairs CSV for the stereotypes check."),
     limit: int | None = typer.Option(None, "--limit", "-n", min=1, help="CrowS-Pairs pairs to use (quick runs)."),
     sets: list[str] = typer.Option([], "--set", help="CHECK.OPTION=VALUE for any check (repeatable)."),
-    strict: bool = typer.Option(False, "--strict", help="Exit 1 when a check fails or errors."),
+    strict: bool = typer.Option(False, "--strict", metavar="", help="Exit 1 when a check fails or errors."),
     save: bool = typer.Option(
-        False, "--save", help="Also keep the report in the monitoring store (the workbench's Audit tab lists it)."
+        False,
+        "--save",
+        metavar="",
+        help="Also keep the report in the monitoring store (the workbench's Audit tab lists it).",
     ),
     as_json: bool = JsonOption,
 ) -> None:
@@ -240,7 +243,9 @@ def bias_cmd(
     ),
     dimensions: str = typer.Option("", help="Swap dimensions, e.g. gender,religion (default all)."),
     top_k: int = typer.Option(3, "--top-k", min=0, help="Most divergent pairs shown, with attributions."),
-    no_attributions: bool = typer.Option(False, "--no-attributions", help="Skip the attributions (faster)."),
+    no_attributions: bool = typer.Option(
+        False, "--no-attributions", metavar="", help="Skip the attributions (faster)."
+    ),
     threshold: float = typer.Option(0.05, help="Largest acceptable mean |difference| of the metric."),
     model: str | None = ModelOption,
     out: Path | None = OutOption,
@@ -292,7 +297,7 @@ def pii_cmd(
     prompts: Path | None = typer.Option(None, "--prompts", "-p", help="Prompts to scan with their answers."),
     backend: str = typer.Option("auto", help="auto (Presidio if installed), regex or presidio."),
     spacy_model: Path | None = typer.Option(None, "--spacy-model", help="A spaCy pipeline folder with NER (names)."),
-    no_probe: bool = typer.Option(False, "--no-probe", help="Skip the leakage probe."),
+    no_probe: bool = typer.Option(False, "--no-probe", metavar="", help="Skip the leakage probe."),
     model: str | None = ModelOption,
     out: Path | None = OutOption,
     as_json: bool = JsonOption,
@@ -320,7 +325,7 @@ def groundedness_cmd(
         None, "--data", "-d", help=".jsonl of context, question, answer (built-in: the model answers 4 examples)."
     ),
     samples: int = typer.Option(0, min=0, help="Sampled answers for self-consistency (0: off)."),
-    lexical: bool = typer.Option(False, "--lexical", help="Lexical overlap instead of the MiniLM encoder."),
+    lexical: bool = typer.Option(False, "--lexical", metavar="", help="Lexical overlap instead of the MiniLM encoder."),
     min_support: float = typer.Option(0.5, "--min-support", help="Support below this flags a sentence."),
     model: str | None = ModelOption,
     out: Path | None = OutOption,
@@ -338,7 +343,9 @@ def constitution_cmd(
     principles: Path | None = typer.Option(None, "--principles", help="YAML list of principles (built-in example)."),
     data: Path | None = typer.Option(None, "--data", "-d", help=".jsonl of prompt, [response], [human labels]."),
     judge: str | None = typer.Option(None, "--judge", help="Judge model (default: the audited model)."),
-    no_critique: bool = typer.Option(False, "--no-critique", help="Verdicts only, no written reasons (faster)."),
+    no_critique: bool = typer.Option(
+        False, "--no-critique", metavar="", help="Verdicts only, no written reasons (faster)."
+    ),
     model: str | None = ModelOption,
     out: Path | None = OutOption,
     as_json: bool = JsonOption,

@@ -32,7 +32,9 @@ ActorsOption = typer.Option(
 CpusOption = typer.Option(1.0, "--cpus-per-actor", min=0.1, help="CPUs each Ray actor reserves (its torch threads).")
 GpusOption = typer.Option(0.0, "--gpus-per-actor", min=0.0, help="GPUs each Ray actor reserves.")
 BlockOption = typer.Option(16, "--block-size", min=1, help="Items per block (the unit of progress and resume).")
-OverwriteOption = typer.Option(False, "--overwrite", help="Start over: replace --out and any half-finished job.")
+OverwriteOption = typer.Option(
+    False, "--overwrite", metavar="", help="Start over: replace --out and any half-finished job."
+)
 
 
 def check_backend(backend: str, address: str | None) -> None:

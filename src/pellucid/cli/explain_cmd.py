@@ -74,7 +74,10 @@ def explain(
         "(default for text rows: 'Review: {text}\\nIs this review positive or negative? Answer:').",
     ),
     attribute_template: bool = typer.Option(
-        False, "--attribute-template", help="With --dataset: attribute the template's words too, not only the row's."
+        False,
+        "--attribute-template",
+        metavar="",
+        help="With --dataset: attribute the template's words too, not only the row's.",
     ),
     limit: int | None = typer.Option(None, "--limit", min=1, help="With --dataset: the first N prompts."),
     out: Path | None = typer.Option(None, "--out", help="With --dataset: results file (.parquet or .jsonl)."),

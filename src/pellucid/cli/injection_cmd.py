@@ -29,7 +29,9 @@ def injection(
     model: str | None = ModelOption,
     max_new_tokens: int = typer.Option(48, "--max-new-tokens", min=1, help="Length of each response."),
     seed: int = typer.Option(0, help="Seed of the canaries."),
-    transcripts: bool = typer.Option(True, "--transcripts/--no-transcripts", help="Print every transcript."),
+    transcripts: bool = typer.Option(
+        True, "--transcripts/--no-transcripts", metavar="", help="Print every transcript."
+    ),
     as_json: bool = JsonOption,
 ) -> None:
     """Send the built-in prompt-injection suite to the model under SYSTEM; a canary shows which attacks it obeyed."""

@@ -148,8 +148,10 @@ def activations_cmd(
 def attention_cmd(
     ctx: typer.Context,
     prompt: str = PromptArgument,
-    summary: bool = typer.Option(False, "--summary", help="Instead: mean attention entropy per layer and head."),
-    rollout: bool = typer.Option(False, "--rollout", help="Instead: attention rollout over all layers."),
+    summary: bool = typer.Option(
+        False, "--summary", metavar="", help="Instead: mean attention entropy per layer and head."
+    ),
+    rollout: bool = typer.Option(False, "--rollout", metavar="", help="Instead: attention rollout over all layers."),
     model: str | None = ModelOption,
     as_json: bool = JsonOption,
     html: Path | None = HtmlOption,
@@ -216,7 +218,7 @@ def patch_cmd(
     ctx: typer.Context,
     clean: str = CleanArgument,
     corrupted: str = CorruptedArgument,
-    naive: bool = typer.Option(False, "--naive", help="One full forward per patch (slow reference)."),
+    naive: bool = typer.Option(False, "--naive", metavar="", help="One full forward per patch (slow reference)."),
     model: str | None = ModelOption,
     as_json: bool = JsonOption,
     html: Path | None = HtmlOption,

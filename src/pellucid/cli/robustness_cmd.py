@@ -63,7 +63,9 @@ def robustness(
     template: str = typer.Option("{text}", help="Prompt template with {text}, e.g. 'Review: {text}\\nSentiment:'."),
     text_column: str = typer.Option("text", "--text-column", help="Column holding the text."),
     label_column: str = typer.Option("label", "--label-column", help="Column holding the label (optional)."),
-    no_labels: bool = typer.Option(False, "--no-labels", help="Ignore labels (targets are the original answers)."),
+    no_labels: bool = typer.Option(
+        False, "--no-labels", metavar="", help="Ignore labels (targets are the original answers)."
+    ),
     limit: int | None = typer.Option(None, "--limit", "-n", min=1, help="Use the first N non-empty examples."),
     param: list[str] = typer.Option(
         [], "--param", "-p", help="generator.name=value, e.g. typos.rate=0.2 (repeatable)."
