@@ -4,7 +4,8 @@ Each markdown file's commands run in document order, in-process (one model load 
 temporary folder holding small versions of the files the examples name (``data.jsonl``,
 ``crows.csv``, a 3-row ``../shared/data/sst2/dev.tsv``...) and a temporary Pellucid home whose
 store is seeded with logged calls over the last two weeks (``RECORD_ID`` becomes one of them).
-Each must exit 0 without a traceback.
+Each must exit 0 without a traceback. Sampling sizes are capped (``-p steps=128`` runs with
+:data:`CAPS`' 8 steps): the test checks that an example works, not its figures.
 
 An example that cannot run here says so in the markdown, visibly, right before its block::
 
@@ -28,6 +29,20 @@ REPO = Path(__file__).resolve().parents[2]
 FILES = [REPO / "README.md", *sorted((REPO / "docs").glob("*.md"))]
 _FENCE = re.compile(r"^```(?:sh|bash|shell|console)\n(.*?)^```", re.S | re.M)
 _SKIP = re.compile(r'<!--\s*doc-test:\s*skip(?:\s+"(?P<prefix>[^"]+)")?\s*(?:\((?P<reason>[^)]*)\))?\s*-->')
+
+
+#: method parameters capped in the examples (``-p NAME=VALUE``): small, still a real run
+CAPS = {"steps": 8, "n_samples": 32, "samples": 2}
+
+
+def small(args: list[str]) -> list[str]:
+    """``args`` with every capped ``-p NAME=VALUE`` at most its cap."""
+    out = list(args)
+    for i, word in enumerate(out[:-1]):
+        name, _, value = out[i + 1].partition("=")
+        if word in ("-p", "--param") and name in CAPS and value.isdigit():
+            out[i + 1] = f"{name}={min(int(value), CAPS[name])}"
+    return out
 
 
 @dataclass(frozen=True)
@@ -96,6 +111,12 @@ def _words(command: str) -> list[str]:
 ALL = [e for path in FILES for e in examples(path)]
 
 
+def test_caps_shrink_only_the_capped_parameters() -> None:
+    assert small(["explain", "x", "-p", "steps=128", "-p", "baseline=pad", "--limit", "200"]) == [
+        "explain", "x", "-p", "steps=8", "-p", "baseline=pad", "--limit", "200"
+    ]  # fmt: skip
+
+
 def test_the_harness_finds_the_examples_and_every_skip_has_a_reason() -> None:
     assert len(ALL) >= 30 and any(e.command.startswith("pellucid explain") for e in ALL)
     skipped = [e for e in ALL if e.skip is not None]
@@ -118,7 +139,7 @@ def test_examples_run(path: Path, doc_workspace) -> None:
     for example in examples(path):
         if example.skip is not None:
             continue
-        args = [record_id if word == "RECORD_ID" else word for word in shlex.split(example.command)[1:]]
+        args = small([record_id if word == "RECORD_ID" else word for word in shlex.split(example.command)[1:]])
         with pytest.MonkeyPatch.context() as patch:
             patch.chdir(workdir)
             result = runner.invoke(app, ["--home", str(home), *args])
