@@ -50,7 +50,7 @@ def _models_once() -> Iterator[None]:
 
 
 def _seed_store(home: Path) -> str:
-    """Logged calls over the last 14 days (some in the last day); the id of the newest."""
+    """Logged calls over the last 14 days, 12 of them in the last day (drift needs 10 a window); the newest's id."""
     from pellucid.monitor import NewRecord, Store
     from pellucid.monitor.records import utcnow
 
@@ -59,8 +59,8 @@ def _seed_store(home: Path) -> str:
     answers = ["The capital of France is Paris.", "Red.", "2 + 2 is 4.", "Hello!"]
     records = [
         NewRecord(prompt=prompts[i % 4], response=answers[i % 4], model=MODEL, latency_ms=100.0 + 13 * i,
-                  created_at=now - timedelta(hours=1 + 17 * i))
-        for i in range(20)
+                  created_at=now - (timedelta(hours=1 + i) if i < 12 else timedelta(days=1 + (i - 12) * 1.5)))
+        for i in range(22)
     ]  # fmt: skip
     with Store.open(f"sqlite:///{home / 'pellucid.db'}") as store:
         store.repo.insert_records(records)
@@ -90,7 +90,9 @@ def _write_data(root: Path, work: Path) -> None:
 def _write_report(path: Path) -> None:
     from pellucid.audit.result import AuditReport, CheckResult
 
-    check = CheckResult(check="stereotypes", passed=True, score=0.5, threshold=0.6, model=MODEL)
+    metrics = {"ci95": [0.3, 0.7], "pairs": 20, "ties": 0, "binomial_pvalue_vs_50": 1.0,
+               "per_bias_type": {"gender": {"rate": 0.5, "n": 20}}}  # fmt: skip
+    check = CheckResult(check="stereotypes", passed=True, score=0.5, threshold=0.6, metrics=metrics, model=MODEL)
     AuditReport(model=MODEL, checks=[check]).save(path)
 
 
