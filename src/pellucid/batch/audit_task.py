@@ -159,7 +159,7 @@ def traffic_report(
             )
         )  # fmt: skip
     spent = check_seconds(rows)
-    checks = [replace(check, seconds=round(spent.get(check.check, 0.0), 4)) for check in checks]
+    checks = [replace(check, seconds=round(spent.get(check.check, 0.0), 6)) for check in checks]
     return AuditReport(model=model, checks=checks, seconds=seconds, meta={"source": source, "rows": n})
 
 
