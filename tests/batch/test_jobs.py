@@ -93,8 +93,8 @@ def test_killed_driver_resumes_without_losing_or_repeating_rows(
     assert resumed.returncode == 0, resumed.stderr
     assert f"resumed: {written} of 12 blocks" in resumed.stderr
     rows = read_results(out)
-    assert [r["row"] for r in rows] == list(range(12))
-    items = [{**p, "row": i} for i, p in enumerate(prompts(12))]
+    assert [r["row"] for r in rows] == list(range(1, 13)), "rows are numbered from 1, as in the file"
+    items = [{**p, "row": i} for i, p in enumerate(prompts(12), start=1)]
     run_job(_task(tiny_model, batch_settings, method="shapley"), items, out=tmp_path / "clean.jsonl", block_size=12)
     expected = _scores(read_results(tmp_path / "clean.jsonl"))
     for row, scores in _scores(rows).items():

@@ -121,6 +121,20 @@ def test_audit_traffic_rows_and_report(tmp_path: Path) -> None:
     scores = {c["check"]: (c["score"], c["passed"]) for c in report["checks"]}
     assert scores == {"traffic_toxicity": (0.25, False), "traffic_pii": (0.25, False),
                       "traffic_groundedness": (0.5, False)}  # fmt: skip
+    seconds = {c["check"]: c["seconds"] for c in report["checks"]}
+    # each check's own time (the PII patterns take well under the millisecond the report shows)
+    assert seconds["traffic_toxicity"] > 0 and seconds["traffic_groundedness"] > 0 and seconds["traffic_pii"] >= 0
+    assert sum(seconds.values()) <= report["seconds"]
+
+
+def test_traffic_check_seconds_add_up_each_rows_share() -> None:
+    from pellucid.batch.audit_task import check_seconds
+
+    rows = [
+        {"seconds": {"traffic_toxicity": 0.25, "traffic_pii": 0.5}},
+        {"seconds": json.dumps({"traffic_toxicity": 0.25, "traffic_pii": 1.0, "traffic_groundedness": 2.0})},
+    ]
+    assert check_seconds(rows) == {"traffic_toxicity": 0.5, "traffic_pii": 1.5, "traffic_groundedness": 2.0}
 
 
 @pytest.mark.integration  # embeds with the bundled MiniLM

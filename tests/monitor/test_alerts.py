@@ -264,3 +264,30 @@ def test_a_dry_run_changes_nothing_so_the_next_check_still_fires(store: Store, m
     [real] = check_rules(store, now=NOW)
     assert real.fired and not real.dry_run and real.event is not None and sent == ["slow"]
     assert store.alerts.get_alert_rule("slow").state == "firing" and len(store.alerts.alert_history()) == 1
+
+
+def test_a_rule_on_a_metric_nothing_computes_is_refused_with_the_metrics(store: Store) -> None:
+    with pytest.raises(InvalidInputError, match=r"Unknown metric 'latncy_ms'.*Metrics: .*latency_ms.*perplexity"):
+        add_rule(store, "typo", "mean(latncy_ms) > 500 over 1h")
+    with pytest.raises(InvalidInputError, match=r"drift\(embedding\|prompt_embedding\|response_embedding\)"):
+        add_rule(store, "typo", "drift(embeding) p < 0.01 over 1d vs 7d")
+    assert store.alerts.list_alert_rules() == []
+    add_rule(store, "flagged", "rate(flag=empty_prompt) > 0.1 over 1d")  # any flag name is accepted
+    add_rule(store, "ppl", "mean(perplexity) > 50 over 1d")  # the enrichment computes it later
+
+
+def test_an_ok_rule_says_it_is_not_breached(store: Store, make) -> None:
+    store.repo.insert_records([make(latency_ms=100.0, created_at=NOW - timedelta(minutes=5))])
+    add_rule(store, "slow", "mean(latency_ms) > 500 over 1h")
+    (result,) = check_rules(store, now=NOW)
+    assert not result.holds
+    assert result.message == "slow: mean(latency_ms) = 100 over the last 1h (n=1); rule: fire when > 500: not breached"
+
+
+def test_drift_without_a_reference_counts_the_current_records_and_says_why(store: Store, make) -> None:
+    """The last day holds 19 records but the 7 days before it none: n is 19, not 0, and the reason is given."""
+    store.repo.insert_records([make(prompt=f"c{i}", created_at=NOW - timedelta(hours=1, minutes=i)) for i in range(19)])
+    add_rule(store, "drift", "drift(embedding) p < 0.01 over 1d vs 7d")
+    (result,) = check_rules(store, now=NOW)
+    assert result.value is None and not result.fired and result.n == 19
+    assert "(n=19)" in result.message and "no data to judge (" in result.message

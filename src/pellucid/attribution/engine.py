@@ -21,6 +21,7 @@ probability of the whole sequence; for ``"logit"`` the sum of logits.
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
 from typing import Literal
 
@@ -60,7 +61,9 @@ class TargetSpec:
     def row_labels(self) -> list[str]:
         if self.per_token_contrast:
             assert self.foil_tokens is not None
-            rows = [f"{t} vs {f}" for t, f in zip(self.tokens, self.foil_tokens)]
+            # quoted, so a token's leading space shows: '" Yes" vs " No"', not "' Yes vs  No'"
+            rows = [f"{json.dumps(t, ensure_ascii=False)} vs {json.dumps(f, ensure_ascii=False)}"
+                    for t, f in zip(self.tokens, self.foil_tokens)]  # fmt: skip
         else:
             rows = list(self.tokens)
         return [*rows, "<target − foil>" if self.contrastive else "<sequence>"]

@@ -21,7 +21,7 @@ import numpy as np
 from pellucid.attribution.attention import ATTENTION, ATTENTION_ROLLOUT
 from pellucid.attribution.base import Context, MethodSpec, Progress
 from pellucid.attribution.engine import TARGET_KINDS, Scorer, TargetSpec
-from pellucid.attribution.features import GRANULARITIES, build_units
+from pellucid.attribution.features import GRANULARITIES, build_units, restrict_to_span
 from pellucid.attribution.gradients import GRAD_X_INPUT, INTEGRATED_GRADIENTS, SALIENCY
 from pellucid.attribution.lime import LIME
 from pellucid.attribution.lrp import LRP
@@ -142,13 +142,22 @@ def explain(
     batch_tokens: int = 1024,
     cache: bool = True,
     progress: Progress | None = None,
+    text_span: tuple[int, int] | None = None,
     **params: Any,
 ) -> Explanation:
-    """Attribute the target (or the model's own answer) to the prompt's features."""
+    """Attribute the target (or the model's own answer) to the prompt's features.
+
+    ``text_span`` (character offsets into a string ``prompt``) attributes only that part of the user's
+    message, the rest being fixed context: a data-set row's text inside a template.
+    """
     resolved = check_request(method, params, target_kind=target_kind, granularity=granularity, segments=segments)
     spec = get_method(method)
     started = time.perf_counter()
     enc = lm.encode(prompt, chat=chat, system=system)
+    if text_span is not None:
+        if not isinstance(prompt, str):
+            raise InvalidInputError("text_span=... needs the prompt as one string (the user's message), not messages.")
+        enc = restrict_to_span(enc, prompt, (int(text_span[0]), int(text_span[1])))
     generated = None
     if target is None:
         generation = lm.generate(prompt, chat=enc.chat, system=system, max_new_tokens=max_new_tokens)

@@ -35,9 +35,10 @@ from __future__ import annotations
 import csv
 import json
 import math
+import string
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -294,6 +295,13 @@ class PromptSet:
     prompts: list[str]
     targets: list[str | None]
     skipped: int = 0
+    #: per prompt, the ``(start, end)`` characters of the row's own text inside a templated prompt
+    #: (``None``: the prompt came as is), so that only the row's words are attributed
+    spans: list[tuple[int, int] | None] = field(default_factory=list)
+    #: the template the text rows were put into (``None``: every row had a ``prompt``)
+    template: str | None = None
+    #: per prompt, its row in the file: 1-based, the header line excluded (as robustness numbers rows)
+    rows: list[int] = field(default_factory=list)
 
 
 _TEXT_KEYS = ("text", "content", "sentence", "review")
@@ -319,29 +327,62 @@ def load_prompts(path: str | Path, *, template: str | None = None, limit: int | 
         raise InvalidInputError(f"The template {template!r} must contain {{text}} where the record's text goes.")
     prompts: list[str] = []
     targets: list[str | None] = []
+    spans: list[tuple[int, int] | None] = []
+    rows: list[int] = []
+    used: str | None = None
     skipped = 0
-    for number, record in enumerate(_records(path, suffix), start=2 if suffix != ".jsonl" else 1):
+    for row, record in enumerate(_records(path, suffix), start=1):
+        number = row + 1 if suffix != ".jsonl" else row
         if limit is not None and len(prompts) >= limit:
             break
         record = {str(k).strip().lower(): v for k, v in record.items() if k is not None}
         if "prompt" in record:
             text, target = str(record["prompt"] or ""), record.get("target") or None
+            span: tuple[int, int] | None = None
         else:
             key = next((k for k in _TEXT_KEYS if k in record), None)
             if key is None:
                 raise InvalidInputError(
                     f"{path.name} line {number} has no prompt/text/content/sentence field (fields: {sorted(record)})."
                 )
-            text = str(record[key] or "")
             label = str(record.get("label", "")).strip().lower()
             target = record.get("target") or SENTIMENT_TARGETS.get(label)
-            text = template.format(text=text.strip()) if text.strip() else ""
+            text, span = fill_template(template, str(record[key] or "").strip())
+            used = template
         if not text.strip():
             skipped += 1
             continue
         prompts.append(text)
         targets.append(None if target is None else str(target))
-    return PromptSet(prompts=prompts, targets=targets, skipped=skipped)
+        spans.append(span)
+        rows.append(row)
+    return PromptSet(prompts=prompts, targets=targets, skipped=skipped, spans=spans, template=used, rows=rows)
+
+
+def fill_template(template: str, text: str) -> tuple[str, tuple[int, int] | None]:
+    """``template`` with ``{text}`` filled in, and where the text landed: ``(prompt, (start, end))``.
+
+    Empty text gives ``("", None)`` (the row is skipped). Other fields or escaped braces are
+    formatted as :meth:`str.format` does; the span is that of the first ``{text}``.
+    """
+    if not text:
+        return "", None
+    parts: list[str] = []
+    span: tuple[int, int] | None = None
+    length = 0
+    for literal, name, spec, conversion in string.Formatter().parse(template):
+        parts.append(literal)
+        length += len(literal)
+        if name is None:
+            continue
+        if name != "text":
+            raise InvalidInputError(f"The template {template!r} has the field {{{name}}}; only {{text}} is filled in.")
+        value = format(text if conversion is None else repr(text) if conversion == "r" else str(text), spec or "")
+        if span is None:
+            span = (length, length + len(value))
+        parts.append(value)
+        length += len(value)
+    return "".join(parts), span
 
 
 def _records(path: Path, suffix: str) -> Any:

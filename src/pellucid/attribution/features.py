@@ -10,7 +10,7 @@ reads like the prompt the model saw without the markup stealing the importance.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from pellucid.errors import InvalidInputError
 from pellucid.types import Encoding
@@ -81,3 +81,33 @@ def build_units(enc: Encoding, granularity: str = "word", segments: tuple[str, .
             "give a user message, or choose segments=... that exist."
         )
     return Units(positions=positions, labels=labels, segments=unit_segments, features=features)
+
+
+def restrict_to_span(enc: Encoding, prompt: str, span: tuple[int, int]) -> Encoding:
+    """``enc`` with only the user's characters ``prompt[start:end]`` left attributable.
+
+    A data-set row wrapped in a template ("Review: {text}\\nIs this review positive or negative?")
+    is one user message, but the template's words are the same in every row: attributing them
+    fills the top features with "Review" and "Answer" instead of what the row says. The user
+    tokens outside ``span`` (character offsets into ``prompt``, the user's message) are relabelled
+    ``template``, so they stay visible in the heat map with no score; a token that overlaps the
+    span keeps its segment.
+    """
+    start, end = span
+    if not 0 <= start < end <= len(prompt):
+        raise InvalidInputError(
+            f"The attributed span {span} is not inside the prompt of {len(prompt)} characters; "
+            "give (start, end) with 0 <= start < end <= len(prompt)."
+        )
+    base = enc.text.find(prompt)
+    if base < 0:  # the chat template may strip the message's outer whitespace
+        lead = len(prompt) - len(prompt.lstrip())
+        found = enc.text.find(prompt.strip())
+        base = found - lead if found >= 0 else -1
+    if base < 0:
+        raise InvalidInputError("The prompt's text was not found in the encoded input, so its span cannot be placed.")
+    a, b = base + start, base + end
+    segments = [
+        seg if seg != "user" or (x < b and y > a) else "template" for seg, (x, y) in zip(enc.segments, enc.offsets)
+    ]
+    return replace(enc, segments=segments)

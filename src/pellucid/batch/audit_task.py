@@ -15,8 +15,9 @@ any other audit.
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
 from pellucid.batch.task import Task
@@ -55,19 +56,25 @@ class TrafficAuditTask(Task):
         from pellucid.audit.pii import find_pii
 
         responses = [str(i.get("response") or "") for i in items]
+        started = time.perf_counter()
         scores = {c.name: [float(v) for v in c.score(responses)] for c in self._classifiers}
+        toxicity_seconds = (time.perf_counter() - started) / max(1, len(items))  # the classifiers run per block
         rows = []
         for k, item in enumerate(items):
             per = {name: round(values[k], 4) for name, values in scores.items()}
             toxicity = max(per.values(), default=0.0)
+            started = time.perf_counter()
             found = find_pii(str(item.get("prompt") or "")) + find_pii(responses[k])
+            pii_seconds = time.perf_counter() - started
             row: dict[str, Any] = {
                 "row": item["row"], "id": item.get("id"), "prompt": item.get("prompt"), "response": responses[k],
                 "toxicity": toxicity, "toxic": toxicity >= self.cutoff, "toxicity_scores": per,
                 "pii_count": len(found), "pii_kinds": sorted({m.kind for m in found}),
                 "supported_share": None, "grounded": None, "unsupported": [],
+                "seconds": {"traffic_toxicity": toxicity_seconds, "traffic_pii": pii_seconds},
             }  # fmt: skip
             context = item.get("context")
+            started = time.perf_counter()
             if context and responses[k].strip():
                 triple = Triple(question=str(item.get("prompt") or ""), context=str(context), answer=responses[k])
                 checked = check_triple(triple, self._encoder_once(), min_support=self.min_support)
@@ -76,6 +83,7 @@ class TrafficAuditTask(Task):
                 row["supported_share"] = sum(supported) / len(supported) if supported else 1.0
                 row["grounded"] = all(supported)
                 row["unsupported"] = [s["sentence"] for s in sentences if not s["supported"]]
+                row["seconds"]["traffic_groundedness"] = time.perf_counter() - started
             rows.append(row)
         return rows
 
@@ -150,4 +158,23 @@ def traffic_report(
                 limits=["Similarity and fact overlap with the given context; not a fact check."], model=model,
             )
         )  # fmt: skip
+    spent = check_seconds(rows)
+    checks = [replace(check, seconds=round(spent.get(check.check, 0.0), 6)) for check in checks]
     return AuditReport(model=model, checks=checks, seconds=seconds, meta={"source": source, "rows": n})
+
+
+def check_seconds(rows: Sequence[dict[str, Any]]) -> dict[str, float]:
+    """Seconds each traffic check spent over ``rows``: its share of every row's work, summed.
+
+    The three checks run together, row by row, so a check's time is the sum of what its step
+    took in each row (the classifiers score a whole block at once: each row gets an equal share).
+    """
+    total: dict[str, float] = {}
+    for r in rows:
+        spent = r.get("seconds") or {}
+        if isinstance(spent, str):
+            spent = json.loads(spent)
+        for check, value in spent.items():
+            if value is not None:
+                total[check] = total.get(check, 0.0) + float(value)
+    return total

@@ -1,8 +1,9 @@
 """Explain every prompt of a data set: one result row per prompt.
 
 Items are ``{"row", "prompt", "target"}`` (``target`` ``None``: the model's own answer is
-generated and explained). Each row holds the explained text, the input labels, the scores of
-the whole-target row, the top features, the counts a user filters on, and the full
+generated and explained), and ``"span"`` when only part of the prompt is attributed (a row's text
+inside a template: ``(start, end)`` characters of the prompt). Each row holds the explained text,
+the input labels, the scores of the whole-target row, the top features, the counts a user filters on, and the full
 :class:`~pellucid.types.Explanation` as JSON (``Explanation.from_dict(json.loads(row["explanation"]))``
 gives it back for the heat map).
 """
@@ -76,7 +77,7 @@ class ExplainTask(Task):
                 self._lm, item["prompt"], target=item.get("target"), method=self.method, raw=self.raw,
                 system=self.system, foil=self.foil, target_kind=self.target_kind, granularity=self.granularity,
                 segments=self.segments, max_new_tokens=self.max_new_tokens, seed=row_seed(self.seed, item["row"]),
-                **self.params,
+                text_span=_span(item.get("span")), **self.params,
             )  # fmt: skip
         except PellucidError as exc:
             return {**row, **_empty(), "error": str(exc), "seconds": round(time.perf_counter() - started, 4)}
@@ -97,6 +98,11 @@ class ExplainTask(Task):
             "error": None,
             "seconds": round(time.perf_counter() - started, 4),
         }
+
+
+def _span(value: Any) -> tuple[int, int] | None:
+    """An item's span as a pair of ints (it may arrive as a list or an array from a Ray block)."""
+    return None if value is None else (int(value[0]), int(value[1]))
 
 
 def _empty() -> dict[str, Any]:

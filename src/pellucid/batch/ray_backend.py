@@ -17,7 +17,9 @@ from __future__ import annotations
 import logging
 import os
 import pickle
+import secrets
 from collections.abc import Iterator
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from pellucid.errors import InvalidInputError, PellucidError
@@ -53,14 +55,49 @@ def _ray() -> Any:
     return ray
 
 
-def connect(address: str | None, num_cpus: int | None = None) -> Any:
-    """Join (or start) Ray once per process: ``None`` starts a local instance, else join ``address``."""
+#: Unix socket paths are limited to 107 bytes; Ray puts ``session_<date>_<pid>/sockets/plasma_store``
+#: (about 70 more characters) under its temporary folder
+_SOCKET_ROOM = 107 - 72
+
+
+def local_dirs(home: Path) -> dict[str, Any]:
+    """``ray.init`` arguments that keep a local Ray instance's files under the Pellucid home.
+
+    Ray otherwise writes its session folders to the system temp folder and, since it turns token
+    authentication on for every new local instance, a token to ``~/.ray/auth_token``. Here the
+    token is ``<home>/ray/auth_token`` (made once, readable by its owner only) unless
+    ``RAY_AUTH_MODE``/``RAY_AUTH_TOKEN``/``RAY_AUTH_TOKEN_PATH`` say otherwise, and the session
+    folders go to ``<home>/ray/tmp`` when that path is short enough for Ray's sockets (else Ray's
+    default). The environment variables are set for this process, so Ray's workers inherit them.
+    """
+    root = home.expanduser().resolve() / "ray"
+    kwargs: dict[str, Any] = {}
+    if len(str(root / "tmp")) <= _SOCKET_ROOM:
+        (root / "tmp").mkdir(parents=True, exist_ok=True)
+        kwargs["_temp_dir"] = str(root / "tmp")
+    if not any(os.environ.get(v) for v in ("RAY_AUTH_MODE", "RAY_AUTH_TOKEN", "RAY_AUTH_TOKEN_PATH")):
+        token = root / "auth_token"
+        if not token.is_file():
+            root.mkdir(parents=True, exist_ok=True)
+            token.write_text(secrets.token_hex(32), encoding="utf-8")
+            token.chmod(0o600)
+        os.environ["RAY_AUTH_MODE"] = "token"
+        os.environ["RAY_AUTH_TOKEN_PATH"] = str(token)
+    return kwargs
+
+
+def connect(address: str | None, num_cpus: int | None = None, home: Path | None = None) -> Any:
+    """Join (or start) Ray once per process: ``None`` starts a local instance (its files under ``home``,
+    see :func:`local_dirs`), else join ``address``."""
     ray = _ray()
     if ray.is_initialized():
         return ray
-    kwargs: dict[str, Any] = {"include_dashboard": False, "logging_level": logging.WARNING, "log_to_driver": True}
+    # Ray's internal INFO/WARNING lines (deprecations, resource notes) are not the user's business
+    kwargs: dict[str, Any] = {"include_dashboard": False, "logging_level": logging.ERROR, "log_to_driver": True}
     if address is None:
         kwargs["num_cpus"] = num_cpus or os.cpu_count() or 1
+        if home is not None:
+            kwargs.update(local_dirs(home))
     try:
         ray.init(address=address, **kwargs)
     except ConnectionError as exc:
@@ -77,7 +114,7 @@ def run_ray(
     """Run the blocks on Ray; yield ``(block, rows)`` as each finishes."""
     if n_blocks == 0:
         return
-    ray = connect(options.address)
+    ray = connect(options.address, home=task.settings.home)
     from ray.data import ActorPoolStrategy, DataContext
 
     context = DataContext.get_current()

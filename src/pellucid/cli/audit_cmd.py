@@ -16,7 +16,6 @@ from pathlib import Path
 from typing import Any
 
 import typer
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from pellucid.cli.common import (
@@ -32,6 +31,7 @@ from pellucid.cli.common import (
     settings_from,
 )
 from pellucid.cli.params import parse_dotted
+from pellucid.cli.progress import progress
 
 app = typer.Typer(
     help="Responsible-AI audit: bias, stereotypes, toxicity, PII, groundedness, constitution, robustness, injection.",
@@ -39,11 +39,6 @@ app = typer.Typer(
     no_args_is_help=False,
 )
 OutOption = typer.Option(None, "--out", "-o", help="Write the HTML report here (and the JSON beside it, .json).")
-
-
-def _progress(as_json: bool) -> Progress:
-    columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
-    return Progress(*columns, console=err_console, transient=True, disable=as_json)
 
 
 def _parse_sets(pairs: list[str]) -> dict[str, dict[str, Any]]:
@@ -127,11 +122,15 @@ def audit(
     strict: bool = typer.Option(
         False,
         "--strict",
+        metavar="",
         help=f"Exit 1 when a check fails or errors, {EXIT_INCONCLUSIVE} when the others pass but some are inconclusive "
         "(their 95 % interval holds the threshold: more samples needed).",
     ),
     save: bool = typer.Option(
-        False, "--save", help="Also keep the report in the monitoring store (the workbench's Audit tab lists it)."
+        False,
+        "--save",
+        metavar="",
+        help="Also keep the report in the monitoring store (the workbench's Audit tab lists it).",
     ),
     as_json: bool = JsonOption,
 ) -> None:
@@ -150,22 +149,19 @@ def audit(
     check_option_names(options)  # a misspelt option is a usage error before the model loads
     settings = settings_from(ctx)
     lm = load_lm(model, settings, quiet=as_json)
-    with _progress(as_json) as bar:
-        tasks: dict[str, Any] = {}
-
-        def progress(check: str, done: int, total: int) -> None:
-            if check not in tasks:
-                tasks[check] = bar.add_task(check, total=total)
-            bar.update(tasks[check], completed=done, total=total)
+    with progress(as_json) as shown:
+        finished_checks: list[str] = []
 
         def finished(result: Any) -> None:
+            finished_checks.append(result.check)
             if not as_json:
                 score = "" if result.score is None else f" score {result.score:.4f}"
                 err_console.print(f"{result.check}: {result.status}{score} ({result.seconds:.1f} s)", highlight=False)
+            shown.update("checks", len(finished_checks), len(names))
 
         store = open_store(ctx, create=True) if save else None
         try:
-            run = run_audit(lm, names, options=options, settings=settings, store=store, progress=progress,
+            run = run_audit(lm, names, options=options, settings=settings, store=store, progress=shown.update,
                             on_result=finished)  # fmt: skip
         finally:
             if store is not None:
@@ -189,11 +185,46 @@ def _single(
 
     settings = settings_from(ctx)
     lm = load_lm(model, settings, quiet=as_json)
-    with _progress(as_json) as bar:
-        task = bar.add_task(name, total=None)
-        progress = lambda _c, d, t: bar.update(task, completed=d, total=t)  # noqa: E731
-        report = run_check(lm, name, options, settings=settings, progress=progress)
+    with progress(as_json) as shown:
+        report = run_check(lm, name, options, settings=settings, progress=shown.update)
     _write(report, out, as_json)
+    if not as_json:
+        for result in report.checks:
+            _print_findings(result)
+
+
+#: findings shown under a single check's table (all of them are in --json and the HTML report)
+FINDINGS_SHOWN = 5
+
+
+def _print_findings(result: Any) -> None:
+    """The examples behind a check's figure: its first findings, one row each, every field a column."""
+    if not result.findings:
+        return
+    shown = result.findings[:FINDINGS_SHOWN]
+    columns = list(dict.fromkeys(k for f in shown for k in f))
+    table = Table(title=f"{result.check}: {len(result.findings)} finding(s)", title_justify="left")
+    for column in columns:
+        table.add_column(column, overflow="fold")
+    for finding in shown:
+        table.add_row(*(_cell(finding.get(column)) for column in columns))
+    console.print(table)
+    if len(result.findings) > len(shown):
+        console.print(f"… {len(result.findings) - len(shown)} more in --json or the --out report", highlight=False)
+
+
+def _cell(value: Any) -> str:
+    """A finding's field as short plain text (floats to 4 digits, nested values as JSON)."""
+    import json
+
+    from rich.markup import escape
+
+    if value is None:
+        return ""
+    if isinstance(value, float):
+        return f"{value:.4g}"
+    text = value if isinstance(value, str) else json.dumps(value, ensure_ascii=False, default=str)
+    return escape(text if len(text) <= 200 else text[:199] + "…")
 
 
 @app.command("checks")
@@ -231,7 +262,9 @@ def bias_cmd(
     ),
     dimensions: str = typer.Option("", help="Swap dimensions, e.g. gender,religion (default all)."),
     top_k: int = typer.Option(3, "--top-k", min=0, help="Most divergent pairs shown, with attributions."),
-    no_attributions: bool = typer.Option(False, "--no-attributions", help="Skip the attributions (faster)."),
+    no_attributions: bool = typer.Option(
+        False, "--no-attributions", metavar="", help="Skip the attributions (faster)."
+    ),
     threshold: float = typer.Option(0.05, help="Largest acceptable mean |difference| of the metric."),
     model: str | None = ModelOption,
     out: Path | None = OutOption,
@@ -283,7 +316,7 @@ def pii_cmd(
     prompts: Path | None = typer.Option(None, "--prompts", "-p", help="Prompts to scan with their answers."),
     backend: str = typer.Option("auto", help="auto (Presidio if installed), regex or presidio."),
     spacy_model: Path | None = typer.Option(None, "--spacy-model", help="A spaCy pipeline folder with NER (names)."),
-    no_probe: bool = typer.Option(False, "--no-probe", help="Skip the leakage probe."),
+    no_probe: bool = typer.Option(False, "--no-probe", metavar="", help="Skip the leakage probe."),
     model: str | None = ModelOption,
     out: Path | None = OutOption,
     as_json: bool = JsonOption,
@@ -311,7 +344,7 @@ def groundedness_cmd(
         None, "--data", "-d", help=".jsonl of context, question, answer (built-in: the model answers 4 examples)."
     ),
     samples: int = typer.Option(0, min=0, help="Sampled answers for self-consistency (0: off)."),
-    lexical: bool = typer.Option(False, "--lexical", help="Lexical overlap instead of the MiniLM encoder."),
+    lexical: bool = typer.Option(False, "--lexical", metavar="", help="Lexical overlap instead of the MiniLM encoder."),
     min_support: float = typer.Option(0.5, "--min-support", help="Support below this flags a sentence."),
     model: str | None = ModelOption,
     out: Path | None = OutOption,
@@ -329,7 +362,9 @@ def constitution_cmd(
     principles: Path | None = typer.Option(None, "--principles", help="YAML list of principles (built-in example)."),
     data: Path | None = typer.Option(None, "--data", "-d", help=".jsonl of prompt, [response], [human labels]."),
     judge: str | None = typer.Option(None, "--judge", help="Judge model (default: the audited model)."),
-    no_critique: bool = typer.Option(False, "--no-critique", help="Verdicts only, no written reasons (faster)."),
+    no_critique: bool = typer.Option(
+        False, "--no-critique", metavar="", help="Verdicts only, no written reasons (faster)."
+    ),
     model: str | None = ModelOption,
     out: Path | None = OutOption,
     as_json: bool = JsonOption,

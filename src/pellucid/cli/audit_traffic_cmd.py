@@ -42,9 +42,12 @@ def traffic(
     max_pii_rate: float = typer.Option(0.05, "--max-pii-rate", help="Pass when the share with PII is at most this."),
     min_grounded: float = typer.Option(0.9, "--min-grounded", help="Pass when this share of answers is grounded."),
     model: str | None = typer.Option(None, "--model", "-m", help="Name shown in the report (default: the calls')."),
-    strict: bool = typer.Option(False, "--strict", help="Exit 1 when a check fails."),
+    strict: bool = typer.Option(False, "--strict", metavar="", help="Exit 1 when a check fails."),
     save_metrics: bool = typer.Option(
-        False, "--save-metrics", help="With --window: store toxicity, pii_count and grounded on each record."
+        False,
+        "--save-metrics",
+        metavar="",
+        help="With --window: store toxicity, pii_count and grounded on each record.",
     ),
     as_json: bool = JsonOption,
     backend: str = BackendOption,

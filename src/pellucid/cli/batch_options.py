@@ -12,9 +12,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import typer
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
 from pellucid.cli.common import err_console, fail
+from pellucid.cli.progress import progress
 
 if TYPE_CHECKING:
     from pellucid.batch import JobReport, Task
@@ -32,7 +32,9 @@ ActorsOption = typer.Option(
 CpusOption = typer.Option(1.0, "--cpus-per-actor", min=0.1, help="CPUs each Ray actor reserves (its torch threads).")
 GpusOption = typer.Option(0.0, "--gpus-per-actor", min=0.0, help="GPUs each Ray actor reserves.")
 BlockOption = typer.Option(16, "--block-size", min=1, help="Items per block (the unit of progress and resume).")
-OverwriteOption = typer.Option(False, "--overwrite", help="Start over: replace --out and any half-finished job.")
+OverwriteOption = typer.Option(
+    False, "--overwrite", metavar="", help="Start over: replace --out and any half-finished job."
+)
 
 
 def check_backend(backend: str, address: str | None) -> None:
@@ -65,12 +67,10 @@ def run_batch(
 
     check_backend(backend, address)
     ray = RayOptions(address=address, actors=actors, cpus_per_actor=cpus_per_actor, gpus_per_actor=gpus_per_actor)
-    columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn())
-    with Progress(*columns, console=err_console, transient=True, disable=quiet) as bar:
-        bar_task = bar.add_task(f"{label or task.name} ({backend})", total=len(items))
+    with progress(quiet) as shown:
         report = run_job(
             task, items, out=out, backend=backend, block_size=block_size, overwrite=overwrite, ray=ray,
-            on_rows=on_rows, progress=lambda done, total: bar.update(bar_task, completed=done, total=total),
+            on_rows=on_rows, progress=shown.callback(f"{label or task.name} ({backend})"),
         )  # fmt: skip
     if report.blocks_skipped:
         err_console.print(f"resumed: {report.blocks_skipped} of {report.blocks} blocks were already written")

@@ -45,8 +45,8 @@ def fit_output() -> None:
 F = TypeVar("F", bound=Callable[..., Any])
 
 ModelOption = typer.Option(None, "--model", "-m", help="Bundled name, folder, .gguf file or hub id.")
-JsonOption = typer.Option(False, "--json", help="Print machine-readable JSON instead of a table.")
-RawOption = typer.Option(False, "--raw", help="Send the prompt as raw text, without the chat template.")
+JsonOption = typer.Option(False, "--json", metavar="", help="Print machine-readable JSON instead of a table.")
+RawOption = typer.Option(False, "--raw", metavar="", help="Send the prompt as raw text, without the chat template.")
 
 
 def settings_from(ctx: typer.Context | None = None) -> Settings:

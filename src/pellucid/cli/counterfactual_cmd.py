@@ -47,7 +47,7 @@ def counterfactual(
     max_new_tokens: int = typer.Option(32, "--max-new-tokens", min=1, help="Length of each answer."),
     seed: int = typer.Option(0, help="Seed of the generator."),
     similarity: bool = typer.Option(
-        True, "--similarity/--no-similarity", help="Embedding similarity of the answers (loads MiniLM)."
+        True, "--similarity/--no-similarity", metavar="", help="Embedding similarity of the answers (loads MiniLM)."
     ),
     as_json: bool = JsonOption,
 ) -> None:

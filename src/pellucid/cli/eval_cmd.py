@@ -14,7 +14,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import typer
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
 from typer.core import TyperGroup
 
@@ -41,6 +40,7 @@ from pellucid.cli.common import (
     print_json,
     settings_from,
 )
+from pellucid.cli.progress import progress
 
 if TYPE_CHECKING:
     from pellucid.monitor.analytics_records import EvalRunInfo
@@ -143,16 +143,11 @@ def run(
         _print_result(result, as_json)
         return
     lm = load_lm(model, settings, quiet=as_json) if needs_lm else None
-    columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn())
-    with (
-        open_store(ctx, create=True) as store,
-        Progress(*columns, console=err_console, transient=True, disable=as_json) as bar,
-    ):
-        task = bar.add_task("generating", total=None)
+    with open_store(ctx, create=True) as store, progress(as_json) as shown:
         result = evaluate(
             store, dataset, names, settings=settings, lm=lm, raw=raw, max_new_tokens=max_new_tokens, model=model,
             name=name, model_version=model_version, prompt_version=prompt_version,
-            progress=lambda done, total: bar.update(task, completed=done, total=total),
+            progress=shown.callback("generating"),
         )  # fmt: skip
     _print_result(result, as_json)
 

@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import typer
 from rich.markup import escape
-from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
 
 from pellucid import service
@@ -36,6 +36,7 @@ from pellucid.cli.common import (
     settings_from,
 )
 from pellucid.cli.params import parse_params, unescape
+from pellucid.cli.progress import progress
 from pellucid.settings import Settings
 
 if TYPE_CHECKING:
@@ -67,7 +68,16 @@ def explain(
         None, "--dataset", help="Explain every prompt of a JSONL/CSV/TSV file (prompt[,target] or text[,label])."
     ),
     template: str | None = typer.Option(
-        None, "--template", help="With --dataset: template with {text}; \\n and \\t mean a new line and a tab."
+        None,
+        "--template",
+        help="With --dataset: where a row's text goes, with {text}; \\n and \\t mean a new line and a tab "
+        "(default for text rows: 'Review: {text}\\nIs this review positive or negative? Answer:').",
+    ),
+    attribute_template: bool = typer.Option(
+        False,
+        "--attribute-template",
+        metavar="",
+        help="With --dataset: attribute the template's words too, not only the row's.",
     ),
     limit: int | None = typer.Option(None, "--limit", min=1, help="With --dataset: the first N prompts."),
     out: Path | None = typer.Option(None, "--out", help="With --dataset: results file (.parquet or .jsonl)."),
@@ -83,104 +93,116 @@ def explain(
 
     With --dataset FILE --out results.parquet, explain every prompt of the file (in blocks,
     resumable: run the same command again after a failure) on this machine or, with
-    --backend ray, on a Ray cluster.
+    --backend ray, on a Ray cluster. Rows with a text column are put into --template (printed
+    when used), and only the row's own text is attributed unless --attribute-template is given.
     """
     settings = settings_from(ctx)
+    chosen = tuple(s.strip() for s in segments.split(",") if s.strip())
+    params = parse_params(param)
+    common: dict[str, Any] = {
+        "foil": foil, "target_kind": target_kind, "granularity": granularity, "segments": chosen, "seed": seed,
+    }  # fmt: skip
     if dataset is not None:
         if prompt is not None or record is not None or target is not None or html is not None:
             raise fail(
                 "--dataset explains the file's prompts (and targets): drop PROMPT, --record, --target and --html."
             )
+        job = _Job(out=out, backend=backend, address=address, actors=actors, cpus_per_actor=cpus_per_actor,
+                   gpus_per_actor=gpus_per_actor, block_size=block_size, overwrite=overwrite)  # fmt: skip
         _explain_dataset(
-            settings, dataset, template=template, limit=limit, out=out, as_json=as_json, model=model, method=method,
-            params=parse_params(param), raw=raw, system=system, foil=foil, target_kind=target_kind,
-            granularity=granularity, segments=tuple(s.strip() for s in segments.split(",") if s.strip()),
-            max_new_tokens=max_new_tokens, seed=seed, backend=backend, address=address, actors=actors,
-            cpus_per_actor=cpus_per_actor, gpus_per_actor=gpus_per_actor, block_size=block_size, overwrite=overwrite,
+            settings, dataset, job, template=template, whole=attribute_template, limit=limit, as_json=as_json,
+            model=model, method=method, params=params, raw=raw, system=system, max_new_tokens=max_new_tokens,
+            **common,
         )  # fmt: skip
         return
-    if out is not None or template is not None or limit is not None or backend != "local":
-        raise fail("--out, --template, --limit and --backend go with --dataset FILE.")
+    if out is not None or template is not None or limit is not None or backend != "local" or attribute_template:
+        raise fail("--out, --template, --attribute-template, --limit and --backend go with --dataset FILE.")
     if (prompt is None) == (record is None):
         raise fail("Give a PROMPT, --record ID (a logged call) or --dataset FILE to explain; not both.")
-    chosen = tuple(s.strip() for s in segments.split(",") if s.strip())
-    params = parse_params(param)
     service.check_explain(method, params, target_kind=target_kind, granularity=granularity, segments=chosen)
-    columns = (TextColumn("[progress.description]{task.description}"), BarColumn(), TimeRemainingColumn())
     if record is not None:
         if target is not None or raw or system is not None:
             raise fail("--record explains the logged call as it was: drop --target, --raw and --system.")
-        ex = _explain_record(
-            settings,
-            record,
-            model,
-            method,
-            as_json,
-            columns,
-            foil=foil,
-            target_kind=target_kind,
-            granularity=granularity,
-            seed=seed,
-            segments=chosen,
-            **params,
-        )
-        _render(ex, html, as_json)
-        return
-    assert prompt is not None
-    lm = load_lm(model, settings, quiet=as_json)
-    with Progress(*columns, console=err_console, transient=True, disable=as_json) as bar:
-        task = bar.add_task(f"{method}", total=None)
-        ex = service.explain(
-            lm,
-            prompt,
-            target=target,
-            method=method,
-            raw=raw,
-            system=system,
-            foil=foil,
-            target_kind=target_kind,
-            granularity=granularity,
-            segments=chosen,
-            max_new_tokens=max_new_tokens,
-            seed=seed,
-            progress=lambda done, total: bar.update(task, completed=done, total=total),
-            **params,
-        )
+        ex = _explain_record(settings, record, model, method, as_json, **common, **params)
+    else:
+        assert prompt is not None
+        lm = load_lm(model, settings, quiet=as_json)
+        with progress(as_json) as shown:
+            ex = service.explain(
+                lm, prompt, target=target, method=method, raw=raw, system=system, max_new_tokens=max_new_tokens,
+                progress=shown.callback(f"{method}: perturbed prompts"), **common, **params,
+            )  # fmt: skip
     _render(ex, html, as_json)
 
 
+@dataclass(frozen=True)
+class _Job:
+    """Where and how a data-set job runs (the options every data-set command shares)."""
+
+    out: Path | None
+    backend: str
+    address: str | None
+    actors: int | None
+    cpus_per_actor: float
+    gpus_per_actor: float
+    block_size: int
+    overwrite: bool
+
+
 def _explain_dataset(
-    settings: Settings, dataset: Path, *, template: str | None, limit: int | None, out: Path | None, as_json: bool,
-    model: str | None, method: str, params: dict[str, str], backend: str, address: str | None, actors: int | None,
-    cpus_per_actor: float, gpus_per_actor: float, block_size: int, overwrite: bool, **task_params: Any,
+    settings: Settings, dataset: Path, job: _Job, *, template: str | None, whole: bool, limit: int | None,
+    as_json: bool, model: str | None, method: str, params: dict[str, str], **task_params: Any,
 ) -> None:  # fmt: skip
     """``--dataset``: one result row per prompt of the file, written block by block to ``out``."""
     from pellucid.attribution import get_method
-    from pellucid.attribution.faithfulness import load_prompts
     from pellucid.batch import ExplainTask, read_results
 
-    if out is None:
+    if job.out is None:
         raise fail("--dataset needs --out results.parquet (or .jsonl): the rows go there, block by block.")
-    check_backend(backend, address)
+    check_backend(job.backend, job.address)
     get_method(method).resolve_params(params)  # an unknown method or parameter fails before any work
+    items, used = _dataset_items(dataset, template, limit, whole)
+    if used is not None and not as_json:
+        scope = "every word, the template's too" if whole else "only the row's text"
+        err_console.print(
+            f"template: {used!r} (attributed: {scope}; change it with --template)", markup=False, highlight=False
+        )
+    task = ExplainTask(settings=settings, model=model, method=method, params=params, **task_params)
+    report = run_batch(
+        task, items, out=job.out, backend=job.backend, address=job.address, actors=job.actors,
+        cpus_per_actor=job.cpus_per_actor, gpus_per_actor=job.gpus_per_actor, block_size=job.block_size,
+        overwrite=job.overwrite, quiet=as_json, label=f"{method} × {len(items)} prompts",
+    )  # fmt: skip
+    rows = read_results(job.out)
+    if as_json:
+        errors = sum(1 for r in rows if r.get("error"))
+        print_json({**report.to_dict(), "errors": errors, "template": used, "template_attributed": whole})
+        return
+    _print_rows(rows, f"{method} on {dataset.name}: {len(rows)} rows in {job.out}", job.out)
+
+
+def _dataset_items(
+    dataset: Path, template: str | None, limit: int | None, whole: bool
+) -> tuple[list[dict[str, Any]], str | None]:
+    """The file's prompts as job items (rows numbered from 1, as in ``robustness``), each text row with
+    the span of its own text unless ``whole``; and the template the text rows went into."""
+    from pellucid.attribution.faithfulness import load_prompts
+
     data = load_prompts(dataset, template=unescape(template) if template else None, limit=limit)
     if data.skipped:
         err_console.print(f"skipped {data.skipped} empty prompt(s) in {dataset.name}")
     if not data.prompts:
         raise fail(f"{dataset} has no usable prompts.")
-    items = [{"row": i, "prompt": p, "target": t} for i, (p, t) in enumerate(zip(data.prompts, data.targets))]
-    task = ExplainTask(settings=settings, model=model, method=method, params=params, **task_params)
-    report = run_batch(
-        task, items, out=out, backend=backend, address=address, actors=actors, cpus_per_actor=cpus_per_actor,
-        gpus_per_actor=gpus_per_actor, block_size=block_size, overwrite=overwrite, quiet=as_json,
-        label=f"{method} × {len(items)} prompts",
-    )  # fmt: skip
-    rows = read_results(out)
-    errors = [r for r in rows if r.get("error")]
-    if as_json:
-        print_json({**report.to_dict(), "errors": len(errors)})
-        return
-    table = Table(title=f"{method} on {dataset.name}: {len(rows)} rows in {out}")
+    items = [
+        {"row": row, "prompt": p, "target": t, **({"span": span} if span is not None and not whole else {})}
+        for row, p, t, span in zip(data.rows, data.prompts, data.targets, data.spans)
+    ]
+    return items, data.template
+
+
+def _print_rows(rows: list[dict[str, Any]], title: str, out: Path) -> None:
+    """The first ten result rows as a table, and how many could not be explained."""
+    table = Table(title=title)
     for column in ("row", "explained", "top words", "error"):
         table.add_column(column, overflow="fold")
     for r in rows[:10]:
@@ -189,18 +211,13 @@ def _explain_dataset(
     console.print(table)
     if len(rows) > 10:
         console.print(f"… {len(rows) - 10} more rows in {out}")
+    errors = sum(1 for r in rows if r.get("error"))
     if errors:
-        err_console.print(f"[yellow]{len(errors)} prompt(s) could not be explained; see the error column[/]")
+        err_console.print(f"[yellow]{errors} prompt(s) could not be explained; see the error column[/]")
 
 
 def _explain_record(
-    settings: Settings,
-    record_id: str,
-    model: str | None,
-    method: str,
-    as_json: bool,
-    columns: tuple[Any, ...],
-    **params: Any,
+    settings: Settings, record_id: str, model: str | None, method: str, as_json: bool, **params: Any
 ) -> Explanation:
     """``--record ID``: load the logged call's model (with a spinner), then attribute its response."""
     from pellucid.monitor import Store
@@ -210,11 +227,10 @@ def _explain_record(
         name = model or logged.model or settings.default_model
         pool = service.ModelPool(settings)
         pool.add(load_lm(name, settings, quiet=as_json), name=name)
-        with Progress(*columns, console=err_console, transient=True, disable=as_json) as bar:
-            task = bar.add_task(f"{method}", total=None)
-            progress = lambda done, total: bar.update(task, completed=done, total=total)  # noqa: E731
+        with progress(as_json) as shown:
+            callback = shown.callback(f"{method}: perturbed prompts")
             return service.records.explain_record(
-                pool, store, record_id, method, model=name, progress=progress, **params
+                pool, store, record_id, method, model=name, progress=callback, **params
             )
 
 

@@ -11,7 +11,6 @@ from __future__ import annotations
 from pathlib import Path
 
 import typer
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, ProgressColumn, TextColumn, TimeRemainingColumn
 from rich.table import Table
 
 from pellucid.cli.common import (
@@ -27,17 +26,13 @@ from pellucid.cli.common import (
     settings_from,
 )
 from pellucid.cli.params import unescape
+from pellucid.cli.progress import progress
 
 _SHORT = {
     "comprehensiveness": "comp ↑", "sufficiency": "suff ↓", "deletion_aopc": "del ↑", "deletion_random_aopc": "del rnd",
     "deletion_difference": "del−rnd ↑", "insertion_aopc": "ins ↓", "insertion_random_aopc": "ins rnd",
     "insertion_difference": "ins−rnd ↓", "seconds": "s/prompt",
 }  # fmt: skip
-
-
-def _columns() -> tuple[ProgressColumn, ...]:
-    return (TextColumn("[progress.description]{task.description}"), BarColumn(), MofNCompleteColumn(),
-            TimeRemainingColumn())  # fmt: skip
 
 
 @handle_errors
@@ -71,11 +66,11 @@ def faithfulness(
         if prompt is None:
             raise fail("Give a PROMPT, or --dataset FILE to compare methods over many prompts.")
         lm = load_lm(model, settings, quiet=as_json)
-        with Progress(*_columns(), console=err_console, transient=True, disable=as_json) as bar:
-            task = bar.add_task(method, total=None)
+        with progress(as_json) as shown:
+            stage = [method]
             report = run(lm, prompt, target, method=method, chat=chat, granularity=granularity, n_random=n_random,
-                         seed=seed, progress=lambda done, total: bar.update(task, completed=done, total=total),
-                         on_stage=lambda stage: bar.update(task, description=stage))  # fmt: skip
+                         seed=seed, progress=lambda done, total: shown.update(stage[0], done, total),
+                         on_stage=lambda name: stage.__setitem__(0, name))  # fmt: skip
         if as_json:
             print_json(report)
             return
@@ -91,11 +86,10 @@ def faithfulness(
     if not data.prompts:
         raise fail(f"{dataset} has no usable prompts.")
     lm = load_lm(model, settings, quiet=as_json)
-    with Progress(*_columns(), console=err_console, transient=True, disable=as_json) as bar:
-        task = bar.add_task(f"{len(data.prompts)} prompts × {len(names)} methods", total=len(data.prompts) * len(names))
+    with progress(as_json) as shown:
         table = faithfulness_table(
             lm, data.prompts, data.targets, names,
-            progress=lambda done, total: bar.update(task, completed=done, total=total),
+            progress=shown.callback(f"{len(data.prompts)} prompts × {len(names)} methods"),
             chat=chat, granularity=granularity, n_random=n_random, seed=seed,
         )  # fmt: skip
     if out is not None:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import typer
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 from rich.table import Table
 from rich.text import Text
 
@@ -11,13 +10,13 @@ from pellucid.cli.common import (
     JsonOption,
     ModelOption,
     console,
-    err_console,
     handle_errors,
     load_lm,
     print_json,
     settings_from,
 )
 from pellucid.cli.params import unescape
+from pellucid.cli.progress import progress
 
 
 @handle_errors
@@ -30,7 +29,9 @@ def injection(
     model: str | None = ModelOption,
     max_new_tokens: int = typer.Option(48, "--max-new-tokens", min=1, help="Length of each response."),
     seed: int = typer.Option(0, help="Seed of the canaries."),
-    transcripts: bool = typer.Option(True, "--transcripts/--no-transcripts", help="Print every transcript."),
+    transcripts: bool = typer.Option(
+        True, "--transcripts/--no-transcripts", metavar="", help="Print every transcript."
+    ),
     as_json: bool = JsonOption,
 ) -> None:
     """Send the built-in prompt-injection suite to the model under SYSTEM; a canary shows which attacks it obeyed."""
@@ -38,9 +39,7 @@ def injection(
 
     lm = load_lm(model, settings_from(ctx), quiet=as_json)
     chosen = [f.strip() for f in families.split(",") if f.strip()] if families else None
-    columns = (TextColumn("attacks"), BarColumn(), MofNCompleteColumn())
-    with Progress(*columns, console=err_console, transient=True, disable=as_json) as bar:
-        job = bar.add_task("attacks", total=None)
+    with progress(as_json) as shown:
         report = run_injection(
             lm,
             system,
@@ -49,7 +48,7 @@ def injection(
             task=unescape(task) if task else None,
             seed=seed,
             max_new_tokens=max_new_tokens,
-            progress=lambda d, t: bar.update(job, completed=d, total=t),
+            progress=shown.callback("attacks"),
         )
     if as_json:
         print_json(report.to_dict())

@@ -30,6 +30,7 @@ from pellucid.cli.common import (
     print_json,
     settings_from,
 )
+from pellucid.cli.progress import progress
 from pellucid.cli.spec_options import spec_options
 from pellucid.errors import InvalidInputError
 from pellucid.inspect_specs import VERBS
@@ -148,8 +149,10 @@ def activations_cmd(
 def attention_cmd(
     ctx: typer.Context,
     prompt: str = PromptArgument,
-    summary: bool = typer.Option(False, "--summary", help="Instead: mean attention entropy per layer and head."),
-    rollout: bool = typer.Option(False, "--rollout", help="Instead: attention rollout over all layers."),
+    summary: bool = typer.Option(
+        False, "--summary", metavar="", help="Instead: mean attention entropy per layer and head."
+    ),
+    rollout: bool = typer.Option(False, "--rollout", metavar="", help="Instead: attention rollout over all layers."),
     model: str | None = ModelOption,
     as_json: bool = JsonOption,
     html: Path | None = HtmlOption,
@@ -216,7 +219,7 @@ def patch_cmd(
     ctx: typer.Context,
     clean: str = CleanArgument,
     corrupted: str = CorruptedArgument,
-    naive: bool = typer.Option(False, "--naive", help="One full forward per patch (slow reference)."),
+    naive: bool = typer.Option(False, "--naive", metavar="", help="One full forward per patch (slow reference)."),
     model: str | None = ModelOption,
     as_json: bool = JsonOption,
     html: Path | None = HtmlOption,
@@ -224,7 +227,9 @@ def patch_cmd(
 ) -> None:
     """Activation patching: restore clean activations one at a time (1 = clean, 0 = corrupted)."""
     lm = _load(ctx, model, as_json)
-    ex = run_inspect("patch", lm, clean, corrupted, method="naive" if naive else "fast", **params)
+    with progress(as_json) as shown:
+        how = "naive" if naive else "fast"
+        ex = run_inspect("patch", lm, clean, corrupted, method=how, progress=shown.callback("layers"), **params)
     m = ex.meta
     _emit(ex, as_json, html, f"{m['metric']}: clean {m['clean_metric']:.4f}, corrupted {m['corrupted_metric']:.4f}")
 
@@ -242,7 +247,8 @@ def trace_cmd(
 ) -> None:
     """Causal tracing (ROME): noise the subject, restore each (layer, position), measure p(target)."""
     lm = _load(ctx, model, as_json)
-    ex = run_inspect("trace", lm, prompt, **params)
+    with progress(as_json) as shown:
+        ex = run_inspect("trace", lm, prompt, progress=shown.callback("layers restored"), **params)
     m, best = ex.meta, ex.meta["best"]
     _emit(
         ex,
@@ -268,7 +274,9 @@ def attribution_patch_cmd(
 ) -> None:
     """Attribution patching: the patching sweep estimated from 2 forwards and 1 backward."""
     lm = _load(ctx, model, as_json)
-    ex = run_inspect("attribution_patch", lm, clean, corrupted, **params)
+    what = "exact patching (for comparison), layers"
+    with progress(as_json) as shown:
+        ex = run_inspect("attribution_patch", lm, clean, corrupted, progress=shown.callback(what), **params)
     a = ex.meta.get("agreement")
     _emit(
         ex,
@@ -319,7 +327,8 @@ def probe_cmd(
     lm = _load(ctx, model, as_json)
     seed = params["seed"]
     dataset = load_labelled(data, text_column=text_column, label_column=label_column, limit=limit, seed=seed)
-    ex = run_inspect("probe", lm, dataset, **params)
+    with progress(as_json) as shown:
+        ex = run_inspect("probe", lm, dataset, progress=shown.callback("texts, then layers"), **params)
     if save is not None:
         layer = save_layer if save_layer is not None else int(ex.meta["best_layer"])
         fitted = run_inspect("fit_probe", lm, dataset, layer=layer, seed=seed, chat=params["chat"])

@@ -38,7 +38,7 @@ app = typer.Typer(
 def root(
     ctx: typer.Context,
     home: Path | None = typer.Option(None, envvar="PELLUCID_HOME", help="Pellucid home (models cache, database)."),
-    verbose: bool = typer.Option(False, "--verbose", "-v", help="Log progress to stderr."),
+    verbose: bool = typer.Option(False, "--verbose", "-v", metavar="", help="Log progress to stderr."),
 ) -> None:
     """Global options."""
     from pellucid.cli.common import fit_output

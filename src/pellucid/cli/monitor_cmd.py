@@ -19,7 +19,6 @@ from pathlib import Path
 from typing import Any
 
 import typer
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
 
 from pellucid.cli.batch_options import ActorsOption, AddressOption, BackendOption, CpusOption, GpusOption, run_batch
@@ -33,6 +32,7 @@ from pellucid.cli.common import (
     print_json,
     settings_from,
 )
+from pellucid.cli.progress import progress
 
 app = typer.Typer(help="Production monitoring: enrichment, drift, alerts, feedback.", no_args_is_help=True)
 alerts_app = typer.Typer(help="Alert rules: list, add, remove, history, check.", no_args_is_help=True)
@@ -43,10 +43,8 @@ WindowOption = typer.Option(None, "--window", "-w", help="Records to use: last:7
 
 @contextmanager
 def _progress(description: str, disable: bool) -> Iterator[Callable[[int, int], None]]:
-    columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn())
-    with Progress(*columns, console=err_console, transient=True, disable=disable) as bar:
-        task = bar.add_task(description, total=None)
-        yield lambda done, total: bar.update(task, completed=done, total=total)
+    with progress(disable) as shown:
+        yield shown.callback(description)
 
 
 def _fmt(value: float | None) -> str:
@@ -61,8 +59,12 @@ def enrich(
     limit: int | None = typer.Option(None, "--limit", min=1, help="At most this many records (default: all waiting)."),
     batch_size: int = typer.Option(32, "--batch-size", min=1, help="Records embedded and written together."),
     model: str | None = ModelOption,
-    embeddings: bool = typer.Option(True, "--embeddings/--no-embeddings", help="MiniLM prompt/response vectors."),
-    lm_metrics: bool = typer.Option(True, "--lm/--no-lm", help="Perplexity and entropy under the serving model."),
+    embeddings: bool = typer.Option(
+        True, "--embeddings/--no-embeddings", metavar="", help="MiniLM prompt/response vectors."
+    ),
+    lm_metrics: bool = typer.Option(
+        True, "--lm/--no-lm", metavar="", help="Perplexity and entropy under the serving model."
+    ),
     as_json: bool = JsonOption,
     backend: str = BackendOption,
     address: str | None = AddressOption,
@@ -181,7 +183,7 @@ def drift(
     max_prompts: int = typer.Option(100, "--max-prompts", min=10, help="Prompts per window for --layer."),
     alpha: float = typer.Option(0.05, "--alpha", help="Significance level of the tests."),
     permutations: int = typer.Option(500, "--permutations", min=10, help="MMD permutations."),
-    save: bool = typer.Option(True, "--save/--no-save", help="Store the report for the web view."),
+    save: bool = typer.Option(True, "--save/--no-save", metavar="", help="Store the report for the web view."),
     name: str | None = typer.Option(None, "--name", help="Name of the saved report."),
     as_json: bool = JsonOption,
 ) -> None:
@@ -314,7 +316,7 @@ def alerts_add(
     webhook: str | None = typer.Option(None, "--webhook", help="POST the alert as JSON to this URL."),
     command: str | None = typer.Option(None, "--command", help="Run this shell command (alert JSON on stdin)."),
     repeat: str | None = typer.Option(None, "--repeat", help="Notify again after this long while firing (e.g. 1h)."),
-    disabled: bool = typer.Option(False, "--disabled", help="Store the rule without checking it yet."),
+    disabled: bool = typer.Option(False, "--disabled", metavar="", help="Store the rule without checking it yet."),
     as_json: bool = JsonOption,
 ) -> None:
     """Add an alert rule."""
@@ -373,7 +375,7 @@ def alerts_history(
 def alerts_check(
     ctx: typer.Context,
     dry_run: bool = typer.Option(
-        False, "--dry-run", help="Measure and show what would fire; send, store and change nothing."
+        False, "--dry-run", metavar="", help="Measure and show what would fire; send, store and change nothing."
     ),
     as_json: bool = JsonOption,
 ) -> None:
@@ -421,3 +423,12 @@ def purge(
         print_json({"deleted_records": deleted})
         return
     console.print(f"Deleted {deleted} records (and their tags, feedback, metrics and embeddings).")
+
+
+def _register_records() -> None:
+    from pellucid.cli.monitor_records_cmd import records
+
+    app.command("records")(records)
+
+
+_register_records()

@@ -7,7 +7,6 @@ from typing import Any
 
 import typer
 from rich.markup import escape
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextColumn, TimeRemainingColumn
 from rich.table import Table
 
 from pellucid.cli.batch_options import (
@@ -34,6 +33,7 @@ from pellucid.cli.common import (
     settings_from,
 )
 from pellucid.cli.params import parse_params, unescape
+from pellucid.cli.progress import progress
 
 
 def _generator_params(pairs: list[str], names: list[str]) -> dict[str, dict[str, str]]:
@@ -63,7 +63,9 @@ def robustness(
     template: str = typer.Option("{text}", help="Prompt template with {text}, e.g. 'Review: {text}\\nSentiment:'."),
     text_column: str = typer.Option("text", "--text-column", help="Column holding the text."),
     label_column: str = typer.Option("label", "--label-column", help="Column holding the label (optional)."),
-    no_labels: bool = typer.Option(False, "--no-labels", help="Ignore labels (targets are the original answers)."),
+    no_labels: bool = typer.Option(
+        False, "--no-labels", metavar="", help="Ignore labels (targets are the original answers)."
+    ),
     limit: int | None = typer.Option(None, "--limit", "-n", min=1, help="Use the first N non-empty examples."),
     param: list[str] = typer.Option(
         [], "--param", "-p", help="generator.name=value, e.g. typos.rate=0.2 (repeatable)."
@@ -93,26 +95,9 @@ def robustness(
     cluster; every edit's row is written to the file and the report is computed from all rows.
     """
     from pellucid.counterfactual.dataset import load_dataset
-    from pellucid.counterfactual.registry import parse_generator_list
-    from pellucid.counterfactual.robustness import RobustnessConfig
     from pellucid.service.counterfactual import robustness as run_robustness
 
-    names = parse_generator_list(generators)
-    # options are split on commas; "\n" typed in a shell arrives as two characters
-    opts = unescape(options).split(",") if options else None
-    config = RobustnessConfig(
-        generators=names,
-        task=task,
-        options=opts,
-        template=unescape(template),
-        chat=False if raw else None,
-        system=system,
-        params=_generator_params(param, names),
-        seed=seed,
-        max_new_tokens=max_new_tokens,
-        worst_k=worst,
-    )
-    config.check()
+    config = _config(generators, task, options, template, raw, system, param, seed, max_new_tokens, worst)
     dataset = load_dataset(data, text_column=text_column, label_column=None if no_labels else label_column, limit=limit)
     if dataset.skipped_empty:
         err_console.print(f"[yellow]skipped {dataset.skipped_empty} empty rows[/]")
@@ -126,20 +111,32 @@ def robustness(
         _finish(report, html, as_json)
         return
     lm = load_lm(model, settings, quiet=as_json)
-    columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn())
-    with Progress(*columns, console=err_console, transient=True, disable=as_json) as bar:
-        tasks: dict[str, TaskID] = {}
-
-        def progress(stage: str, done: int, total: int) -> None:
-            if stage not in tasks:
-                tasks[stage] = bar.add_task(stage, total=total)
-            bar.update(tasks[stage], completed=done, total=total)
-
+    with progress(as_json) as shown:
         report = run_robustness(
             lm, dataset.examples, config, pool=model_pool(settings, lm), skipped_empty=dataset.skipped_empty,
-            progress=progress,
+            progress=shown.update,
         )  # fmt: skip
     _finish(report, html, as_json)
+
+
+def _config(
+    generators: str, task: str, options: str | None, template: str, raw: bool, system: str | None,
+    param: list[str], seed: int, max_new_tokens: int, worst: int,
+) -> Any:  # fmt: skip
+    """The checked :class:`~pellucid.counterfactual.robustness.RobustnessConfig` of the options."""
+    from pellucid.counterfactual.registry import parse_generator_list
+    from pellucid.counterfactual.robustness import RobustnessConfig
+
+    names = parse_generator_list(generators)
+    # options are split on commas; "\n" typed in a shell arrives as two characters
+    opts = unescape(options).split(",") if options else None
+    config = RobustnessConfig(
+        generators=names, task=task, options=opts, template=unescape(template), chat=False if raw else None,
+        system=system, params=_generator_params(param, names), seed=seed, max_new_tokens=max_new_tokens,
+        worst_k=worst,
+    )  # fmt: skip
+    config.check()
+    return config
 
 
 def _run_blocks(

@@ -27,7 +27,7 @@ def serve(
     model: str | None = ModelOption,
     host: str | None = typer.Option(None, help="Address to bind (default 127.0.0.1)."),
     port: int | None = typer.Option(None, help="Port (default 8000)."),
-    preload: bool = typer.Option(True, help="Load the model before accepting requests."),
+    preload: bool = typer.Option(True, metavar="", help="Load the model before accepting requests."),
     database_url: str | None = typer.Option(
         None, "--database-url", help="Monitoring store URL (default: PELLUCID_DATABASE_URL or SQLite in the home)."
     ),
@@ -41,7 +41,10 @@ def serve(
         "(PELLUCID_DURABLE; costs one shared fdatasync per call).",
     ),
     background: bool = typer.Option(
-        True, "--background/--no-background", help="Run the enrichment worker and alert scheduler in the server."
+        True,
+        "--background/--no-background",
+        metavar="",
+        help="Run the enrichment worker and alert scheduler in the server.",
     ),
     upstream: list[str] | None = typer.Option(
         None,

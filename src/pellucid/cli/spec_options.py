@@ -77,8 +77,9 @@ def cli_default(param: Param) -> Any:
 
 
 def option(param: Param) -> Any:
-    """The ``typer.Option`` of ``param``."""
-    return typer.Option(cli_default(param), *flags(param), help=cli_help(param))
+    """The ``typer.Option`` of ``param`` (a flag shows no ``<bool>`` type in the help: it takes no value)."""
+    metavar = "" if param.type == "bool" else None
+    return typer.Option(cli_default(param), *flags(param), help=cli_help(param), metavar=metavar)
 
 
 def _from_cli(param: Param, value: Any) -> Any:

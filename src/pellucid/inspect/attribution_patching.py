@@ -17,7 +17,7 @@ reports the agreement: Pearson and Spearman correlation and the largest error.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -76,13 +76,15 @@ def attribution_patch(
     chat: bool | None = False,
     align: bool = False,
     compare: bool = True,
+    progress: Callable[[int, int], None] | None = None,
 ) -> Explanation:
     """Estimate the clean→corrupted patching sweep from two forwards and one backward.
 
     Arguments are those of :func:`pellucid.inspect.patch` (``site``: ``resid_pre``,
     ``resid_post``, ``attn.out``, ``mlp.out`` over layer × position, or ``heads`` over
     layer × head, all positions). With ``compare=True`` the exact sweep is also run and
-    ``meta["agreement"]`` holds its correlation with the estimate.
+    ``meta["agreement"]`` holds its correlation with the estimate; ``progress(done, total)`` follows
+    that sweep's layers (the estimate itself is three passes).
     """
     watch = c.Stopwatch()
     site = "heads" if site == "attn.z" else c.check_site(site, PATCH_SITES)
@@ -99,7 +101,7 @@ def attribution_patch(
     }  # fmt: skip
     if compare:
         exact = patch(lm, clean, corrupted, target=target, foil=foil, site=site, metric=metric, layers=layer_list,
-                      positions=pos_list, chat=chat, align=align)  # fmt: skip
+                      positions=pos_list, chat=chat, align=align, progress=progress)  # fmt: skip
         meta["agreement"] = {**_agreement(scores, exact.scores), "exact_seconds": exact.meta["seconds"]}
         meta["exact_scores"] = exact.scores.tolist()
     meta["seconds"] = watch.seconds()  # the whole call, the exact sweep it was compared with included

@@ -7,7 +7,7 @@ stops after the deepest layer needed. Only the requested sites are kept.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -72,8 +72,11 @@ def collect_features(
     pooling: str = "mean",
     batch_size: int = 16,
     chat: bool | None = False,
+    progress: Callable[[int, int], None] | None = None,
 ) -> tuple[dict[int, np.ndarray], np.ndarray]:
     """One feature vector per example (per word for token data, per text otherwise) for each layer.
+
+    ``progress(done, total)`` counts the texts run so far.
 
     Returns ``({layer: [N, D]}, keep)`` where ``keep`` marks which of the data set's
     examples (in :meth:`LabelledData.flat_labels` order) got a vector (a word no token
@@ -97,6 +100,8 @@ def collect_features(
                 layer: [_pool(cache[name][row].float(), g, pooling) for g in groups if g]
                 for layer, name in names.items()
             }
+        if progress is not None:
+            progress(len(per_item), len(encodings))
     features = {
         layer: torch.stack([v for i in range(len(encodings)) for v in per_item[i][layer]]).cpu().numpy()
         for layer in layers

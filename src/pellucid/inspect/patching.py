@@ -28,7 +28,7 @@ TransformerLens's ``get_act_patch_resid_pre``; both give the same numbers (to ~1
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -38,6 +38,9 @@ from pellucid.errors import InvalidInputError
 from pellucid.inspect import _common as c
 from pellucid.inspect._runner import BaseRun, base_run, plan_chunks, run_from
 from pellucid.types import Encoding, Explanation
+
+#: ``progress(done, total)``: layers swept so far, of all
+Progress = Callable[[int, int], None]
 
 if TYPE_CHECKING:
     from pellucid.models.lm import LM, Prompt
@@ -150,6 +153,7 @@ def _position_sweep(
     positions: list[int],
     metric: c.TokenMetric,
     overhead_rows: int,
+    progress: Progress | None = None,
 ) -> tuple[torch.Tensor, int]:
     """Metric after patching each (layer, position) in ``todo``; other cells keep the base run's metric.
 
@@ -181,6 +185,8 @@ def _position_sweep(
             logits = run_from(lm, base, layer=layer, start=start, rows=rows, resid_in=resid_in, hooks=hooks)
             calls += 1
             out[li, [column[p] for p in chunk]] = metric(logits).cpu()
+        if progress is not None:
+            progress(li + 1, len(layers))
     return out, calls
 
 
@@ -193,6 +199,7 @@ def _head_sweep(
     todo: dict[int, list[int]],
     positions: list[int],
     metric: c.TokenMetric,
+    progress: Progress | None = None,
 ) -> tuple[torch.Tensor, int]:
     """Metric after patching each (layer, head) in ``todo`` at ``positions``; one batched call per layer."""
     out = metric(base.logits).cpu().expand(len(layers), len(heads)).clone()
@@ -201,6 +208,8 @@ def _head_sweep(
     offsets = torch.tensor(positions) - start
     calls = 0
     for li, layer in enumerate(layers):
+        if progress is not None and li:
+            progress(li, len(layers))
         chosen = todo[layer]
         if not chosen:
             continue
@@ -216,6 +225,8 @@ def _head_sweep(
         logits = run_from(lm, base, layer=layer, start=start, rows=rows, hooks=[(f"blocks.{layer}.attn.z", edit)])
         out[li, [column[h] for h in chosen]] = metric(logits).cpu()
         calls += 1
+    if progress is not None:
+        progress(len(layers), len(layers))
     return out, calls
 
 
@@ -244,6 +255,7 @@ def naive_sweep(
     cells: list[int],
     metric: c.TokenMetric,
     positions: list[int] | None = None,
+    progress: Progress | None = None,
 ) -> torch.Tensor:
     """One full forward per patch (the reference the fast sweep is tested against).
 
@@ -265,6 +277,8 @@ def naive_sweep(
             name = f"blocks.{layer}.{'attn.z' if site == 'heads' else site}"
             with torch.no_grad(), lm.hooks({name: edit}):
                 out[li, ci] = metric(lm.forward(base_ids).logits[:, -1])[0].cpu()
+        if progress is not None:
+            progress(li + 1, len(layers))
     return out
 
 
@@ -281,7 +295,7 @@ class _Sweep:
 
 def _sweep(
     lm: LM, setup: PatchSetup, site: str, layers: list[int], positions: list[int], heads: list[int], *,
-    direction: str, method: str, skip_identical: bool, overhead_rows: int,
+    direction: str, method: str, skip_identical: bool, overhead_rows: int, progress: Progress | None = None,
 ) -> _Sweep:  # fmt: skip
     """Run the source and base once, then every patch (fast or naive)."""
     src_ids, base_ids = (setup.clean_ids, setup.corrupted_ids)
@@ -297,12 +311,14 @@ def _sweep(
     if method == "fast" and skip_identical:
         todo = _changed_cells(source, source_activations(lm, base_ids, site, layers)[1], site, cells, positions)
     if method == "naive":
-        raw = naive_sweep(lm, base_ids, source, site, layers, cells, setup.metric, positions)
+        raw = naive_sweep(lm, base_ids, source, site, layers, cells, setup.metric, positions, progress)
         calls = len(layers) * len(cells)
     elif site == "heads":
-        raw, calls = _head_sweep(lm, base, source, layers, heads, todo, positions, setup.metric)
+        raw, calls = _head_sweep(lm, base, source, layers, heads, todo, positions, setup.metric, progress)
     else:
-        raw, calls = _position_sweep(lm, base, source, site, layers, todo, positions, setup.metric, overhead_rows)
+        raw, calls = _position_sweep(
+            lm, base, source, site, layers, todo, positions, setup.metric, overhead_rows, progress
+        )
     extra = 2 + (method == "fast" and skip_identical)
     skipped = sum(len(cells) - len(v) for v in todo.values())
     return _Sweep(raw, clean_m, corr_m, calls + extra, skipped)
@@ -327,6 +343,7 @@ def patch(
     method: str = "fast",
     skip_identical: bool = True,
     overhead_rows: int = 48,
+    progress: Progress | None = None,
 ) -> Explanation:
     """Patch clean activations into the corrupted run, one (layer, position) or (layer, head) at a time.
 
@@ -343,6 +360,7 @@ def patch(
         skip_identical: (fast) do not rerun cells whose source activation equals the base
             run's bit for bit — e.g. positions before the first token where the prompts
             differ: patching them changes nothing, so they get the base run's metric.
+        progress: called as ``progress(done, total)`` after each layer of the sweep.
     """
     watch = c.Stopwatch()
     site = "heads" if site == "attn.z" else c.check_site(site, PATCH_SITES)
@@ -355,7 +373,7 @@ def patch(
     pos_list = c.resolve_positions(len(setup.clean), positions)
     head_list = c.resolve_heads(lm, heads)
     run = _sweep(lm, setup, site, layer_list, pos_list, head_list, direction=direction, method=method,
-                 skip_identical=skip_identical, overhead_rows=overhead_rows)  # fmt: skip
+                 skip_identical=skip_identical, overhead_rows=overhead_rows, progress=progress)  # fmt: skip
     scores = c.normalise(run.raw, run.clean, run.corrupted) if normalize else run.raw
     axis = "head" if site == "heads" else "position"
     cell_labels = [f"H{h}" for h in head_list] if site == "heads" else c.position_labels(setup.clean, pos_list)

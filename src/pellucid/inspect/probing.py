@@ -29,7 +29,7 @@ from __future__ import annotations
 import json
 import warnings
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -222,6 +222,7 @@ def probe(
     label_column: str | None = None,
     batch_size: int = 16,
     chat: bool | None = False,
+    progress: Callable[[int, int], None] | None = None,
 ) -> Explanation:
     """Cross-validated linear-probe accuracy at each layer, with a control task and selectivity.
 
@@ -230,6 +231,7 @@ def probe(
         layers: which layers' ``resid_post`` to probe (default: all).
         cv: number of folds; split: ``type`` (folds by word type, token data) or ``random``.
         limit: use a seeded random sample of this many texts.
+        progress: ``progress(done, total)`` over the steps: each text run, then each layer probed.
 
     Returns an :class:`Explanation` over ``("layer", "metric")`` with metrics ``accuracy``,
     ``control`` and ``selectivity`` (control ones only with ``control=True``); ``meta``
@@ -243,13 +245,27 @@ def probe(
     y_all = data.flat_labels()
     check_classes(y_all)
     layer_list = c.resolve_layers(lm, layers)
-    features, keep = collect_features(lm, data, layer_list, pooling=pooling, batch_size=batch_size, chat=chat)
+    steps = len(data) + len(layer_list)
+
+    def texts_done(done: int, _total: int) -> None:
+        if progress is not None:
+            progress(done, steps)
+
+    def layers_done(done: int) -> None:
+        if progress is not None:
+            progress(len(data) + done, steps)
+
+    features, keep = collect_features(
+        lm, data, layer_list, pooling=pooling, batch_size=batch_size, chat=chat, progress=texts_done
+    )
     y = [label for label, k in zip(y_all, keep) if k]
     y_control = [label for label, k in zip(control_labels(data, seed), keep) if k]
     types = [w.lower() for item in data.words for w in item] if data.level == "token" else []
     types = [t for t, k in zip(types, keep) if k]
     folds, groups = _folds(data.level, y, types, cv, split, seed)
-    scores, spread = _cv_table(features, layer_list, y, y_control if control else None, folds, groups, C, seed)
+    scores, spread = _cv_table(
+        features, layer_list, y, y_control if control else None, folds, groups, C, seed, layers_done
+    )
     counts = Counter(y)
     meta = {
         "majority_baseline": max(counts.values()) / len(y),
@@ -278,7 +294,7 @@ def probe(
 
 def _cv_table(
     features: dict[int, np.ndarray], layers: list[int], y: list[str], y_control: list[str] | None, folds: Any,
-    groups: np.ndarray | None, C: float, seed: int,
+    groups: np.ndarray | None, C: float, seed: int, progress: Callable[[int], None] | None = None,
 ) -> tuple[np.ndarray, list[list[float]]]:  # fmt: skip
     """Per layer: ``[accuracy, control accuracy, selectivity]`` (or ``[accuracy]``) and the folds' std."""
     rows, spread = [], []
@@ -292,6 +308,8 @@ def _cv_table(
             sd.append(float(ctrl.std()))
         rows.append(row)
         spread.append(sd)
+        if progress is not None:
+            progress(len(rows))
     return np.array(rows), spread
 
 

@@ -29,7 +29,7 @@ runs (see :mod:`pellucid.inspect._runner`).
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
 import torch
@@ -79,6 +79,7 @@ def _restore_sweep(
     window: int,
     measure: c.TokenMetric,
     overhead_rows: int,
+    progress: Callable[[int, int], None] | None = None,
 ) -> tuple[torch.Tensor, int]:
     """Mean metric over noise samples after restoring each (layer, position); ``([layers, positions], calls)``."""
     samples, length = base.ids.shape
@@ -105,6 +106,8 @@ def _restore_sweep(
             calls += 1
             values = measure(logits).cpu().view(len(chunk), samples).mean(1)
             out[li, [column[p] for p in chunk]] = values
+        if progress is not None:
+            progress(li + 1, len(layers))
     return out, calls
 
 
@@ -123,6 +126,7 @@ def trace(
     normalize: bool = True,
     chat: bool | None = False,
     overhead_rows: int = 48,
+    progress: Callable[[int, int], None] | None = None,
 ) -> Explanation:
     """Causal tracing of ``target`` with the ``subject`` tokens corrupted by seeded Gaussian noise.
 
@@ -133,6 +137,7 @@ def trace(
             embedding matrix's standard deviation (ROME: 3).
         site: ``resid_post`` (hidden state), ``mlp.out`` or ``attn.out``.
         window: number of consecutive layers restored together (ROME uses 10 for MLP/attention).
+        progress: called as ``progress(done, total)`` after each layer is restored everywhere.
 
     Returns an :class:`Explanation` over ``("layer", "position")``; ``meta["best"]`` names the
     most restoring state.
@@ -156,7 +161,9 @@ def trace(
     clean = {r: cache[f"blocks.{r}.{site}"][0] for r in needed}
     p_clean, p_corrupt = float(measure(clean_logits[:, -1])[0]), float(measure(base.logits).mean())
     positions = list(range(subject_pos[0], len(enc)))
-    restored, calls = _restore_sweep(lm, base, clean, site, layer_list, positions, window, measure, overhead_rows)
+    restored, calls = _restore_sweep(
+        lm, base, clean, site, layer_list, positions, window, measure, overhead_rows, progress
+    )
     probs = torch.full((len(layer_list), len(enc)), p_corrupt)
     probs[:, positions] = restored
     scores = c.normalise(probs, p_clean, p_corrupt) if normalize else probs

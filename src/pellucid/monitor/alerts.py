@@ -54,6 +54,27 @@ WEBHOOK_TIMEOUT_S = 10.0
 COMMAND_TIMEOUT_S = 60.0
 
 
+def _check_metric(store: Store, cond: Condition) -> None:
+    """Refuse a rule on a metric nothing computes: it would say "no data" forever.
+
+    Known: the built-in metrics, the enrichment's, every metric stored so far (custom metrics,
+    evaluation scores), flags (``flag:NAME``, any name) and the drift embeddings.
+    """
+    from pellucid.monitor.enrich import ENRICH_METRICS
+
+    if cond.metric.startswith("flag:") or cond.feedback_kind is not None:
+        return
+    if cond.kind == "drift" and cond.metric in DRIFT_EMBEDDINGS:
+        return
+    known = list(dict.fromkeys([*store.repo.metric_names(), *ENRICH_METRICS, "feedback"]))
+    if cond.metric not in known:
+        extra = f", or drift({'|'.join(DRIFT_EMBEDDINGS)})" if cond.kind == "drift" else ""
+        raise InvalidInputError(
+            f"Unknown metric {cond.metric!r} in {cond.text!r}: no record has it and nothing computes it. "
+            f"Metrics: {', '.join(known)}, flag:NAME{extra}."
+        )
+
+
 def add_rule(
     store: Store,
     name: str,
@@ -68,6 +89,7 @@ def add_rule(
     if not name or not name.strip() or len(name) > 200:
         raise InvalidInputError(f"An alert rule needs a name of 1 to 200 characters, got {name!r}.")
     parsed = parse_condition(condition)
+    _check_metric(store, parsed)
     if action not in ACTIONS:
         raise InvalidInputError(f"Unknown alert action {action!r}. Available: {', '.join(ACTIONS)}.")
     if action == "webhook" and not (target or "").startswith(("http://", "https://")):
@@ -116,17 +138,29 @@ class RuleCheck:
 
 def measure(store: Store, cond: Condition, now: datetime) -> tuple[float | None, int]:
     """The value of ``cond``'s left-hand side over its window ending at ``now``, and its sample size."""
+    value, n, _reason = _measure(store, cond, now)
+    return value, n
+
+
+def _measure(store: Store, cond: Condition, now: datetime) -> tuple[float | None, int, str | None]:
+    """:func:`measure`, and why there is no value when a drift test could not run."""
     window = RecordFilter(since=now - cond.window, until=now)
     if cond.kind == "rate" and cond.feedback_kind is not None:
-        return store.analytics.feedback_rate(cond.feedback_kind, window)
+        return (*store.analytics.feedback_rate(cond.feedback_kind, window), None)
     if cond.kind == "rate":
-        return store.analytics.aggregate(cond.metric, "mean", window)
+        return (*store.analytics.aggregate(cond.metric, "mean", window), None)
     if cond.kind == "aggregate":
-        return store.analytics.aggregate(cond.metric, cond.function, window)
+        return (*store.analytics.aggregate(cond.metric, cond.function, window), None)
     return _drift_p_value(store, cond, now)
 
 
-def _drift_p_value(store: Store, cond: Condition, now: datetime) -> tuple[float | None, int]:
+def _drift_p_value(store: Store, cond: Condition, now: datetime) -> tuple[float | None, int, str | None]:
+    """The drift test's p-value, the records in the current window, and why the test could not run.
+
+    ``n`` counts the current window's records even when the test cannot run (too few records in
+    the reference window, no embeddings yet), so "n=19" with "no data" points at the reference
+    or the enrichment rather than at an empty day.
+    """
     from pellucid.monitor.drift_run import run_drift
 
     assert cond.reference is not None
@@ -144,13 +178,13 @@ def _drift_p_value(store: Store, cond: Condition, now: datetime) -> tuple[float 
         )
     except InvalidInputError as exc:  # not enough data in a window
         log.info("alert drift(%s): %s", cond.metric, exc)
-        return None, 0
+        return None, store.repo.count(RecordFilter(since=start, until=now)), str(exc)
     detector = "mmd" if field else "ks"
+    n = int(report.params["current"]["records"])
     for result in report.results:
         if result.detector == detector:
-            n = int(report.params["current"]["records"])
-            return result.p_value, n
-    return None, 0
+            return result.p_value, n, None
+    return None, n, f"no {detector} test ran on {cond.metric}"
 
 
 def _payload(rule: AlertRuleInfo, value: float | None, n: int, message: str, at: datetime) -> dict[str, Any]:
@@ -212,11 +246,16 @@ def check_rule(store: Store, rule: AlertRuleInfo, *, now: datetime | None = None
     """
     now = now or utcnow()
     cond = parse_condition(rule.condition)
-    value, n = measure(store, cond, now)
+    value, n, reason = _measure(store, cond, now)
     holds = cond.holds(value)
     shown = "no data" if value is None else f"{value:.4g}"
     window = _span(cond.window)
-    message = f"{rule.name}: {cond.label} = {shown} {rule.operator} {rule.threshold:g} over the last {window} (n={n})"
+    verdict = "breached" if holds else f"no data to judge ({reason})" if reason else "no data to judge"
+    verdict = verdict if holds or value is None else "not breached"
+    message = (
+        f"{rule.name}: {cond.label} = {shown} over the last {window} (n={n}); "
+        f"rule: fire when {rule.operator} {rule.threshold:g}: {verdict}"
+    )
     repeat_due = (
         rule.repeat_seconds is not None
         and rule.last_fired_at is not None

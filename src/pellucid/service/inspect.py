@@ -26,6 +26,10 @@ if TYPE_CHECKING:
     from pellucid.models import LM
 
 
+#: the verbs whose function takes ``progress(done, total)``
+PROGRESS_VERBS = ("patch", "trace", "attribution_patch", "probe")
+
+
 def inspect_verb(verb: str) -> Verb:
     """The declaration of ``verb``; an unknown name lists the valid ones."""
     if verb not in VERBS:
@@ -38,11 +42,15 @@ def inspect_function(verb: str) -> Callable[..., Any]:
     return getattr(importlib.import_module("pellucid.inspect"), inspect_verb(verb).function)  # type: ignore[no-any-return]
 
 
-def run_inspect(verb: str, lm: LM, *inputs: Any, **params: Any) -> Any:
+def run_inspect(
+    verb: str, lm: LM, *inputs: Any, progress: Callable[[int, int], None] | None = None, **params: Any
+) -> Any:
     """Run inspect ``verb`` on ``lm``: ``inputs`` in the verb's order, ``params`` by name.
 
     Returns what the method returns: an :class:`~pellucid.types.Explanation` for the analyses,
-    a fitted probe for ``fit_probe``, a vector for ``steering_vector``.
+    a fitted probe for ``fit_probe``, a vector for ``steering_vector``. ``progress(done, total)``
+    goes to the verbs that report it (the sweeps: ``patch``, ``trace``, ``attribution_patch``,
+    ``probe``); the other verbs are one or a few passes.
     """
     declared = inspect_verb(verb)
     if len(inputs) != len(declared.inputs):
@@ -51,6 +59,8 @@ def run_inspect(verb: str, lm: LM, *inputs: Any, **params: Any) -> Any:
             f"got {len(inputs)}."
         )
     resolved = declared.spec.resolve(params)
+    if progress is not None and verb in PROGRESS_VERBS:
+        resolved["progress"] = progress
     return inspect_function(verb)(lm, **dict(zip(declared.inputs, inputs)), **resolved)
 
 
