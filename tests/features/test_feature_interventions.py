@@ -94,3 +94,14 @@ def test_inspect_steer_along_a_feature(tiny_dir: Path, saved: Path) -> None:
     assert wrong.exit_code != 0 and "--layer 1" in wrong.output
     missing = runner.invoke(app, ["inspect", "steer", "hello", "--probe", "x.npy", "--model", str(tiny_dir)])
     assert missing.exit_code != 0 and "--layer" in missing.output
+
+
+def test_explain_with_features_gives_the_same_attribution(tiny_dir: Path, saved: Path) -> None:
+    args = [PROMPT, "--target", TARGET, "--model", str(tiny_dir), "--raw", "--json"]
+    via_explain = runner.invoke(app, ["explain", *args, "--features", str(saved)])
+    via_features = runner.invoke(app, ["features", "explain", *args, "--dictionary", str(saved)])
+    assert via_explain.exit_code == 0 == via_features.exit_code, via_explain.output
+    a, b = json.loads(via_explain.stdout), json.loads(via_features.stdout)
+    assert [r["latent"] for r in a["top"]] == [r["latent"] for r in b["top"]]
+    missing = runner.invoke(app, ["explain", PROMPT, "--features", str(saved), "--model", str(tiny_dir)])
+    assert missing.exit_code != 0 and "--target" in missing.output

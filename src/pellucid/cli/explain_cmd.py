@@ -88,6 +88,9 @@ def explain(
     gpus_per_actor: float = GpusOption,
     block_size: int = BlockOption,
     overwrite: bool = OverwriteOption,
+    features: Path | None = typer.Option(
+        None, "--features", help="Attribute the target to this dictionary's features instead of the prompt's tokens."
+    ),
 ) -> None:
     """Explain which parts of PROMPT made the model produce the target, token by token.
 
@@ -96,6 +99,9 @@ def explain(
     --backend ray, on a Ray cluster. Rows with a text column are put into --template (printed
     when used), and only the row's own text is attributed unless --attribute-template is given.
     """
+    if features is not None:
+        _explain_features(ctx, prompt, target, features, model=model, raw=raw, as_json=as_json)
+        return
     settings = settings_from(ctx)
     chosen = tuple(s.strip() for s in segments.split(",") if s.strip())
     params = parse_params(param)
@@ -133,6 +139,18 @@ def explain(
                 progress=shown.callback(f"{method}: perturbed prompts"), **common, **params,
             )  # fmt: skip
     _render(ex, html, as_json)
+
+
+def _explain_features(
+    ctx: typer.Context, prompt: str | None, target: str | None, folder: Path, *, model: str | None, raw: bool,
+    as_json: bool,
+) -> None:  # fmt: skip
+    """``explain PROMPT --target T --features DIR``: the target split over the dictionary's features."""
+    from pellucid.cli.features_explain_cmd import explain_with_features
+
+    if prompt is None or target is None:
+        raise fail("--features explains one PROMPT with its --target (e.g. --target ' Paris'); give both.")
+    explain_with_features(ctx, prompt, target, folder, model=model, raw=raw, verify=5, top=10, as_json=as_json)
 
 
 @dataclass(frozen=True)
