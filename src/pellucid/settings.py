@@ -34,6 +34,9 @@ Environment variables:
 - ``PELLUCID_UPSTREAMS``, ``PELLUCID_UPSTREAM_KEY_ENV``, ``PELLUCID_LOCAL_WEIGHTS``: proxy mode,
   comma-separated ``NAME=URL`` / ``NAME=VAR`` / ``NAME=WEIGHTS`` entries (see
   ``pellucid.serve.upstreams``).
+- ``PELLUCID_ENRICH_FEATURES``: a dictionary folder; ``pellucid serve`` then also stores each logged
+  response's strongest features of that dictionary in the background (see
+  ``pellucid.service.feature_enrichment``).
 - ``PELLUCID_UPSTREAM_CONFIG``: a TOML file listing upstreams and timeouts (see
   :func:`read_upstream_config`); its entries are added to those of the variables and flags.
 - ``PELLUCID_UPSTREAM_CONNECT_TIMEOUT``, ``PELLUCID_UPSTREAM_READ_TIMEOUT``,
@@ -115,6 +118,8 @@ class Settings:
     max_batch: int = 16
     #: most requests waiting for a batch slot per model (one more: 429 with Retry-After)
     max_queue: int = 64
+    #: a dictionary folder whose features enrichment stores for each logged response (None: off)
+    enrich_features: Path | None = None
     #: OpenTelemetry out: OTLP/HTTP traces URL every logged call is exported to (None: off)
     otlp_endpoint: str | None = None
     #: ``KEY=VALUE`` headers sent with each OTLP export (e.g. an API key)
@@ -181,6 +186,8 @@ class Settings:
             variable = f"PELLUCID_UPSTREAM_{name}_TIMEOUT"
             if env.get(variable):
                 values[variable.removeprefix("PELLUCID_").lower()] = positive_seconds(variable, env[variable])
+        if env.get("PELLUCID_ENRICH_FEATURES"):
+            values["enrich_features"] = Path(env["PELLUCID_ENRICH_FEATURES"].strip()).expanduser()
         if env.get("PELLUCID_OTLP_ENDPOINT"):
             values["otlp_endpoint"] = env["PELLUCID_OTLP_ENDPOINT"].strip()
         lists = ("PELLUCID_UPSTREAMS", "PELLUCID_UPSTREAM_KEY_ENV", "PELLUCID_LOCAL_WEIGHTS", "PELLUCID_OTLP_HEADERS")

@@ -105,3 +105,21 @@ def test_explain_with_features_gives_the_same_attribution(tiny_dir: Path, saved:
     assert [r["latent"] for r in a["top"]] == [r["latent"] for r in b["top"]]
     missing = runner.invoke(app, ["explain", PROMPT, "--features", str(saved), "--model", str(tiny_dir)])
     assert missing.exit_code != 0 and "--target" in missing.output
+
+
+def test_the_server_enriches_features_when_configured(tiny_dir: Path, saved: Path, tmp_path: Path, monkeypatch) -> None:
+    from pellucid.monitor import Store
+    from pellucid.serve.app import _background_workers
+    from pellucid.service import ModelPool
+    from pellucid.service.feature_enrichment import FeatureEnricher
+    from pellucid.settings import Settings
+
+    monkeypatch.setenv("PELLUCID_ENRICH_FEATURES", str(saved))
+    monkeypatch.setenv("PELLUCID_MODEL", str(tiny_dir))
+    monkeypatch.setenv("PELLUCID_HOME", str(tmp_path / "home"))
+    settings = Settings.from_env()
+    assert settings.enrich_features == saved
+    with Store.open(f"sqlite:///{tmp_path / 'm.db'}") as store:
+        workers = _background_workers(settings, ModelPool(settings), store)
+        (enricher,) = [w for w in workers if isinstance(w, FeatureEnricher)]
+        assert enricher.name == "sae" and enricher.dictionary.config.site == "blocks.1.resid_post"

@@ -115,11 +115,18 @@ def build_monitor(settings: Settings, store: Store, exporter: OtlpExporter | Non
 
 
 def _background_workers(settings: Settings, models: ModelPool, store: Store) -> list[Any]:
-    """The enrichment worker (embeddings, perplexity, entropy) and the alert scheduler."""
+    """The enrichment worker (embeddings, perplexity, entropy), the alert scheduler and, with
+    ``PELLUCID_ENRICH_FEATURES``, the feature enricher on the served model (the dictionary must
+    have been trained for it: loading refuses another model or width)."""
     from pellucid.monitor.alerts import AlertScheduler
     from pellucid.service.enrichment import Enricher
 
-    return [Enricher(store, settings, pool=models), AlertScheduler(store, interval=60.0)]
+    workers: list[Any] = [Enricher(store, settings, pool=models), AlertScheduler(store, interval=60.0)]
+    if settings.enrich_features is not None:
+        from pellucid.service.feature_enrichment import FeatureEnricher
+
+        workers.append(FeatureEnricher(store, settings.enrich_features, models.get()))
+    return workers
 
 
 def create_app(
