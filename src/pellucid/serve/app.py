@@ -15,8 +15,8 @@ status; under ``/v1`` every error (validation included) has the OpenAI shape ins
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from collections.abc import AsyncIterator, Callable
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from typing import TYPE_CHECKING, Any
 
 from fastapi import FastAPI, Request
@@ -105,23 +105,15 @@ def _background_workers(settings: Settings, models: ModelPool, store: Store) -> 
     return [Enricher(store, settings, pool=models), AlertScheduler(store, interval=60.0)]
 
 
-def create_app(
-    settings: Settings, models: ModelPool, store: Store | None = None, *, background: bool = False
-) -> FastAPI:
-    """Build the app. ``models`` loads and shares LMs; ``store`` is the monitoring store (optional).
-
-    With ``background=True`` (what ``pellucid serve`` does) and a store, the app's lifespan also
-    runs the enrichment worker and the alert scheduler in threads, stopped at shutdown.
-    Background jobs (audits, ``AppState.jobs``) still running at shutdown are cancelled.
-    """
-    models = security.served_models(models, settings)  # requests name only served models
-    exporter = build_exporter(settings.otlp_endpoint, settings.otlp_headers) if store is not None else None
-    monitor = build_monitor(settings, store, exporter) if store is not None else None
-    workers = _background_workers(settings, models, store) if background and store is not None else []
-    jobs = JobRegistry(workers=1, history=20)
-    gateway = Gateway(settings, models, monitor, _redactor(settings))
-    upstreams = build_upstreams(settings.upstreams, settings.upstream_key_env, settings.local_weights)
-    forwarder = Proxy(gateway, upstreams, count_tokens=local_token_counter(models)) if upstreams else None
+def _lifespan(
+    workers: list[Any],
+    forwarder: Proxy | None,
+    jobs: JobRegistry,
+    monitor: Monitor | None,
+    exporter: OtlpExporter | None,
+) -> Callable[[FastAPI], AbstractAsyncContextManager[None]]:
+    """Start the background workers and the proxy's client with the app; at shutdown stop them,
+    cancel running jobs and write (then export) every record still queued."""
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
@@ -143,15 +135,11 @@ def create_app(
         if exporter is not None:
             exporter.close()  # after the writer: its last batches are exported too
 
-    app = FastAPI(
-        title="Pellucid",
-        version=__version__,
-        docs_url="/api/docs",
-        openapi_url="/api/openapi.json",
-        lifespan=lifespan,
-    )
-    security.install(app, settings)  # token, body-size limit, CORS, Retry-After
-    install(app, AppState(settings, models, store, monitor, jobs, gateway, proxy=forwarder, exporter=exporter))
+    return lifespan
+
+
+def _install_error_handlers(app: FastAPI) -> None:
+    """Pellucid errors as ``{"error": {...}}`` with their status; every error under ``/v1`` in the OpenAI shape."""
 
     @app.exception_handler(PellucidError)
     async def _pellucid_error(request: Request, exc: PellucidError) -> JSONResponse:
@@ -178,6 +166,9 @@ def create_app(
         message = f"{request.method} {request.url.path}: {exc.detail}."
         return OpenAIError(exc.status_code, message, code=code).response()
 
+
+def _include_routers(app: FastAPI, proxy_mode: bool) -> None:
+    """One router per resource; in proxy mode the ``/v1`` routes forward upstream instead of answering."""
     app.include_router(health.router)
     app.include_router(lm.router, prefix="/api")
     app.include_router(explanations.router, prefix="/api")
@@ -186,7 +177,37 @@ def create_app(
     app.include_router(inspect.router, prefix="/api")
     app.include_router(audit.router, prefix="/api")
     app.include_router(counterfactual.router, prefix="/api")
-    app.include_router(openai.router if forwarder is None else proxy.router)  # proxy mode: /v1 goes upstream
+    app.include_router(proxy.router if proxy_mode else openai.router)
     app.include_router(otlp.router)
     app.include_router(ui.router)
+
+
+def create_app(
+    settings: Settings, models: ModelPool, store: Store | None = None, *, background: bool = False
+) -> FastAPI:
+    """Build the app. ``models`` loads and shares LMs; ``store`` is the monitoring store (optional).
+
+    With ``background=True`` (what ``pellucid serve`` does) and a store, the app's lifespan also
+    runs the enrichment worker and the alert scheduler in threads, stopped at shutdown.
+    Background jobs (audits, ``AppState.jobs``) still running at shutdown are cancelled.
+    """
+    models = security.served_models(models, settings)  # requests name only served models
+    exporter = build_exporter(settings.otlp_endpoint, settings.otlp_headers) if store is not None else None
+    monitor = build_monitor(settings, store, exporter) if store is not None else None
+    workers = _background_workers(settings, models, store) if background and store is not None else []
+    jobs = JobRegistry(workers=1, history=20)
+    gateway = Gateway(settings, models, monitor, _redactor(settings))
+    upstreams = build_upstreams(settings.upstreams, settings.upstream_key_env, settings.local_weights)
+    forwarder = Proxy(gateway, upstreams, count_tokens=local_token_counter(models)) if upstreams else None
+    app = FastAPI(
+        title="Pellucid",
+        version=__version__,
+        docs_url="/api/docs",
+        openapi_url="/api/openapi.json",
+        lifespan=_lifespan(workers, forwarder, jobs, monitor, exporter),
+    )
+    security.install(app, settings)  # token, body-size limit, CORS, Retry-After
+    install(app, AppState(settings, models, store, monitor, jobs, gateway, proxy=forwarder, exporter=exporter))
+    _install_error_handlers(app)
+    _include_routers(app, proxy_mode=forwarder is not None)  # proxy mode: /v1 goes upstream
     return app

@@ -11,7 +11,8 @@ from typing import Any
 
 from fastapi import APIRouter, Request, Response
 
-from pellucid.serve.proxy import Proxy, list_models
+from pellucid.serve.proxy import Proxy
+from pellucid.serve.proxy_listing import list_models
 from pellucid.serve.state import ServerLacksError, app_state
 
 router = APIRouter(tags=["openai"])
