@@ -24,7 +24,7 @@ import numpy as np
 import torch
 
 from pellucid.inspect import _common as c
-from pellucid.inspect.patching import PATCH_SITES, PatchSetup, patch, prepare, source_activations
+from pellucid.inspect.patching import PATCH_SITES, PatchSetup, patch, prepare, resolve_cells, source_activations
 from pellucid.types import Explanation
 
 if TYPE_CHECKING:
@@ -62,6 +62,17 @@ def _agreement(estimate: np.ndarray, exact: np.ndarray) -> dict[str, float]:
     }
 
 
+def _estimate_meta(
+    lm: LM, setup: PatchSetup, target: str, foil: str | None, clean_m: float, corr_m: float, watch: c.Stopwatch
+) -> dict[str, Any]:
+    """The clean and corrupted metrics, the tokens compared and the work the estimate took."""
+    return {
+        "clean_metric": clean_m, "corrupted_metric": corr_m, "metric": setup.metric.kind,
+        "target": c.token_meta(lm, target, setup.metric.target), "foil": c.token_meta(lm, foil, setup.metric.foil),
+        "forward_passes": 2, "backward_passes": 1, "estimate_seconds": watch.seconds(),
+    }  # fmt: skip
+
+
 def attribution_patch(
     lm: LM,
     clean: Prompt,
@@ -87,16 +98,10 @@ def attribution_patch(
     watch = c.Stopwatch()
     site = "heads" if site == "attn.z" else c.check_site(site, PATCH_SITES)
     setup = prepare(lm, clean, corrupted, target=target, foil=foil, metric=metric, chat=chat, align=align)
-    c.require_different(setup.clean, setup.corrupted)
-    layer_list = c.resolve_layers(lm, layers)
-    pos_list = c.resolve_positions(len(setup.clean), positions)
+    layer_list, pos_list, _ = resolve_cells(lm, setup, True, layers, positions, None)
     estimate, clean_m, corr_m = _estimate(lm, setup, site, layer_list, pos_list)
     scores = c.normalise(estimate, clean_m, corr_m).numpy()
-    meta: dict[str, Any] = {
-        "clean_metric": clean_m, "corrupted_metric": corr_m, "metric": setup.metric.kind,
-        "target": c.token_meta(lm, target, setup.metric.target), "foil": c.token_meta(lm, foil, setup.metric.foil),
-        "forward_passes": 2, "backward_passes": 1, "estimate_seconds": watch.seconds(),
-    }  # fmt: skip
+    meta = _estimate_meta(lm, setup, target, foil, clean_m, corr_m, watch)
     if compare:
         exact = patch(lm, clean, corrupted, target=target, foil=foil, site=site, metric=metric, layers=layer_list,
                       positions=pos_list, chat=chat, align=align)  # fmt: skip

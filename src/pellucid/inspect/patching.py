@@ -220,7 +220,7 @@ def patch(
     watch = c.Stopwatch()
     site = _check_patch_choices(site, direction, method)
     setup = prepare(lm, clean, corrupted, target=target, foil=foil, metric=metric, chat=chat, align=align)
-    layer_list, pos_list, head_list = _resolve_cells(lm, setup, normalize, layers, positions, heads)
+    layer_list, pos_list, head_list = resolve_cells(lm, setup, normalize, layers, positions, heads)
     run = _sweep(lm, setup, site, layer_list, pos_list, head_list, direction=direction, method=method,
                  skip_identical=skip_identical, overhead_rows=overhead_rows)  # fmt: skip
     params = {
@@ -239,7 +239,7 @@ def _check_patch_choices(site: str, direction: str, method: str) -> str:
     return site
 
 
-def _resolve_cells(
+def resolve_cells(
     lm: LM,
     setup: PatchSetup,
     normalize: bool,
