@@ -54,7 +54,13 @@ def position_sweep(
                 resid_in[batch, offsets] = values
             else:
 
-                def edit(x: torch.Tensor, _site: str, b=batch, o=offsets, v=values) -> torch.Tensor:
+                def edit(
+                    x: torch.Tensor,
+                    _site: str,
+                    b: torch.Tensor = batch,
+                    o: torch.Tensor = offsets,
+                    v: torch.Tensor = values,
+                ) -> torch.Tensor:
                     x = x.clone()
                     x[b, o] = v
                     return x
