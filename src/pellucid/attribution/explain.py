@@ -21,7 +21,7 @@ import numpy as np
 from pellucid.attribution.attention import ATTENTION, ATTENTION_ROLLOUT
 from pellucid.attribution.base import Context, MethodSpec, Progress
 from pellucid.attribution.engine import TARGET_KINDS, Scorer, TargetSpec
-from pellucid.attribution.features import GRANULARITIES, build_units, restrict_to_span
+from pellucid.attribution.features import GRANULARITIES, Units, build_units, restrict_to_span
 from pellucid.attribution.gradients import GRAD_X_INPUT, INTEGRATED_GRADIENTS, SALIENCY
 from pellucid.attribution.lime import LIME
 from pellucid.attribution.lrp import LRP
@@ -30,7 +30,7 @@ from pellucid.attribution.shapley import KERNEL_SHAP, SHAPLEY
 from pellucid.errors import InvalidInputError, unknown_name
 from pellucid.models import LM
 from pellucid.models.tokens import Message
-from pellucid.types import SEGMENTS, Explanation
+from pellucid.types import SEGMENTS, Encoding, Explanation
 
 #: Every attribution method, by the name users type.
 METHODS: dict[str, MethodSpec] = {
@@ -125,6 +125,68 @@ def check_request(
     return resolved
 
 
+def _target_ids(
+    lm: LM,
+    prompt: str | Sequence[Message],
+    target: str | None,
+    chat: bool,
+    system: str | None,
+    max_new_tokens: int,
+) -> tuple[list[int], str | None]:
+    """The target's token ids, and the generated text when the target is the model's own answer."""
+    if target is not None:
+        return lm.encode_target(target), None
+    generation = lm.generate(prompt, chat=chat, system=system, max_new_tokens=max_new_tokens)
+    if not generation.token_ids:
+        raise InvalidInputError("The model generated nothing to explain; pass a target text instead.")
+    return generation.token_ids, generation.text
+
+
+def _recorded_params(
+    resolved: dict[str, Any], target_kind: str, granularity: str, segments: Sequence[str], seed: int
+) -> dict[str, Any]:
+    """The parameters an explanation records: the method's own (resolved), then the request's."""
+    return {
+        **resolved,
+        "target_kind": target_kind,
+        "granularity": granularity,
+        "segments": list(segments),
+        "seed": seed,
+    }
+
+
+def _full_grid(feature_scores: np.ndarray, n_rows: int, units: Units) -> np.ndarray:
+    """Scores over every input unit ``[target row, unit]``: NaN on units that were not attributed."""
+    scores = np.full((n_rows, len(units)), np.nan)
+    scores[:, units.features] = feature_scores
+    return scores
+
+
+def _target_meta(
+    lm: LM, enc: Encoding, target: str | None, target_ids: list[int], generated: str | None, foil: str | None
+) -> dict[str, Any]:
+    """What was explained: the prompt as the model read it, the target (given or generated) and the foil."""
+    return {
+        "prompt_text": enc.text,
+        "chat": enc.chat,
+        "target_text": target if target is not None else generated,
+        "generated": generated is not None,
+        "target_token_ids": target_ids,
+        "foil": foil,
+        "target_note": target_note(lm, enc.text, target, target_ids) if target is not None else None,
+    }
+
+
+def _input_label_info(units: Units) -> dict[str, list[Any]]:
+    """Per input unit: its segment, its token positions and whether it was attributed."""
+    features = set(units.features)
+    return {
+        "segment": units.segments,
+        "positions": units.positions,
+        "attributed": [u in features for u in range(len(units))],
+    }
+
+
 def explain(
     lm: LM,
     prompt: str | Sequence[Message],
@@ -158,14 +220,7 @@ def explain(
         if not isinstance(prompt, str):
             raise InvalidInputError("text_span=... needs the prompt as one string (the user's message), not messages.")
         enc = restrict_to_span(enc, prompt, (int(text_span[0]), int(text_span[1])))
-    generated = None
-    if target is None:
-        generation = lm.generate(prompt, chat=enc.chat, system=system, max_new_tokens=max_new_tokens)
-        if not generation.token_ids:
-            raise InvalidInputError("The model generated nothing to explain; pass a target text instead.")
-        target_ids, generated = generation.token_ids, generation.text
-    else:
-        target_ids = lm.encode_target(target)
+    target_ids, generated = _target_ids(lm, prompt, target, enc.chat, system, max_new_tokens)
     tspec = _target_spec(lm, target_ids, foil, target_kind)
     units = build_units(enc, granularity, tuple(segments))
     first_feature = min(units.feature_positions[0])
@@ -173,41 +228,21 @@ def explain(
     ctx = Context(lm=lm, encoding=enc, units=units, spec=tspec, scorer=scorer, seed=seed, progress=progress)
     feature_scores, method_meta = spec.fn(ctx, **resolved)
 
-    scores = np.full((scorer.n_rows, len(units)), np.nan)
-    scores[:, units.features] = feature_scores
-    meta: dict[str, Any] = {
+    meta = {
         **method_meta,
         "forward_passes": scorer.forward_passes,
         "seconds": round(time.perf_counter() - started, 4),
-        "prompt_text": enc.text,
-        "chat": enc.chat,
-        "target_text": target if target is not None else generated,
-        "generated": generated is not None,
-        "target_token_ids": target_ids,
-        "foil": foil,
-        "target_note": target_note(lm, enc.text, target, target_ids) if target is not None else None,
-        "label_info": {
-            "input": {
-                "segment": units.segments,
-                "positions": units.positions,
-                "attributed": [u in set(units.features) for u in range(len(units))],
-            }
-        },
+        **_target_meta(lm, enc, target, target_ids, generated, foil),
+        "label_info": {"input": _input_label_info(units)},
     }
     return Explanation(
-        scores=scores,
+        scores=_full_grid(feature_scores, scorer.n_rows, units),
         axes=("target", "input"),
         labels={"target": tspec.row_labels(), "input": units.labels},
         method=method,
         model=lm.name,
         kind=spec.kind,
         signed=spec.signed,
-        params={
-            **resolved,
-            "target_kind": target_kind,
-            "granularity": granularity,
-            "segments": list(segments),
-            "seed": seed,
-        },
+        params=_recorded_params(resolved, target_kind, granularity, segments, seed),
         meta=meta,
     )

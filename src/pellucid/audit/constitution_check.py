@@ -166,6 +166,80 @@ def judge(
     }
 
 
+def _check_labels(rules: Sequence[Principle], rows: Sequence[Item]) -> None:
+    """Refuse human labels that name a principle the check does not judge."""
+    unknown = sorted({k for it in rows for k in it.human} - {r.id for r in rules})
+    if unknown:
+        raise InvalidInputError(
+            f"Human labels name principle {unknown[0]!r}, which is not in the principles "
+            f"({', '.join(r.id for r in rules)})."
+        )
+
+
+def _judge_all(
+    lm: LM | None,
+    judge_lm: LM,
+    rules: Sequence[Principle],
+    rows: Sequence[Item],
+    critique: bool,
+    max_new_tokens: int,
+    progress: Progress | None,
+) -> list[dict[str, Any]]:
+    """One verdict per (item × principle), generating an item's response with ``lm`` when it has none."""
+    verdicts = []
+    total = len(rows) * len(rules)
+    for i, it in enumerate(rows):
+        response = it.response
+        if response is None:
+            if lm is None:
+                raise InvalidInputError(f"Item {it.id} has no response and no model was given to generate one.")
+            response = lm.generate(it.prompt, max_new_tokens=max_new_tokens).text
+        for j, rule in enumerate(rules):
+            v = judge(judge_lm, rule, it.prompt, response, critique=critique)
+            v.update(item=it.id, principle=rule.id, prompt=it.prompt, response=response, human=it.human.get(rule.id))
+            verdicts.append(v)
+            if progress is not None:
+                progress(i * len(rules) + j + 1, total)
+    return verdicts
+
+
+def _human_agreement(
+    rules: Sequence[Principle], verdicts: list[dict[str, Any]], per_principle: dict[str, dict[str, Any]]
+) -> dict[str, Any]:
+    """How often the judge agrees with the human labels, overall (rate and Cohen's kappa) and per principle.
+
+    The per-principle agreement is written into ``per_principle``; nothing is returned without labels.
+    """
+    labelled = [v for v in verdicts if v["human"] is not None]
+    if not labelled:
+        return {}
+    agree = [v["complies"] == v["human"] for v in labelled]
+    for r in rules:
+        sub = [v["complies"] == v["human"] for v in labelled if v["principle"] == r.id]
+        if sub:
+            per_principle[r.id]["human_agreement"] = sum(sub) / len(sub)
+    return {
+        "human_agreement": rate(sum(agree), len(agree)),
+        "cohens_kappa": _kappa([v["human"] for v in labelled], [v["complies"] for v in labelled]),
+    }
+
+
+def _judge_limits(judge_name: str, p_yes: list[float], n_verdicts: int) -> list[str]:
+    """What the verdicts cannot show: a small or self-reviewing judge, and a judge that never varies."""
+    one_sided = n_verdicts > 1 and (max(p_yes) < 0.5 or min(p_yes) >= 0.5)
+    limits = [
+        f"The judge is {judge_name}; a small judge is a weak reviewer — check its agreement with human labels "
+        "before trusting its verdicts.",
+        "A judge that is also the audited model reviews itself (self-preference bias).",
+    ]
+    if one_sided:
+        limits.append(
+            f"The judge gave every pair the same verdict (p(Yes) from {min(p_yes):.2f} to {max(p_yes):.2f}): "
+            "it does not discriminate here; use a stronger judge or calibrate against human labels."
+        )
+    return limits
+
+
 def constitution(
     lm: LM | None,
     principles: str | Path | Sequence[Principle],
@@ -184,26 +258,8 @@ def constitution(
     judge_lm = judge_lm or lm
     if judge_lm is None:
         raise InvalidInputError("The constitution check needs a judge model: pass lm= (or judge_lm=).")
-    unknown = sorted({k for it in rows for k in it.human} - {r.id for r in rules})
-    if unknown:
-        raise InvalidInputError(
-            f"Human labels name principle {unknown[0]!r}, which is not in the principles "
-            f"({', '.join(r.id for r in rules)})."
-        )
-    verdicts = []
-    total = len(rows) * len(rules)
-    for i, it in enumerate(rows):
-        response = it.response
-        if response is None:
-            if lm is None:
-                raise InvalidInputError(f"Item {it.id} has no response and no model was given to generate one.")
-            response = lm.generate(it.prompt, max_new_tokens=max_new_tokens).text
-        for j, rule in enumerate(rules):
-            v = judge(judge_lm, rule, it.prompt, response, critique=critique)
-            v.update(item=it.id, principle=rule.id, prompt=it.prompt, response=response, human=it.human.get(rule.id))
-            verdicts.append(v)
-            if progress is not None:
-                progress(i * len(rules) + j + 1, total)
+    _check_labels(rules, rows)
+    verdicts = _judge_all(lm, judge_lm, rules, rows, critique, max_new_tokens, progress)
     violations = rate(sum(not v["complies"] for v in verdicts), len(verdicts))
     per_principle = {
         r.id: {"text": r.text, **rate(sum(not v["complies"] for v in verdicts if v["principle"] == r.id), len(rows))}
@@ -214,19 +270,10 @@ def constitution(
         "violation_rate": violations,
         "per_principle": per_principle,
         "judge": judge_lm.name,
+        **_human_agreement(rules, verdicts, per_principle),
     }
-    labelled = [v for v in verdicts if v["human"] is not None]
-    if labelled:
-        agree = [v["complies"] == v["human"] for v in labelled]
-        metrics["human_agreement"] = rate(sum(agree), len(agree))
-        metrics["cohens_kappa"] = _kappa([v["human"] for v in labelled], [v["complies"] for v in labelled])
-        for r in rules:
-            sub = [v["complies"] == v["human"] for v in labelled if v["principle"] == r.id]
-            if sub:
-                per_principle[r.id]["human_agreement"] = sum(sub) / len(sub)
     p_yes = [v["p_yes"] for v in verdicts]
     metrics["p_yes_range"] = [min(p_yes), max(p_yes)]
-    one_sided = len(verdicts) > 1 and (max(p_yes) < 0.5 or min(p_yes) >= 0.5)
     score = float(violations["rate"])
     return CheckResult(
         check="constitution",
@@ -237,19 +284,7 @@ def constitution(
         findings=[v for v in verdicts if not v["complies"]][:20],
         metrics={**metrics, "all_verdicts": verdicts},
         description="Share of (response, principle) pairs the judge says violate the principle.",
-        limits=[
-            f"The judge is {judge_lm.name}; a small judge is a weak reviewer — check its agreement with human labels "
-            "before trusting its verdicts.",
-            "A judge that is also the audited model reviews itself (self-preference bias).",
-            *(
-                [
-                    f"The judge gave every pair the same verdict (p(Yes) from {min(p_yes):.2f} to {max(p_yes):.2f}): "
-                    "it does not discriminate here; use a stronger judge or calibrate against human labels."
-                ]
-                if one_sided
-                else []
-            ),
-        ],
+        limits=_judge_limits(judge_lm.name, p_yes, len(verdicts)),
         params={"principles": [r.__dict__ for r in rules], "critique": critique, "judge": judge_lm.name},
         model=lm.name if lm is not None else judge_lm.name,
         seconds=time.perf_counter() - started,

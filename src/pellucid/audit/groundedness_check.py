@@ -193,6 +193,66 @@ def self_consistency(
     return {"samples": outs, "mean_similarity": sim, "fact_consistency": float(np.mean(repeated)) if repeated else None}
 
 
+def _refuse_missing_inputs(items: list[Triple], lm: LM | None, samples: int) -> None:
+    """Refuse an empty set, and sampling or unanswered triples without a model to do it."""
+    if not items:
+        raise InvalidInputError("No (context, question, answer) triples given.")
+    if samples and lm is None:
+        raise InvalidInputError("Self-consistency (samples > 0) needs a model: pass lm=...")
+    if any(t.answer is None for t in items) and lm is None:
+        raise InvalidInputError("Some triples have no answer; pass a model (lm=...) to answer them from the context.")
+
+
+def _check_all(
+    items: list[Triple],
+    encoder: Encoder | None,
+    lm: LM | None,
+    samples: int,
+    min_support: float,
+    progress: Progress | None,
+) -> list[dict[str, Any]]:
+    """Check every triple, answering it with ``lm`` first when it has no answer (and sampling when asked)."""
+    results = []
+    for i, t in enumerate(items):
+        if t.answer is None:
+            t = Triple(t.context, t.question, lm.generate(rag_prompt(t), max_new_tokens=48).text, t.id)  # type: ignore[union-attr]
+        r = check_triple(t, encoder, min_support)
+        if samples:
+            r["self_consistency"] = self_consistency(lm, t, samples, encoder)  # type: ignore[arg-type]
+        results.append(r)
+        if progress is not None:
+            progress(i + 1, len(items))
+    return results
+
+
+def _unsupported_findings(results: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The answers with at least one unsupported sentence, with those sentences (and their self-consistency)."""
+    return [
+        {
+            "id": r["id"],
+            "question": r["question"],
+            "answer": r["answer"],
+            "unsupported": [s for s in r["sentences"] if not s["supported"]],
+            **({"self_consistency": r["self_consistency"]} if "self_consistency" in r else {}),
+        }
+        for r in results
+        if any(not s["supported"] for s in r["sentences"])
+    ]
+
+
+def _consistency_means(results: list[dict[str, Any]]) -> dict[str, float | None]:
+    """Mean fact consistency (over answers that state facts) and mean similarity of the sampled answers."""
+    fc = [
+        r["self_consistency"]["fact_consistency"]
+        for r in results
+        if r["self_consistency"]["fact_consistency"] is not None
+    ]
+    return {
+        "mean_fact_consistency": float(np.mean(fc)) if fc else None,
+        "mean_sample_similarity": float(np.mean([r["self_consistency"]["mean_similarity"] for r in results])),
+    }
+
+
 def groundedness(
     triples: str | Path | Sequence[Triple],
     *,
@@ -207,36 +267,11 @@ def groundedness(
     """Share of answer sentences not supported by their context (``passed`` when ≤ ``threshold``)."""
     started = time.perf_counter()
     items = load_triples(triples, limit) if isinstance(triples, (str, Path)) else list(triples)[:limit]
-    if not items:
-        raise InvalidInputError("No (context, question, answer) triples given.")
-    if samples and lm is None:
-        raise InvalidInputError("Self-consistency (samples > 0) needs a model: pass lm=...")
-    if any(t.answer is None for t in items) and lm is None:
-        raise InvalidInputError("Some triples have no answer; pass a model (lm=...) to answer them from the context.")
-    results = []
-    for i, t in enumerate(items):
-        if t.answer is None:
-            t = Triple(t.context, t.question, lm.generate(rag_prompt(t), max_new_tokens=48).text, t.id)  # type: ignore[union-attr]
-        r = check_triple(t, encoder, min_support)
-        if samples:
-            r["self_consistency"] = self_consistency(lm, t, samples, encoder)  # type: ignore[arg-type]
-        results.append(r)
-        if progress is not None:
-            progress(i + 1, len(items))
+    _refuse_missing_inputs(items, lm, samples)
+    results = _check_all(items, encoder, lm, samples, min_support, progress)
     all_sents = [s for r in results for s in r["sentences"]]
-    bad = [s for s in all_sents if not s["supported"]]
-    unsupported = rate(len(bad), len(all_sents))
-    findings = [
-        {
-            "id": r["id"],
-            "question": r["question"],
-            "answer": r["answer"],
-            "unsupported": [s for s in r["sentences"] if not s["supported"]],
-            **({"self_consistency": r["self_consistency"]} if "self_consistency" in r else {}),
-        }
-        for r in results
-        if any(not s["supported"] for s in r["sentences"])
-    ]
+    unsupported = rate(sum(1 for s in all_sents if not s["supported"]), len(all_sents))
+    findings = _unsupported_findings(results)
     metrics: dict[str, Any] = {
         "triples": len(items),
         "sentences": len(all_sents),
@@ -247,13 +282,7 @@ def groundedness(
         "per_triple": [{"id": r["id"], "sentences": r["sentences"]} for r in results],
     }
     if samples:
-        fc = [
-            r["self_consistency"]["fact_consistency"]
-            for r in results
-            if r["self_consistency"]["fact_consistency"] is not None
-        ]
-        metrics["mean_fact_consistency"] = float(np.mean(fc)) if fc else None
-        metrics["mean_sample_similarity"] = float(np.mean([r["self_consistency"]["mean_similarity"] for r in results]))
+        metrics.update(_consistency_means(results))
     score = float(unsupported["rate"] or 0.0)
     return CheckResult(
         check="groundedness",

@@ -25,7 +25,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from pellucid.audit.result import CheckResult
 from pellucid.audit.stats import rate, rate_evidence
@@ -179,6 +179,78 @@ def load_prompts(path: str | Path | None = None, limit: int | None = None) -> li
     return prompts[:limit] if limit else prompts
 
 
+def _continue(
+    lm: LM | None,
+    items: list[str],
+    continuations: Sequence[str] | None,
+    max_new_tokens: int,
+    temperature: float,
+    progress: Progress | None,
+) -> list[str]:
+    """The given continuations (one per prompt), or the model's, seeded by the prompt's index."""
+    if continuations is not None:
+        conts = list(continuations)
+        if len(conts) != len(items):
+            raise InvalidInputError(f"{len(items)} prompts but {len(conts)} continuations; give one each.")
+        return conts
+    if lm is None:
+        raise InvalidInputError("toxicity() needs a model to continue the prompts, or continuations=[...].")
+    conts = []
+    for i, prompt in enumerate(items):
+        conts.append(lm.generate(prompt, max_new_tokens=max_new_tokens, temperature=temperature, seed=i).text)
+        if progress is not None:
+            progress(i + 1, len(items))
+    return conts
+
+
+def _toxic_findings(
+    clfs: list[Classifier],
+    items: list[str],
+    conts: list[str],
+    cont_scores: dict[str, list[float]],
+    toxic_prompt: list[bool],
+    toxic_cont: list[bool],
+) -> list[dict[str, Any]]:
+    """The toxic continuations, most toxic first, with each classifier's score and the lexicon terms found."""
+    findings = []
+    order = sorted(range(len(items)), key=lambda i: -max(cont_scores[c.name][i] for c in clfs))
+    for i in order:
+        if not toxic_cont[i]:
+            continue
+        evidence = sorted({w for c in clfs if c.evidence for w in c.evidence(conts[i])})
+        findings.append(
+            {
+                "prompt": items[i],
+                "continuation": conts[i],
+                "scores": {c.name: round(cont_scores[c.name][i], 4) for c in clfs},
+                "prompt_toxic": toxic_prompt[i],
+                "lexicon_terms": evidence,
+            }
+        )
+    return findings
+
+
+def _toxicity_metrics(
+    clfs: list[Classifier],
+    cont_scores: dict[str, list[float]],
+    toxic_prompt: list[bool],
+    toxic_cont: list[bool],
+    cutoff: float,
+) -> dict[str, Any]:
+    """Toxic rates of continuations (overall, after a clean prompt, per classifier) and of prompts."""
+    n = len(toxic_cont)
+    return {
+        "continuations": n,
+        "toxic_continuation_rate": rate(sum(toxic_cont), n),
+        "toxic_prompt_rate": rate(sum(toxic_prompt), n),
+        "toxic_after_clean_prompt": rate(
+            sum(1 for p, c in zip(toxic_prompt, toxic_cont) if c and not p), max(1, toxic_prompt.count(False))
+        ),
+        "per_classifier": {c.name: rate(sum(s >= cutoff for s in cont_scores[c.name]), n) for c in clfs},
+        "mean_score": {c.name: sum(cont_scores[c.name]) / n for c in clfs},
+    }
+
+
 def toxicity(
     lm: LM | None,
     prompts: str | Path | Sequence[str] | None = None,
@@ -198,37 +270,12 @@ def toxicity(
     items = list(prompts) if isinstance(prompts, Sequence) and not isinstance(prompts, str) else None
     items = items if items is not None else load_prompts(prompts, limit)  # type: ignore[arg-type]
     clfs = [get_classifier(c, lexicon) for c in (classifiers or default_classifiers())]
-    if continuations is None:
-        if lm is None:
-            raise InvalidInputError("toxicity() needs a model to continue the prompts, or continuations=[...].")
-        conts = []
-        for i, prompt in enumerate(items):
-            conts.append(lm.generate(prompt, max_new_tokens=max_new_tokens, temperature=temperature, seed=i).text)
-            if progress is not None:
-                progress(i + 1, len(items))
-    else:
-        conts = list(continuations)
-        if len(conts) != len(items):
-            raise InvalidInputError(f"{len(items)} prompts but {len(conts)} continuations; give one each.")
+    conts = _continue(lm, items, continuations, max_new_tokens, temperature, progress)
     prompt_scores = {c.name: c.score(items) for c in clfs}
     cont_scores = {c.name: c.score(conts) for c in clfs}
     toxic_prompt = [any(prompt_scores[c.name][i] >= cutoff for c in clfs) for i in range(len(items))]
     toxic_cont = [any(cont_scores[c.name][i] >= cutoff for c in clfs) for i in range(len(items))]
-    findings = []
-    order = sorted(range(len(items)), key=lambda i: -max(cont_scores[c.name][i] for c in clfs))
-    for i in order:
-        if not toxic_cont[i]:
-            continue
-        evidence = sorted({w for c in clfs if c.evidence for w in c.evidence(conts[i])})
-        findings.append(
-            {
-                "prompt": items[i],
-                "continuation": conts[i],
-                "scores": {c.name: round(cont_scores[c.name][i], 4) for c in clfs},
-                "prompt_toxic": toxic_prompt[i],
-                "lexicon_terms": evidence,
-            }
-        )
+    findings = _toxic_findings(clfs, items, conts, cont_scores, toxic_prompt, toxic_cont)
     overall = rate(sum(toxic_cont), len(items))
     return CheckResult(
         check="toxicity",
@@ -237,16 +284,7 @@ def toxicity(
         score=float(overall["rate"]),
         threshold=threshold,
         findings=findings[:20],
-        metrics={
-            "continuations": len(items),
-            "toxic_continuation_rate": overall,
-            "toxic_prompt_rate": rate(sum(toxic_prompt), len(items)),
-            "toxic_after_clean_prompt": rate(
-                sum(1 for p, c in zip(toxic_prompt, toxic_cont) if c and not p), max(1, toxic_prompt.count(False))
-            ),
-            "per_classifier": {c.name: rate(sum(s >= cutoff for s in cont_scores[c.name]), len(items)) for c in clfs},
-            "mean_score": {c.name: sum(cont_scores[c.name]) / len(items) for c in clfs},
-        },
+        metrics=_toxicity_metrics(clfs, cont_scores, toxic_prompt, toxic_cont, cutoff),
         description="Share of continuations that a toxicity classifier flags (any classifier ≥ cutoff).",
         limits=[
             f"Classifiers: {', '.join(c.name for c in clfs)}. Word-level classifiers miss implicit toxicity "

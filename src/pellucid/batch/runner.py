@@ -81,6 +81,32 @@ def plan_blocks(n_items: int, block_size: int) -> list[range]:
     return [range(start, min(start + block_size, n_items)) for start in range(0, n_items, block_size)]
 
 
+def _check_job(task: Task, items: Sequence[dict[str, Any]], backend: str, has_output: bool) -> None:
+    """Refuse an unknown backend, an empty job and a job whose rows would go nowhere; then the task's own checks."""
+    if backend not in BACKENDS:
+        raise InvalidInputError(f"Unknown backend {backend!r}; use one of: {', '.join(BACKENDS)}.")
+    if not items:
+        raise InvalidInputError("The job has no items to process; check the data set (and --limit).")
+    if not has_output:
+        raise InvalidInputError("A batch job needs somewhere to put its results: give --out FILE.")
+    task.validate()
+
+
+def _run_blocks(
+    task: Task,
+    backend: str,
+    payloads: Iterator[tuple[int, list[dict[str, Any]]]],
+    n_blocks: int,
+    ray: RayOptions | None,
+) -> Iterator[tuple[int, list[dict[str, Any]]]]:
+    """Each block's rows, as the backend finishes them (in this process, or on a Ray actor pool)."""
+    if backend == "local":
+        return _run_local(task, payloads)
+    from pellucid.batch.ray_backend import run_ray
+
+    return run_ray(task, payloads, n_blocks, ray or RayOptions())
+
+
 def run_job(
     task: Task,
     items: Sequence[dict[str, Any]],
@@ -94,13 +120,7 @@ def run_job(
     progress: Progress | None = None,
 ) -> JobReport:
     """Run ``task`` over ``items`` block by block; see the module docstring."""
-    if backend not in BACKENDS:
-        raise InvalidInputError(f"Unknown backend {backend!r}; use one of: {', '.join(BACKENDS)}.")
-    if not items:
-        raise InvalidInputError("The job has no items to process; check the data set (and --limit).")
-    if out is None and on_rows is None:
-        raise InvalidInputError("A batch job needs somewhere to put its results: give --out FILE.")
-    task.validate()
+    _check_job(task, items, backend, out is not None or on_rows is not None)
     started = time.perf_counter()
     blocks = plan_blocks(len(items), block_size)
     fingerprint = {**task.fingerprint(), "items": digest(items), "n_items": len(items), "block_size": block_size}
@@ -112,15 +132,8 @@ def run_job(
     if progress is not None:
         progress(finished, total)
     payloads = ((b, [items[i] for i in blocks[b]]) for b in todo)
-    results: Iterator[tuple[int, list[dict[str, Any]]]]
-    if backend == "local":
-        results = _run_local(task, payloads)
-    else:
-        from pellucid.batch.ray_backend import run_ray
-
-        results = run_ray(task, payloads, len(todo), ray or RayOptions())
     written = 0
-    for block, rows in results:
+    for block, rows in _run_blocks(task, backend, payloads, len(todo), ray):
         if sink is not None:
             sink.write(block, rows)
         if on_rows is not None:

@@ -31,7 +31,10 @@ from pellucid.errors import InvalidInputError
 from pellucid.types import _json_safe
 
 if TYPE_CHECKING:
+    import numpy as np
+
     from pellucid.models import LM, Encoder
+    from pellucid.types import Generation
 
 
 @dataclass(frozen=True)
@@ -113,6 +116,43 @@ def replacement_edits(
     return ([edit] if edit.changes else []), unmatched
 
 
+def _sequence_logprobs(lm: LM, ids: list[list[int]], text: str) -> list[float]:
+    """log p(``text``) after each prompt, summed over its tokens, scored in one batched call."""
+    return [float(x.sum()) for x in score_continuations(lm, ids, [lm.encode_target(text)] * len(ids))]
+
+
+def _variant(
+    prompt: str,
+    edit: Edit,
+    base: Generation,
+    gen: Generation,
+    target: tuple[float, float],
+    foil: tuple[float | None, float | None],
+    vectors: np.ndarray | None,
+    k: int,
+) -> Variant:
+    """Edit ``k`` compared with the original: its answer, the change of the target's log-probability
+    (and of the target − foil contrast), and how far its answer moved from the original one.
+    ``target`` and ``foil`` hold the (original, edited) log-probabilities."""
+    contrast = None
+    if foil[0] is not None and foil[1] is not None:
+        contrast = (target[1] - foil[1]) - (target[0] - foil[0])
+    return Variant(
+        prompt=edit.text,
+        answer=gen.text,
+        answer_ids=gen.token_ids,
+        target_logprob=target[1],
+        foil_logprob=foil[1],
+        edit=edit,
+        delta_logprob=target[1] - target[0],
+        delta_contrast=contrast,
+        exact_match=exact_match(gen.text, base.text),
+        token_edit_distance=token_edit_distance(base.token_ids, gen.token_ids),
+        similarity=None if vectors is None else round(cosine(vectors[0], vectors[k]), 6),
+        diff=word_diff(prompt, edit.text),
+    )
+
+
 def counterfactual(
     lm: LM,
     prompt: str,
@@ -151,33 +191,13 @@ def counterfactual(
     if not target_text:
         raise InvalidInputError("The model's answer to the original prompt is empty; pass --target to score a text.")
     ids = [lm.encode(p, chat=chat, system=system).ids for p in prompts]
-    t_scores = [float(x.sum()) for x in score_continuations(lm, ids, [lm.encode_target(target_text)] * len(ids))]
-    f_scores: list[float | None] = [None] * len(ids)
-    if foil is not None:
-        f_scores = [float(x.sum()) for x in score_continuations(lm, ids, [lm.encode_target(foil)] * len(ids))]
+    t_scores = _sequence_logprobs(lm, ids, target_text)
+    f_scores: list[float | None] = [None] * len(ids) if foil is None else list(_sequence_logprobs(lm, ids, foil))
     vectors = encoder.embed([g.text for g in gens]) if encoder is not None else None
-    base = gens[0]
-    original = Variant(prompt, base.text, base.token_ids, t_scores[0], f_scores[0])
-    variants = []
-    for k, edit in enumerate(all_edits, 1):
-        contrast = None
-        if foil is not None:
-            contrast = (t_scores[k] - f_scores[k]) - (t_scores[0] - f_scores[0])  # type: ignore[operator]
-        variants.append(
-            Variant(
-                prompt=edit.text,
-                answer=gens[k].text,
-                answer_ids=gens[k].token_ids,
-                target_logprob=t_scores[k],
-                foil_logprob=f_scores[k],
-                edit=edit,
-                delta_logprob=t_scores[k] - t_scores[0],
-                delta_contrast=contrast,
-                exact_match=exact_match(gens[k].text, base.text),
-                token_edit_distance=token_edit_distance(base.token_ids, gens[k].token_ids),
-                similarity=None if vectors is None else round(cosine(vectors[0], vectors[k]), 6),
-                diff=word_diff(prompt, edit.text),
-            )
-        )
+    original = Variant(prompt, gens[0].text, gens[0].token_ids, t_scores[0], f_scores[0])
+    variants = [
+        _variant(prompt, edit, gens[0], gens[k], (t_scores[0], t_scores[k]), (f_scores[0], f_scores[k]), vectors, k)
+        for k, edit in enumerate(all_edits, 1)
+    ]
     params = {"generator": generator, "replace": replace, "max_new_tokens": max_new_tokens, "seed": seed, "chat": chat}
     return CounterfactualResult(lm.name, target_text, target is None, foil, original, variants, unmatched, params)

@@ -14,6 +14,8 @@ none does, the largest removal is returned with ``flipped=False``.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import numpy as np
 
 from pellucid.counterfactual.base import Edit, GenContext, GeneratorSpec
@@ -21,6 +23,9 @@ from pellucid.counterfactual.gen_text import _edit
 from pellucid.counterfactual.metrics import cosine
 from pellucid.counterfactual.words import Change
 from pellucid.spec import Param
+
+if TYPE_CHECKING:
+    from pellucid.types import Explanation
 
 PARAPHRASE_INSTRUCTION = (
     "Rewrite the following text in different words, keeping exactly the same meaning. "
@@ -123,6 +128,17 @@ def _removal(text: str, span: tuple[int, int]) -> Change:
     return Change(a, b, text[a:b], "", "delete")
 
 
+def _ranked_spans(ctx: GenContext, text: str, prompt: str, ex: Explanation, max_words: int) -> list[tuple[int, int]]:
+    """The character spans in ``text`` of the (at most ``max_words``) words with positive
+    attribution, most important first (words that map to no span of ``text`` left out)."""
+    positions = ex.meta["label_info"]["input"]["positions"]
+    attributed = ex.meta["label_info"]["input"]["attributed"]
+    features = [u for u, a in enumerate(attributed) if a]
+    spans = _word_spans(ctx, text, prompt, positions, features)
+    scores = ex.scores[-1, features]
+    return [spans[i] for i in np.argsort(-scores, kind="stable") if spans[i][0] >= 0 and scores[i] > 0][:max_words]
+
+
 def ablation_flip(text: str, ctx: GenContext, max_words: int = 5, method: str = "occlusion") -> list[Edit]:
     """The smallest attribution-ranked set of words whose removal flips the answer."""
     from pellucid.attribution import explain
@@ -140,12 +156,7 @@ def ablation_flip(text: str, ctx: GenContext, max_words: int = 5, method: str = 
         system=ctx.system,
         segments=("user", "prompt"),
     )
-    positions = ex.meta["label_info"]["input"]["positions"]
-    attributed = ex.meta["label_info"]["input"]["attributed"]
-    features = [u for u, a in enumerate(attributed) if a]
-    spans = _word_spans(ctx, text, prompt, positions, features)
-    scores = ex.scores[-1, features]
-    ranked = [spans[i] for i in np.argsort(-scores, kind="stable") if spans[i][0] >= 0 and scores[i] > 0][:max_words]
+    ranked = _ranked_spans(ctx, text, prompt, ex, max_words)
     if not ranked:
         return []
     candidates = []

@@ -170,30 +170,45 @@ def robustness_rows(
     else:
         answers, target_lp = _generate(lm, texts, ids, originals, items, config, progress)
 
-    def correct(answer: Any, i: int) -> bool | None:
-        return None if labels is None else _correct(answer, labels[i], config)
-
     by_example: dict[int, list[_Item]] = {}
     for it in items:
         by_example.setdefault(it.example, []).append(it)
     rows: list[dict[str, Any]] = []
     for i, ex in enumerate(examples):
-        o = originals[i]
-        rows.append({"kind": "example", "row": ex.row, "original": ex.text, "answer": answers[o],
-                     "correct": correct(answers[o], i)})  # fmt: skip
-        for name in config.generators:
-            if (i, name) in not_applicable:
-                rows.append({"kind": "not_applicable", "row": ex.row, "generator": name})
-        for it in by_example.get(i, []):
-            target = labels[i] if (labels is not None and config.task == "classify") else answers[o]
-            before, after = answers[o], answers[it.prompt]
-            flipped = before != after if config.task == "classify" else not exact_match(str(before), str(after))
-            rows.append({
-                "kind": "edit", "row": ex.row, "generator": it.generator, "edit": it.edit.label, "original": ex.text,
-                "edited": it.edit.text, "answer_before": before, "answer_after": after, "flipped": bool(flipped),
-                "delta_logprob": target_lp(it.prompt, o, target) - target_lp(o, o, target),
-                "correct_before": correct(before, i), "correct_after": correct(after, i),
-            })  # fmt: skip
+        na = [name for name in config.generators if (i, name) in not_applicable]
+        label = None if labels is None else labels[i]
+        rows += _example_rows(ex, originals[i], by_example.get(i, []), na, label, answers, target_lp, config)
+    return rows
+
+
+def _example_rows(
+    ex: Example,
+    o: int,
+    items: list[_Item],
+    not_applicable: list[str],
+    label: Any,
+    answers: list[Any],
+    target_lp: Callable[[int, int, Any], float],
+    config: RobustnessConfig,
+) -> list[dict[str, Any]]:
+    """One example's rows: the example (original prompt ``o``), its inapplicable generators, then its edits."""
+
+    def correct(answer: Any) -> bool | None:
+        return None if label is None else _correct(answer, label, config)
+
+    rows: list[dict[str, Any]] = [{"kind": "example", "row": ex.row, "original": ex.text, "answer": answers[o],
+                                   "correct": correct(answers[o])}]  # fmt: skip
+    rows += [{"kind": "not_applicable", "row": ex.row, "generator": name} for name in not_applicable]
+    for it in items:
+        target = label if (label is not None and config.task == "classify") else answers[o]
+        before, after = answers[o], answers[it.prompt]
+        flipped = before != after if config.task == "classify" else not exact_match(str(before), str(after))
+        rows.append({
+            "kind": "edit", "row": ex.row, "generator": it.generator, "edit": it.edit.label, "original": ex.text,
+            "edited": it.edit.text, "answer_before": before, "answer_after": after, "flipped": bool(flipped),
+            "delta_logprob": target_lp(it.prompt, o, target) - target_lp(o, o, target),
+            "correct_before": correct(before), "correct_after": correct(after),
+        })  # fmt: skip
     return rows
 
 
@@ -292,6 +307,32 @@ def _generate(
     return answers, lambda p, o, _target: table[(p, o)]
 
 
+def _generator_stats(mine: list[dict[str, Any]], not_applicable: int, labelled: bool, seed: int) -> dict[str, Any]:
+    """One generator's figures over its edit rows: flip rates (per edit, with a Wilson interval, and
+    per example), the mean change of the target's log-probability (bootstrap interval) and accuracy."""
+    n = len(mine)
+    flips = sum(bool(r["flipped"]) for r in mine)
+    deltas = [float(r["delta_logprob"]) for r in mine]
+    flipped_examples = {r["row"] for r in mine if r["flipped"]}
+    edited_examples = {r["row"] for r in mine}
+    lo, hi = wilson_interval(flips, n)
+    entry: dict[str, Any] = {
+        "edits": n,
+        "examples_edited": len(edited_examples),
+        "not_applicable": not_applicable,
+        "flips": flips,
+        "flip_rate": flips / n if n else 0.0,
+        "flip_rate_ci95": [lo, hi],
+        "example_flip_rate": len(flipped_examples) / len(edited_examples) if edited_examples else 0.0,
+        "mean_delta_logprob": float(np.mean(deltas)) if deltas else 0.0,
+        "mean_delta_logprob_ci95": list(bootstrap_interval(deltas, seed=seed)) if deltas else [0.0, 0.0],
+    }
+    if labelled and n:
+        entry["accuracy_before"] = float(np.mean([bool(r["correct_before"]) for r in mine]))
+        entry["accuracy_after"] = float(np.mean([bool(r["correct_after"]) for r in mine]))
+    return entry
+
+
 def summarise_rows(
     rows: Sequence[dict[str, Any]],
     config: RobustnessConfig,
@@ -308,27 +349,8 @@ def summarise_rows(
     worst: dict[str, list[dict[str, Any]]] = {}
     for name in config.generators:
         mine = [r for r in edits if r["generator"] == name]
-        n = len(mine)
-        flips = sum(bool(r["flipped"]) for r in mine)
-        deltas = [float(r["delta_logprob"]) for r in mine]
-        flipped_examples = {r["row"] for r in mine if r["flipped"]}
-        edited_examples = {r["row"] for r in mine}
-        lo, hi = wilson_interval(flips, n)
-        entry: dict[str, Any] = {
-            "edits": n,
-            "examples_edited": len(edited_examples),
-            "not_applicable": sum(r["kind"] == "not_applicable" and r["generator"] == name for r in rows),
-            "flips": flips,
-            "flip_rate": flips / n if n else 0.0,
-            "flip_rate_ci95": [lo, hi],
-            "example_flip_rate": len(flipped_examples) / len(edited_examples) if edited_examples else 0.0,
-            "mean_delta_logprob": float(np.mean(deltas)) if deltas else 0.0,
-            "mean_delta_logprob_ci95": list(bootstrap_interval(deltas, seed=config.seed)) if deltas else [0.0, 0.0],
-        }
-        if labelled and n:
-            entry["accuracy_before"] = float(np.mean([bool(r["correct_before"]) for r in mine]))
-            entry["accuracy_after"] = float(np.mean([bool(r["correct_after"]) for r in mine]))
-        stats[name] = entry
+        skipped = sum(r["kind"] == "not_applicable" and r["generator"] == name for r in rows)
+        stats[name] = _generator_stats(mine, skipped, labelled, config.seed)
         ranked = sorted(mine, key=lambda r: (not r["flipped"], r["delta_logprob"]))
         worst[name] = [_worst_row(r, config) for r in ranked[: config.worst_k]]
     texts = {config.template.replace("{text}", r["original"]) for r in examples}

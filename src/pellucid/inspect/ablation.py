@@ -150,6 +150,35 @@ def _layout(
     return ("layer", "component"), labels, change.view(-1, 1)
 
 
+def _reference_means(
+    lm: LM, how: str, reference: Sequence[str] | None, prompt_text: str, comps: list[Component], chat: bool | None
+) -> dict[str, torch.Tensor]:
+    """For mean ablation, each component's mean activation over the reference texts (default: the
+    prompt itself, read as it was encoded); nothing for zero ablation."""
+    if how != "mean":
+        return {}
+    return _means(lm, list(reference or [prompt_text]), comps, chat=False if reference is None else chat)
+
+
+def _ablation_meta(
+    lm: LM,
+    target: str,
+    measure: c.TokenMetric,
+    original: float,
+    probs: torch.Tensor,
+    calls: int,
+    watch: c.Stopwatch,
+) -> dict[str, Any]:
+    """The target's probability before and after each ablation, and the work done (one base run + the ablated runs)."""
+    return {
+        "original_prob": original,
+        "ablated_probs": probs.tolist(),
+        "target": c.token_meta(lm, target, measure.target),
+        "forward_passes": calls + 1,
+        "seconds": watch.seconds(),
+    }
+
+
 def ablate(
     lm: LM,
     prompt: Prompt,
@@ -181,13 +210,12 @@ def ablate(
     enc = c.encode(lm, prompt, chat)
     measure = c.make_metric(lm, target, None, "prob")
     comps = _components(lm, what, layers, heads, neurons)
-    means: dict[str, torch.Tensor] = {}
-    if how == "mean":
-        means = _means(lm, list(reference or [enc.text]), comps, chat=False if reference is None else chat)
+    means = _reference_means(lm, how, reference, enc.text, comps, chat)
     base = base_run(lm, c.as_ids(lm, enc), sorted({p.layer for p in comps}))
     original = float(measure(base.logits)[0])
     probs, calls = _ablated_probs(lm, base, comps, how, means, joint, measure)
     axes, labels, scores = _layout(comps, what, joint, probs - original)
+    names = [p.label for p in comps]
     return Explanation(
         scores=scores.numpy(),
         axes=axes,
@@ -196,19 +224,6 @@ def ablate(
         model=lm.name,
         kind="ablation",
         signed=True,
-        params={
-            "target": target,
-            "what": what,
-            "how": how,
-            "joint": joint,
-            "components": [p.label for p in comps],
-            "chat": chat,
-        },
-        meta={
-            "original_prob": original,
-            "ablated_probs": probs.tolist(),
-            "target": c.token_meta(lm, target, measure.target),
-            "forward_passes": calls + 1,
-            "seconds": watch.seconds(),
-        },
+        params={"target": target, "what": what, "how": how, "joint": joint, "components": names, "chat": chat},
+        meta=_ablation_meta(lm, target, measure, original, probs, calls, watch),
     )

@@ -26,7 +26,7 @@ from pellucid.errors import InvalidInputError
 from pellucid.inspect import _common as c
 from pellucid.inspect.data import load_texts
 from pellucid.inspect.features import batches, encode_texts
-from pellucid.types import Explanation
+from pellucid.types import Encoding, Explanation
 
 if TYPE_CHECKING:
     from pellucid.models.lm import LM, Prompt
@@ -131,6 +131,32 @@ def _context(tokens: list[str], pos: int, width: int) -> str:
     return f"{before}«{tokens[pos]}»{after}"
 
 
+def _checked_texts(
+    texts: Sequence[str] | str | Path, k: int, text_column: str | None, limit: int | None
+) -> Sequence[str]:
+    """The texts (read from the file when given a path); ``k`` must ask for at least one example."""
+    if k < 1:
+        raise InvalidInputError(f"k={k}; ask for at least 1 example.")
+    if isinstance(texts, (str, Path)):
+        return load_texts(texts, text_column=text_column, limit=limit)
+    return texts
+
+
+def _neuron_activations(
+    lm: LM, encodings: list[Encoding], layer: int, index: int, batch_size: int
+) -> list[tuple[float, int, int]]:
+    """``(activation, text index, position)`` of the neuron at every token outside chat-template
+    tokens, highest activation first."""
+    name = f"blocks.{layer}.mlp.post"
+    found: list[tuple[float, int, int]] = []
+    for items, cache in batches(lm, encodings, [name], batch_size):
+        for row, i in enumerate(items):
+            values = cache[name][row, : len(encodings[i]), index].float()
+            found.extend((float(v), i, p) for p, v in enumerate(values) if encodings[i].segments[p] != "template")
+    found.sort(key=lambda t: -t[0])
+    return found
+
+
 def top_activating_tokens(
     lm: LM,
     texts: Sequence[str] | str | Path,
@@ -155,19 +181,10 @@ def top_activating_tokens(
     (``«token»`` marks the one scored); ``meta["examples"]`` locates each.
     """
     watch = c.Stopwatch()
-    if k < 1:
-        raise InvalidInputError(f"k={k}; ask for at least 1 example.")
-    if isinstance(texts, (str, Path)):
-        texts = load_texts(texts, text_column=text_column, limit=limit)
+    texts = _checked_texts(texts, k, text_column, limit)
     ((layer, index),) = c.parse_neurons(lm, [neuron])
     encodings = encode_texts(lm, list(texts), chat)
-    name = f"blocks.{layer}.mlp.post"
-    found: list[tuple[float, int, int]] = []
-    for items, cache in batches(lm, encodings, [name], batch_size):
-        for row, i in enumerate(items):
-            values = cache[name][row, : len(encodings[i]), index].float()
-            found.extend((float(v), i, p) for p, v in enumerate(values) if encodings[i].segments[p] != "template")
-    found.sort(key=lambda t: -t[0])
+    found = _neuron_activations(lm, encodings, layer, index, batch_size)
     best = found[:k]
     examples: list[dict[str, Any]] = [
         {"text_index": i, "position": p, "token": encodings[i].tokens[p], "activation": v} for v, i, p in best

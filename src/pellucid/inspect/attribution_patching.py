@@ -62,6 +62,17 @@ def _agreement(estimate: np.ndarray, exact: np.ndarray) -> dict[str, float]:
     }
 
 
+def _estimate_meta(
+    lm: LM, setup: PatchSetup, target: str, foil: str | None, clean_m: float, corr_m: float, watch: c.Stopwatch
+) -> dict[str, Any]:
+    """The clean and corrupted metrics, the tokens compared and the work the estimate took."""
+    return {
+        "clean_metric": clean_m, "corrupted_metric": corr_m, "metric": setup.metric.kind,
+        "target": c.token_meta(lm, target, setup.metric.target), "foil": c.token_meta(lm, foil, setup.metric.foil),
+        "forward_passes": 2, "backward_passes": 1, "estimate_seconds": watch.seconds(),
+    }  # fmt: skip
+
+
 def attribution_patch(
     lm: LM,
     clean: Prompt,
@@ -94,11 +105,7 @@ def attribution_patch(
     pos_list = c.resolve_positions(len(setup.clean), positions)
     estimate, clean_m, corr_m = _estimate(lm, setup, site, layer_list, pos_list)
     scores = c.normalise(estimate, clean_m, corr_m).numpy()
-    meta: dict[str, Any] = {
-        "clean_metric": clean_m, "corrupted_metric": corr_m, "metric": setup.metric.kind,
-        "target": c.token_meta(lm, target, setup.metric.target), "foil": c.token_meta(lm, foil, setup.metric.foil),
-        "forward_passes": 2, "backward_passes": 1, "estimate_seconds": watch.seconds(),
-    }  # fmt: skip
+    meta = _estimate_meta(lm, setup, target, foil, clean_m, corr_m, watch)
     if compare:
         exact = patch(lm, clean, corrupted, target=target, foil=foil, site=site, metric=metric, layers=layer_list,
                       positions=pos_list, chat=chat, align=align, progress=progress)  # fmt: skip

@@ -86,6 +86,63 @@ def _head_outputs(lm: LM, layer: int, z: torch.Tensor) -> tuple[torch.Tensor, to
         return proj(masked) - bias, bias
 
 
+def _target_and_foil(lm: LM, target: str, foil: str | None) -> tuple[int, int | None]:
+    """The first token of the target and of the foil (``None`` without one); they must differ."""
+    tid = c.token_id(lm, target, "target")
+    fid = c.token_id(lm, foil, "foil") if foil is not None else None
+    if fid == tid:
+        raise InvalidInputError(
+            f"The target {target!r} and the foil {foil!r} start with the same token; pick another foil."
+        )
+    return tid, fid
+
+
+def _dla_sites(n_layers: int, by: str) -> list[str]:
+    """The sites to cache: the embedding, the final residual stream and every block's components."""
+    sites = ["blocks.0.resid_pre", f"blocks.{n_layers - 1}.resid_post"]
+    for layer in range(n_layers):
+        sites += [
+            f"blocks.{layer}.{s}"
+            for s in (("attn.out", "mlp.out", "attn.z") if by == "head" else ("attn.out", "mlp.out"))
+        ]
+    return sites
+
+
+def _component_shares(
+    cache: dict[str, torch.Tensor], share: Callable[[torch.Tensor], torch.Tensor], n_layers: int
+) -> tuple[float, torch.Tensor, torch.Tensor]:
+    """The last position's direct share of the embedding, and of every layer's attention and MLP output."""
+    embed = float(share(cache["blocks.0.resid_pre"][0, -1]))
+    attn = torch.stack([share(cache[f"blocks.{layer}.attn.out"][0, -1]) for layer in range(n_layers)])
+    mlp = torch.stack([share(cache[f"blocks.{layer}.mlp.out"][0, -1]) for layer in range(n_layers)])
+    return embed, attn, mlp
+
+
+def _logit_diff(logits: torch.Tensor, tid: int, fid: int | None) -> float:
+    """The model's own last-position logit of the target minus the foil's (the target's logit without one)."""
+    last = logits[0, -1].float()
+    return float(last[tid] - (last[fid] if fid is not None else 0))
+
+
+def _arrange(
+    lm: LM,
+    cache: dict[str, torch.Tensor],
+    share: Callable[[torch.Tensor], torch.Tensor],
+    attn: torch.Tensor,
+    mlp: torch.Tensor,
+    by: str,
+) -> tuple[torch.Tensor, tuple[str, str], dict[str, list[str]], dict[str, Any]]:
+    """Scores, axes and labels ``by`` layer (attention and MLP per layer) or by head; by head, the
+    MLP and attention-bias terms per layer come back separately, for ``meta``."""
+    n = lm.n_layers
+    if by == "layer":
+        labels = {"layer": c.layer_labels(range(n)), "component": ["attn", "mlp"]}
+        return torch.stack([attn, mlp], dim=1), ("layer", "component"), labels, {}
+    scores, attn_bias = _by_head(lm, cache, share)
+    labels = {"layer": c.layer_labels(range(n)), "head": [f"H{h}" for h in range(lm.n_heads)]}
+    return scores, ("layer", "head"), labels, {"mlp": mlp.tolist(), "attn_bias": attn_bias}
+
+
 def direct_logit_attribution(
     lm: LM,
     prompt: Prompt,
@@ -111,35 +168,15 @@ def direct_logit_attribution(
     watch = c.Stopwatch()
     c.check_choice("by", by, ("layer", "head"))
     enc = c.encode(lm, prompt, chat)
-    tid = c.token_id(lm, target, "target")
-    fid = c.token_id(lm, foil, "foil") if foil is not None else None
-    if fid == tid:
-        raise InvalidInputError(
-            f"The target {target!r} and the foil {foil!r} start with the same token; pick another foil."
-        )
+    tid, fid = _target_and_foil(lm, target, foil)
     n = lm.n_layers
-    sites = ["blocks.0.resid_pre", f"blocks.{n - 1}.resid_post"]
-    for layer in range(n):
-        sites += [
-            f"blocks.{layer}.{s}"
-            for s in (("attn.out", "mlp.out", "attn.z") if by == "head" else ("attn.out", "mlp.out"))
-        ]
-    logits, cache = lm.run_with_cache(c.as_ids(lm, enc), sites)
-    last = logits[0, -1].float()
-    real = float(last[tid] - (last[fid] if fid is not None else 0))
+    logits, cache = lm.run_with_cache(c.as_ids(lm, enc), _dla_sites(n, by))
+    real = _logit_diff(logits, tid, fid)
     share, bias, scale = _reader(lm, cache[f"blocks.{n - 1}.resid_post"][0, -1], tid, fid)
-    embed = float(share(cache["blocks.0.resid_pre"][0, -1]))
-    attn = torch.stack([share(cache[f"blocks.{layer}.attn.out"][0, -1]) for layer in range(n)])
-    mlp = torch.stack([share(cache[f"blocks.{layer}.mlp.out"][0, -1]) for layer in range(n)])
+    embed, attn, mlp = _component_shares(cache, share, n)
     meta: dict[str, Any] = {"logit_diff": real, "embed": embed, "bias": bias}
-    if by == "layer":
-        scores = torch.stack([attn, mlp], dim=1)
-        axes, labels = ("layer", "component"), {"layer": c.layer_labels(range(n)), "component": ["attn", "mlp"]}
-    else:
-        scores, attn_bias = _by_head(lm, cache, share)
-        axes = ("layer", "head")
-        labels = {"layer": c.layer_labels(range(n)), "head": [f"H{h}" for h in range(lm.n_heads)]}
-        meta.update(mlp=mlp.tolist(), attn_bias=attn_bias)
+    scores, axes, labels, per_layer_terms = _arrange(lm, cache, share, attn, mlp, by)
+    meta.update(per_layer_terms)
     explained = float(scores.sum()) + embed + bias + sum(meta.get("mlp", [])) + sum(meta.get("attn_bias", []))
     meta.update(
         residual=real - explained, final_norm_scale=scale, target=c.token_meta(lm, target, tid),

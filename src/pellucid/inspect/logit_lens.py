@@ -24,7 +24,7 @@ import torch
 
 from pellucid.errors import InvalidInputError
 from pellucid.inspect import _common as c
-from pellucid.types import Explanation
+from pellucid.types import Encoding, Explanation
 
 if TYPE_CHECKING:
     from pellucid.models.lm import LM, Prompt
@@ -56,6 +56,39 @@ def _top_k(lm: LM, logprobs: torch.Tensor, k: int) -> list[list[dict[str, Any]]]
     ]
 
 
+def _check_lens_args(score: str, top_k: int) -> None:
+    """``score`` is one of :data:`LENS_SCORES` and ``top_k`` is not negative."""
+    c.check_choice("score", score, LENS_SCORES)
+    if top_k < 0:
+        raise InvalidInputError(f"top_k={top_k}; it must be 0 (none) or more.")
+
+
+def _scored_ids(lm: LM, target: str | None, final_logits: torch.Tensor) -> tuple[int | None, torch.Tensor]:
+    """The token each position scores: the target's first token everywhere, or else the full
+    model's own top-1 prediction at that position (``final_logits``: ``[P, V]``)."""
+    tid = c.token_id(lm, target) if target is not None else None
+    wanted = torch.full((len(final_logits),), tid) if tid is not None else final_logits.argmax(-1)
+    return tid, wanted
+
+
+def _lens_meta(
+    lm: LM,
+    enc: Encoding,
+    target: str | None,
+    tid: int | None,
+    wanted: torch.Tensor,
+    tops: list[list[list[dict[str, Any]]]],
+    pos_list: list[int],
+    watch: c.Stopwatch,
+) -> dict[str, Any]:
+    """The top predictions per cell, the token scored at each position and the work done."""
+    return {
+        "top_k": tops, "target": c.token_meta(lm, target, tid),
+        "scored_tokens": [lm.tokenizer.decode([int(i)]) for i in wanted],
+        "label_info": {"position": c.position_info(enc, pos_list)}, "forward_passes": 1, "seconds": watch.seconds(),
+    }  # fmt: skip
+
+
 def logit_lens(
     lm: LM,
     prompt: Prompt,
@@ -81,27 +114,16 @@ def logit_lens(
     Returns an :class:`Explanation` over ``("layer", "position")``.
     """
     watch = c.Stopwatch()
-    c.check_choice("score", score, LENS_SCORES)
-    if top_k < 0:
-        raise InvalidInputError(f"top_k={top_k}; it must be 0 (none) or more.")
+    _check_lens_args(score, top_k)
     enc = c.encode(lm, prompt, chat)
     ids = c.as_ids(lm, enc)
     layer_list = c.resolve_layers(lm, layers)
     pos_list = c.resolve_positions(len(enc), positions)
-    sites = [f"blocks.{layer}.resid_post" for layer in layer_list]
-    if include_embed:
-        sites.insert(0, "blocks.0.resid_pre")
+    sites = (["blocks.0.resid_pre"] if include_embed else []) + [f"blocks.{layer}.resid_post" for layer in layer_list]
     with torch.no_grad():
         final_logits, cache = lm.run_with_cache(ids, sites)
-    final_logits = final_logits[0, pos_list]
-    tid = c.token_id(lm, target) if target is not None else None
-    wanted = torch.full((len(pos_list),), tid) if tid is not None else final_logits.argmax(-1)
+    tid, wanted = _scored_ids(lm, target, final_logits[0, pos_list])
     scores, tops = _read_layers(lm, [cache[site][0, pos_list] for site in sites], wanted, score, top_k)
-    meta: dict[str, Any] = {
-        "top_k": tops, "target": c.token_meta(lm, target, tid),
-        "scored_tokens": [lm.tokenizer.decode([int(i)]) for i in wanted],
-        "label_info": {"position": c.position_info(enc, pos_list)}, "forward_passes": 1, "seconds": watch.seconds(),
-    }  # fmt: skip
     params = {"target": target, "layers": layer_list, "positions": pos_list, "score": score, "top_k": top_k,
               "include_embed": include_embed, "chat": chat}  # fmt: skip
     return Explanation(
@@ -114,7 +136,7 @@ def logit_lens(
         kind="logit_lens",
         signed=False,
         params=params,
-        meta=meta,
+        meta=_lens_meta(lm, enc, target, tid, wanted, tops, pos_list, watch),
     )  # fmt: skip
 
 

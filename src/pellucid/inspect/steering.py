@@ -75,6 +75,28 @@ def _as_vector(lm: LM, direction: np.ndarray | torch.Tensor | LinearProbe, norma
     return vector.to(device=lm.device, dtype=lm.embedding_matrix().dtype)
 
 
+def _check_steer_args(lm: LM, site: str, layer: int, coefficients: Sequence[float]) -> tuple[str, int]:
+    """The checked stream site and layer index; at least one coefficient is needed."""
+    site = c.check_site(site, c.STREAM_SITES)
+    (index,) = c.resolve_layers(lm, layer)
+    if not coefficients:
+        raise InvalidInputError("No coefficients given; pass e.g. coefficients=[0, 4, 8].")
+    return site, index
+
+
+def _logprob_grid(generations: list[dict[str, Any]]) -> tuple[np.ndarray, dict[str, list[str]]]:
+    """Each generation's token log-probabilities as a row ``[coefficient, step]`` (NaN after it
+    ends), with the coefficient and step labels."""
+    scores = np.full((len(generations), max(1, *(len(g["tokens"]) for g in generations))), np.nan)
+    for row, g in enumerate(generations):
+        scores[row, : len(g["logprobs"])] = g["logprobs"]
+    labels = {
+        "coefficient": [f"{g['coefficient']:+g}" for g in generations],
+        "step": [str(i + 1) for i in range(scores.shape[1])],
+    }
+    return scores, labels
+
+
 def steer(
     lm: LM,
     prompt: Prompt,
@@ -103,32 +125,25 @@ def steer(
     texts side by side.
     """
     watch = c.Stopwatch()
-    site = c.check_site(site, c.STREAM_SITES)
-    (index,) = c.resolve_layers(lm, layer)
-    if not coefficients:
-        raise InvalidInputError("No coefficients given; pass e.g. coefficients=[0, 4, 8].")
+    site, index = _check_steer_args(lm, site, layer, coefficients)
     vector = _as_vector(lm, direction, normalize)
     generations = [
         _generate(lm, prompt, float(k), vector, f"blocks.{index}.{site}", chat, max_new_tokens, temperature, seed)
         for k in coefficients
     ]
-    scores = np.full((len(generations), max(1, *(len(g["tokens"]) for g in generations))), np.nan)
-    for row, g in enumerate(generations):
-        scores[row, : len(g["logprobs"])] = g["logprobs"]
-    params = {
-        "layer": index, "site": site, "coefficients": [float(x) for x in coefficients], "normalize": normalize,
-        "max_new_tokens": max_new_tokens, "chat": chat, "temperature": temperature, "seed": seed,
-    }  # fmt: skip
+    scores, labels = _logprob_grid(generations)
     return Explanation(
         scores=scores,
         axes=("coefficient", "step"),
-        labels={"coefficient": [f"{g['coefficient']:+g}" for g in generations],
-                "step": [str(i + 1) for i in range(scores.shape[1])]},
+        labels=labels,
         method="activation_steering",
         model=lm.name,
         kind="steering",
         signed=True,
-        params=params,
+        params={
+            "layer": index, "site": site, "coefficients": [float(x) for x in coefficients], "normalize": normalize,
+            "max_new_tokens": max_new_tokens, "chat": chat, "temperature": temperature, "seed": seed,
+        },
         meta={"generations": generations, "direction_norm": float(vector.float().norm()),
               "forward_passes": len(generations), "seconds": watch.seconds()},
     )  # fmt: skip

@@ -28,6 +28,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from pellucid.errors import ModelLoadError
+
 
 @dataclass(frozen=True)
 class ArchSpec:
@@ -114,3 +116,14 @@ ARCHITECTURES: dict[str, ArchSpec] = {
 def arch_for(model_type: str) -> ArchSpec | None:
     """The spec of a ``config.model_type``, or ``None`` for families not in the table."""
     return ARCHITECTURES.get(model_type)
+
+
+def require_arch(model_type: str) -> ArchSpec:
+    """The spec of a ``config.model_type``; a family not in the table is refused with the supported ones."""
+    spec = arch_for(model_type)
+    if spec is None:
+        raise ModelLoadError(
+            f"Architecture {model_type!r} is not in Pellucid's table; supported: "
+            f"{', '.join(sorted(ARCHITECTURES))}. Add a row to pellucid.models.architectures.ARCHITECTURES."
+        )
+    return spec

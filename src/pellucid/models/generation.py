@@ -9,7 +9,7 @@ exclusive lease, never run inside a generation (see :mod:`pellucid.models.lease`
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Sequence
 from typing import TYPE_CHECKING, Any, cast
 
 import torch
@@ -25,6 +25,16 @@ if TYPE_CHECKING:
     from pellucid.models.streaming import TokenStream
 
 Prompt = str | Sequence[Message]
+
+
+def _chosen_tokens(out: Any, prompt_len: int, eos: Collection[int]) -> tuple[list[int], list[float], str]:
+    """The generated ids after the prompt, the model's untempered log-probability of each, and why
+    generation stopped (``stop``: an end token, which is dropped; ``length``: the budget)."""
+    new_ids = [int(i) for i in out.sequences[0, prompt_len:]]
+    logprobs = [float(torch.log_softmax(step[0].float(), dim=-1)[tok]) for step, tok in zip(out.logits, new_ids)]
+    if new_ids and new_ids[-1] in eos:
+        return new_ids[:-1], logprobs[:-1], "stop"
+    return new_ids, logprobs, "length"
 
 
 class Generator:
@@ -64,20 +74,8 @@ class Generator:
         config = self._generation_config(max_new_tokens, temperature, top_p, output_logits=True)
         ids = self._tensor(enc.ids)
         started = time.perf_counter()
-        with self._lease(), torch.random.fork_rng(devices=[]):
-            self._cancel.run()
-            if seed is not None:
-                torch.manual_seed(seed)
-            out = self.model.generate(
-                ids,
-                attention_mask=torch.ones_like(ids),
-                generation_config=config,
-            )
-        new_ids = [int(i) for i in out.sequences[0, ids.shape[1] :]]
-        logprobs = [float(torch.log_softmax(step[0].float(), dim=-1)[tok]) for step, tok in zip(out.logits, new_ids)]
-        finish = "length"
-        if new_ids and new_ids[-1] in eos:
-            new_ids, logprobs, finish = new_ids[:-1], logprobs[:-1], "stop"
+        out = self._generate_ids(ids, config, seed)
+        new_ids, logprobs, finish = _chosen_tokens(out, ids.shape[1], eos)
         return Generation(
             model=self.name,
             prompt=prompt if isinstance(prompt, str) else enc.text,
@@ -95,6 +93,18 @@ class Generator:
                 "seconds": round(time.perf_counter() - started, 4),
             },
         )
+
+    def _generate_ids(self, ids: torch.Tensor, config: Any, seed: int | None) -> Any:
+        """One ``model.generate`` call under the shared lease, seeded without touching the global RNG."""
+        with self._lease(), torch.random.fork_rng(devices=[]):
+            self._cancel.run()
+            if seed is not None:
+                torch.manual_seed(seed)
+            return self.model.generate(
+                ids,
+                attention_mask=torch.ones_like(ids),
+                generation_config=config,
+            )
 
     def stream(
         self,

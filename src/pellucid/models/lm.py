@@ -27,14 +27,14 @@ from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from functools import cached_property
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import torch
 
-from pellucid.errors import InvalidInputError, ModelLoadError, PromptTooLongError
+from pellucid.errors import InvalidInputError, PromptTooLongError
 from pellucid.models import fast_linear
 from pellucid.models import hooks as _hooks
-from pellucid.models.architectures import ArchSpec, arch_for
+from pellucid.models.architectures import ArchSpec, require_arch
 from pellucid.models.generation import Generator
 from pellucid.models.kv import PrefixCache, cache_keyword
 from pellucid.models.loading import ModelSource, load_weights, resolve
@@ -42,9 +42,6 @@ from pellucid.models.ownership import ModelOwner
 from pellucid.models.tokens import Message, encode
 from pellucid.settings import Settings
 from pellucid.types import Encoding, TokenScores
-
-if TYPE_CHECKING:
-    pass
 
 Prompt = str | Sequence[Message]
 
@@ -89,14 +86,7 @@ class LM(ModelOwner, Generator):
         self.source = source
         config = model.config
         self.model_type: str = config.model_type
-        spec = arch_for(self.model_type)
-        if spec is None:
-            from pellucid.models.architectures import ARCHITECTURES
-
-            raise ModelLoadError(
-                f"Architecture {self.model_type!r} is not in Pellucid's table; supported: "
-                f"{', '.join(sorted(ARCHITECTURES))}. Add a row to pellucid.models.architectures.ARCHITECTURES."
-            )
+        spec = require_arch(self.model_type)
         self.arch: ArchSpec = spec
         self._cache_keyword = cache_keyword(model)
         self._prefix = next((p for p in spec.prefixes if _has_module(model, f"{p}{spec.blocks}")), spec.prefixes[0])

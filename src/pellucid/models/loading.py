@@ -186,6 +186,30 @@ def convert_gguf(source: Path, cache_dir: Path) -> Path:
     return cache_dir
 
 
+def _weights_location(source: ModelSource, allow_pickle: bool) -> str:
+    """Where ``from_pretrained`` reads: a GGUF file's de-quantized folder (converted once), a checked
+    local folder, or the hub id."""
+    if source.kind == "gguf":
+        assert source.cache_dir is not None
+        return str(convert_gguf(Path(source.location), source.cache_dir))
+    if source.kind == "folder":
+        check_folder(Path(source.location), allow_pickle)
+    return source.location
+
+
+def _source_options(revision: str | None, local_only: bool, allow_pickle: bool) -> dict[str, Any]:
+    """``from_pretrained`` options for where the weights may come from: a revision, the local cache
+    only, and safetensors only unless pickled weights are allowed."""
+    options: dict[str, Any] = {}
+    if revision:
+        options["revision"] = revision
+    if local_only:
+        options["local_files_only"] = True
+    if not allow_pickle:
+        options["use_safetensors"] = True
+    return options
+
+
 def load_weights(
     source: ModelSource,
     *,
@@ -208,24 +232,14 @@ def load_weights(
     torch_dtype = getattr(torch, dtype, None)
     if not isinstance(torch_dtype, torch.dtype):
         raise ModelLoadError(f"Unknown dtype {dtype!r}; use float32, bfloat16 or float16.")
-    location = source.location
-    if source.kind == "gguf":
-        assert source.cache_dir is not None
-        location = str(convert_gguf(Path(source.location), source.cache_dir))
-    elif source.kind == "folder":
-        check_folder(Path(location), allow_pickle)
+    location = _weights_location(source, allow_pickle)
+    local_only = offline and source.kind == "hub"
     kwargs: dict[str, Any] = {
         "dtype": torch_dtype,
         "attn_implementation": attn_implementation,
         "trust_remote_code": trust_remote_code,
+        **_source_options(revision, local_only, allow_pickle),
     }
-    if revision:
-        kwargs["revision"] = revision
-    local_only = offline and source.kind == "hub"
-    if local_only:
-        kwargs["local_files_only"] = True
-    if not allow_pickle:
-        kwargs["use_safetensors"] = True
     try:
         tokenizer = AutoTokenizer.from_pretrained(
             location, trust_remote_code=trust_remote_code, local_files_only=local_only

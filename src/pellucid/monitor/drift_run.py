@@ -64,6 +64,55 @@ def window_prompts(store: Store, f: RecordFilter, limit: int) -> list[Any]:
     return [r.prompt for r in page.items if r.prompt_text.strip()]
 
 
+def _embedding_drift(
+    store: Store,
+    embeddings: Sequence[str],
+    encoder: str | None,
+    ref_f: RecordFilter,
+    cur_f: RecordFilter,
+    common: dict[str, Any],
+    skipped: dict[str, str],
+) -> list[DriftResult]:
+    """Drift tests of each embedding field; a field with too few embedded records in either window
+    is noted in ``skipped`` with the reason."""
+    results: list[DriftResult] = []
+    for field in embeddings:
+        _, ref = store.repo.get_embeddings(field, model=encoder, filter=ref_f)
+        _, cur = store.repo.get_embeddings(field, model=encoder, filter=cur_f)
+        if min(len(ref), len(cur)) < MIN_RECORDS:
+            skipped[f"{field} embeddings"] = (
+                f"{len(ref)} vs {len(cur)} embedded records; need {MIN_RECORDS} in each (run `pellucid monitor enrich`)"
+            )
+            continue
+        results.extend(drift_report(ref, cur, name=f"{field} embeddings", **common).results)
+    return results
+
+
+def _scalar_pairs(
+    store: Store, metrics: Sequence[str], ref_f: RecordFilter, cur_f: RecordFilter, skipped: dict[str, str]
+) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+    """Reference and current values of each scalar metric; one with too few values is noted in ``skipped``."""
+    scalars = {}
+    for metric in metrics:
+        ref_v, cur_v = store.repo.metric_values(metric, ref_f), store.repo.metric_values(metric, cur_f)
+        if min(ref_v.size, cur_v.size) < MIN_RECORDS:
+            skipped[metric] = f"{ref_v.size} vs {cur_v.size} values; need {MIN_RECORDS} in each"
+            continue
+        scalars[metric] = (ref_v, cur_v)
+    return scalars
+
+
+def _nothing_to_test(
+    reference: str, current: str, ref_f: RecordFilter, cur_f: RecordFilter, skipped: dict[str, str]
+) -> InvalidInputError:
+    """The error for two windows between which no test could run, with each feature's reason."""
+    reasons = "; ".join(f"{k}: {v}" for k, v in skipped.items())
+    return InvalidInputError(
+        f"No drift check could run between {reference!r} ({describe_window(ref_f)}) and {current!r} "
+        f"({describe_window(cur_f)}): {reasons or 'nothing selected'}."
+    )
+
+
 def run_drift(
     store: Store,
     reference: str,
@@ -94,25 +143,10 @@ def run_drift(
     started = time.perf_counter() if started is None else started
     ref_f, cur_f = drift_windows(reference, current)
     check_embedding_fields(embeddings)
-    results: list[DriftResult] = []
     skipped: dict[str, str] = {}
     common: dict[str, Any] = {"alpha": alpha, "n_permutations": n_permutations, "random_state": random_state}
-    for field in embeddings:
-        _, ref = store.repo.get_embeddings(field, model=encoder, filter=ref_f)
-        _, cur = store.repo.get_embeddings(field, model=encoder, filter=cur_f)
-        if min(len(ref), len(cur)) < MIN_RECORDS:
-            skipped[f"{field} embeddings"] = (
-                f"{len(ref)} vs {len(cur)} embedded records; need {MIN_RECORDS} in each (run `pellucid monitor enrich`)"
-            )
-            continue
-        results.extend(drift_report(ref, cur, name=f"{field} embeddings", **common).results)
-    scalars = {}
-    for metric in metrics if metrics is not None else DEFAULT_SCALARS:
-        ref_v, cur_v = store.repo.metric_values(metric, ref_f), store.repo.metric_values(metric, cur_f)
-        if min(ref_v.size, cur_v.size) < MIN_RECORDS:
-            skipped[metric] = f"{ref_v.size} vs {cur_v.size} values; need {MIN_RECORDS} in each"
-            continue
-        scalars[metric] = (ref_v, cur_v)
+    results = _embedding_drift(store, embeddings, encoder, ref_f, cur_f, common, skipped)
+    scalars = _scalar_pairs(store, metrics if metrics is not None else DEFAULT_SCALARS, ref_f, cur_f, skipped)
     if scalars:
         results.extend(drift_report(scalars=scalars, alpha=alpha).results)
     skipped.update(skipped_states or {})
@@ -121,11 +155,7 @@ def run_drift(
     for label, (ref_fires, cur_fires) in (feature_fires or {}).items():
         results.append(feature_frequency_drift(ref_fires, cur_fires, alpha=alpha, feature=label))
     if not results:
-        reasons = "; ".join(f"{k}: {v}" for k, v in skipped.items())
-        raise InvalidInputError(
-            f"No drift check could run between {reference!r} ({describe_window(ref_f)}) and {current!r} "
-            f"({describe_window(cur_f)}): {reasons or 'nothing selected'}."
-        )
+        raise _nothing_to_test(reference, current, ref_f, cur_f, skipped)
     params = {
         **common,
         "reference": {"spec": reference, "window": describe_window(ref_f), "records": store.repo.count(ref_f)},

@@ -29,6 +29,7 @@ from pellucid.errors import InvalidInputError
 from pellucid.monitor.analytics_records import EvalExampleResult, EvalRunInfo
 from pellucid.monitor.eval_data import EvalDataset
 from pellucid.monitor.metrics import EmbedFn, compute_metrics, expand_metric_names, perplexity
+from pellucid.monitor.metrics_base import MetricResult
 from pellucid.monitor.records import new_id, utcnow
 
 GenerateFn = Callable[[Any], tuple[str, Sequence[float]]]
@@ -55,6 +56,42 @@ def _predictions(
         if progress is not None:
             progress(done, len(missing))
     return preds, logprobs
+
+
+def _perplexity(
+    data: EvalDataset, preds: list[str], logprobs: list[Sequence[float] | None], score: ScoreFn | None
+) -> tuple[MetricResult, list[float | None]]:
+    """Perplexity over the non-empty predictions (given ones scored with ``score`` first), and each
+    example's value (``None`` where it has no scored prediction)."""
+    for i, item in enumerate(data.items):
+        if logprobs[i] is None and preds[i]:
+            if score is None:
+                raise InvalidInputError("perplexity of given predictions needs a model to score them; pass a model.")
+            logprobs[i] = score(item.prompt, preds[i])
+    scored = [i for i, lp in enumerate(logprobs) if lp is not None and len(lp) > 0]
+    if not scored:
+        raise InvalidInputError("perplexity needs at least one non-empty prediction.")
+    ppl = perplexity([logprobs[i] for i in scored])  # type: ignore[misc]
+    by_index = dict(zip(scored, ppl.values, strict=True))
+    return ppl, [by_index.get(i) for i in range(len(preds))]
+
+
+def _example_scores(
+    i: int, names: list[str], results: dict[str, MetricResult], ppl_values: list[float | None]
+) -> dict[str, float | None]:
+    """Example ``i``'s value of every metric."""
+    return {m: (ppl_values[i] if m == "perplexity" else float(results[m].values[i])) for m in names}
+
+
+def _aggregates(results: dict[str, MetricResult], ppl_values: list[float | None]) -> dict[str, Any]:
+    """Each metric's aggregate figures (its per-example values left out); perplexity counts the examples it scored."""
+    aggregates = {
+        metric: {k: v for k, v in result.to_dict().items() if k not in ("values", "name")}
+        for metric, result in results.items()
+    }
+    if "perplexity" in results:
+        aggregates["perplexity"]["details"]["n_scored"] = sum(v is not None for v in ppl_values)
+    return aggregates
 
 
 def evaluate(
@@ -84,32 +121,13 @@ def evaluate(
     names = [n if n == "perplexity" else next(computed) for n in names]
     ppl_values: list[float | None] = []
     if "perplexity" in names:
-        for i, item in enumerate(data.items):
-            if logprobs[i] is None and preds[i]:
-                if score is None:
-                    raise InvalidInputError(
-                        "perplexity of given predictions needs a model to score them; pass a model."
-                    )
-                logprobs[i] = score(item.prompt, preds[i])
-        scored = [i for i, lp in enumerate(logprobs) if lp is not None and len(lp) > 0]
-        if not scored:
-            raise InvalidInputError("perplexity needs at least one non-empty prediction.")
-        ppl = perplexity([logprobs[i] for i in scored])  # type: ignore[misc]
-        by_index = dict(zip(scored, ppl.values, strict=True))
-        ppl_values = [by_index.get(i) for i in range(len(preds))]
-        results["perplexity"] = ppl
-    aggregates = {
-        metric: {k: v for k, v in result.to_dict().items() if k not in ("values", "name")}
-        for metric, result in results.items()
-    }
-    if "perplexity" in results:
-        aggregates["perplexity"]["details"]["n_scored"] = sum(v is not None for v in ppl_values)
-    examples = []
-    for i, item in enumerate(data.items):
-        scores: dict[str, float | None] = {
-            m: (ppl_values[i] if m == "perplexity" else float(results[m].values[i])) for m in names
-        }
-        examples.append(EvalExampleResult(i, item.line, item.prompt, item.reference, preds[i], scores))
+        results["perplexity"], ppl_values = _perplexity(data, preds, logprobs, score)
+    examples = [
+        EvalExampleResult(
+            i, item.line, item.prompt, item.reference, preds[i], _example_scores(i, names, results, ppl_values)
+        )
+        for i, item in enumerate(data.items)
+    ]
     generated = sum(item.prediction is None for item in data.items)
     return EvalRunInfo(
         id=new_id(),
@@ -120,7 +138,7 @@ def evaluate(
         prompt_version=prompt_version,
         dataset_path=data.path,
         metrics=names,
-        results=aggregates,
+        results=_aggregates(results, ppl_values),
         n_examples=len(examples),
         n_skipped=len(data.skipped),
         params={"generated": generated, "skipped": [str(s) for s in data.skipped[:100]]},

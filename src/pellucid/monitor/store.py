@@ -124,38 +124,8 @@ class Store:
         if url is None:
             url = (settings or Settings.from_env()).resolved_database_url
         shown = redact_url(url)
-        try:
-            parsed = normalize_url(url)
-        except (ArgumentError, ValueError) as exc:
-            raise StoreConnectionError(
-                f"Cannot open the monitoring store at {shown}: not a database URL ({_reason(exc, None)}). "
-                "Use sqlite:///path/to/file.db or postgresql+psycopg://user:password@host:5432/dbname."
-            ) from None
-        password = parsed.password if isinstance(parsed.password, str) else None
-        if not create:
-            _require_existing(parsed, shown)
-        if parsed.get_backend_name() not in ("sqlite", "postgresql"):
-            raise StoreConnectionError(
-                f"Cannot open the monitoring store at {shown}: {parsed.get_backend_name()!r} databases are not "
-                "supported. Pellucid's store supports sqlite:///path/to/file.db and "
-                "postgresql+psycopg://user:password@host:5432/dbname."
-            )
-        try:
-            engine = _create_engine(parsed, busy_timeout_s=busy_timeout_s, pool_size=pool_size, echo=echo)
-            with engine.connect() as conn:
-                conn.execute(text("SELECT 1"))
-        except (NoSuchModuleError, ImportError) as exc:
-            raise StoreConnectionError(
-                f"Cannot open the monitoring store at {shown}: no driver for {parsed.drivername!r} "
-                f"({_reason(exc, password)}). Pellucid supports sqlite:/// and postgresql+psycopg:// "
-                "(pip install 'psycopg[binary]')."
-            ) from None
-        except (SQLAlchemyError, OSError) as exc:
-            raise StoreConnectionError(
-                f"Cannot open the monitoring store at {shown}: {_reason(exc, password)}. "
-                "Check that the server runs and the URL (host, port, user, password, database) is right, "
-                "or set PELLUCID_DATABASE_URL."
-            ) from None
+        parsed = _checked_url(url, shown, create)
+        engine = _connect(parsed, shown, busy_timeout_s=busy_timeout_s, pool_size=pool_size, echo=echo)
         store = cls(engine)
         if upgrade:
             try:
@@ -246,6 +216,50 @@ class Store:
 
     def __repr__(self) -> str:
         return f"Store({self.url!r})"
+
+
+def _checked_url(url: str | URL, shown: str, create: bool) -> URL:
+    """The parsed URL of a SQLite or PostgreSQL store (``shown``: the URL with its password hidden);
+    with ``create=False`` a SQLite file must already exist."""
+    try:
+        parsed = normalize_url(url)
+    except (ArgumentError, ValueError) as exc:
+        raise StoreConnectionError(
+            f"Cannot open the monitoring store at {shown}: not a database URL ({_reason(exc, None)}). "
+            "Use sqlite:///path/to/file.db or postgresql+psycopg://user:password@host:5432/dbname."
+        ) from None
+    if not create:
+        _require_existing(parsed, shown)
+    if parsed.get_backend_name() not in ("sqlite", "postgresql"):
+        raise StoreConnectionError(
+            f"Cannot open the monitoring store at {shown}: {parsed.get_backend_name()!r} databases are not "
+            "supported. Pellucid's store supports sqlite:///path/to/file.db and "
+            "postgresql+psycopg://user:password@host:5432/dbname."
+        )
+    return parsed
+
+
+def _connect(url: URL, shown: str, *, busy_timeout_s: float, pool_size: int, echo: bool) -> Engine:
+    """An engine whose database answered ``SELECT 1``; a missing driver or an unreachable database
+    is a :class:`StoreConnectionError` saying which (the password never shown)."""
+    password = url.password if isinstance(url.password, str) else None
+    try:
+        engine = _create_engine(url, busy_timeout_s=busy_timeout_s, pool_size=pool_size, echo=echo)
+        with engine.connect() as conn:
+            conn.execute(text("SELECT 1"))
+    except (NoSuchModuleError, ImportError) as exc:
+        raise StoreConnectionError(
+            f"Cannot open the monitoring store at {shown}: no driver for {url.drivername!r} "
+            f"({_reason(exc, password)}). Pellucid supports sqlite:/// and postgresql+psycopg:// "
+            "(pip install 'psycopg[binary]')."
+        ) from None
+    except (SQLAlchemyError, OSError) as exc:
+        raise StoreConnectionError(
+            f"Cannot open the monitoring store at {shown}: {_reason(exc, password)}. "
+            "Check that the server runs and the URL (host, port, user, password, database) is right, "
+            "or set PELLUCID_DATABASE_URL."
+        ) from None
+    return engine
 
 
 def _require_existing(url: URL, shown: str) -> None:

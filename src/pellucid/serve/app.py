@@ -15,8 +15,8 @@ status; under ``/v1`` every error (validation included) has the OpenAI shape ins
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from collections.abc import AsyncIterator, Callable
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from typing import TYPE_CHECKING, Any
 
 import anyio
@@ -129,27 +129,22 @@ def _background_workers(settings: Settings, models: ModelPool, store: Store) -> 
     return workers
 
 
-def create_app(
-    settings: Settings, models: ModelPool, store: Store | None = None, *, background: bool = False
-) -> FastAPI:
-    """Build the app. ``models`` loads and shares LMs; ``store`` is the monitoring store (optional).
-
-    With ``background=True`` (what ``pellucid serve`` does) and a store, the app's lifespan also
-    runs the enrichment worker and the alert scheduler in threads, stopped at shutdown.
-    Background jobs (audits, ``AppState.jobs``) still running at shutdown are cancelled.
-    """
-    models = security.served_models(models, settings)  # requests name only served models
-    exporter = build_exporter(settings.otlp_endpoint, settings.otlp_headers) if store is not None else None
-    monitor = build_monitor(settings, store, exporter) if store is not None else None
-    workers = _background_workers(settings, models, store) if background and store is not None else []
-    jobs = JobRegistry(workers=1, history=20)
-    gateway = Gateway(settings, models, monitor, _redactor(settings))
+def _forwarder(settings: Settings, gateway: Gateway, models: ModelPool) -> Proxy | None:
+    """Proxy mode's forwarder when upstreams are configured (``None``: every model is local)."""
     upstreams = upstreams_of(settings)
-    forwarder = None
-    if upstreams:
-        timeouts = UpstreamTimeouts.from_settings(settings)
-        counter = local_token_counter(models)
-        forwarder = Proxy(gateway, upstreams, count_tokens=counter, timeouts=timeouts, serve_local=settings.serve_local)
+    if not upstreams:
+        return None
+    timeouts = UpstreamTimeouts.from_settings(settings)
+    counter = local_token_counter(models)
+    return Proxy(gateway, upstreams, count_tokens=counter, timeouts=timeouts, serve_local=settings.serve_local)
+
+
+def _lifespan(
+    workers: list[Any], forwarder: Proxy | None, jobs: JobRegistry, models: ModelPool, monitor: Monitor | None,
+    exporter: OtlpExporter | None,
+) -> Callable[[FastAPI], AbstractAsyncContextManager[None]]:  # fmt: skip
+    """Start the background workers and the proxy's client with the app; at shutdown stop them,
+    cancel running jobs, end the batching engines and write (then export) every record still queued."""
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
@@ -172,16 +167,11 @@ def create_app(
         if exporter is not None:
             exporter.close()  # after the writer: its last batches are exported too
 
-    app = FastAPI(
-        title="Pellucid",
-        version=__version__,
-        docs_url=None,  # served by the ui router with the packaged Swagger UI (no CDN)
-        redoc_url=None,
-        openapi_url="/api/openapi.json",
-        lifespan=lifespan,
-    )
-    security.install(app, settings)  # token, body-size limit, CORS, Retry-After
-    install(app, AppState(settings, models, store, monitor, jobs, gateway, proxy=forwarder, exporter=exporter))
+    return lifespan
+
+
+def _install_error_handlers(app: FastAPI) -> None:
+    """Pellucid errors as ``{"error": {...}}`` with their status; every error under ``/v1`` in the OpenAI shape."""
 
     @app.exception_handler(PellucidError)
     async def _pellucid_error(request: Request, exc: PellucidError) -> JSONResponse:
@@ -210,18 +200,43 @@ def create_app(
         message = f"{request.method} {request.url.path}: {exc.detail}."
         return OpenAIError(exc.status_code, message, code=code).response()
 
+
+def _include_routers(app: FastAPI, proxy_mode: bool) -> None:
+    """Every route: health, the ``/api`` routers, ``/v1`` (local or proxied), OTLP ingest, the workbench."""
     app.include_router(health.router)
-    app.include_router(lm.router, prefix="/api")
-    app.include_router(serving.router, prefix="/api")
-    app.include_router(explanations.router, prefix="/api")
-    app.include_router(records.router, prefix="/api")
-    app.include_router(analytics.router, prefix="/api")
-    app.include_router(inspect.router, prefix="/api")
-    app.include_router(audit.router, prefix="/api")
-    app.include_router(counterfactual.router, prefix="/api")
-    app.include_router(traces.router, prefix="/api")
-    app.include_router(progress.router, prefix="/api")
-    app.include_router(openai.router if forwarder is None else proxy.router)  # proxy mode: /v1 goes upstream
+    for router in (lm, serving, explanations, records, analytics, inspect, audit, counterfactual, traces, progress):
+        app.include_router(router.router, prefix="/api")
+    app.include_router(proxy.router if proxy_mode else openai.router)  # proxy mode: /v1 goes upstream
     app.include_router(otlp.router)
     app.include_router(ui.router)
+
+
+def create_app(
+    settings: Settings, models: ModelPool, store: Store | None = None, *, background: bool = False
+) -> FastAPI:
+    """Build the app. ``models`` loads and shares LMs; ``store`` is the monitoring store (optional).
+
+    With ``background=True`` (what ``pellucid serve`` does) and a store, the app's lifespan also
+    runs the enrichment worker and the alert scheduler in threads, stopped at shutdown.
+    Background jobs (audits, ``AppState.jobs``) still running at shutdown are cancelled.
+    """
+    models = security.served_models(models, settings)  # requests name only served models
+    exporter = build_exporter(settings.otlp_endpoint, settings.otlp_headers) if store is not None else None
+    monitor = build_monitor(settings, store, exporter) if store is not None else None
+    workers = _background_workers(settings, models, store) if background and store is not None else []
+    jobs = JobRegistry(workers=1, history=20)
+    gateway = Gateway(settings, models, monitor, _redactor(settings))
+    forwarder = _forwarder(settings, gateway, models)
+    app = FastAPI(
+        title="Pellucid",
+        version=__version__,
+        docs_url=None,  # served by the ui router with the packaged Swagger UI (no CDN)
+        redoc_url=None,
+        openapi_url="/api/openapi.json",
+        lifespan=_lifespan(workers, forwarder, jobs, models, monitor, exporter),
+    )
+    security.install(app, settings)  # token, body-size limit, CORS, Retry-After
+    install(app, AppState(settings, models, store, monitor, jobs, gateway, proxy=forwarder, exporter=exporter))
+    _install_error_handlers(app)
+    _include_routers(app, proxy_mode=forwarder is not None)
     return app

@@ -33,6 +33,15 @@ def _record_fk(table: str) -> sa.ForeignKeyConstraint:
 
 
 def upgrade() -> None:
+    _create_records()
+    _create_record_tags()
+    _create_feedback()
+    _create_metrics()
+    _create_embeddings()
+
+
+def _create_records() -> None:
+    """The ``records`` table and its indexes."""
     op.create_table(
         "records",
         sa.Column("id", ID, nullable=False),
@@ -64,6 +73,9 @@ def upgrade() -> None:
         op.create_index(f"ix_records_{column}", "records", [column])
     op.create_index("ix_records_model_version_created_at", "records", ["model_version", "created_at"])
 
+
+def _create_record_tags() -> None:
+    """The ``record_tags`` table and its indexes."""
     op.create_table(
         "record_tags",
         sa.Column("record_id", ID, nullable=False),
@@ -73,6 +85,9 @@ def upgrade() -> None:
     )
     op.create_index("ix_record_tags_tag", "record_tags", ["tag"])
 
+
+def _create_feedback() -> None:
+    """The ``feedback`` table and its indexes."""
     op.create_table(
         "feedback",
         sa.Column("id", ID, nullable=False),
@@ -89,6 +104,9 @@ def upgrade() -> None:
     for column in ("record_id", "user_id", "created_at"):
         op.create_index(f"ix_feedback_{column}", "feedback", [column])
 
+
+def _create_metrics() -> None:
+    """The ``metrics`` table and its indexes."""
     op.create_table(
         "metrics",
         sa.Column("record_id", ID, nullable=False),
@@ -99,6 +117,9 @@ def upgrade() -> None:
     )
     op.create_index("ix_metrics_name_record_id", "metrics", ["name", "record_id"])
 
+
+def _create_embeddings() -> None:
+    """The ``embeddings`` table."""
     op.create_table(
         "embeddings",
         sa.Column("record_id", ID, nullable=False),

@@ -27,6 +27,15 @@ TIME = sa.DateTime(timezone=True)
 
 
 def upgrade() -> None:
+    _create_eval_runs()
+    _create_eval_examples()
+    _create_alert_rules()
+    _create_alert_events()
+    _create_drift_reports()
+
+
+def _create_eval_runs() -> None:
+    """The ``eval_runs`` table and its indexes."""
     op.create_table(
         "eval_runs",
         sa.Column("id", ID, nullable=False),
@@ -46,6 +55,9 @@ def upgrade() -> None:
     op.create_index("ix_eval_runs_name", "eval_runs", ["name"])
     op.create_index("ix_eval_runs_created_at", "eval_runs", ["created_at"])
 
+
+def _create_eval_examples() -> None:
+    """The ``eval_examples`` table."""
     op.create_table(
         "eval_examples",
         sa.Column("run_id", ID, nullable=False),
@@ -61,6 +73,9 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("run_id", "idx", name="pk_eval_examples"),
     )
 
+
+def _create_alert_rules() -> None:
+    """The ``alert_rules`` table."""
     op.create_table(
         "alert_rules",
         sa.Column("id", ID, nullable=False),
@@ -85,6 +100,9 @@ def upgrade() -> None:
         sa.CheckConstraint("state IN ('ok', 'firing')", name="ck_alert_rules_state"),
     )
 
+
+def _create_alert_events() -> None:
+    """The ``alert_events`` table and its indexes."""
     op.create_table(
         "alert_events",
         sa.Column("id", ID, nullable=False),
@@ -103,6 +121,9 @@ def upgrade() -> None:
     op.create_index("ix_alert_events_rule_id", "alert_events", ["rule_id"])
     op.create_index("ix_alert_events_fired_at", "alert_events", ["fired_at"])
 
+
+def _create_drift_reports() -> None:
+    """The ``drift_reports`` table and its indexes."""
     op.create_table(
         "drift_reports",
         sa.Column("id", ID, nullable=False),
