@@ -70,6 +70,7 @@ def train_saelens(cache: torch.Tensor, latents: int, k: int, config: TrainConfig
     d_in = cache.shape[1]
     sample = cache[:4096].float()
     scale = math.sqrt(d_in / sample.pow(2).sum(-1).mean().item())
+    # use_sparse_activations=True fails in the backward pass on torch 2.13 (no view on sparse tensors)
     cfg = TopKTrainingSAEConfig(d_in=d_in, d_sae=latents, k=k, aux_loss_coefficient=config.aux_coefficient)
     sae = TopKTrainingSAE(cfg)
     with torch.no_grad():
