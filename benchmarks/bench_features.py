@@ -14,7 +14,7 @@ and each dictionary is evaluated on the held-out EWT test text: fraction of vari
 L0, dead latents, CE loss recovered. Throughput is training tokens per second (activation reading
 is timed apart). Timings on a shared machine move between runs: read the ratio from one run.
 
-    python benchmarks/bench_features.py --quick     # ~100k tokens, 1152 latents: checks it runs
+    python benchmarks/bench_features.py --quick     # 50k tokens, 1152 latents: checks it runs
     python benchmarks/bench_features.py             # 4608 latents, k=32, 3M tokens
 """
 
@@ -52,7 +52,8 @@ def corpus(data: Path) -> list[str]:
 
 
 def cache_activations(lm: LM, texts: list[str], site: str, tokens: int, batch: int) -> tuple[torch.Tensor, float]:
-    stream = ActivationStream(lm, texts, [site], batch_size=batch, buffer_tokens=max(32 * batch, 131072), seed=0)
+    buffer = max(4 * batch, min(131072, tokens // 2))
+    stream = ActivationStream(lm, texts, [site], batch_size=batch, buffer_tokens=buffer, seed=0)
     rows, have, start = [], 0, time.perf_counter()
     while have < tokens:
         part = stream.next_batch()
@@ -129,7 +130,7 @@ def main() -> None:
     parser.add_argument("--no-saelens", action="store_true", help="skip the SAELens side")
     args = parser.parse_args()
     if args.quick:
-        args.latents, args.tokens, args.batch, args.eval_tokens = 1152, 100_000, 1024, 3_000
+        args.latents, args.tokens, args.batch, args.eval_tokens = 1152, 50_000, 1024, 2_000
     lm = LM.load(args.model, Settings.from_env())
     site = f"blocks.{args.layer}.resid_post"
     cache, read_seconds = cache_activations(lm, corpus(args.data), site, args.tokens, args.batch)
