@@ -141,7 +141,8 @@ def main() -> None:
     result = fit(TensorSource(cache, batch_size=args.batch, seed=config.seed), dconfig, config)
     held_out = args.data / "ud_english_ewt" / "en_ewt-ud-test.conllu"
     ours = evaluate(lm, result.dictionary, held_out, max_tokens=args.eval_tokens)
-    for point in result.history[:: max(1, len(result.history) // 4)] + result.history[-1:]:
+    points = result.history[:: max(1, len(result.history) // 4)]
+    for point in points + [p for p in result.history[-1:] if p not in points]:
         print(f"  after {point['tokens']:>9} tokens: train FVE {point['fve']:.3f}  L0 {point['l0']:.1f}  "
               f"dead {100 * point['dead']:.1f} %")  # fmt: skip
     print(row("pellucid", ours, result.tokens, result.seconds))
