@@ -14,7 +14,7 @@ and each dictionary is evaluated on the held-out EWT test text: fraction of vari
 L0, dead latents, CE loss recovered. Throughput is training tokens per second (activation reading
 is timed apart). Timings on a shared machine move between runs: read the ratio from one run.
 
-    python benchmarks/bench_features.py --quick     # ~100k tokens, 1152 latents: checks it runs
+    python benchmarks/bench_features.py --quick     # 50k tokens, 1152 latents: checks it runs
     python benchmarks/bench_features.py             # 4608 latents, k=32, 3M tokens
 """
 
@@ -52,7 +52,8 @@ def corpus(data: Path) -> list[str]:
 
 
 def cache_activations(lm: LM, texts: list[str], site: str, tokens: int, batch: int) -> tuple[torch.Tensor, float]:
-    stream = ActivationStream(lm, texts, [site], batch_size=batch, buffer_tokens=max(32 * batch, 131072), seed=0)
+    buffer = max(4 * batch, min(131072, tokens // 2))
+    stream = ActivationStream(lm, texts, [site], batch_size=batch, buffer_tokens=buffer, seed=0)
     rows, have, start = [], 0, time.perf_counter()
     while have < tokens:
         part = stream.next_batch()
@@ -70,6 +71,7 @@ def train_saelens(cache: torch.Tensor, latents: int, k: int, config: TrainConfig
     d_in = cache.shape[1]
     sample = cache[:4096].float()
     scale = math.sqrt(d_in / sample.pow(2).sum(-1).mean().item())
+    # use_sparse_activations=True fails in the backward pass on torch 2.13 (no view on sparse tensors)
     cfg = TopKTrainingSAEConfig(d_in=d_in, d_sae=latents, k=k, aux_loss_coefficient=config.aux_coefficient)
     sae = TopKTrainingSAE(cfg)
     with torch.no_grad():
@@ -128,7 +130,7 @@ def main() -> None:
     parser.add_argument("--no-saelens", action="store_true", help="skip the SAELens side")
     args = parser.parse_args()
     if args.quick:
-        args.latents, args.tokens, args.batch, args.eval_tokens = 1152, 100_000, 1024, 3_000
+        args.latents, args.tokens, args.batch, args.eval_tokens = 1152, 50_000, 1024, 2_000
     lm = LM.load(args.model, Settings.from_env())
     site = f"blocks.{args.layer}.resid_post"
     cache, read_seconds = cache_activations(lm, corpus(args.data), site, args.tokens, args.batch)
@@ -139,7 +141,8 @@ def main() -> None:
     result = fit(TensorSource(cache, batch_size=args.batch, seed=config.seed), dconfig, config)
     held_out = args.data / "ud_english_ewt" / "en_ewt-ud-test.conllu"
     ours = evaluate(lm, result.dictionary, held_out, max_tokens=args.eval_tokens)
-    for point in result.history[:: max(1, len(result.history) // 4)] + result.history[-1:]:
+    points = result.history[:: max(1, len(result.history) // 4)]
+    for point in points + [p for p in result.history[-1:] if p not in points]:
         print(f"  after {point['tokens']:>9} tokens: train FVE {point['fve']:.3f}  L0 {point['l0']:.1f}  "
               f"dead {100 * point['dead']:.1f} %")  # fmt: skip
     print(row("pellucid", ours, result.tokens, result.seconds))

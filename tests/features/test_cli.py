@@ -119,3 +119,25 @@ def test_show_prints_a_feature(tmp_path: Path, tiny_dir: Path, corpus: Path) -> 
     assert view["feature"] == 3 and view["tokens_read"] > 0
     text = invoke(tmp_path, "show", str(out), "3", "--data", str(corpus), *model)
     assert text.exit_code == 0 and "feature 3" in text.output
+
+
+def test_the_specs_agree_with_the_library() -> None:
+    import inspect
+
+    from pellucid.features import dictionary, evaluate, pipeline
+    from pellucid.features.activations import DICTIONARY_SITES
+    from pellucid.features.specs import ARCHITECTURES, EVALUATE, SITE_SUFFIXES, TRAIN
+    from pellucid.features.train import TrainConfig
+
+    assert ARCHITECTURES == dictionary.ARCHITECTURES and SITE_SUFFIXES == DICTIONARY_SITES
+    defaults = TrainConfig()
+    assert (TRAIN["tokens"].default, TRAIN["batch_size"].default, TRAIN["lr"].default, TRAIN["seed"].default) == (
+        defaults.tokens,
+        defaults.batch_size,
+        defaults.lr,
+        defaults.seed,
+    )
+    assert TRAIN["context"].default == inspect.signature(pipeline.train_dictionary).parameters["context"].default
+    library = inspect.signature(evaluate.evaluate).parameters
+    for param in EVALUATE.params:
+        assert param.default == library[param.name].default, param.name

@@ -115,6 +115,18 @@ def test_pattern_is_read_only_and_shape_checked(tiny_lm):
 
 def test_site_names_are_all_resolvable(tiny_lm):
     names = tiny_lm.site_names()
-    assert len(names) == 1 + 7 * tiny_lm.n_layers + 2
+    assert len(names) == 1 + 8 * tiny_lm.n_layers + 2
     for name in names:
         tiny_lm.site(name)
+
+
+def test_mlp_in_is_what_the_mlp_reads(tiny_lm):
+    """``mlp.in`` is the MLP's input: the block's pre-MLP norm applied to the residual stream mid-block."""
+    import torch
+
+    _, cache = tiny_lm.run_with_cache("The movie was awful", ["blocks.1.mlp.in", "blocks.1.mlp.out"], chat=False)
+    with torch.no_grad(), tiny_lm.lease():
+        mlp = tiny_lm.model.get_submodule(f"{tiny_lm.arch.blocks}.1.{tiny_lm.arch.mlp}")
+        out = mlp(cache["blocks.1.mlp.in"])
+    scale = float(out.abs().max())
+    assert torch.allclose(out, cache["blocks.1.mlp.out"], rtol=1e-5, atol=1e-6 * scale)

@@ -3,7 +3,8 @@
 Training a dictionary needs many activation vectors in random order, but never all at once. The
 stream reads a few texts at a time, runs the model only up to the deepest site it needs
 (:func:`pellucid.inspect._common.run_until`, which holds the model's lease through ``lm.hooks``),
-keeps the real tokens' vectors (no padding, no special tokens such as BOS), and pours them into a
+keeps the real tokens' vectors (no padding, no special tokens, not the first position: BOS or the
+attention sink), and pours them into a
 pool of at most ``buffer_tokens`` rows. When the pool is full it is shuffled and half of it is
 handed out as batches while the other half waits to be mixed with the next texts (SAELens' scheme):
 memory stays ``buffer_tokens × width``, and neighbouring tokens of one text rarely share a batch.
@@ -53,7 +54,9 @@ def token_batches(lm: LM, texts: Iterator[str], context: int, texts_per_forward:
     """``(n_texts_read, ids [B, L], attention [B, L], keep [B, L])`` for groups of texts.
 
     Texts are cut to ``context`` tokens and right-padded; ``attention`` marks every token of a
-    text, ``keep`` the ones whose activations count (not padding, not special tokens such as BOS).
+    text, ``keep`` the ones whose activations count: not padding, not special tokens, and not a
+    text's first position — BOS where the tokenizer adds one, else the first token, which decoder
+    models use as an attention sink with activations orders of magnitude larger than the rest.
     """
     tokenizer = lm.tokenizer
     pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
@@ -75,6 +78,7 @@ def token_batches(lm: LM, texts: Iterator[str], context: int, texts_per_forward:
             ids[i, : len(r)] = torch.tensor(r)
             mask[i, : len(r)] = True
         keep = mask & ~torch.isin(ids, special)
+        keep[:, 0] = False  # BOS, or (without one) the attention sink, whose norm dwarfs every other token's
         yield len(group), ids, mask, keep
 
 

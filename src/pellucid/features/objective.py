@@ -5,20 +5,21 @@ the encoder (``[B, d] @ [d, d_sae]``) and the decoder (``[B, d_sae] @ [d_sae, d]
 backward pass doubles each. But only ``k`` of the ``d_sae`` latents of a token are non-zero, so
 
 - the encoder's full product is needed once, *without* gradients, to choose the ``k`` latents;
-- the chosen pre-activations are recomputed *with* gradients from the ``k`` encoder rows only
-  (``enc[idx] @ x``: ``B·k·d`` work instead of ``B·d_sae·d``), so the backward touches only them;
+- the chosen pre-activations are taken from that product, and their backward pass is a sparse
+  product (one entry per chosen latent: ``B·k·d`` work instead of ``B·d_sae·d``), so it touches
+  only the chosen encoder rows;
 - the decoder is a weighted sum of ``k`` decoder rows (``F.embedding_bag`` in ``sum`` mode), whose
   backward is a scatter-add into those rows.
 
 Per step this costs about one dense product instead of six. BatchTopK does the same with a
-variable number of latents per token (an ``index_add`` over ``(token, latent)`` pairs); JumpReLU,
+variable number of latents per token (``embedding_bag`` with one bag per token); JumpReLU,
 whose active set depends on a learned threshold with a straight-through gradient, runs dense.
 
 Training happens in a normalised space: inputs (and a transcoder's targets) are scaled so that
 their mean squared norm equals their width (SAELens' ``expected_average_only_in``), which makes
 one learning rate fit every site; :meth:`TrainState.export` folds the scales back into the weights,
 so the saved dictionary reads raw activations. Encoder rows are stored ``[d_sae, d_in]`` (the
-transpose of ``W_enc``) so the gathers above read contiguous rows.
+transpose of ``W_enc``) so the decoder-style reads of chosen rows are contiguous.
 """
 
 from __future__ import annotations
@@ -105,10 +106,53 @@ class TrainState(nn.Module):
         return dictionary
 
 
-def _gathered_pre(state: TrainState, xc: torch.Tensor, idx: torch.Tensor) -> torch.Tensor:
+class _ChosenPre(torch.autograd.Function):
+    """The pre-activations at ``(rows, cols)`` pairs, with gradients that touch only those latents.
+
+    The values come from the dense product already computed without gradients; the backward pass
+    builds the ``[d_sae, B]`` gradient as a sparse matrix with one entry per pair and multiplies it
+    by the batch (``B·k·d`` work, no ``[B, k, d]`` gather): rows of the encoder that no token chose
+    get exactly zero.
+    """
+
+    @staticmethod
+    def forward(
+        ctx: Any,
+        xc: torch.Tensor,
+        enc: torch.Tensor,
+        b_enc: torch.Tensor,
+        rows: torch.Tensor,
+        cols: torch.Tensor,
+        values: torch.Tensor,
+    ) -> torch.Tensor:
+        ctx.save_for_backward(xc, enc, rows, cols)
+        return values.clone()
+
+    @staticmethod
+    def backward(ctx: Any, grad: torch.Tensor) -> tuple[torch.Tensor | None, ...]:
+        xc, enc, rows, cols = ctx.saved_tensors
+        d_sae, batch = enc.shape[0], xc.shape[0]
+        by_latent = torch.sparse_coo_tensor(torch.stack([cols, rows]), grad, (d_sae, batch), check_invariants=False)
+        grad_enc = torch.sparse.mm(by_latent, xc)
+        grad_b_enc = torch.zeros(d_sae, dtype=grad.dtype).index_add_(0, cols, grad)
+        grad_xc = torch.sparse.mm(by_latent.t(), enc) if ctx.needs_input_grad[0] else None
+        return grad_xc, grad_enc, grad_b_enc, None, None, None
+
+
+def _chosen_pre(
+    state: TrainState, xc: torch.Tensor, pre: torch.Tensor, rows: torch.Tensor, cols: torch.Tensor
+) -> torch.Tensor:
+    """``pre[rows, cols]`` (flat), differentiable with respect to the encoder and ``b_dec``."""
+    values = pre[rows, cols]
+    out: torch.Tensor = _ChosenPre.apply(xc, state.enc, state.b_enc, rows, cols, values)
+    return out
+
+
+def _gathered_pre(state: TrainState, xc: torch.Tensor, pre: torch.Tensor, idx: torch.Tensor) -> torch.Tensor:
     """``[B, k]`` pre-activations of the latents ``idx`` ``[B, k]``, with gradients to their rows only."""
-    rows = F.embedding(idx, state.enc)  # [B, k, d_in]
-    return torch.bmm(rows, xc.unsqueeze(-1)).squeeze(-1) + state.b_enc[idx]
+    batch, k = idx.shape
+    rows = torch.arange(batch).repeat_interleave(k)
+    return _chosen_pre(state, xc, pre, rows, idx.reshape(-1)).view(batch, k)
 
 
 def topk_loss(
@@ -124,7 +168,7 @@ def topk_loss(
     with torch.no_grad():
         pre = torch.addmm(state.b_enc, xc, state.enc.t())
         idx = pre.topk(k, dim=-1, sorted=False).indices
-    acts = _gathered_pre(state, xc, idx).relu()
+    acts = _gathered_pre(state, xc, pre, idx).relu()
     recon = F.embedding_bag(idx, state.dec, per_sample_weights=acts, mode="sum") + state.b_dec
     mse = (recon - y).pow(2).sum(-1).mean()
     fired = idx[acts > 0]
@@ -152,7 +196,7 @@ def _aux_loss(
     take = min(aux_k, n_dead)
     with torch.no_grad():
         idx = pre.masked_fill(~dead, float("-inf")).topk(take, dim=-1, sorted=False).indices
-    acts = _gathered_pre(state, xc, idx).relu()
+    acts = _gathered_pre(state, xc, pre, idx).relu()
     recon = F.embedding_bag(idx, state.dec, per_sample_weights=acts, mode="sum")
     loss = (recon - residual).pow(2).sum(-1).mean()
     return coefficient * min(n_dead / aux_k, 1.0) * torch.nan_to_num(loss, nan=0.0)
@@ -174,8 +218,11 @@ def batchtopk_loss(
         pre = torch.addmm(state.b_enc, xc, state.enc.t())
         flat = pre.relu().flatten().topk(k * batch, sorted=False).indices
         rows, cols = flat // d_sae, flat % d_sae
-    acts = ((state.enc[cols] * xc[rows]).sum(-1) + state.b_enc[cols]).relu()
-    recon = torch.zeros_like(y).index_add(0, rows, acts[:, None] * state.dec[cols]) + state.b_dec
+    acts = _chosen_pre(state, xc, pre, rows, cols).relu()
+    order = rows.argsort()  # embedding_bag sums consecutive runs: one run (bag) per token
+    offsets = torch.zeros(batch, dtype=torch.long)
+    offsets[1:] = torch.bincount(rows, minlength=batch).cumsum(0)[:-1]
+    recon = F.embedding_bag(cols[order], state.dec, offsets, per_sample_weights=acts[order], mode="sum") + state.b_dec
     mse = (recon - y).pow(2).sum(-1).mean()
     with torch.no_grad():
         positive = acts[acts > 0]
