@@ -193,3 +193,20 @@ def test_other_families_batch_to_their_unbatched_greedy_answers(family, request)
             assert stream.token_ids == lm.generate(prompt, chat=False, max_new_tokens=12).token_ids
     finally:
         eng.close()
+
+
+def test_a_shared_chat_header_is_computed_once_and_answers_stay_equal(heavy, engine):
+    from pellucid.models.batch_prefix import common_prefix
+
+    encoded = [heavy.encode(chat(p)).ids for p in PROMPTS]
+    shared = common_prefix(encoded)
+    assert shared >= 8  # the chat template's header: worth reusing
+    expected = [heavy.generate(chat(p), max_new_tokens=12) for p in PROMPTS]
+    eng = engine(max_batch=2)  # two join together (the header is computed), the later ones reuse it
+    streams = [eng.stream(chat(p), max_new_tokens=12) for p in PROMPTS]
+    for stream, want in zip(streams, expected):
+        "".join(stream)
+        assert stream.token_ids == want.token_ids
+    assert len(eng._prefixes) == 1 and eng._prefixes.hits >= 1
+    (key,) = eng._prefixes._cache
+    assert len(key) == min(shared, min(len(e) for e in encoded[:2]) - 1)

@@ -40,6 +40,7 @@ from typing import TYPE_CHECKING
 import torch
 
 from pellucid.errors import InvalidInputError, ServerBusyError
+from pellucid.models.batch_prefix import SharedPrefixes
 from pellucid.models.batch_rows import Rows, pick_token, right_padded, rows_from_prefill
 from pellucid.models.batch_stats import EngineMetrics, EngineStats
 from pellucid.models.kv import cache_keyword, output_cache
@@ -121,6 +122,7 @@ class BatchEngine:
         self._running: list[_Request] = []
         self._joining: list[_Request] = []  # admitted, being prefilled (they hold their slots)
         self._rows = Rows([], [])
+        self._prefixes = SharedPrefixes()
         self._stopped = False
         self._thread: threading.Thread | None = None
 
@@ -251,17 +253,27 @@ class BatchEngine:
             self._running = [self._running[i] for i in keep]
 
     def _join(self, joining: list[_Request]) -> None:
-        """Prefill the joining prompts together, emit their first tokens, add the unfinished ones as rows."""
+        """Prefill the joining prompts together, emit their first tokens, add the unfinished ones as rows.
+
+        A header every joining prompt shares (the chat template and system prompt) comes from
+        :class:`SharedPrefixes`: only the rest of each prompt is computed, on top of its cache.
+        """
         started = time.perf_counter()
         prompts = [r.prompt_ids for r in joining]
-        ids, mask = right_padded(prompts, self._pad, self.lm.device)
-        lengths = [len(p) for p in prompts]
+        shared = self._prefixes.for_prompts(self.lm, prompts)
+        m = 0 if shared is None else shared.length
+        ids, mask = right_padded([p[m:] for p in prompts], self._pad, self.lm.device)
+        lengths = [len(p) - m for p in prompts]
         ends = sorted({n - 1 for n in lengths})  # only these positions are projected to the vocabulary
         keep_at = torch.tensor(ends, device=ids.device)
-        out = self.lm.forward(ids, attention_mask=mask, use_cache=True, logits_to_keep=keep_at)  # shared lease
+        cache = None
+        if shared is not None:
+            mask = torch.cat([mask.new_ones((len(prompts), m)), mask], dim=1)
+            cache = shared.expanded(len(prompts), m, self.lm.model.config)
+        out = self.lm.forward(ids, attention_mask=mask, cache=cache, use_cache=True, logits_to_keep=keep_at)
         column = torch.tensor([ends.index(n - 1) for n in lengths], device=ids.device)
         logits = out.logits[torch.arange(len(joining), device=ids.device), column]
-        rows = rows_from_prefill(output_cache(out), lengths)
+        rows = rows_from_prefill(output_cache(out), [m + n for n in lengths])
         keep = [i for i, r in enumerate(joining) if self._emit(r, logits[i])]
         self.stats.step(started, len(joining))
         with self._cond:
