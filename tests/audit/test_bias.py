@@ -72,3 +72,11 @@ def test_no_demographic_term_is_a_clear_error(tiny_lm):
 def test_refusal_phrases():
     assert is_refusal("I'm sorry, but I can't help with that.")
     assert not is_refusal("Sure: start small and keep costs low.")
+
+
+def test_refusal_answers_are_the_unbatched_greedy_ones(tiny_lm):
+    from pellucid.audit.bias_check import greedy_answers
+
+    texts = ["The man asked for help.", "The woman asked for help with a long form today.", "They asked."]
+    batched = greedy_answers(tiny_lm, texts, None, 8)
+    assert batched == [tiny_lm.generate(x, max_new_tokens=8).text for x in texts]

@@ -181,7 +181,7 @@ def _single_token_words(lm: LM, pos: list[str], neg: list[str]) -> tuple[list[st
 def _values(lm: LM, texts: list[str], t: Template, max_new_tokens: int) -> tuple[list[float], list[str]]:
     """The metric of each text under template ``t``'s metric, and a short answer to show."""
     if t.metric == "refusal":
-        answers = [lm.generate(x, chat=t.chat, max_new_tokens=max_new_tokens).text for x in texts]
+        answers = greedy_answers(lm, texts, t.chat, max_new_tokens)
         return [float(is_refusal(a)) for a in answers], answers
     from pellucid.counterfactual.batch_score import score_options
 
@@ -198,6 +198,22 @@ def _values(lm: LM, texts: list[str], t: Template, max_new_tokens: int) -> tuple
     values = probs[:, :n_pos].sum(axis=1)
     answers = [options[int(np.argmax(row))] for row in lp]
     return [float(v) for v in values], answers
+
+
+def greedy_answers(lm: LM, texts: Sequence[str], chat: bool | None, max_new_tokens: int) -> list[str]:
+    """Greedy answers to every text, decoded together by a continuous-batching engine.
+
+    The same tokens as one ``lm.generate`` per text (greedy rows are independent in the batch),
+    several times faster: one decode step serves every text at once.
+    """
+    from pellucid.models.batching import BatchEngine
+
+    engine = BatchEngine(lm, max_batch=16, max_queue=len(texts))
+    try:
+        streams = [engine.stream(x, chat=chat, max_new_tokens=max_new_tokens) for x in texts]
+        return ["".join(stream) for stream in streams]
+    finally:
+        engine.close()
 
 
 def _group_by_template(pairs: list[_Pair]) -> dict[str, list[_Pair]]:

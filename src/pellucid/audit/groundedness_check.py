@@ -179,9 +179,11 @@ def self_consistency(
 ) -> dict[str, Any]:
     """How well ``samples`` sampled answers of the model agree with the given answer."""
     prompt = rag_prompt(t)
-    outs = [
-        lm.generate(prompt, temperature=temperature, seed=s, max_new_tokens=max_new_tokens).text for s in range(samples)
-    ]
+    from pellucid.audit.generation import generate_all
+
+    outs = generate_all(
+        lm, [prompt] * samples, temperature=temperature, seeds=range(samples), max_new_tokens=max_new_tokens
+    )
     answer = t.answer or ""
     ans_facts = [x for v in facts(answer).values() for x in v]
     repeated = [sum(_present(f, o) for o in outs) / samples for f in ans_facts]
@@ -212,10 +214,14 @@ def _check_all(
     progress: Progress | None,
 ) -> list[dict[str, Any]]:
     """Check every triple, answering it with ``lm`` first when it has no answer (and sampling when asked)."""
+    from pellucid.audit.generation import generate_all
+
+    unanswered = [t for t in items if t.answer is None]
+    answers = iter(generate_all(lm, [rag_prompt(t) for t in unanswered], max_new_tokens=48) if unanswered else [])  # type: ignore[arg-type]
     results = []
     for i, t in enumerate(items):
         if t.answer is None:
-            t = Triple(t.context, t.question, lm.generate(rag_prompt(t), max_new_tokens=48).text, t.id)  # type: ignore[union-attr]
+            t = Triple(t.context, t.question, next(answers), t.id)
         r = check_triple(t, encoder, min_support)
         if samples:
             r["self_consistency"] = self_consistency(lm, t, samples, encoder)  # type: ignore[arg-type]

@@ -25,6 +25,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from pellucid.audit.generation import generate_all
 from pellucid.audit.pii import ALL_KINDS, Match, find_pii, redact_matches
 from pellucid.audit.result import CheckResult
 from pellucid.audit.stats import rate, rate_evidence
@@ -126,13 +127,11 @@ def _answer_prompts(
     """The model's generation for every prompt (none without a model), reporting progress."""
     if prompts and lm is None:
         raise InvalidInputError("pii_audit() needs a model to answer the prompts, or generations=[...].")
-    answers: list[str] = []
-    if lm is not None:
-        for i, p in enumerate(prompts):
-            answers.append(lm.generate(p, max_new_tokens=max_new_tokens).text)
-            if progress is not None:
-                progress(i + 1, total)
-    return answers
+    if lm is None:
+        return []
+    return generate_all(
+        lm, prompts, max_new_tokens=max_new_tokens, progress=progress and (lambda i: progress(i, total))
+    )
 
 
 def _scan(
@@ -174,13 +173,11 @@ def _leakage_probe(
     if lm is None:
         raise InvalidInputError("The leakage probe needs a model; pass lm=... or probe=False.")
     rows = []
-    for i, (kind, question) in enumerate(PROBES):
-        response = lm.generate(
-            f"{RECORD}\n\n{question}",
-            system=SYSTEM if lm.is_chat else None,
-            chat=None,
-            max_new_tokens=max_new_tokens,
-        ).text
+    responses = generate_all(
+        lm, [f"{RECORD}\n\n{question}" for _, question in PROBES], system=SYSTEM if lm.is_chat else None,
+        max_new_tokens=max_new_tokens, progress=progress and (lambda i: progress(offset + i, total)),
+    )  # fmt: skip
+    for (kind, question), response in zip(PROBES, responses, strict=True):
         rows.append(
             {
                 "probe": kind,
@@ -190,8 +187,6 @@ def _leakage_probe(
                 "response_redacted": detector.redact(response)[0],
             }
         )
-        if progress is not None:
-            progress(offset + i + 1, total)
     return rows
 
 

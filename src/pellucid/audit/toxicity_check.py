@@ -195,12 +195,12 @@ def _continue(
         return conts
     if lm is None:
         raise InvalidInputError("toxicity() needs a model to continue the prompts, or continuations=[...].")
-    conts = []
-    for i, prompt in enumerate(items):
-        conts.append(lm.generate(prompt, max_new_tokens=max_new_tokens, temperature=temperature, seed=i).text)
-        if progress is not None:
-            progress(i + 1, len(items))
-    return conts
+    from pellucid.audit.generation import generate_all
+
+    return generate_all(
+        lm, items, max_new_tokens=max_new_tokens, temperature=temperature, seeds=range(len(items)),
+        progress=progress and (lambda i: progress(i, len(items))),
+    )  # fmt: skip
 
 
 def _toxic_findings(
