@@ -60,7 +60,7 @@ def traffic(
 ) -> None:  # fmt: skip
     """Audit logged calls: toxic responses, personal data, answers unsupported by their context."""
     from pellucid.batch.audit_task import TrafficAuditTask, traffic_report
-    from pellucid.cli.audit_cmd import _write
+    from pellucid.cli.audit_output import write_report
 
     if (window is None) == (dataset is None):
         raise fail("Give --window SPEC (calls in the store) or --dataset FILE (not both).")
@@ -78,7 +78,7 @@ def traffic(
     name = model or (", ".join(sorted(models)) if models else "unknown model")
     report = traffic_report(rows, model=name, source=source, max_toxic_rate=max_toxic_rate, max_pii_rate=max_pii_rate,
                             min_grounded_rate=min_grounded, seconds=time.perf_counter() - started)  # fmt: skip
-    _write(report, out, as_json)
+    write_report(report, out, as_json)
     if strict and report.summary["pass"] != len(report.checks):
         raise typer.Exit(1)
 
