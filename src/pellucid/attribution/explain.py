@@ -245,7 +245,6 @@ def explain(
                    progress=progress)  # fmt: skip
     feature_scores, method_meta = spec.fn(ctx, **resolved)
     units, scorer = ctx.units, ctx.scorer
-
     meta = {
         **method_meta, "forward_passes": scorer.forward_passes, "seconds": round(time.perf_counter() - started, 4),
         **_target_meta(lm, enc, target, target_ids, generated, foil), "label_info": {"input": _input_label_info(units)},
