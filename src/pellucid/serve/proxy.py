@@ -40,10 +40,11 @@ from starlette.background import BackgroundTask
 
 from pellucid.errors import InvalidInputError, ModelNotFoundError
 from pellucid.monitor.errors import StoreBusyError
-from pellucid.serve.gateway import Call, Gateway, rejected_prompt
+from pellucid.serve.gateway import Call, Gateway
 from pellucid.serve.openai_errors import OpenAIError, from_exception
 from pellucid.serve.proxy_answers import Answer, BadUpstreamAnswer, StreamReader, excerpt, read_answer, until
 from pellucid.serve.proxy_errors import bad_answer, failed_event, log_failure, network_error
+from pellucid.serve.rejected_calls import rejected_prompt
 from pellucid.serve.upstreams import Upstream, UpstreamTimeouts
 
 log = logging.getLogger(__name__)
