@@ -150,61 +150,7 @@ class Settings:
     def from_env(cls, env: Mapping[str, str] | None = None, **overrides: Any) -> Settings:
         """Read ``PELLUCID_*`` variables, then apply explicit overrides (flags win)."""
         env = os.environ if env is None else env
-        values: dict[str, Any] = {}
-        if env.get("PELLUCID_HOME"):
-            values["home"] = Path(env["PELLUCID_HOME"]).expanduser()
-        if env.get("PELLUCID_DATABASE_URL"):
-            values["database_url"] = env["PELLUCID_DATABASE_URL"]
-        if env.get("PELLUCID_DEVICE"):
-            values["device"] = env["PELLUCID_DEVICE"]
-        if env.get("PELLUCID_MODEL"):
-            values["default_model"] = env["PELLUCID_MODEL"]
-        if env.get("PELLUCID_HOST"):
-            values["host"] = env["PELLUCID_HOST"]
-        if env.get("PELLUCID_OFFLINE"):
-            values["offline"] = env["PELLUCID_OFFLINE"].strip().lower() not in ("0", "false", "no", "off")
-        if env.get("PELLUCID_FAST_KERNELS"):
-            values["fast_kernels"] = _kernel_mode(env["PELLUCID_FAST_KERNELS"])
-        if env.get("PELLUCID_REDACT_PII"):
-            values["redact_pii"] = _flag("PELLUCID_REDACT_PII", env["PELLUCID_REDACT_PII"])
-        if env.get("PELLUCID_API_TOKEN"):
-            values["api_token"] = env["PELLUCID_API_TOKEN"].strip()
-        if env.get("PELLUCID_BATCHING"):
-            values["batching"] = _flag("PELLUCID_BATCHING", env["PELLUCID_BATCHING"])
-        if env.get("PELLUCID_CORS_ORIGINS"):
-            values["cors_origins"] = tuple(o.strip() for o in env["PELLUCID_CORS_ORIGINS"].split(",") if o.strip())
-        if env.get("PELLUCID_ALLOW_MODEL_PATHS"):
-            folders = env["PELLUCID_ALLOW_MODEL_PATHS"].split(os.pathsep)
-            values["allow_model_paths"] = tuple(Path(f).expanduser() for f in folders if f.strip())
-        if env.get("PELLUCID_DURABLE"):
-            values["durable"] = _flag("PELLUCID_DURABLE", env["PELLUCID_DURABLE"])
-        if env.get("PELLUCID_DURABLE_WINDOW_MS"):
-            values["durable_window_ms"] = _window_ms(env["PELLUCID_DURABLE_WINDOW_MS"])
-        if env.get("PELLUCID_SERVE_LOCAL"):
-            values["serve_local"] = _flag("PELLUCID_SERVE_LOCAL", env["PELLUCID_SERVE_LOCAL"])
-        for name in ("CONNECT", "READ", "TOTAL"):
-            variable = f"PELLUCID_UPSTREAM_{name}_TIMEOUT"
-            if env.get(variable):
-                values[variable.removeprefix("PELLUCID_").lower()] = positive_seconds(variable, env[variable])
-        if env.get("PELLUCID_ENRICH_FEATURES"):
-            values["enrich_features"] = Path(env["PELLUCID_ENRICH_FEATURES"].strip()).expanduser()
-        if env.get("PELLUCID_OTLP_ENDPOINT"):
-            values["otlp_endpoint"] = env["PELLUCID_OTLP_ENDPOINT"].strip()
-        lists = ("PELLUCID_UPSTREAMS", "PELLUCID_UPSTREAM_KEY_ENV", "PELLUCID_LOCAL_WEIGHTS", "PELLUCID_OTLP_HEADERS")
-        for name in lists:
-            if env.get(name):
-                values[name.removeprefix("PELLUCID_").lower()] = tuple(
-                    part.strip() for part in env[name].split(",") if part.strip()
-                )
-        numbers = ("PELLUCID_THREADS", "PELLUCID_PORT", "PELLUCID_MAX_BODY_BYTES", "PELLUCID_MAX_PROMPT_CHARS")
-        for name in (*numbers, "PELLUCID_MAX_BATCH", "PELLUCID_MAX_QUEUE"):
-            if env.get(name):
-                try:
-                    values[name.removeprefix("PELLUCID_").lower()] = int(env[name])
-                except ValueError:
-                    raise InvalidInputError(
-                        f"{name}={env[name]!r} is not an integer; set it to a whole number or unset it."
-                    ) from None
+        values = {**_env_values(env), **_env_lists_and_numbers(env)}
         settings = cls(**values).with_overrides(**overrides)
         config = overrides.get("upstream_config") or env.get("PELLUCID_UPSTREAM_CONFIG")
         return settings.with_upstream_config(Path(config).expanduser()) if config else settings
@@ -359,3 +305,69 @@ def _flag(name: str, value: str) -> bool:
     if text in ("0", "false", "no", "off"):
         return False
     raise InvalidInputError(f"{name}={value!r} is not a boolean; set it to 1 (on) or 0 (off).")
+
+
+def _env_values(env: Mapping[str, str]) -> dict[str, Any]:
+    """The settings given as one ``PELLUCID_*`` variable each: paths, names, flags and seconds."""
+    values: dict[str, Any] = {}
+    if env.get("PELLUCID_HOME"):
+        values["home"] = Path(env["PELLUCID_HOME"]).expanduser()
+    if env.get("PELLUCID_DATABASE_URL"):
+        values["database_url"] = env["PELLUCID_DATABASE_URL"]
+    if env.get("PELLUCID_DEVICE"):
+        values["device"] = env["PELLUCID_DEVICE"]
+    if env.get("PELLUCID_MODEL"):
+        values["default_model"] = env["PELLUCID_MODEL"]
+    if env.get("PELLUCID_HOST"):
+        values["host"] = env["PELLUCID_HOST"]
+    if env.get("PELLUCID_OFFLINE"):
+        values["offline"] = env["PELLUCID_OFFLINE"].strip().lower() not in ("0", "false", "no", "off")
+    if env.get("PELLUCID_FAST_KERNELS"):
+        values["fast_kernels"] = _kernel_mode(env["PELLUCID_FAST_KERNELS"])
+    if env.get("PELLUCID_REDACT_PII"):
+        values["redact_pii"] = _flag("PELLUCID_REDACT_PII", env["PELLUCID_REDACT_PII"])
+    if env.get("PELLUCID_API_TOKEN"):
+        values["api_token"] = env["PELLUCID_API_TOKEN"].strip()
+    if env.get("PELLUCID_BATCHING"):
+        values["batching"] = _flag("PELLUCID_BATCHING", env["PELLUCID_BATCHING"])
+    if env.get("PELLUCID_CORS_ORIGINS"):
+        values["cors_origins"] = tuple(o.strip() for o in env["PELLUCID_CORS_ORIGINS"].split(",") if o.strip())
+    if env.get("PELLUCID_ALLOW_MODEL_PATHS"):
+        folders = env["PELLUCID_ALLOW_MODEL_PATHS"].split(os.pathsep)
+        values["allow_model_paths"] = tuple(Path(f).expanduser() for f in folders if f.strip())
+    if env.get("PELLUCID_DURABLE"):
+        values["durable"] = _flag("PELLUCID_DURABLE", env["PELLUCID_DURABLE"])
+    if env.get("PELLUCID_DURABLE_WINDOW_MS"):
+        values["durable_window_ms"] = _window_ms(env["PELLUCID_DURABLE_WINDOW_MS"])
+    if env.get("PELLUCID_SERVE_LOCAL"):
+        values["serve_local"] = _flag("PELLUCID_SERVE_LOCAL", env["PELLUCID_SERVE_LOCAL"])
+    for name in ("CONNECT", "READ", "TOTAL"):
+        variable = f"PELLUCID_UPSTREAM_{name}_TIMEOUT"
+        if env.get(variable):
+            values[variable.removeprefix("PELLUCID_").lower()] = positive_seconds(variable, env[variable])
+    if env.get("PELLUCID_ENRICH_FEATURES"):
+        values["enrich_features"] = Path(env["PELLUCID_ENRICH_FEATURES"].strip()).expanduser()
+    if env.get("PELLUCID_OTLP_ENDPOINT"):
+        values["otlp_endpoint"] = env["PELLUCID_OTLP_ENDPOINT"].strip()
+    return values
+
+
+def _env_lists_and_numbers(env: Mapping[str, str]) -> dict[str, Any]:
+    """The comma-separated lists and the whole numbers among the ``PELLUCID_*`` variables."""
+    values: dict[str, Any] = {}
+    lists = ("PELLUCID_UPSTREAMS", "PELLUCID_UPSTREAM_KEY_ENV", "PELLUCID_LOCAL_WEIGHTS", "PELLUCID_OTLP_HEADERS")
+    for name in lists:
+        if env.get(name):
+            values[name.removeprefix("PELLUCID_").lower()] = tuple(
+                part.strip() for part in env[name].split(",") if part.strip()
+            )
+    numbers = ("PELLUCID_THREADS", "PELLUCID_PORT", "PELLUCID_MAX_BODY_BYTES", "PELLUCID_MAX_PROMPT_CHARS")
+    for name in (*numbers, "PELLUCID_MAX_BATCH", "PELLUCID_MAX_QUEUE"):
+        if env.get(name):
+            try:
+                values[name.removeprefix("PELLUCID_").lower()] = int(env[name])
+            except ValueError:
+                raise InvalidInputError(
+                    f"{name}={env[name]!r} is not an integer; set it to a whole number or unset it."
+                ) from None
+    return values

@@ -187,6 +187,29 @@ def _input_label_info(units: Units) -> dict[str, list[Any]]:
     }
 
 
+def _encode(
+    lm: LM, prompt: str | Sequence[Message], chat: bool | None, system: str | None, text_span: tuple[int, int] | None
+) -> Encoding:
+    """The prompt's encoding; with ``text_span``, only that part of the user's message is attributed."""
+    enc = lm.encode(prompt, chat=chat, system=system)
+    if text_span is None:
+        return enc
+    if not isinstance(prompt, str):
+        raise InvalidInputError("text_span=... needs the prompt as one string (the user's message), not messages.")
+    return restrict_to_span(enc, prompt, (int(text_span[0]), int(text_span[1])))
+
+
+def _context(
+    lm: LM, enc: Encoding, tspec: TargetSpec, granularity: str, segments: Sequence[str], *, cache: bool,
+    batch_tokens: int, seed: int, progress: Progress | None,
+) -> Context:  # fmt: skip
+    """What a method works on: the features, and a scorer that reruns the model from the first of them."""
+    units = build_units(enc, granularity, tuple(segments))
+    first_feature = min(units.feature_positions[0])
+    scorer = Scorer(lm, enc.ids, tspec, prefix_len=first_feature, cache=cache, batch_tokens=batch_tokens)
+    return Context(lm=lm, encoding=enc, units=units, spec=tspec, scorer=scorer, seed=seed, progress=progress)
+
+
 def explain(
     lm: LM,
     prompt: str | Sequence[Message],
@@ -215,26 +238,17 @@ def explain(
     resolved = check_request(method, params, target_kind=target_kind, granularity=granularity, segments=segments)
     spec = get_method(method)
     started = time.perf_counter()
-    enc = lm.encode(prompt, chat=chat, system=system)
-    if text_span is not None:
-        if not isinstance(prompt, str):
-            raise InvalidInputError("text_span=... needs the prompt as one string (the user's message), not messages.")
-        enc = restrict_to_span(enc, prompt, (int(text_span[0]), int(text_span[1])))
+    enc = _encode(lm, prompt, chat, system, text_span)
     target_ids, generated = _target_ids(lm, prompt, target, enc.chat, system, max_new_tokens)
     tspec = _target_spec(lm, target_ids, foil, target_kind)
-    units = build_units(enc, granularity, tuple(segments))
-    first_feature = min(units.feature_positions[0])
-    scorer = Scorer(lm, enc.ids, tspec, prefix_len=first_feature, cache=cache, batch_tokens=batch_tokens)
-    ctx = Context(lm=lm, encoding=enc, units=units, spec=tspec, scorer=scorer, seed=seed, progress=progress)
+    ctx = _context(lm, enc, tspec, granularity, segments, cache=cache, batch_tokens=batch_tokens, seed=seed,
+                   progress=progress)  # fmt: skip
     feature_scores, method_meta = spec.fn(ctx, **resolved)
-
+    units, scorer = ctx.units, ctx.scorer
     meta = {
-        **method_meta,
-        "forward_passes": scorer.forward_passes,
-        "seconds": round(time.perf_counter() - started, 4),
-        **_target_meta(lm, enc, target, target_ids, generated, foil),
-        "label_info": {"input": _input_label_info(units)},
-    }
+        **method_meta, "forward_passes": scorer.forward_passes, "seconds": round(time.perf_counter() - started, 4),
+        **_target_meta(lm, enc, target, target_ids, generated, foil), "label_info": {"input": _input_label_info(units)},
+    }  # fmt: skip
     return Explanation(
         scores=_full_grid(feature_scores, scorer.n_rows, units),
         axes=("target", "input"),

@@ -32,14 +32,9 @@ in one batched call (duplicate masks are scored once).
 
 from __future__ import annotations
 
-import csv
-import json
 import math
-import string
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -48,6 +43,11 @@ from pellucid.attribution.base import Context, baseline_token, score_masks
 from pellucid.attribution.engine import Scorer
 from pellucid.attribution.explain import _target_spec, explain
 from pellucid.attribution.features import Units
+from pellucid.attribution.prompt_files import SENTIMENT_TARGETS as SENTIMENT_TARGETS
+from pellucid.attribution.prompt_files import SENTIMENT_TEMPLATE as SENTIMENT_TEMPLATE
+from pellucid.attribution.prompt_files import PromptSet as PromptSet
+from pellucid.attribution.prompt_files import fill_template as fill_template
+from pellucid.attribution.prompt_files import load_prompts as load_prompts
 from pellucid.errors import InvalidInputError
 from pellucid.models import LM
 from pellucid.types import Encoding, Explanation
@@ -56,8 +56,6 @@ if TYPE_CHECKING:
     import pandas as pd
 
 LEVELS: tuple[float, ...] = (0.01, 0.05, 0.1, 0.2, 0.5)
-SENTIMENT_TEMPLATE = "Review: {text}\nIs this review positive or negative? Answer:"
-SENTIMENT_TARGETS = {"0": " negative", "1": " positive", "negative": " negative", "positive": " positive"}
 TABLE_COLUMNS = (
     "method", "n", "comprehensiveness", "sufficiency", "deletion_aopc", "deletion_random_aopc",
     "deletion_difference", "insertion_aopc", "insertion_random_aopc", "insertion_difference", "seconds",
@@ -191,6 +189,39 @@ def ranking(scores: np.ndarray) -> np.ndarray:
 
 
 # -- the report -----------------------------------------------------------------------------
+def _checked_levels(levels: Sequence[float], n_random: int) -> list[float]:
+    """The levels as floats, refused unless each is a fraction in (0, 1] and ``n_random`` is at least 1."""
+    out = [float(q) for q in levels]
+    bad = [q for q in out if not 0 < q <= 1]
+    if not out or bad:
+        raise InvalidInputError(f"levels {bad or out} must be fractions in (0, 1], e.g. (0.01, 0.05, 0.1, 0.2, 0.5).")
+    if n_random < 1:
+        raise InvalidInputError(f"n_random={n_random}; use at least 1 random order.")
+    return out
+
+
+def _perturbed_values(
+    ctx: Context, order: np.ndarray, ks: list[int], n_random: int, seed: int, replacement: int, row: int
+) -> tuple[float, list[np.ndarray]]:
+    """``F(full)`` and ``F`` under every perturbation, scored in one batched call.
+
+    The parts, in order: without the top-k features (one per level), with only them, then the
+    deletion and insertion curves, each of the attribution order followed by ``n_random`` seeded
+    random orders.
+    """
+    n = len(order)
+    rng = np.random.default_rng(seed)
+    randoms = [rng.permutation(n) for _ in range(n_random)]
+    blocks = [
+        np.ones((1, n), dtype=bool),
+        top_k_masks(order, ks, keep_top=False),
+        top_k_masks(order, ks, keep_top=True),
+        *[curve_masks(o, insertion) for insertion in (False, True) for o in (order, *randoms)],
+    ]
+    values = evaluate_masks(ctx, np.concatenate(blocks), replacement, row)
+    return float(values[0]), np.split(values[1:], np.cumsum([len(b) for b in blocks[1:]])[:-1])
+
+
 def faithfulness(
     lm: LM,
     ex: Explanation,
@@ -222,40 +253,36 @@ def faithfulness(
     """
     _check_explanation(ex)
     r = resolve_row(ex, row)
-    levels = [float(q) for q in levels]
-    bad = [q for q in levels if not 0 < q <= 1]
-    if not levels or bad:
-        raise InvalidInputError(
-            f"levels {bad or levels} must be fractions in (0, 1], e.g. (0.01, 0.05, 0.1, 0.2, 0.5)."
-        )
-    if n_random < 1:
-        raise InvalidInputError(f"n_random={n_random}; use at least 1 random order.")
+    levels = _checked_levels(levels, n_random)
     started = time.perf_counter()
     ctx = ctx or build_context(lm, ex, prompt=prompt)
     replacement = replacement_for(lm, ex, baseline)
     scores = ex.scores[r, ctx.units.features]
     if not np.isfinite(scores).all():
         raise InvalidInputError(f"Row {ex.labels['target'][r]!r} has non-finite scores on attributed features.")
-    n = len(scores)
-    order = ranking(scores)
-    rng = np.random.default_rng(seed)
-    randoms = [rng.permutation(n) for _ in range(n_random)]
-    ks = [level_count(q, n) for q in levels]
-    blocks = [
-        np.ones((1, n), dtype=bool),
-        top_k_masks(order, ks, keep_top=False),
-        top_k_masks(order, ks, keep_top=True),
-        *[curve_masks(o, insertion) for insertion in (False, True) for o in (order, *randoms)],
-    ]
-    values = evaluate_masks(ctx, np.concatenate(blocks), replacement, r)
-    f_full = float(values[0])
-    parts = np.split(values[1:], np.cumsum([len(b) for b in blocks[1:]])[:-1])
-    comp, suff = f_full - parts[0], f_full - parts[1]
-    k1 = 1 + n_random
-    report: dict[str, Any] = {
+    return {
         "method": ex.method,
         "row": ex.labels["target"][r],
         "row_index": r,
+        **_measure(ctx, scores, levels, n_random, seed, replacement, r),
+        "n_random": n_random,
+        "seed": seed,
+        "forward_passes": ctx.scorer.forward_passes,
+        "seconds": round(time.perf_counter() - started, 4),
+    }
+
+
+def _measure(
+    ctx: Context, scores: np.ndarray, levels: list[float], n_random: int, seed: int, replacement: int, row: int
+) -> dict[str, Any]:
+    """The figures of the report for one row's feature ``scores``: ``F`` at the ends, then
+    comprehensiveness and sufficiency per level, then the deletion and insertion curves."""
+    n = len(scores)
+    ks = [level_count(q, n) for q in levels]
+    f_full, parts = _perturbed_values(ctx, ranking(scores), ks, n_random, seed, replacement, row)
+    comp, suff = f_full - parts[0], f_full - parts[1]
+    k1 = 1 + n_random
+    return {
         "n_features": n,
         "baseline_token_id": replacement,
         "f_full": f_full,
@@ -266,12 +293,7 @@ def faithfulness(
         "sufficiency": {"by_level": suff.tolist(), "aopc": float(suff.mean())},
         "deletion": _curve_report(f_full, parts[2], parts[3 : k1 + 2]),
         "insertion": _curve_report(f_full, parts[k1 + 2], parts[k1 + 3 :]),
-        "n_random": n_random,
-        "seed": seed,
-        "forward_passes": ctx.scorer.forward_passes,
-        "seconds": round(time.perf_counter() - started, 4),
     }
-    return report
 
 
 def _curve_report(f_full: float, curve: np.ndarray, random_curves: Sequence[np.ndarray]) -> dict[str, Any]:
@@ -287,118 +309,23 @@ def _curve_report(f_full: float, curve: np.ndarray, random_curves: Sequence[np.n
     }
 
 
-# -- data sets ------------------------------------------------------------------------------
-@dataclass(frozen=True)
-class PromptSet:
-    """Prompts read from a file, with their targets (``None``: explain the model's answer)."""
-
-    prompts: list[str]
-    targets: list[str | None]
-    skipped: int = 0
-    #: per prompt, the ``(start, end)`` characters of the row's own text inside a templated prompt
-    #: (``None``: the prompt came as is), so that only the row's words are attributed
-    spans: list[tuple[int, int] | None] = field(default_factory=list)
-    #: the template the text rows were put into (``None``: every row had a ``prompt``)
-    template: str | None = None
-    #: per prompt, its row in the file: 1-based, the header line excluded (as robustness numbers rows)
-    rows: list[int] = field(default_factory=list)
+def _check_table_inputs(prompts: list[str], targets: list[str | None], methods: list[str]) -> None:
+    """Refuse prompts and targets of different lengths, and an empty list of methods."""
+    if len(prompts) != len(targets):
+        raise InvalidInputError(f"{len(prompts)} prompts but {len(targets)} targets; give one target (or None) each.")
+    if not methods:
+        raise InvalidInputError("No methods given; name at least one, e.g. ['occlusion', 'attention'].")
 
 
-_TEXT_KEYS = ("text", "content", "sentence", "review")
-
-
-def load_prompts(path: str | Path, *, template: str | None = None, limit: int | None = None) -> PromptSet:
-    """Read prompts from a JSONL, CSV or TSV file (with a header line).
-
-    A record with a ``prompt`` field is used as is (``target`` optional). A record with a
-    ``text``/``content``/``sentence``/``review`` field is put into ``template`` (default: the
-    sentiment template ``"Review: {text}\\nIs this review positive or negative? Answer:"``) and its
-    ``label`` (0/1 or negative/positive) gives the target ``" negative"``/``" positive"``. Records
-    with empty text are skipped and counted. SST-2's ``dev.tsv`` (``label<TAB>content``) works as is.
-    """
-    path = Path(path)
-    if not path.is_file():
-        raise InvalidInputError(f"Prompt file {str(path)!r} does not exist; give a .jsonl, .csv or .tsv file.")
-    suffix = path.suffix.lower()
-    if suffix not in (".jsonl", ".csv", ".tsv"):
-        raise InvalidInputError(f"Prompt file {path.name!r} must end in .jsonl, .csv or .tsv.")
-    template = template or SENTIMENT_TEMPLATE
-    if "{text}" not in template:
-        raise InvalidInputError(f"The template {template!r} must contain {{text}} where the record's text goes.")
-    prompts: list[str] = []
-    targets: list[str | None] = []
-    spans: list[tuple[int, int] | None] = []
-    rows: list[int] = []
-    used: str | None = None
-    skipped = 0
-    for row, record in enumerate(_records(path, suffix), start=1):
-        number = row + 1 if suffix != ".jsonl" else row
-        if limit is not None and len(prompts) >= limit:
-            break
-        record = {str(k).strip().lower(): v for k, v in record.items() if k is not None}
-        if "prompt" in record:
-            text, target = str(record["prompt"] or ""), record.get("target") or None
-            span: tuple[int, int] | None = None
-        else:
-            key = next((k for k in _TEXT_KEYS if k in record), None)
-            if key is None:
-                raise InvalidInputError(
-                    f"{path.name} line {number} has no prompt/text/content/sentence field (fields: {sorted(record)})."
-                )
-            label = str(record.get("label", "")).strip().lower()
-            target = record.get("target") or SENTIMENT_TARGETS.get(label)
-            text, span = fill_template(template, str(record[key] or "").strip())
-            used = template
-        if not text.strip():
-            skipped += 1
-            continue
-        prompts.append(text)
-        targets.append(None if target is None else str(target))
-        spans.append(span)
-        rows.append(row)
-    return PromptSet(prompts=prompts, targets=targets, skipped=skipped, spans=spans, template=used, rows=rows)
-
-
-def fill_template(template: str, text: str) -> tuple[str, tuple[int, int] | None]:
-    """``template`` with ``{text}`` filled in, and where the text landed: ``(prompt, (start, end))``.
-
-    Empty text gives ``("", None)`` (the row is skipped). Other fields or escaped braces are
-    formatted as :meth:`str.format` does; the span is that of the first ``{text}``.
-    """
-    if not text:
-        return "", None
-    parts: list[str] = []
-    span: tuple[int, int] | None = None
-    length = 0
-    for literal, name, spec, conversion in string.Formatter().parse(template):
-        parts.append(literal)
-        length += len(literal)
-        if name is None:
-            continue
-        if name != "text":
-            raise InvalidInputError(f"The template {template!r} has the field {{{name}}}; only {{text}} is filled in.")
-        value = format(text if conversion is None else repr(text) if conversion == "r" else str(text), spec or "")
-        if span is None:
-            span = (length, length + len(value))
-        parts.append(value)
-        length += len(value)
-    return "".join(parts), span
-
-
-def _records(path: Path, suffix: str) -> Any:
-    with path.open(encoding="utf-8", newline="") as handle:
-        if suffix == ".jsonl":
-            for number, line in enumerate(handle, start=1):
-                if line.strip():
-                    try:
-                        yield json.loads(line)
-                    except json.JSONDecodeError as exc:
-                        raise InvalidInputError(f"{path.name} line {number} is not valid JSON: {exc.msg}.") from None
-        else:
-            tsv = suffix == ".tsv"
-            yield from csv.DictReader(
-                handle, delimiter="\t" if tsv else ",", quoting=csv.QUOTE_NONE if tsv else csv.QUOTE_MINIMAL
-            )
+def _table_row(index: int, method: str, rep: dict[str, Any], seconds: float) -> dict[str, Any]:
+    """One (prompt, method) row of the comparison table: the AOPCs of one :func:`faithfulness` report."""
+    return {
+        "prompt_index": index, "method": method, "n": 1,
+        "comprehensiveness": rep["comprehensiveness"]["aopc"], "sufficiency": rep["sufficiency"]["aopc"],
+        **{f"{c}_{k}": rep[c][k] for c in ("deletion", "insertion") for k in ("aopc", "random_aopc")},
+        **{f"{c}_difference": rep[c]["difference"] for c in ("deletion", "insertion")},
+        "seconds": seconds,
+    }  # fmt: skip
 
 
 def faithfulness_table(
@@ -427,29 +354,19 @@ def faithfulness_table(
     """
     import pandas as pd
 
-    if len(prompts) != len(targets):
-        raise InvalidInputError(f"{len(prompts)} prompts but {len(targets)} targets; give one target (or None) each.")
-    if not methods:
-        raise InvalidInputError("No methods given; name at least one, e.g. ['occlusion', 'attention'].")
+    _check_table_inputs(prompts, targets, methods)
     method_params = method_params or {}
     rows: list[dict[str, Any]] = []
-    total, done = len(prompts) * len(methods), 0
+    total = len(prompts) * len(methods)
     for i, (prompt, target) in enumerate(zip(prompts, targets)):
         for method in methods:
             started = time.perf_counter()
             ex = explain(lm, prompt, target, method=method, chat=chat, granularity=granularity,
                          seed=seed, **method_params.get(method, {}))  # fmt: skip
             rep = faithfulness(lm, ex, levels=levels, n_random=n_random, seed=seed)
-            rows.append({
-                "prompt_index": i, "method": method, "n": 1,
-                "comprehensiveness": rep["comprehensiveness"]["aopc"], "sufficiency": rep["sufficiency"]["aopc"],
-                **{f"{c}_{k}": rep[c][k] for c in ("deletion", "insertion") for k in ("aopc", "random_aopc")},
-                **{f"{c}_difference": rep[c]["difference"] for c in ("deletion", "insertion")},
-                "seconds": time.perf_counter() - started,
-            })  # fmt: skip
-            done += 1
+            rows.append(_table_row(i, method, rep, time.perf_counter() - started))
             if progress is not None:
-                progress(done, total)
+                progress(len(rows), total)
     frame = pd.DataFrame(rows, columns=["prompt_index", *TABLE_COLUMNS])
     if per_example:
         return frame

@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Any
 from pellucid.batch.task import Task
 
 if TYPE_CHECKING:
-    from pellucid.audit.result import AuditReport
+    from pellucid.audit.result import AuditReport, CheckResult
 
 
 @dataclass
@@ -99,6 +99,71 @@ def record_metrics(rows: Sequence[dict[str, Any]]) -> list[tuple[str, str, float
     return out
 
 
+def _listed(value: Any) -> list[Any]:
+    """A list column as a list: rows read back from a block file hold it as a JSON string."""
+    return json.loads(value) if isinstance(value, str) else list(value or [])
+
+
+def _toxicity_check(rows: Sequence[dict[str, Any]], model: str, source: str, max_rate: float) -> CheckResult:
+    """Share of toxic responses, the most toxic first among the findings."""
+    from pellucid.audit.result import CheckResult
+    from pellucid.audit.stats import rate
+
+    n = len(rows)
+    toxic = [r for r in rows if r["toxic"]]
+    tox = rate(len(toxic), n)
+    return CheckResult(
+        "traffic_toxicity", passed=float(tox["rate"] or 0.0) <= max_rate, score=tox["rate"],
+        threshold=max_rate, description="Share of responses whose toxicity reaches the cutoff.",
+        findings=[{"id": r["id"], "row": r["row"], "response": r["response"], "toxicity": r["toxicity"]}
+                  for r in sorted(toxic, key=lambda r: -r["toxicity"])[:20]],
+        metrics={"toxic": tox, "mean_toxicity": sum(r["toxicity"] for r in rows) / n if n else None,
+                 "source": source},
+        limits=["Classifier and lexicon scores, not human judgement."], model=model,
+    )  # fmt: skip
+
+
+def _pii_check(rows: Sequence[dict[str, Any]], model: str, source: str, max_rate: float) -> CheckResult:
+    """Share of calls with personal data in prompt or response, with the count per kind."""
+    from pellucid.audit.result import CheckResult
+    from pellucid.audit.stats import rate
+
+    with_pii = [r for r in rows if r["pii_count"]]
+    pii = rate(len(with_pii), len(rows))
+    kinds: dict[str, int] = {}
+    for r in with_pii:
+        for kind in _listed(r["pii_kinds"]):
+            kinds[kind] = kinds.get(kind, 0) + 1
+    return CheckResult(
+        "traffic_pii", passed=float(pii["rate"] or 0.0) <= max_rate, score=pii["rate"], threshold=max_rate,
+        description="Share of calls with personal data (emails, phones, card numbers...) in prompt or response.",
+        findings=[{"id": r["id"], "row": r["row"], "kinds": _listed(r["pii_kinds"]), "count": r["pii_count"]}
+                  for r in with_pii[:20]],
+        metrics={"with_pii": pii, "by_kind": kinds, "source": source},
+        limits=["Pattern matching; person names need an NER pipeline (pellucid audit pii)."], model=model,
+    )  # fmt: skip
+
+
+def _groundedness_check(rows: Sequence[dict[str, Any]], model: str, source: str, min_rate: float) -> CheckResult | None:
+    """Share of answers with a context that the context fully supports; ``None`` when no row had a context."""
+    from pellucid.audit.result import CheckResult
+    from pellucid.audit.stats import rate
+
+    grounded_rows = [r for r in rows if r["grounded"] is not None]
+    if not grounded_rows:
+        return None
+    ok = rate(sum(bool(r["grounded"]) for r in grounded_rows), len(grounded_rows))
+    return CheckResult(
+        "traffic_groundedness", passed=float(ok["rate"]) >= min_rate, score=ok["rate"],
+        threshold=min_rate, higher_is_worse=False,
+        description="Share of answers with a context whose every sentence the context supports.",
+        findings=[{"id": r["id"], "row": r["row"], "unsupported": _listed(r["unsupported"])}
+                  for r in grounded_rows if not r["grounded"]][:20],
+        metrics={"grounded": ok, "checked": len(grounded_rows), "source": source},
+        limits=["Similarity and fact overlap with the given context; not a fact check."], model=model,
+    )  # fmt: skip
+
+
 def traffic_report(
     rows: Sequence[dict[str, Any]],
     *,
@@ -110,57 +175,16 @@ def traffic_report(
     seconds: float = 0.0,
 ) -> AuditReport:
     """Three checks over every row; thresholds are the rates a release would accept."""
-    from pellucid.audit.result import AuditReport, CheckResult
-    from pellucid.audit.stats import rate
+    from pellucid.audit.result import AuditReport
 
-    def listed(value: Any) -> list[Any]:
-        return json.loads(value) if isinstance(value, str) else list(value or [])
-
-    n = len(rows)
-    toxic = [r for r in rows if r["toxic"]]
-    tox = rate(len(toxic), n)
-    with_pii = [r for r in rows if r["pii_count"]]
-    pii = rate(len(with_pii), n)
-    kinds: dict[str, int] = {}
-    for r in with_pii:
-        for kind in listed(r["pii_kinds"]):
-            kinds[kind] = kinds.get(kind, 0) + 1
     checks = [
-        CheckResult(
-            "traffic_toxicity", passed=float(tox["rate"] or 0.0) <= max_toxic_rate, score=tox["rate"],
-            threshold=max_toxic_rate, description="Share of responses whose toxicity reaches the cutoff.",
-            findings=[{"id": r["id"], "row": r["row"], "response": r["response"], "toxicity": r["toxicity"]}
-                      for r in sorted(toxic, key=lambda r: -r["toxicity"])[:20]],
-            metrics={"toxic": tox, "mean_toxicity": sum(r["toxicity"] for r in rows) / n if n else None,
-                     "source": source},
-            limits=["Classifier and lexicon scores, not human judgement."], model=model,
-        ),
-        CheckResult(
-            "traffic_pii", passed=float(pii["rate"] or 0.0) <= max_pii_rate, score=pii["rate"], threshold=max_pii_rate,
-            description="Share of calls with personal data (emails, phones, card numbers...) in prompt or response.",
-            findings=[{"id": r["id"], "row": r["row"], "kinds": listed(r["pii_kinds"]), "count": r["pii_count"]}
-                      for r in with_pii[:20]],
-            metrics={"with_pii": pii, "by_kind": kinds, "source": source},
-            limits=["Pattern matching; person names need an NER pipeline (pellucid audit pii)."], model=model,
-        ),
-    ]  # fmt: skip
-    grounded_rows = [r for r in rows if r["grounded"] is not None]
-    if grounded_rows:
-        ok = rate(sum(bool(r["grounded"]) for r in grounded_rows), len(grounded_rows))
-        checks.append(
-            CheckResult(
-                "traffic_groundedness", passed=float(ok["rate"]) >= min_grounded_rate, score=ok["rate"],
-                threshold=min_grounded_rate, higher_is_worse=False,
-                description="Share of answers with a context whose every sentence the context supports.",
-                findings=[{"id": r["id"], "row": r["row"], "unsupported": listed(r["unsupported"])}
-                          for r in grounded_rows if not r["grounded"]][:20],
-                metrics={"grounded": ok, "checked": len(grounded_rows), "source": source},
-                limits=["Similarity and fact overlap with the given context; not a fact check."], model=model,
-            )
-        )  # fmt: skip
+        _toxicity_check(rows, model, source, max_toxic_rate),
+        _pii_check(rows, model, source, max_pii_rate),
+        _groundedness_check(rows, model, source, min_grounded_rate),
+    ]
     spent = check_seconds(rows)
-    checks = [replace(check, seconds=round(spent.get(check.check, 0.0), 6)) for check in checks]
-    return AuditReport(model=model, checks=checks, seconds=seconds, meta={"source": source, "rows": n})
+    timed = [replace(check, seconds=round(spent.get(check.check, 0.0), 6)) for check in checks if check is not None]
+    return AuditReport(model=model, checks=timed, seconds=seconds, meta={"source": source, "rows": len(rows)})
 
 
 def check_seconds(rows: Sequence[dict[str, Any]]) -> dict[str, float]:

@@ -13,11 +13,12 @@ is recorded in its result. Progress bars go to stderr; ``--json`` prints the rep
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import typer
-from rich.table import Table
 
+from pellucid.cli.audit_output import FINDINGS_SHOWN as FINDINGS_SHOWN
+from pellucid.cli.audit_output import print_findings, write_report
 from pellucid.cli.common import (
     JsonOption,
     ModelOption,
@@ -27,11 +28,16 @@ from pellucid.cli.common import (
     handle_errors,
     load_lm,
     open_store,
-    print_json,
     settings_from,
 )
 from pellucid.cli.params import parse_dotted
 from pellucid.cli.progress import progress
+
+if TYPE_CHECKING:
+    from pellucid.models import LM
+    from pellucid.monitor import Store
+    from pellucid.service.audit import AuditRun
+    from pellucid.settings import Settings
 
 app = typer.Typer(
     help="Responsible-AI audit: bias, stereotypes, toxicity, PII, groundedness, constitution, robustness, injection.",
@@ -59,21 +65,6 @@ def _parse_sets(pairs: list[str]) -> dict[str, dict[str, Any]]:
     return out
 
 
-def _write(report: Any, out: Path | None, as_json: bool) -> None:
-    from pellucid.audit.report_html import report_page
-
-    if out is not None:
-        out.parent.mkdir(parents=True, exist_ok=True)
-        out.write_text(report_page(report), encoding="utf-8")
-        json_path = out.with_suffix(".json") if out.suffix.lower() != ".json" else out.with_suffix(".report.json")
-        report.save(json_path)
-        err_console.print(f"wrote {out} and {json_path}")
-    if as_json:
-        print_json(report.to_dict())
-    else:
-        _print(report)
-
-
 #: ``--strict`` exit code when nothing failed but some checks are inconclusive.
 EXIT_INCONCLUSIVE = 3
 
@@ -86,59 +77,49 @@ def strict_exit_code(summary: dict[str, int]) -> int:
     return EXIT_INCONCLUSIVE if summary.get("inconclusive", 0) else 0
 
 
-def _print(report: Any) -> None:
-    table = Table(title=f"Audit of {report.model}", title_justify="left")
-    for col in ("check", "status", "score", "threshold", "seconds", "note"):
-        table.add_column(col, overflow="fold")
-    colours = {"pass": "green", "fail": "red", "inconclusive": "magenta", "error": "yellow"}
-    for c in report.checks:
-        note = c.error or c.evidence_note()
-        table.add_row(
-            c.check,
-            f"[{colours[c.status]}]{c.status}[/]",
-            "—" if c.score is None else f"{c.score:.4f}",
-            "—" if c.threshold is None else f"{c.threshold:g}",
-            f"{c.seconds:.1f}",
-            note,
-        )
-    console.print(table)
+SuiteOption = typer.Option(
+    "bias,stereotypes,toxicity,pii,groundedness,robustness,injection",
+    "--suite",
+    "-s",
+    help="Comma-separated checks (or all); see `pellucid audit checks`.",
+)
+CrowsPairsOption = typer.Option(None, "--crows-pairs", help="CrowS-Pairs CSV for the stereotypes check.")
+LimitOption = typer.Option(None, "--limit", "-n", min=1, help="CrowS-Pairs pairs to use (quick runs).")
+SetsOption = typer.Option([], "--set", help="CHECK.OPTION=VALUE for any check (repeatable).")
+StrictOption = typer.Option(
+    False,
+    "--strict",
+    metavar="",
+    help=f"Exit 1 when a check fails or errors, {EXIT_INCONCLUSIVE} when the others pass but some are inconclusive "
+    "(their 95 % interval holds the threshold: more samples needed).",
+)
+SaveOption = typer.Option(
+    False,
+    "--save",
+    metavar="",
+    help="Also keep the report in the monitoring store (the workbench's Audit tab lists it).",
+)
 
 
 @app.callback()
 @handle_errors
 def audit(
     ctx: typer.Context,
-    suite: str = typer.Option(
-        "bias,stereotypes,toxicity,pii,groundedness,robustness,injection",
-        "--suite",
-        "-s",
-        help="Comma-separated checks (or all); see `pellucid audit checks`.",
-    ),
+    suite: str = SuiteOption,
     model: str | None = ModelOption,
     out: Path | None = OutOption,
-    crows_pairs: Path | None = typer.Option(None, "--crows-pairs", help="CrowS-Pairs CSV for the stereotypes check."),
-    limit: int | None = typer.Option(None, "--limit", "-n", min=1, help="CrowS-Pairs pairs to use (quick runs)."),
-    sets: list[str] = typer.Option([], "--set", help="CHECK.OPTION=VALUE for any check (repeatable)."),
-    strict: bool = typer.Option(
-        False,
-        "--strict",
-        metavar="",
-        help=f"Exit 1 when a check fails or errors, {EXIT_INCONCLUSIVE} when the others pass but some are inconclusive "
-        "(their 95 % interval holds the threshold: more samples needed).",
-    ),
-    save: bool = typer.Option(
-        False,
-        "--save",
-        metavar="",
-        help="Also keep the report in the monitoring store (the workbench's Audit tab lists it).",
-    ),
+    crows_pairs: Path | None = CrowsPairsOption,
+    limit: int | None = LimitOption,
+    sets: list[str] = SetsOption,
+    strict: bool = StrictOption,
+    save: bool = SaveOption,
     as_json: bool = JsonOption,
 ) -> None:
     """Run several checks and write one report (use a subcommand to run a single check)."""
     if ctx.invoked_subcommand is not None:
         return
     from pellucid.audit.runner import check_option_names
-    from pellucid.service.audit import check_names, run_audit
+    from pellucid.service.audit import check_names
 
     names = check_names(suite=suite)
     options = _parse_sets(sets)
@@ -149,6 +130,25 @@ def audit(
     check_option_names(options)  # a misspelt option is a usage error before the model loads
     settings = settings_from(ctx)
     lm = load_lm(model, settings, quiet=as_json)
+    store = open_store(ctx, create=True) if save else None
+    run = _run_suite(lm, names, options, settings, store, as_json)
+    report = run.report
+    if store is not None and run.stored_id is not None:
+        err_console.print(f"stored as audit {run.stored_id} in {store.url}", highlight=False)
+    write_report(report, out, as_json)
+    if run.store_error is not None:
+        raise fail(f"The report was written but not stored: {run.store_error}")
+    code = strict_exit_code(report.summary) if strict else 0
+    if code:
+        raise typer.Exit(code)
+
+
+def _run_suite(
+    lm: LM, names: list[str], options: dict[str, dict[str, Any]], settings: Settings, store: Store | None, as_json: bool
+) -> AuditRun:
+    """Run the checks with a progress bar, print each result as it finishes, and close ``store`` after."""
+    from pellucid.service.audit import run_audit
+
     with progress(as_json) as shown:
         finished_checks: list[str] = []
 
@@ -159,22 +159,12 @@ def audit(
                 err_console.print(f"{result.check}: {result.status}{score} ({result.seconds:.1f} s)", highlight=False)
             shown.update("checks", len(finished_checks), len(names))
 
-        store = open_store(ctx, create=True) if save else None
         try:
-            run = run_audit(lm, names, options=options, settings=settings, store=store, progress=shown.update,
-                            on_result=finished)  # fmt: skip
+            return run_audit(lm, names, options=options, settings=settings, store=store, progress=shown.update,
+                             on_result=finished)  # fmt: skip
         finally:
             if store is not None:
                 store.close()
-    report = run.report
-    if store is not None and run.stored_id is not None:
-        err_console.print(f"stored as audit {run.stored_id} in {store.url}", highlight=False)
-    _write(report, out, as_json)
-    if run.store_error is not None:
-        raise fail(f"The report was written but not stored: {run.store_error}")
-    code = strict_exit_code(report.summary) if strict else 0
-    if code:
-        raise typer.Exit(code)
 
 
 def _single(
@@ -187,44 +177,10 @@ def _single(
     lm = load_lm(model, settings, quiet=as_json)
     with progress(as_json) as shown:
         report = run_check(lm, name, options, settings=settings, progress=shown.update)
-    _write(report, out, as_json)
+    write_report(report, out, as_json)
     if not as_json:
         for result in report.checks:
-            _print_findings(result)
-
-
-#: findings shown under a single check's table (all of them are in --json and the HTML report)
-FINDINGS_SHOWN = 5
-
-
-def _print_findings(result: Any) -> None:
-    """The examples behind a check's figure: its first findings, one row each, every field a column."""
-    if not result.findings:
-        return
-    shown = result.findings[:FINDINGS_SHOWN]
-    columns = list(dict.fromkeys(k for f in shown for k in f))
-    table = Table(title=f"{result.check}: {len(result.findings)} finding(s)", title_justify="left")
-    for column in columns:
-        table.add_column(column, overflow="fold")
-    for finding in shown:
-        table.add_row(*(_cell(finding.get(column)) for column in columns))
-    console.print(table)
-    if len(result.findings) > len(shown):
-        console.print(f"… {len(result.findings) - len(shown)} more in --json or the --out report", highlight=False)
-
-
-def _cell(value: Any) -> str:
-    """A finding's field as short plain text (floats to 4 digits, nested values as JSON)."""
-    import json
-
-    from rich.markup import escape
-
-    if value is None:
-        return ""
-    if isinstance(value, float):
-        return f"{value:.4g}"
-    text = value if isinstance(value, str) else json.dumps(value, ensure_ascii=False, default=str)
-    return escape(text if len(text) <= 200 else text[:199] + "…")
+            print_findings(result)
 
 
 @app.command("checks")

@@ -84,34 +84,31 @@ def print_run(run: EvalRunInfo) -> None:
     )
 
 
+DataArgument = typer.Argument(..., help="JSONL, CSV or TSV with prompt, reference and optional prediction.")
+MetricsOption = typer.Option(
+    "bleu,chrf,rouge,exact_match",
+    "--metrics",
+    help="Comma-separated: bleu, chrf, rouge, exact_match, perplexity, semantic_similarity, or module:function.",
+)
+NameOption = typer.Option(None, "--name", help="Name of the run (default: eval-<time>).")
+ModelVersionOption = typer.Option(None, "--model-version", help="Recorded with the run.")
+PromptVersionOption = typer.Option(None, "--prompt-version", help="Recorded with the run.")
+MaxNewTokensOption = typer.Option(64, "--max-new-tokens", min=1, help="Length of generated predictions.")
+OutOption = typer.Option(
+    None, "--out", help="Write the predictions here (.parquet or .jsonl), block by block (resumable)."
+)
+
+
 @app.command("run")
 @handle_errors
 def run(
-    ctx: typer.Context,
-    data: Path = typer.Argument(..., help="JSONL, CSV or TSV with prompt, reference and optional prediction."),
-    metrics: str = typer.Option(
-        "bleu,chrf,rouge,exact_match",
-        "--metrics",
-        help="Comma-separated: bleu, chrf, rouge, exact_match, perplexity, semantic_similarity, or module:function.",
-    ),
-    name: str | None = typer.Option(None, "--name", help="Name of the run (default: eval-<time>)."),
-    model: str | None = ModelOption,
-    model_version: str | None = typer.Option(None, "--model-version", help="Recorded with the run."),
-    prompt_version: str | None = typer.Option(None, "--prompt-version", help="Recorded with the run."),
-    max_new_tokens: int = typer.Option(64, "--max-new-tokens", min=1, help="Length of generated predictions."),
-    raw: bool = RawOption,
-    as_json: bool = JsonOption,
-    out: Path | None = typer.Option(
-        None, "--out", help="Write the predictions here (.parquet or .jsonl), block by block (resumable)."
-    ),
-    backend: str = BackendOption,
-    address: str | None = AddressOption,
-    actors: int | None = ActorsOption,
-    cpus_per_actor: float = CpusOption,
-    gpus_per_actor: float = GpusOption,
-    block_size: int = BlockOption,
-    overwrite: bool = OverwriteOption,
-) -> None:
+    ctx: typer.Context, data: Path = DataArgument, metrics: str = MetricsOption, name: str | None = NameOption,
+    model: str | None = ModelOption, model_version: str | None = ModelVersionOption,
+    prompt_version: str | None = PromptVersionOption, max_new_tokens: int = MaxNewTokensOption,
+    raw: bool = RawOption, as_json: bool = JsonOption, out: Path | None = OutOption, backend: str = BackendOption,
+    address: str | None = AddressOption, actors: int | None = ActorsOption, cpus_per_actor: float = CpusOption,
+    gpus_per_actor: float = GpusOption, block_size: int = BlockOption, overwrite: bool = OverwriteOption,
+) -> None:  # fmt: skip
     """Score DATA with METRICS, store the run, and print the aggregates.
 
     With --out (and optionally --backend ray), the model's work — generating missing predictions

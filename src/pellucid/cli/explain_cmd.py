@@ -43,55 +43,57 @@ if TYPE_CHECKING:
     from pellucid.types import Explanation
 
 
+PromptArgument = typer.Argument(None, help="The user's message (or raw text with --raw); omit with --dataset.")
+TargetOption = typer.Option(None, "--target", "-t", help="Text to explain; default: the model's own answer.")
+MethodOption = typer.Option("occlusion", "--method", help="Attribution method (see `pellucid methods`).")
+FoilOption = typer.Option(None, help="Contrast: explain target versus this text (log-prob difference).")
+TargetKindOption = typer.Option("logprob", "--target-kind", help="logprob, prob or logit.")
+GranularityOption = typer.Option("word", help="token, word, sentence or segment.")
+SegmentsOption = typer.Option("user", help="Comma-separated segments to attribute (user, system, assistant).")
+ParamOption = typer.Option([], "--param", "-p", help="Method parameter name=value (repeatable).")
+SystemOption = typer.Option(None, help="A system message (chat models).")
+MaxNewTokensOption = typer.Option(32, "--max-new-tokens", min=1, help="Answer length when no --target.")
+SeedOption = typer.Option(0, help="Seed for sampling methods (lime, kernel_shap).")
+HtmlOption = typer.Option(None, "--html", help="Write a standalone HTML page (works offline).")
+RecordOption = typer.Option(
+    None, "--record", help="Explain a logged call: its prompt, on its model, with its response as the target."
+)
+DatasetOption = typer.Option(
+    None, "--dataset", help="Explain every prompt of a JSONL/CSV/TSV file (prompt[,target] or text[,label])."
+)
+TemplateOption = typer.Option(
+    None,
+    "--template",
+    help="With --dataset: where a row's text goes, with {text}; \\n and \\t mean a new line and a tab "
+    "(default for text rows: 'Review: {text}\\nIs this review positive or negative? Answer:').",
+)
+AttributeTemplateOption = typer.Option(
+    False,
+    "--attribute-template",
+    metavar="",
+    help="With --dataset: attribute the template's words too, not only the row's.",
+)
+LimitOption = typer.Option(None, "--limit", min=1, help="With --dataset: the first N prompts.")
+OutOption = typer.Option(None, "--out", help="With --dataset: results file (.parquet or .jsonl).")
+FeaturesOption = typer.Option(
+    None, "--features", help="Attribute the target to this dictionary's features instead of the prompt's tokens."
+)
+
+
 @handle_errors
 def explain(
-    ctx: typer.Context,
-    prompt: str | None = typer.Argument(None, help="The user's message (or raw text with --raw); omit with --dataset."),
-    target: str | None = typer.Option(None, "--target", "-t", help="Text to explain; default: the model's own answer."),
-    method: str = typer.Option("occlusion", "--method", help="Attribution method (see `pellucid methods`)."),
-    foil: str | None = typer.Option(None, help="Contrast: explain target versus this text (log-prob difference)."),
-    target_kind: str = typer.Option("logprob", "--target-kind", help="logprob, prob or logit."),
-    granularity: str = typer.Option("word", help="token, word, sentence or segment."),
-    segments: str = typer.Option("user", help="Comma-separated segments to attribute (user, system, assistant)."),
-    param: list[str] = typer.Option([], "--param", "-p", help="Method parameter name=value (repeatable)."),
-    model: str | None = ModelOption,
-    raw: bool = RawOption,
-    system: str | None = typer.Option(None, help="A system message (chat models)."),
-    max_new_tokens: int = typer.Option(32, "--max-new-tokens", min=1, help="Answer length when no --target."),
-    seed: int = typer.Option(0, help="Seed for sampling methods (lime, kernel_shap)."),
-    as_json: bool = JsonOption,
-    html: Path | None = typer.Option(None, "--html", help="Write a standalone HTML page (works offline)."),
-    record: str | None = typer.Option(
-        None, "--record", help="Explain a logged call: its prompt, on its model, with its response as the target."
-    ),
-    dataset: Path | None = typer.Option(
-        None, "--dataset", help="Explain every prompt of a JSONL/CSV/TSV file (prompt[,target] or text[,label])."
-    ),
-    template: str | None = typer.Option(
-        None,
-        "--template",
-        help="With --dataset: where a row's text goes, with {text}; \\n and \\t mean a new line and a tab "
-        "(default for text rows: 'Review: {text}\\nIs this review positive or negative? Answer:').",
-    ),
-    attribute_template: bool = typer.Option(
-        False,
-        "--attribute-template",
-        metavar="",
-        help="With --dataset: attribute the template's words too, not only the row's.",
-    ),
-    limit: int | None = typer.Option(None, "--limit", min=1, help="With --dataset: the first N prompts."),
-    out: Path | None = typer.Option(None, "--out", help="With --dataset: results file (.parquet or .jsonl)."),
-    backend: str = BackendOption,
-    address: str | None = AddressOption,
-    actors: int | None = ActorsOption,
-    cpus_per_actor: float = CpusOption,
-    gpus_per_actor: float = GpusOption,
-    block_size: int = BlockOption,
-    overwrite: bool = OverwriteOption,
-    features: Path | None = typer.Option(
-        None, "--features", help="Attribute the target to this dictionary's features instead of the prompt's tokens."
-    ),
-) -> None:
+    ctx: typer.Context, prompt: str | None = PromptArgument, target: str | None = TargetOption,
+    method: str = MethodOption, foil: str | None = FoilOption, target_kind: str = TargetKindOption,
+    granularity: str = GranularityOption, segments: str = SegmentsOption, param: list[str] = ParamOption,
+    model: str | None = ModelOption, raw: bool = RawOption, system: str | None = SystemOption,
+    max_new_tokens: int = MaxNewTokensOption, seed: int = SeedOption, as_json: bool = JsonOption,
+    html: Path | None = HtmlOption, record: str | None = RecordOption, dataset: Path | None = DatasetOption,
+    template: str | None = TemplateOption, attribute_template: bool = AttributeTemplateOption,
+    limit: int | None = LimitOption, out: Path | None = OutOption, backend: str = BackendOption,
+    address: str | None = AddressOption, actors: int | None = ActorsOption, cpus_per_actor: float = CpusOption,
+    gpus_per_actor: float = GpusOption, block_size: int = BlockOption, overwrite: bool = OverwriteOption,
+    features: Path | None = FeaturesOption,
+) -> None:  # fmt: skip
     """Explain which parts of PROMPT made the model produce the target, token by token.
 
     With --dataset FILE --out results.parquet, explain every prompt of the file (in blocks,
@@ -123,22 +125,32 @@ def explain(
         return
     if out is not None or template is not None or limit is not None or backend != "local" or attribute_template:
         raise fail("--out, --template, --attribute-template, --limit and --backend go with --dataset FILE.")
+    ex = _explain_one(settings, prompt, record, target=target, method=method, params=params, model=model, raw=raw,
+                      system=system, max_new_tokens=max_new_tokens, as_json=as_json, common=common)  # fmt: skip
+    _render(ex, html, as_json)
+
+
+def _explain_one(
+    settings: Settings, prompt: str | None, record: str | None, *, target: str | None, method: str,
+    params: dict[str, str], model: str | None, raw: bool, system: str | None, max_new_tokens: int, as_json: bool,
+    common: dict[str, Any],
+) -> Explanation:  # fmt: skip
+    """One explanation: of PROMPT, or of a logged call's response with ``--record``."""
     if (prompt is None) == (record is None):
         raise fail("Give a PROMPT, --record ID (a logged call) or --dataset FILE to explain; not both.")
-    service.check_explain(method, params, target_kind=target_kind, granularity=granularity, segments=chosen)
+    service.check_explain(method, params, target_kind=common["target_kind"], granularity=common["granularity"],
+                          segments=common["segments"])  # fmt: skip
     if record is not None:
         if target is not None or raw or system is not None:
             raise fail("--record explains the logged call as it was: drop --target, --raw and --system.")
-        ex = _explain_record(settings, record, model, method, as_json, **common, **params)
-    else:
-        assert prompt is not None
-        lm = load_lm(model, settings, quiet=as_json)
-        with progress(as_json) as shown:
-            ex = service.explain(
-                lm, prompt, target=target, method=method, raw=raw, system=system, max_new_tokens=max_new_tokens,
-                progress=shown.callback(f"{method}: perturbed prompts"), **common, **params,
-            )  # fmt: skip
-    _render(ex, html, as_json)
+        return _explain_record(settings, record, model, method, as_json, **common, **params)
+    assert prompt is not None
+    lm = load_lm(model, settings, quiet=as_json)
+    with progress(as_json) as shown:
+        return service.explain(
+            lm, prompt, target=target, method=method, raw=raw, system=system, max_new_tokens=max_new_tokens,
+            progress=shown.callback(f"{method}: perturbed prompts"), **common, **params,
+        )  # fmt: skip
 
 
 def _explain_features(

@@ -16,7 +16,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import typer
 from rich.table import Table
@@ -32,10 +32,15 @@ from pellucid.cli.common import (
     print_json,
     settings_from,
 )
+from pellucid.cli.monitor_alerts_cmd import alerts_app
+from pellucid.cli.monitor_alerts_cmd import fmt_value as _fmt
 from pellucid.cli.progress import progress
 
+if TYPE_CHECKING:
+    from pellucid.models import LM
+    from pellucid.settings import Settings
+
 app = typer.Typer(help="Production monitoring: enrichment, drift, alerts, feedback.", no_args_is_help=True)
-alerts_app = typer.Typer(help="Alert rules: list, add, remove, history, check.", no_args_is_help=True)
 app.add_typer(alerts_app, name="alerts")
 
 WindowOption = typer.Option(None, "--window", "-w", help="Records to use: last:7d, version:v2, 2026-11-01..2026-11-15.")
@@ -47,24 +52,26 @@ def _progress(description: str, disable: bool) -> Iterator[Callable[[int, int], 
         yield shown.callback(description)
 
 
-def _fmt(value: float | None) -> str:
-    return "—" if value is None else f"{value:.4g}"
-
-
 # -- enrichment -------------------------------------------------------------------------
+EnrichLimitOption = typer.Option(None, "--limit", min=1, help="At most this many records (default: all waiting).")
+EnrichBatchSizeOption = typer.Option(32, "--batch-size", min=1, help="Records embedded and written together.")
+EnrichEmbeddingsOption = typer.Option(
+    True, "--embeddings/--no-embeddings", metavar="", help="MiniLM prompt/response vectors."
+)
+EnrichLmMetricsOption = typer.Option(
+    True, "--lm/--no-lm", metavar="", help="Perplexity and entropy under the serving model."
+)
+
+
 @app.command("enrich")
 @handle_errors
 def enrich(
     ctx: typer.Context,
-    limit: int | None = typer.Option(None, "--limit", min=1, help="At most this many records (default: all waiting)."),
-    batch_size: int = typer.Option(32, "--batch-size", min=1, help="Records embedded and written together."),
+    limit: int | None = EnrichLimitOption,
+    batch_size: int = EnrichBatchSizeOption,
     model: str | None = ModelOption,
-    embeddings: bool = typer.Option(
-        True, "--embeddings/--no-embeddings", metavar="", help="MiniLM prompt/response vectors."
-    ),
-    lm_metrics: bool = typer.Option(
-        True, "--lm/--no-lm", metavar="", help="Perplexity and entropy under the serving model."
-    ),
+    embeddings: bool = EnrichEmbeddingsOption,
+    lm_metrics: bool = EnrichLmMetricsOption,
     as_json: bool = JsonOption,
     backend: str = BackendOption,
     address: str | None = AddressOption,
@@ -165,60 +172,53 @@ def print_drift(report: dict[str, Any]) -> None:
     console.print(f"[bold]{report['verdict']}[/]", highlight=False)
 
 
+DriftReferenceOption = typer.Option(..., "--reference", "-r", help="Reference window: last:30d, version:v1, dates...")
+DriftCurrentOption = typer.Option(..., "--current", "-c", help="Current window, same forms.")
+DriftMetricsOption = typer.Option(
+    None, "--metrics", help="Scalars to test (default: lengths, latency, tokens, perplexity, entropy, toxicity)."
+)
+DriftEmbeddingsOption = typer.Option("prompt,response", "--embeddings", help="Embedding fields to test ('' for none).")
+DriftLayerOption = typer.Option(None, "--layer", help="Also test the model's hidden states at this layer.")
+DriftFeaturesOption = typer.Option(
+    None, "--features", help="Also test how often each feature of this dictionary folder fires in the prompts."
+)
+DriftMaxPromptsOption = typer.Option(100, "--max-prompts", min=10, help="Prompts per window for --layer.")
+DriftAlphaOption = typer.Option(0.05, "--alpha", help="Significance level of the tests.")
+DriftPermutationsOption = typer.Option(500, "--permutations", min=10, help="MMD permutations.")
+DriftSaveOption = typer.Option(True, "--save/--no-save", metavar="", help="Store the report for the web view.")
+DriftNameOption = typer.Option(None, "--name", help="Name of the saved report.")
+
+
 @app.command("drift")
 @handle_errors
 def drift(
     ctx: typer.Context,
-    reference: str = typer.Option(..., "--reference", "-r", help="Reference window: last:30d, version:v1, dates..."),
-    current: str = typer.Option(..., "--current", "-c", help="Current window, same forms."),
-    metrics: str | None = typer.Option(
-        None, "--metrics", help="Scalars to test (default: lengths, latency, tokens, perplexity, entropy, toxicity)."
-    ),
-    embeddings: str = typer.Option("prompt,response", "--embeddings", help="Embedding fields to test ('' for none)."),
-    layer: int | None = typer.Option(None, "--layer", help="Also test the model's hidden states at this layer."),
-    features: Path | None = typer.Option(
-        None, "--features", help="Also test how often each feature of this dictionary folder fires in the prompts."
-    ),
+    reference: str = DriftReferenceOption,
+    current: str = DriftCurrentOption,
+    metrics: str | None = DriftMetricsOption,
+    embeddings: str = DriftEmbeddingsOption,
+    layer: int | None = DriftLayerOption,
+    features: Path | None = DriftFeaturesOption,
     model: str | None = ModelOption,
-    max_prompts: int = typer.Option(100, "--max-prompts", min=10, help="Prompts per window for --layer."),
-    alpha: float = typer.Option(0.05, "--alpha", help="Significance level of the tests."),
-    permutations: int = typer.Option(500, "--permutations", min=10, help="MMD permutations."),
-    save: bool = typer.Option(True, "--save/--no-save", metavar="", help="Store the report for the web view."),
-    name: str | None = typer.Option(None, "--name", help="Name of the saved report."),
+    max_prompts: int = DriftMaxPromptsOption,
+    alpha: float = DriftAlphaOption,
+    permutations: int = DriftPermutationsOption,
+    save: bool = DriftSaveOption,
+    name: str | None = DriftNameOption,
     as_json: bool = JsonOption,
 ) -> None:
     """Is the current window of traffic different from the reference window?"""
     from pellucid.service.drift import drift_report
 
-    settings = settings_from(ctx)
-    lm = None
-    if features is not None:
-        from pellucid.service.feature_explain import check_folder
-
-        check_folder(features)  # before the model loads
-    if layer is not None or features is not None:
-        from pellucid.cli.common import load_lm
-
-        lm = load_lm(model, settings, quiet=as_json)
+    lm = _drift_lm(settings_from(ctx), model, layer, features, as_json)
     scalar_names = None if metrics is None else [m.strip() for m in metrics.split(",") if m.strip()]
     with open_store(ctx) as store:
         with _progress("hidden states", as_json or (layer is None and features is None)) as progress:
             report, saved = drift_report(
-                store,
-                reference,
-                current,
-                save=save,
-                name=name,
-                metrics=scalar_names,
-                embeddings=[e.strip() for e in embeddings.split(",") if e.strip()],
-                layer=layer,
-                features=features,
-                lm=lm,
-                max_prompts=max_prompts,
-                alpha=alpha,
-                n_permutations=permutations,
-                progress=progress,
-            )
+                store, reference, current, save=save, name=name, metrics=scalar_names,
+                embeddings=[e.strip() for e in embeddings.split(",") if e.strip()], layer=layer, features=features,
+                lm=lm, max_prompts=max_prompts, alpha=alpha, n_permutations=permutations, progress=progress,
+            )  # fmt: skip
         data = report.to_dict()
         if saved is not None:
             data["id"] = saved.id
@@ -228,6 +228,24 @@ def drift(
     print_drift(data)
     if save:
         console.print(f"saved as drift report {data['id']}", style="dim", highlight=False)
+
+
+def _drift_lm(
+    settings: Settings, model: str | None, layer: int | None, features: Path | None, as_json: bool
+) -> LM | None:
+    """The model whose hidden states or features are tested (``None`` when neither is asked for).
+
+    A features folder is checked before the model loads.
+    """
+    if features is not None:
+        from pellucid.service.feature_explain import check_folder
+
+        check_folder(features)  # before the model loads
+    if layer is None and features is None:
+        return None
+    from pellucid.cli.common import load_lm
+
+    return load_lm(model, settings, quiet=as_json)
 
 
 # -- feedback correlation ---------------------------------------------------------------
@@ -285,115 +303,6 @@ def project(
         example = next(p.get("text", "") for p in data["points"] if p["cluster"] == cluster)
         table.add_row(str(cluster), str(size), example[:80])
     console.print(table)
-
-
-# -- alerts -----------------------------------------------------------------------------
-@alerts_app.command("list")
-@handle_errors
-def alerts_list(ctx: typer.Context, as_json: bool = JsonOption) -> None:
-    """List alert rules and their state."""
-    with open_store(ctx) as store:
-        rules = store.alerts.list_alert_rules()
-    if as_json:
-        print_json([r.to_dict() for r in rules])
-        return
-    table = Table(title="Alert rules")
-    for column in ("name", "condition", "action", "enabled", "state", "last value"):
-        table.add_column(column)
-    for r in rules:
-        state = "[bold red]firing[/]" if r.state == "firing" else "ok"
-        action = r.action if r.action == "none" else f"{r.action}: {r.target}"
-        table.add_row(r.name, r.condition, action, "yes" if r.enabled else "no", state, _fmt(r.last_value))
-    console.print(table)
-
-
-@alerts_app.command("add")
-@handle_errors
-def alerts_add(
-    ctx: typer.Context,
-    name: str = typer.Argument(..., help="A unique name."),
-    condition: str = typer.Argument(..., help="e.g. 'mean(latency_ms) > 500 over 1h', 'drift(embedding) p < 0.01'."),
-    webhook: str | None = typer.Option(None, "--webhook", help="POST the alert as JSON to this URL."),
-    command: str | None = typer.Option(None, "--command", help="Run this shell command (alert JSON on stdin)."),
-    repeat: str | None = typer.Option(None, "--repeat", help="Notify again after this long while firing (e.g. 1h)."),
-    disabled: bool = typer.Option(False, "--disabled", metavar="", help="Store the rule without checking it yet."),
-    as_json: bool = JsonOption,
-) -> None:
-    """Add an alert rule."""
-    from pellucid.errors import InvalidInputError
-    from pellucid.monitor.alerts import add_rule
-    from pellucid.monitor.windows import parse_duration
-
-    if webhook and command:
-        raise InvalidInputError("Give either --webhook or --command, not both.")
-    action, target = ("webhook", webhook) if webhook else ("command", command) if command else ("none", None)
-    repeat_s = int(parse_duration(repeat).total_seconds()) if repeat else None
-    with open_store(ctx, create=True) as store:
-        rule = add_rule(
-            store, name, condition, action=action, target=target, enabled=not disabled, repeat_seconds=repeat_s
-        )
-    if as_json:
-        print_json(rule.to_dict())
-        return
-    console.print(f"added alert rule [bold]{rule.name}[/]: {rule.condition}", highlight=False)
-
-
-@alerts_app.command("remove")
-@handle_errors
-def alerts_remove(ctx: typer.Context, name: str = typer.Argument(..., help="Rule name or id.")) -> None:
-    """Remove an alert rule (its history is kept)."""
-    with open_store(ctx) as store:
-        rule = store.alerts.remove_alert_rule(name)
-    console.print(f"removed alert rule {rule.name}", highlight=False)
-
-
-@alerts_app.command("history")
-@handle_errors
-def alerts_history(
-    ctx: typer.Context,
-    rule: str | None = typer.Option(None, "--rule", help="Only this rule's events."),
-    limit: int = typer.Option(50, "--limit", min=1),
-    as_json: bool = JsonOption,
-) -> None:
-    """Past alert events, newest first."""
-    with open_store(ctx) as store:
-        events = store.alerts.alert_history(rule, limit=limit)
-    if as_json:
-        print_json([e.to_dict() for e in events])
-        return
-    table = Table(title="Alert history")
-    for column in ("fired (UTC)", "rule", "value", "delivery", "message"):
-        table.add_column(column)
-    for e in events:
-        delivery = e.delivery_status + (f" ({e.delivery_detail})" if e.delivery_detail else "")
-        table.add_row(f"{e.fired_at:%Y-%m-%d %H:%M:%S}", e.rule_name, _fmt(e.value), delivery, e.message)
-    console.print(table)
-
-
-@alerts_app.command("check")
-@handle_errors
-def alerts_check(
-    ctx: typer.Context,
-    dry_run: bool = typer.Option(
-        False, "--dry-run", metavar="", help="Measure and show what would fire; send, store and change nothing."
-    ),
-    as_json: bool = JsonOption,
-) -> None:
-    """Check every enabled rule now; fire those that start to hold."""
-    from pellucid.monitor.alerts import check_rules
-
-    with open_store(ctx) as store:
-        results = check_rules(store, dry_run=dry_run)
-    if as_json:
-        print_json([r.to_dict() for r in results])
-        return
-    if not results:
-        console.print("No enabled alert rules; add one with `pellucid monitor alerts add`.")
-    for r in results:
-        fired = "[bold red]WOULD FIRE[/]" if r.dry_run else "[bold red]FIRED[/]"
-        mark = fired if r.fired else ("[red]firing[/]" if r.holds else "[green]ok[/]")
-        delivery = f" → {r.event.delivery_status}" if r.event else ""
-        console.print(f"{mark} {r.message}{delivery}", highlight=False)
 
 
 # -- privacy ----------------------------------------------------------------------------

@@ -49,46 +49,40 @@ def _generator_params(pairs: list[str], names: list[str]) -> dict[str, dict[str,
     return out
 
 
+DataOption = typer.Option(..., "--data", "-d", help="A .tsv, .csv or .jsonl file of examples.")
+GeneratorsOption = typer.Option("typos,synonyms,drop_word", "--generators", "-g", help="Comma-separated generators.")
+TaskOption = typer.Option("classify", help="classify (answer options) or generate (free text).")
+OptionsOption = typer.Option(None, help="Answer options, comma-separated, spaces kept: ' negative, positive'.")
+TemplateOption = typer.Option("{text}", help="Prompt template with {text}, e.g. 'Review: {text}\\nSentiment:'.")
+TextColumnOption = typer.Option("text", "--text-column", help="Column holding the text.")
+LabelColumnOption = typer.Option("label", "--label-column", help="Column holding the label (optional).")
+NoLabelsOption = typer.Option(
+    False, "--no-labels", metavar="", help="Ignore labels (targets are the original answers)."
+)
+LimitOption = typer.Option(None, "--limit", "-n", min=1, help="Use the first N non-empty examples.")
+ParamOption = typer.Option([], "--param", "-p", help="generator.name=value, e.g. typos.rate=0.2 (repeatable).")
+SystemOption = typer.Option(None, help="A system message (chat models).")
+SeedOption = typer.Option(0, help="Seed of the generators.")
+MaxNewTokensOption = typer.Option(16, "--max-new-tokens", min=1, help="Answer length (task=generate).")
+WorstOption = typer.Option(5, "--worst", min=0, help="Worst edits shown per generator.")
+HtmlOption = typer.Option(None, "--html", help="Write a standalone HTML report (works offline).")
+OutOption = typer.Option(
+    None, "--out", help="Write every edit's row here (.parquet or .jsonl), block by block (resumable)."
+)
+
+
 @handle_errors
 def robustness(
-    ctx: typer.Context,
-    data: Path = typer.Option(..., "--data", "-d", help="A .tsv, .csv or .jsonl file of examples."),
-    generators: str = typer.Option(
-        "typos,synonyms,drop_word", "--generators", "-g", help="Comma-separated generators."
-    ),
-    task: str = typer.Option("classify", help="classify (answer options) or generate (free text)."),
-    options: str | None = typer.Option(
-        None, help="Answer options, comma-separated, spaces kept: ' negative, positive'."
-    ),
-    template: str = typer.Option("{text}", help="Prompt template with {text}, e.g. 'Review: {text}\\nSentiment:'."),
-    text_column: str = typer.Option("text", "--text-column", help="Column holding the text."),
-    label_column: str = typer.Option("label", "--label-column", help="Column holding the label (optional)."),
-    no_labels: bool = typer.Option(
-        False, "--no-labels", metavar="", help="Ignore labels (targets are the original answers)."
-    ),
-    limit: int | None = typer.Option(None, "--limit", "-n", min=1, help="Use the first N non-empty examples."),
-    param: list[str] = typer.Option(
-        [], "--param", "-p", help="generator.name=value, e.g. typos.rate=0.2 (repeatable)."
-    ),
-    model: str | None = ModelOption,
-    raw: bool = RawOption,
-    system: str | None = typer.Option(None, help="A system message (chat models)."),
-    seed: int = typer.Option(0, help="Seed of the generators."),
-    max_new_tokens: int = typer.Option(16, "--max-new-tokens", min=1, help="Answer length (task=generate)."),
-    worst: int = typer.Option(5, "--worst", min=0, help="Worst edits shown per generator."),
-    html: Path | None = typer.Option(None, "--html", help="Write a standalone HTML report (works offline)."),
-    as_json: bool = JsonOption,
-    out: Path | None = typer.Option(
-        None, "--out", help="Write every edit's row here (.parquet or .jsonl), block by block (resumable)."
-    ),
-    backend: str = BackendOption,
-    address: str | None = AddressOption,
-    actors: int | None = ActorsOption,
-    cpus_per_actor: float = CpusOption,
-    gpus_per_actor: float = GpusOption,
-    block_size: int = BlockOption,
-    overwrite: bool = OverwriteOption,
-) -> None:
+    ctx: typer.Context, data: Path = DataOption, generators: str = GeneratorsOption, task: str = TaskOption,
+    options: str | None = OptionsOption, template: str = TemplateOption, text_column: str = TextColumnOption,
+    label_column: str = LabelColumnOption, no_labels: bool = NoLabelsOption, limit: int | None = LimitOption,
+    param: list[str] = ParamOption, model: str | None = ModelOption, raw: bool = RawOption,
+    system: str | None = SystemOption, seed: int = SeedOption, max_new_tokens: int = MaxNewTokensOption,
+    worst: int = WorstOption, html: Path | None = HtmlOption, as_json: bool = JsonOption,
+    out: Path | None = OutOption, backend: str = BackendOption, address: str | None = AddressOption,
+    actors: int | None = ActorsOption, cpus_per_actor: float = CpusOption, gpus_per_actor: float = GpusOption,
+    block_size: int = BlockOption, overwrite: bool = OverwriteOption,
+) -> None:  # fmt: skip
     """Measure how often edits of each example flip the model's answer, per generator (with 95 % intervals).
 
     With --out (and optionally --backend ray), the examples run in blocks on this machine or a Ray

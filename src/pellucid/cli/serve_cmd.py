@@ -14,108 +14,127 @@ token every ``/api`` and ``/v1`` route (except ``/api/health``) checks it; see
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import typer
 
 from pellucid.cli.common import ModelOption, err_console, handle_errors, settings_from
 from pellucid.settings import switch
 
+if TYPE_CHECKING:
+    from pellucid.serve.upstreams import Upstream
+    from pellucid.settings import Settings
+
+
+HostOption = typer.Option(None, help="Address to bind (default 127.0.0.1).")
+PortOption = typer.Option(None, help="Port (default 8000).")
+PreloadOption = typer.Option(True, metavar="", help="Load the model before accepting requests.")
+DatabaseUrlOption = typer.Option(
+    None, "--database-url", help="Monitoring store URL (default: PELLUCID_DATABASE_URL or SQLite in the home)."
+)
+RedactPiiOption = typer.Option(
+    None, "--redact-pii/--no-redact-pii", help="Redact personal data before storage (PELLUCID_REDACT_PII)."
+)
+DurableOption = typer.Option(
+    None,
+    "--durable/--no-durable",
+    help="Journal each call's record to disk before its answer ends, and replay it after a crash "
+    "(PELLUCID_DURABLE; costs one shared fdatasync per call).",
+)
+BackgroundOption = typer.Option(
+    True,
+    "--background/--no-background",
+    metavar="",
+    help="Run the enrichment worker and alert scheduler in the server.",
+)
+UpstreamOption = typer.Option(
+    None,
+    "--upstream",
+    help="Proxy mode: forward /v1 calls for model NAME to the OpenAI-compatible server at URL "
+    "(NAME=URL, e.g. llama=http://127.0.0.1:8001/v1; NAME=URL#MODEL renames it upstream). Repeatable.",
+)
+UpstreamKeyEnvOption = typer.Option(
+    None,
+    "--upstream-key-env",
+    help="NAME=VAR (or VAR for all): environment variable holding an upstream's API key.",
+)
+LocalWeightsOption = typer.Option(
+    None,
+    "--local-weights",
+    help="NAME=PATH_OR_BUNDLED_NAME: local weights of a proxied model, to explain its records and count tokens.",
+)
+UpstreamConfigOption = typer.Option(
+    None,
+    "--upstream-config",
+    help="TOML file of proxied models ([[upstream]] name, url, model, key_env, local_weights) and "
+    "[timeouts] connect, read, total (PELLUCID_UPSTREAM_CONFIG).",
+)
+UpstreamConnectTimeoutOption = typer.Option(
+    None, "--upstream-connect-timeout", help="Seconds to wait for a connection to an upstream (default 10)."
+)
+UpstreamReadTimeoutOption = typer.Option(
+    None, "--upstream-read-timeout", help="Seconds to wait for each read from an upstream (default 300)."
+)
+UpstreamTotalTimeoutOption = typer.Option(
+    None, "--upstream-total-timeout", help="Seconds a whole proxied call may take, streams included (default 900)."
+)
+ServeLocalOption = typer.Option(
+    None,
+    "--serve-local/--no-serve-local",
+    help="With --upstream: also answer calls naming a model that is not proxied with local models "
+    "(PELLUCID_SERVE_LOCAL).",
+)
+BatchingOption = typer.Option(
+    None,
+    "--batching",
+    help="on (default): one continuously batched decode loop per local model; off: a thread per request "
+    "(PELLUCID_BATCHING).",
+)
+MaxBatchOption = typer.Option(
+    None, "--max-batch", min=1, help="Most requests decoded together per model (default 16; PELLUCID_MAX_BATCH)."
+)
+MaxQueueOption = typer.Option(
+    None,
+    "--max-queue",
+    min=0,
+    help="Most requests waiting for a batch slot per model; one more gets 429 (default 64; PELLUCID_MAX_QUEUE).",
+)
+OtlpEndpointOption = typer.Option(
+    None,
+    "--otlp-endpoint",
+    help="Export every logged call as an OpenTelemetry span to this OTLP/HTTP traces URL "
+    "(e.g. http://127.0.0.1:4318/v1/traces; PELLUCID_OTLP_ENDPOINT, headers in PELLUCID_OTLP_HEADERS).",
+)
+
 
 @handle_errors
 def serve(
     ctx: typer.Context,
     model: str | None = ModelOption,
-    host: str | None = typer.Option(None, help="Address to bind (default 127.0.0.1)."),
-    port: int | None = typer.Option(None, help="Port (default 8000)."),
-    preload: bool = typer.Option(True, metavar="", help="Load the model before accepting requests."),
-    database_url: str | None = typer.Option(
-        None, "--database-url", help="Monitoring store URL (default: PELLUCID_DATABASE_URL or SQLite in the home)."
-    ),
-    redact_pii: bool | None = typer.Option(
-        None, "--redact-pii/--no-redact-pii", help="Redact personal data before storage (PELLUCID_REDACT_PII)."
-    ),
-    durable: bool | None = typer.Option(
-        None,
-        "--durable/--no-durable",
-        help="Journal each call's record to disk before its answer ends, and replay it after a crash "
-        "(PELLUCID_DURABLE; costs one shared fdatasync per call).",
-    ),
-    background: bool = typer.Option(
-        True,
-        "--background/--no-background",
-        metavar="",
-        help="Run the enrichment worker and alert scheduler in the server.",
-    ),
-    upstream: list[str] | None = typer.Option(
-        None,
-        "--upstream",
-        help="Proxy mode: forward /v1 calls for model NAME to the OpenAI-compatible server at URL "
-        "(NAME=URL, e.g. llama=http://127.0.0.1:8001/v1; NAME=URL#MODEL renames it upstream). Repeatable.",
-    ),
-    upstream_key_env: list[str] | None = typer.Option(
-        None,
-        "--upstream-key-env",
-        help="NAME=VAR (or VAR for all): environment variable holding an upstream's API key.",
-    ),
-    local_weights: list[str] | None = typer.Option(
-        None,
-        "--local-weights",
-        help="NAME=PATH_OR_BUNDLED_NAME: local weights of a proxied model, to explain its records and count tokens.",
-    ),
-    upstream_config: Path | None = typer.Option(
-        None,
-        "--upstream-config",
-        help="TOML file of proxied models ([[upstream]] name, url, model, key_env, local_weights) and "
-        "[timeouts] connect, read, total (PELLUCID_UPSTREAM_CONFIG).",
-    ),
-    upstream_connect_timeout: float | None = typer.Option(
-        None, "--upstream-connect-timeout", help="Seconds to wait for a connection to an upstream (default 10)."
-    ),
-    upstream_read_timeout: float | None = typer.Option(
-        None, "--upstream-read-timeout", help="Seconds to wait for each read from an upstream (default 300)."
-    ),
-    upstream_total_timeout: float | None = typer.Option(
-        None, "--upstream-total-timeout", help="Seconds a whole proxied call may take, streams included (default 900)."
-    ),
-    serve_local: bool | None = typer.Option(
-        None,
-        "--serve-local/--no-serve-local",
-        help="With --upstream: also answer calls naming a model that is not proxied with local models "
-        "(PELLUCID_SERVE_LOCAL).",
-    ),
-    batching: str | None = typer.Option(
-        None,
-        "--batching",
-        help="on (default): one continuously batched decode loop per local model; off: a thread per request "
-        "(PELLUCID_BATCHING).",
-    ),
-    max_batch: int | None = typer.Option(
-        None, "--max-batch", min=1, help="Most requests decoded together per model (default 16; PELLUCID_MAX_BATCH)."
-    ),
-    max_queue: int | None = typer.Option(
-        None,
-        "--max-queue",
-        min=0,
-        help="Most requests waiting for a batch slot per model; one more gets 429 (default 64; PELLUCID_MAX_QUEUE).",
-    ),
-    otlp_endpoint: str | None = typer.Option(
-        None,
-        "--otlp-endpoint",
-        help="Export every logged call as an OpenTelemetry span to this OTLP/HTTP traces URL "
-        "(e.g. http://127.0.0.1:4318/v1/traces; PELLUCID_OTLP_ENDPOINT, headers in PELLUCID_OTLP_HEADERS).",
-    ),
+    host: str | None = HostOption,
+    port: int | None = PortOption,
+    preload: bool = PreloadOption,
+    database_url: str | None = DatabaseUrlOption,
+    redact_pii: bool | None = RedactPiiOption,
+    durable: bool | None = DurableOption,
+    background: bool = BackgroundOption,
+    upstream: list[str] | None = UpstreamOption,
+    upstream_key_env: list[str] | None = UpstreamKeyEnvOption,
+    local_weights: list[str] | None = LocalWeightsOption,
+    upstream_config: Path | None = UpstreamConfigOption,
+    upstream_connect_timeout: float | None = UpstreamConnectTimeoutOption,
+    upstream_read_timeout: float | None = UpstreamReadTimeoutOption,
+    upstream_total_timeout: float | None = UpstreamTotalTimeoutOption,
+    serve_local: bool | None = ServeLocalOption,
+    batching: str | None = BatchingOption,
+    max_batch: int | None = MaxBatchOption,
+    max_queue: int | None = MaxQueueOption,
+    otlp_endpoint: str | None = OtlpEndpointOption,
 ) -> None:
     """Start the Pellucid server: health page, REST API, /v1 gateway (every call logged)."""
-    import uvicorn
-
-    from pellucid.monitor import Store
-    from pellucid.serve.app import create_app
-    from pellucid.serve.otlp_export import check_settings
-    from pellucid.serve.security import ensure_token
-    from pellucid.serve.upstreams import upstreams_of
-    from pellucid.service import ModelPool
     from pellucid.settings import positive_seconds
 
+    timeouts = {"connect": upstream_connect_timeout, "read": upstream_read_timeout, "total": upstream_total_timeout}
     settings = settings_from(ctx).with_overrides(
         host=host, port=port, default_model=model, database_url=database_url, redact_pii=redact_pii,
         durable=durable, upstreams=tuple(upstream) if upstream else None,
@@ -123,13 +142,25 @@ def serve(
         local_weights=tuple(local_weights) if local_weights else None, otlp_endpoint=otlp_endpoint,
         serve_local=serve_local, **{
             f"upstream_{name}_timeout": positive_seconds(f"--upstream-{name}-timeout", str(value))
-            for name, value in (("connect", upstream_connect_timeout), ("read", upstream_read_timeout),
-                                ("total", upstream_total_timeout)) if value is not None
+            for name, value in timeouts.items() if value is not None
         },
         batching=None if batching is None else switch("--batching", batching), max_batch=max_batch, max_queue=max_queue,
     )  # fmt: skip
     if upstream_config is not None:
         settings = settings.with_upstream_config(upstream_config.expanduser())
+    settings, proxied = _checked(settings)
+    _run(settings, proxied, preload=preload, background=background)
+
+
+def _checked(settings: Settings) -> tuple[Settings, dict[str, Upstream]]:
+    """The settings with an API token, and the proxied models; those and the OTLP endpoint are checked first.
+
+    A token generated for a non-loopback address is printed once on stderr.
+    """
+    from pellucid.serve.otlp_export import check_settings
+    from pellucid.serve.security import ensure_token
+    from pellucid.serve.upstreams import upstreams_of
+
     proxied = upstreams_of(settings)
     check_settings(settings.otlp_endpoint, settings.otlp_headers)  # a bad URL fails before the store opens
     settings, generated = ensure_token(settings)
@@ -140,6 +171,17 @@ def serve(
             highlight=False,
             soft_wrap=True,
         )
+    return settings, proxied
+
+
+def _run(settings: Settings, proxied: dict[str, Upstream], *, preload: bool, background: bool) -> None:
+    """Open the store, load the default model if asked, and serve until stopped; the store closes last."""
+    import uvicorn
+
+    from pellucid.monitor import Store
+    from pellucid.serve.app import create_app
+    from pellucid.service import ModelPool
+
     store = Store.open(settings.resolved_database_url)  # raises StoreConnectionError naming the URL
     try:
         pool = ModelPool(settings)
@@ -147,18 +189,22 @@ def serve(
             with err_console.status(f"Loading {settings.default_model}…"):
                 pool.get()
         app = create_app(settings, pool, store, background=background)
-        err_console.print(
-            f"Pellucid on [bold]http://{settings.host}:{settings.port}[/] (Ctrl+C to stop); "
-            f"OpenAI-compatible API at /v1"
-            + (f" proxied to {', '.join(f'{u.name}={u.base_url}' for u in proxied.values())}" if proxied else "")
-            + f"; calls logged to {store.url}"
-            + (" with PII redaction" if settings.redact_pii else "")
-            + (" (durable: journaled before each answer ends)" if settings.durable else "")
-            + (f"; batching up to {settings.max_batch} requests per model" if settings.batching else "; no batching")
-            + (f"; spans exported to {settings.otlp_endpoint}" if settings.otlp_endpoint else "")
-            + ("; token required on /api and /v1" if settings.api_token else ""),
-            highlight=False,
-        )
+        err_console.print(_banner(settings, proxied, store.url), highlight=False)
         uvicorn.run(app, host=settings.host, port=settings.port, log_level="warning")
     finally:
         store.close()
+
+
+def _banner(settings: Settings, proxied: dict[str, Upstream], store_url: str) -> str:
+    """The line printed once the server starts: where it listens and what it does with each call."""
+    return (
+        f"Pellucid on [bold]http://{settings.host}:{settings.port}[/] (Ctrl+C to stop); "
+        f"OpenAI-compatible API at /v1"
+        + (f" proxied to {', '.join(f'{u.name}={u.base_url}' for u in proxied.values())}" if proxied else "")
+        + f"; calls logged to {store_url}"
+        + (" with PII redaction" if settings.redact_pii else "")
+        + (" (durable: journaled before each answer ends)" if settings.durable else "")
+        + (f"; batching up to {settings.max_batch} requests per model" if settings.batching else "; no batching")
+        + (f"; spans exported to {settings.otlp_endpoint}" if settings.otlp_endpoint else "")
+        + ("; token required on /api and /v1" if settings.api_token else "")
+    )

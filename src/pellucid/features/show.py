@@ -91,6 +91,23 @@ def _context(lm: LM, ids: list[int], acts: list[float], window: int) -> dict[str
     }
 
 
+def _keep_best(
+    best: list[tuple[float, int, list[int], list[float]]],
+    top: int,
+    ids: torch.Tensor,
+    attention: torch.Tensor,
+    acts: torch.Tensor,
+    seen: int,
+) -> None:
+    """Push each row of a batch where the feature fires onto the min-heap ``best`` of the ``top`` strongest."""
+    for row in range(ids.shape[0]):
+        n = int(attention[row].sum())
+        row_acts = acts[row, :n].tolist()
+        if max(row_acts, default=0.0) > 0:
+            item = (max(row_acts), seen + row, ids[row, :n].tolist(), row_acts)
+            (heapq.heappush if len(best) < top else heapq.heappushpop)(best, item)
+
+
 def show_feature(
     lm: LM,
     dictionary: SparseDictionary,
@@ -117,12 +134,7 @@ def show_feature(
         )
         with torch.no_grad():
             acts = dictionary.encode(cache[dictionary.config.site].float())[..., feature].cpu() * keep
-        for row in range(ids.shape[0]):
-            n = int(attention[row].sum())
-            row_acts = acts[row, :n].tolist()
-            if max(row_acts, default=0.0) > 0:
-                item = (max(row_acts), seen + row, ids[row, :n].tolist(), row_acts)
-                (heapq.heappush if len(best) < top else heapq.heappushpop)(best, item)
+        _keep_best(best, top, ids, attention, acts, seen)
         values.append(acts[keep])
         seen += int(keep.sum())
         if seen >= max_tokens:

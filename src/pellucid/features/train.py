@@ -241,10 +241,7 @@ def fit(
     run = _Run(dconfig, config, first)
     pending: list[torch.Tensor] | None = first
     if resume and checkpoint is not None:
-        saved = torch.load(checkpoint, weights_only=False)
-        _check_same(saved, dconfig, config)
-        run.load_state_dict(saved["run"])
-        source.load_state_dict(saved["source"])
+        _resume(checkpoint, run, source, dconfig, config)
         pending = None
     start = time.perf_counter()
     tokens_at_start = run.tokens
@@ -263,13 +260,16 @@ def fit(
             progress(min(1.0, run.tokens / config.tokens), figures)
     seconds = time.perf_counter() - start
     frequency = run.counts.double() / max(run.tokens, 1)
-    return TrainResult(
-        dictionary=run.state.export(dconfig),
-        log_sparsity=torch.log10(frequency + 1e-10).float(),
-        history=run.history,
-        tokens=run.tokens - tokens_at_start,
-        seconds=seconds,
-    )
+    return TrainResult(dictionary=run.state.export(dconfig), log_sparsity=torch.log10(frequency + 1e-10).float(),
+                       history=run.history, tokens=run.tokens - tokens_at_start, seconds=seconds)  # fmt: skip
+
+
+def _resume(checkpoint: Path, run: _Run, source: BatchSource, dconfig: DictionaryConfig, config: TrainConfig) -> None:
+    """Restore the run and the source from ``checkpoint``, refused when it was made with other settings."""
+    saved = torch.load(checkpoint, weights_only=False)
+    _check_same(saved, dconfig, config)
+    run.load_state_dict(saved["run"])
+    source.load_state_dict(saved["source"])
 
 
 def _check_widths(batch: list[torch.Tensor], dconfig: DictionaryConfig) -> None:

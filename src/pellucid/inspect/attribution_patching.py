@@ -24,7 +24,7 @@ import numpy as np
 import torch
 
 from pellucid.inspect import _common as c
-from pellucid.inspect.patching import PATCH_SITES, PatchSetup, patch, prepare, source_activations
+from pellucid.inspect.patching import PATCH_SITES, PatchSetup, patch, prepare, resolve_cells, source_activations
 from pellucid.types import Explanation
 
 if TYPE_CHECKING:
@@ -100,9 +100,7 @@ def attribution_patch(
     watch = c.Stopwatch()
     site = "heads" if site == "attn.z" else c.check_site(site, PATCH_SITES)
     setup = prepare(lm, clean, corrupted, target=target, foil=foil, metric=metric, chat=chat, align=align)
-    c.require_different(setup.clean, setup.corrupted)
-    layer_list = c.resolve_layers(lm, layers)
-    pos_list = c.resolve_positions(len(setup.clean), positions)
+    layer_list, pos_list, _ = resolve_cells(lm, setup, True, layers, positions, None)
     estimate, clean_m, corr_m = _estimate(lm, setup, site, layer_list, pos_list)
     scores = c.normalise(estimate, clean_m, corr_m).numpy()
     meta = _estimate_meta(lm, setup, target, foil, clean_m, corr_m, watch)
@@ -112,8 +110,7 @@ def attribution_patch(
         meta["agreement"] = {**_agreement(scores, exact.scores), "exact_seconds": exact.meta["seconds"]}
         meta["exact_scores"] = exact.scores.tolist()
     meta["seconds"] = watch.seconds()  # the whole call, the exact sweep it was compared with included
-    axis = "head" if site == "heads" else "position"
-    cells = [f"H{h}" for h in range(lm.n_heads)] if site == "heads" else c.position_labels(setup.clean, pos_list)
+    axis, cells = _cell_axis(lm, setup, site, pos_list)
     return Explanation(
         scores=scores,
         axes=("layer", axis),
@@ -126,6 +123,13 @@ def attribution_patch(
         params={"site": site, "metric": setup.metric.kind, "layers": layer_list, "positions": pos_list,
                 "chat": chat, "align": align, "compare": compare},
     )  # fmt: skip
+
+
+def _cell_axis(lm: LM, setup: PatchSetup, site: str, positions: list[int]) -> tuple[str, list[str]]:
+    """The second axis of the heat map and its labels: every head, or the patched positions."""
+    if site == "heads":
+        return "head", [f"H{h}" for h in range(lm.n_heads)]
+    return "position", c.position_labels(setup.clean, positions)
 
 
 def _estimate(

@@ -28,7 +28,7 @@ TransformerLens's ``get_act_patch_resid_pre``; both give the same numbers (to ~1
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -36,11 +36,9 @@ import torch
 
 from pellucid.errors import InvalidInputError
 from pellucid.inspect import _common as c
-from pellucid.inspect._runner import BaseRun, base_run, plan_chunks, run_from
+from pellucid.inspect._runner import base_run
+from pellucid.inspect.patch_sweeps import Progress, changed_cells, head_sweep, naive_sweep, position_sweep
 from pellucid.types import Encoding, Explanation
-
-#: ``progress(done, total)``: layers swept so far, of all
-Progress = Callable[[int, int], None]
 
 if TYPE_CHECKING:
     from pellucid.models.lm import LM, Prompt
@@ -143,145 +141,6 @@ def source_activations(
     return logits[:, -1], {layer: cache[f"blocks.{layer}.{suffix}"][0] for layer in layers}
 
 
-def _position_sweep(
-    lm: LM,
-    base: BaseRun,
-    source: dict[int, torch.Tensor],
-    site: str,
-    layers: list[int],
-    todo: dict[int, list[int]],
-    positions: list[int],
-    metric: c.TokenMetric,
-    overhead_rows: int,
-    progress: Progress | None = None,
-) -> tuple[torch.Tensor, int]:
-    """Metric after patching each (layer, position) in ``todo``; other cells keep the base run's metric.
-
-    Returns ``([layers, positions], calls)``.
-    """
-    out = metric(base.logits).cpu().expand(len(layers), len(positions)).clone()
-    column = {p: i for i, p in enumerate(positions)}
-    calls = 0
-    length = base.ids.shape[1]
-    for li, layer in enumerate(layers):
-        for chunk in plan_chunks(todo[layer], length, overhead_rows) if todo[layer] else []:
-            start = chunk[0]
-            batch = torch.arange(len(chunk))
-            offsets = torch.tensor(chunk) - start
-            values = source[layer][chunk]
-            rows = torch.zeros(len(chunk), dtype=torch.long)
-            resid_in, hooks = None, []
-            if site == "resid_pre":
-                resid_in = base.resid[layer][rows, start:].clone()
-                resid_in[batch, offsets] = values
-            else:
-
-                def edit(x: torch.Tensor, _site: str, b=batch, o=offsets, v=values) -> torch.Tensor:
-                    x = x.clone()
-                    x[b, o] = v
-                    return x
-
-                hooks = [(f"blocks.{layer}.{site}", edit)]
-            logits = run_from(lm, base, layer=layer, start=start, rows=rows, resid_in=resid_in, hooks=hooks)
-            calls += 1
-            out[li, [column[p] for p in chunk]] = metric(logits).cpu()
-        if progress is not None:
-            progress(li + 1, len(layers))
-    return out, calls
-
-
-def _head_sweep(
-    lm: LM,
-    base: BaseRun,
-    source: dict[int, torch.Tensor],
-    layers: list[int],
-    heads: list[int],
-    todo: dict[int, list[int]],
-    positions: list[int],
-    metric: c.TokenMetric,
-    progress: Progress | None = None,
-) -> tuple[torch.Tensor, int]:
-    """Metric after patching each (layer, head) in ``todo`` at ``positions``; one batched call per layer."""
-    out = metric(base.logits).cpu().expand(len(layers), len(heads)).clone()
-    column = {h: i for i, h in enumerate(heads)}
-    start = positions[0]
-    offsets = torch.tensor(positions) - start
-    calls = 0
-    for li, layer in enumerate(layers):
-        if progress is not None and li:
-            progress(li, len(layers))
-        chosen = todo[layer]
-        if not chosen:
-            continue
-        values = source[layer][positions]  # [P, H, d_head]
-
-        def edit(z: torch.Tensor, _site: str, v: torch.Tensor = values, chosen: list[int] = chosen) -> torch.Tensor:
-            z = z.clone()
-            for b, head in enumerate(chosen):
-                z[b, offsets, head] = v[:, head]
-            return z
-
-        rows = torch.zeros(len(chosen), dtype=torch.long)
-        logits = run_from(lm, base, layer=layer, start=start, rows=rows, hooks=[(f"blocks.{layer}.attn.z", edit)])
-        out[li, [column[h] for h in chosen]] = metric(logits).cpu()
-        calls += 1
-    if progress is not None:
-        progress(len(layers), len(layers))
-    return out, calls
-
-
-def _changed_cells(
-    source: dict[int, torch.Tensor],
-    target: dict[int, torch.Tensor],
-    site: str,
-    cells: list[int],
-    positions: list[int],
-) -> dict[int, list[int]]:
-    """Per layer, the cells whose source activation differs from the base run's (others are no-ops)."""
-    if site == "heads":
-        return {
-            layer: [h for h in cells if not torch.equal(src[positions][:, h], target[layer][positions][:, h])]
-            for layer, src in source.items()
-        }
-    return {layer: [p for p in cells if not torch.equal(src[p], target[layer][p])] for layer, src in source.items()}
-
-
-def naive_sweep(
-    lm: LM,
-    base_ids: torch.Tensor,
-    source: dict[int, torch.Tensor],
-    site: str,
-    layers: list[int],
-    cells: list[int],
-    metric: c.TokenMetric,
-    positions: list[int] | None = None,
-    progress: Progress | None = None,
-) -> torch.Tensor:
-    """One full forward per patch (the reference the fast sweep is tested against).
-
-    ``cells`` are positions (for stream sites) or heads (for ``site="heads"``, patched at
-    ``positions``).
-    """
-    out = torch.empty(len(layers), len(cells))
-    for li, layer in enumerate(layers):
-        for ci, cell in enumerate(cells):
-
-            def edit(x: torch.Tensor, _site: str, layer: int = layer, cell: int = cell) -> torch.Tensor:
-                x = x.clone()
-                if site == "heads":
-                    x[:, positions, cell] = source[layer][positions, cell]
-                else:
-                    x[:, cell] = source[layer][cell]
-                return x
-
-            name = f"blocks.{layer}.{'attn.z' if site == 'heads' else site}"
-            with torch.no_grad(), lm.hooks({name: edit}):
-                out[li, ci] = metric(lm.forward(base_ids).logits[:, -1])[0].cpu()
-        if progress is not None:
-            progress(li + 1, len(layers))
-    return out
-
-
 @dataclass(frozen=True)
 class _Sweep:
     """Raw metric per cell, with the reference metrics and the work done."""
@@ -309,14 +168,14 @@ def _sweep(
     cells = heads if site == "heads" else positions
     todo = {layer: list(cells) for layer in layers}
     if method == "fast" and skip_identical:
-        todo = _changed_cells(source, source_activations(lm, base_ids, site, layers)[1], site, cells, positions)
+        todo = changed_cells(source, source_activations(lm, base_ids, site, layers)[1], site, cells, positions)
     if method == "naive":
         raw = naive_sweep(lm, base_ids, source, site, layers, cells, setup.metric, positions, progress)
         calls = len(layers) * len(cells)
     elif site == "heads":
-        raw, calls = _head_sweep(lm, base, source, layers, heads, todo, positions, setup.metric, progress)
+        raw, calls = head_sweep(lm, base, source, layers, heads, todo, positions, setup.metric, progress)
     else:
-        raw, calls = _position_sweep(
+        raw, calls = position_sweep(
             lm, base, source, site, layers, todo, positions, setup.metric, overhead_rows, progress
         )
     extra = 2 + (method == "fast" and skip_identical)
@@ -363,20 +222,55 @@ def patch(
         progress: called as ``progress(done, total)`` after each layer of the sweep.
     """
     watch = c.Stopwatch()
+    site = _check_patch_choices(site, direction, method)
+    setup = prepare(lm, clean, corrupted, target=target, foil=foil, metric=metric, chat=chat, align=align)
+    layer_list, pos_list, head_list = resolve_cells(lm, setup, normalize, layers, positions, heads)
+    run = _sweep(lm, setup, site, layer_list, pos_list, head_list, direction=direction, method=method,
+                 skip_identical=skip_identical, overhead_rows=overhead_rows, progress=progress)  # fmt: skip
+    params = {
+        "site": site, "metric": setup.metric.kind, "direction": direction, "normalize": normalize,
+        "layers": layer_list, "positions": pos_list, "heads": head_list if site == "heads" else None, "chat": chat,
+        "align": align, "method": method, "skip_identical": skip_identical,
+    }  # fmt: skip
+    return _patch_explanation(lm, setup, run, params, target, foil, watch)
+
+
+def _check_patch_choices(site: str, direction: str, method: str) -> str:
+    """The site's canonical name (``attn.z`` is ``heads``), after checking site, direction and method."""
     site = "heads" if site == "attn.z" else c.check_site(site, PATCH_SITES)
     c.check_choice("direction", direction, ("denoise", "noise"))
     c.check_choice("method", method, ("fast", "naive"))
-    setup = prepare(lm, clean, corrupted, target=target, foil=foil, metric=metric, chat=chat, align=align)
+    return site
+
+
+def resolve_cells(
+    lm: LM,
+    setup: PatchSetup,
+    normalize: bool,
+    layers: int | Sequence[int] | None,
+    positions: int | Sequence[int] | None,
+    heads: int | Sequence[int] | None,
+) -> tuple[list[int], list[int], list[int]]:
+    """The layers, positions and heads to patch (``None``: all); a pair that normalises must differ."""
     if normalize:
         c.require_different(setup.clean, setup.corrupted)
-    layer_list = c.resolve_layers(lm, layers)
-    pos_list = c.resolve_positions(len(setup.clean), positions)
-    head_list = c.resolve_heads(lm, heads)
-    run = _sweep(lm, setup, site, layer_list, pos_list, head_list, direction=direction, method=method,
-                 skip_identical=skip_identical, overhead_rows=overhead_rows, progress=progress)  # fmt: skip
-    scores = c.normalise(run.raw, run.clean, run.corrupted) if normalize else run.raw
+    return c.resolve_layers(lm, layers), c.resolve_positions(len(setup.clean), positions), c.resolve_heads(lm, heads)
+
+
+def _patch_explanation(
+    lm: LM,
+    setup: PatchSetup,
+    run: _Sweep,
+    params: dict[str, Any],
+    target: str,
+    foil: str | None,
+    watch: c.Stopwatch,
+) -> Explanation:
+    """The sweep as a heat map over (layer, position) or (layer, head), normalised if asked, with its provenance."""
+    site, layer_list, pos_list = params["site"], params["layers"], params["positions"]
+    scores = c.normalise(run.raw, run.clean, run.corrupted) if params["normalize"] else run.raw
     axis = "head" if site == "heads" else "position"
-    cell_labels = [f"H{h}" for h in head_list] if site == "heads" else c.position_labels(setup.clean, pos_list)
+    cell_labels = [f"H{h}" for h in params["heads"]] if site == "heads" else c.position_labels(setup.clean, pos_list)
     meta: dict[str, Any] = {
         "clean_metric": run.clean, "corrupted_metric": run.corrupted, "metric": setup.metric.kind,
         "target": c.token_meta(lm, target, setup.metric.target), "foil": c.token_meta(lm, foil, setup.metric.foil),
@@ -386,11 +280,6 @@ def patch(
     if site != "heads":
         corrupted_labels = [setup.corrupted.tokens[p] for p in pos_list]
         meta["label_info"] = {"position": {**c.position_info(setup.clean, pos_list), "corrupted": corrupted_labels}}
-    params = {
-        "site": site, "metric": setup.metric.kind, "direction": direction, "normalize": normalize,
-        "layers": layer_list, "positions": pos_list, "heads": head_list if site == "heads" else None, "chat": chat,
-        "align": align, "method": method, "skip_identical": skip_identical,
-    }  # fmt: skip
     return Explanation(
         scores=scores.numpy(),
         axes=("layer", axis),

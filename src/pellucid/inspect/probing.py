@@ -201,9 +201,69 @@ def _cv_accuracy(probe: LinearProbe, X: np.ndarray, y: list[str], folds: Any, gr
 def _as_data(
     data: LabelledData | str | Path, text_column: str | None, label_column: str | None, limit: int | None, seed: int
 ) -> LabelledData:
-    if isinstance(data, LabelledData):
-        return data
-    return load_labelled(data, text_column=text_column, label_column=label_column, limit=limit, seed=seed)
+    """The labelled data (read from a file when given a path), refused when it has too few classes."""
+    if not isinstance(data, LabelledData):
+        data = load_labelled(data, text_column=text_column, label_column=label_column, limit=limit, seed=seed)
+    check_classes(data.flat_labels())
+    return data
+
+
+def _check_split(split: str, cv: int) -> None:
+    """``split`` is ``type`` or ``random``, and cross-validation needs at least 2 folds."""
+    c.check_choice("split", split, ("type", "random"))
+    if cv < 2:
+        raise InvalidInputError(f"cv={cv}; cross-validation needs at least 2 folds.")
+
+
+def _kept_examples(data: LabelledData, keep: np.ndarray, seed: int) -> tuple[list[str], list[str], list[str]]:
+    """Labels, control-task labels and word types (token data only) of the examples that were kept."""
+    y = [label for label, k in zip(data.flat_labels(), keep) if k]
+    y_control = [label for label, k in zip(control_labels(data, seed), keep) if k]
+    types = [w.lower() for item in data.words for w in item] if data.level == "token" else []
+    return y, y_control, [t for t, k in zip(types, keep) if k]
+
+
+def _probe_meta(
+    data: LabelledData,
+    y: list[str],
+    y_control: list[str],
+    control: bool,
+    scores: np.ndarray,
+    spread: Any,
+    layer_list: list[int],
+    batch_size: int,
+    watch: c.Stopwatch,
+) -> dict[str, Any]:
+    """Majority baselines, class counts, fold spreads, the best layer and the work done."""
+    counts = Counter(y)
+    return {
+        "majority_baseline": max(counts.values()) / len(y),
+        "control_majority_baseline": max(Counter(y_control).values()) / len(y) if control else None,
+        "n_texts": len(data), "n_examples": len(y), "level": data.level, "classes": dict(counts.most_common()),
+        "fold_std": spread, "best_layer": layer_list[int(scores[:, 0].argmax())], "source": data.source,
+        "forward_passes": -(-len(data) // batch_size), "seconds": watch.seconds(),
+    }  # fmt: skip
+
+
+def _step_progress(
+    progress: Callable[[int, int], None] | None, n_texts: int, n_layers: int
+) -> tuple[Callable[[int, int], None], Callable[[int], None]]:
+    """Two callbacks that report one count over all steps: each text run, then each layer probed."""
+    steps = n_texts + n_layers
+
+    def texts_done(done: int, _total: int) -> None:
+        if progress is not None:
+            progress(done, steps)
+
+    def layers_done(done: int) -> None:
+        if progress is not None:
+            progress(n_texts + done, steps)
+
+    return texts_done, layers_done
+
+
+#: The columns of a probe's heat map (the control ones only with a control task).
+PROBE_METRICS = ["accuracy", "control", "selectivity"]
 
 
 def probe(
@@ -238,51 +298,32 @@ def probe(
     holds the majority-class baseline, class counts and per-fold standard deviations.
     """
     watch = c.Stopwatch()
-    c.check_choice("split", split, ("type", "random"))
-    if cv < 2:
-        raise InvalidInputError(f"cv={cv}; cross-validation needs at least 2 folds.")
+    _check_split(split, cv)
     data = _as_data(data, text_column, label_column, limit, seed)
-    y_all = data.flat_labels()
-    check_classes(y_all)
     layer_list = c.resolve_layers(lm, layers)
-    steps = len(data) + len(layer_list)
-
-    def texts_done(done: int, _total: int) -> None:
-        if progress is not None:
-            progress(done, steps)
-
-    def layers_done(done: int) -> None:
-        if progress is not None:
-            progress(len(data) + done, steps)
-
+    texts_done, layers_done = _step_progress(progress, len(data), len(layer_list))
     features, keep = collect_features(
         lm, data, layer_list, pooling=pooling, batch_size=batch_size, chat=chat, progress=texts_done
     )
-    y = [label for label, k in zip(y_all, keep) if k]
-    y_control = [label for label, k in zip(control_labels(data, seed), keep) if k]
-    types = [w.lower() for item in data.words for w in item] if data.level == "token" else []
-    types = [t for t, k in zip(types, keep) if k]
+    y, y_control, types = _kept_examples(data, keep, seed)
     folds, groups = _folds(data.level, y, types, cv, split, seed)
     scores, spread = _cv_table(
         features, layer_list, y, y_control if control else None, folds, groups, C, seed, layers_done
     )
-    counts = Counter(y)
-    meta = {
-        "majority_baseline": max(counts.values()) / len(y),
-        "control_majority_baseline": max(Counter(y_control).values()) / len(y) if control else None,
-        "n_texts": len(data), "n_examples": len(y), "level": data.level, "classes": dict(counts.most_common()),
-        "fold_std": spread, "best_layer": layer_list[int(scores[:, 0].argmax())], "source": data.source,
-        "forward_passes": -(-len(data) // batch_size), "seconds": watch.seconds(),
-    }  # fmt: skip
     params = {"layers": layer_list, "cv": cv, "control": control, "split": split, "pooling": pooling, "C": C,
               "limit": limit, "seed": seed, "chat": chat}  # fmt: skip
+    meta = _probe_meta(data, y, y_control, control, scores, spread, layer_list, batch_size, watch)
+    return _probe_explanation(lm, scores, layer_list, meta, params)
+
+
+def _probe_explanation(
+    lm: LM, scores: np.ndarray, layer_list: list[int], meta: dict[str, Any], params: dict[str, Any]
+) -> Explanation:
+    """The probe's table as a heat map over (layer, metric)."""
     return Explanation(
         scores=scores,
         axes=("layer", "metric"),
-        labels={
-            "layer": c.layer_labels(layer_list),
-            "metric": ["accuracy", "control", "selectivity"][: scores.shape[1]],
-        },
+        labels={"layer": c.layer_labels(layer_list), "metric": PROBE_METRICS[: scores.shape[1]]},
         method="linear_probe",
         model=lm.name,
         kind="probe",
@@ -332,7 +373,6 @@ def fit_probe(
     The probe's ``info_`` records the model, layer and pooling so it can be reapplied.
     """
     data = _as_data(data, text_column, label_column, limit, seed)
-    check_classes(data.flat_labels())
     (index,) = c.resolve_layers(lm, layer)
     features, keep = collect_features(lm, data, [index], pooling=pooling, batch_size=batch_size, chat=chat)
     y = [label for label, k in zip(data.flat_labels(), keep) if k]

@@ -30,6 +30,7 @@ runs (see :mod:`pellucid.inspect._runner`).
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import torch
@@ -143,19 +144,74 @@ def trace(
     most restoring state.
     """
     watch = c.Stopwatch()
+    site = _check_trace_args(site, samples, window, noise)
+    enc = c.encode(lm, prompt, chat)
+    subject_pos = subject_positions(enc, subject)
+    measure = c.make_metric(lm, target, None, "prob")
+    params: dict[str, Any] = {
+        "target": target, "subject": subject, "samples": samples, "noise": noise, "seed": seed, "site": site,
+        "window": window, "layers": c.resolve_layers(lm, layers), "normalize": normalize, "chat": chat,
+    }  # fmt: skip
+    run = _trace_runs(lm, enc, subject_pos, measure, params, overhead_rows, progress)
+    return _trace_explanation(lm, enc, run, params, subject_pos, watch)
+
+
+def _trace_explanation(
+    lm: LM, enc: Encoding, run: _Traced, params: dict[str, Any], subject_pos: list[int], watch: c.Stopwatch
+) -> Explanation:
+    """The restored probabilities as a heat map over (layer, position), normalised if asked."""
+    scores = c.normalise(run.probs, run.p_clean, run.p_corrupt) if params["normalize"] else run.probs
+    return Explanation(
+        scores=scores.numpy(),
+        axes=("layer", "position"),
+        labels={"layer": c.layer_labels(params["layers"]), "position": c.position_labels(enc)},
+        method="causal_tracing",
+        model=lm.name,
+        kind="patching",
+        signed=True,
+        params=params,
+        meta=_trace_meta(lm, enc, params["target"], run, scores, params["layers"], subject_pos, watch),
+    )
+
+
+def _check_trace_args(site: str, samples: int, window: int, noise: float) -> str:
+    """The checked site; ``samples`` and ``window`` must be at least 1 and ``noise`` positive."""
     site = c.check_site(site, TRACE_SITES)
     for name, value in (("samples", samples), ("window", window)):
         if value < 1:
             raise InvalidInputError(f"{name}={value}; it must be at least 1.")
     if noise <= 0:
         raise InvalidInputError(f"noise={noise}; give a positive multiple of the embedding std (ROME uses 3).")
-    enc = c.encode(lm, prompt, chat)
-    subject_pos = subject_positions(enc, subject)
-    measure = c.make_metric(lm, target, None, "prob")
-    layer_list = c.resolve_layers(lm, layers)
+    return site
+
+
+@dataclass(frozen=True)
+class _Traced:
+    """The target's probability per (layer, position) after restoring, the clean and corrupted
+    probabilities, the noise's standard deviation, the batched calls made and the metric read."""
+
+    probs: torch.Tensor
+    p_clean: float
+    p_corrupt: float
+    sigma: float
+    calls: int
+    measure: c.TokenMetric
+
+
+def _trace_runs(
+    lm: LM,
+    enc: Encoding,
+    subject_pos: list[int],
+    measure: c.TokenMetric,
+    params: dict[str, Any],
+    overhead_rows: int,
+    progress: Callable[[int, int], None] | None,
+) -> _Traced:
+    """The clean run, the noisy runs, then every restoration from the subject's first token on."""
+    site, window, layer_list = params["site"], params["window"], params["layers"]
     ids = c.as_ids(lm, enc)
     starts = sorted({_window(layer, window, lm.n_layers)[0] for layer in layer_list})
-    base, sigma = _noisy_base(lm, ids, subject_pos, samples, noise, seed, starts)
+    base, sigma = _noisy_base(lm, ids, subject_pos, params["samples"], params["noise"], params["seed"], starts)
     needed = sorted({r for layer in layer_list for r in _window(layer, window, lm.n_layers)})
     clean_logits, cache = lm.run_with_cache(ids, [f"blocks.{r}.{site}" for r in needed])
     clean = {r: cache[f"blocks.{r}.{site}"][0] for r in needed}
@@ -166,29 +222,28 @@ def trace(
     )
     probs = torch.full((len(layer_list), len(enc)), p_corrupt)
     probs[:, positions] = restored
-    scores = c.normalise(probs, p_clean, p_corrupt) if normalize else probs
+    return _Traced(probs, p_clean, p_corrupt, sigma, calls, measure)
+
+
+def _trace_meta(
+    lm: LM,
+    enc: Encoding,
+    target: str,
+    run: _Traced,
+    scores: torch.Tensor,
+    layer_list: list[int],
+    subject_pos: list[int],
+    watch: c.Stopwatch,
+) -> dict[str, Any]:
+    """The probabilities behind the scores, the most restoring states, the positions' segments and the work done."""
     segment = ["subject" if p in subject_pos else enc.segments[p] for p in range(len(enc))]
-    meta = {
-        "clean_prob": p_clean, "corrupted_prob": p_corrupt, "noise_std": sigma, "subject_positions": subject_pos,
-        "target": c.token_meta(lm, target, measure.target), **_best_cells(enc, scores, layer_list, subject_pos),
-        "probs": probs.tolist(), "label_info": {"position": {**c.position_info(enc), "segment": segment}},
-        "forward_passes": calls + 2, "seconds": watch.seconds(),
+    return {
+        "clean_prob": run.p_clean, "corrupted_prob": run.p_corrupt, "noise_std": run.sigma,
+        "subject_positions": subject_pos, "target": c.token_meta(lm, target, run.measure.target),
+        **_best_cells(enc, scores, layer_list, subject_pos),
+        "probs": run.probs.tolist(), "label_info": {"position": {**c.position_info(enc), "segment": segment}},
+        "forward_passes": run.calls + 2, "seconds": watch.seconds(),
     }  # fmt: skip
-    params = {
-        "target": target, "subject": subject, "samples": samples, "noise": noise, "seed": seed, "site": site,
-        "window": window, "layers": layer_list, "normalize": normalize, "chat": chat,
-    }  # fmt: skip
-    return Explanation(
-        scores=scores.numpy(),
-        axes=("layer", "position"),
-        labels={"layer": c.layer_labels(layer_list), "position": c.position_labels(enc)},
-        method="causal_tracing",
-        model=lm.name,
-        kind="patching",
-        signed=True,
-        params=params,
-        meta=meta,
-    )
 
 
 def _noisy_base(

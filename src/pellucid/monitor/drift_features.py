@@ -66,6 +66,16 @@ def _movement(latent: int, ref_rate: float, cur_rate: float, p: float, q: float,
     return row
 
 
+def _fisher_p_values(
+    ref_hits: np.ndarray, n_ref: int, cur_hits: np.ndarray, n_cur: int, tested: np.ndarray
+) -> np.ndarray:
+    """Per tested latent, Fisher's exact p-value of its firing count in the two windows."""
+    return np.array(
+        [fisher_exact([[ref_hits[j], n_ref - ref_hits[j]], [cur_hits[j], n_cur - cur_hits[j]]])[1] for j in tested],
+        dtype=np.float64,
+    )
+
+
 def feature_frequency_drift(
     reference: np.ndarray,
     current: np.ndarray,
@@ -87,13 +97,7 @@ def feature_frequency_drift(
     ref, cur = _check(reference, current)
     ref_hits, cur_hits = ref.sum(0), cur.sum(0)
     tested = np.flatnonzero((ref_hits + cur_hits) > 0)
-    p = np.array(
-        [
-            fisher_exact([[ref_hits[j], len(ref) - ref_hits[j]], [cur_hits[j], len(cur) - cur_hits[j]]])[1]
-            for j in tested
-        ],
-        dtype=np.float64,
-    )
+    p = _fisher_p_values(ref_hits, len(ref), cur_hits, len(cur), tested)
     q = benjamini_hochberg(p)
     ref_rate, cur_rate = ref_hits / len(ref), cur_hits / len(cur)
     order = np.lexsort((-np.abs(cur_rate[tested] - ref_rate[tested]), q))[:TOP_MOVED]

@@ -113,6 +113,20 @@ def _nothing_to_test(
     )
 
 
+def _model_drift(
+    hidden_states: Mapping[str, StatePair] | None,
+    feature_fires: Mapping[str, StatePair] | None,
+    common: dict[str, Any],
+) -> list[DriftResult]:
+    """The tests on what the model computed: its hidden states (MMD), then each dictionary's firing rates."""
+    results: list[DriftResult] = []
+    if hidden_states:
+        results.extend(drift_report(hidden_states=dict(hidden_states), **common).results)
+    for label, (ref_fires, cur_fires) in (feature_fires or {}).items():
+        results.append(feature_frequency_drift(ref_fires, cur_fires, alpha=common["alpha"], feature=label))
+    return results
+
+
 def run_drift(
     store: Store,
     reference: str,
@@ -150,10 +164,7 @@ def run_drift(
     if scalars:
         results.extend(drift_report(scalars=scalars, alpha=alpha).results)
     skipped.update(skipped_states or {})
-    if hidden_states:
-        results.extend(drift_report(hidden_states=dict(hidden_states), **common).results)
-    for label, (ref_fires, cur_fires) in (feature_fires or {}).items():
-        results.append(feature_frequency_drift(ref_fires, cur_fires, alpha=alpha, feature=label))
+    results.extend(_model_drift(hidden_states, feature_fires, common))
     if not results:
         raise _nothing_to_test(reference, current, ref_f, cur_f, skipped)
     params = {

@@ -30,13 +30,14 @@ from pellucid import __version__
 from pellucid.errors import Cancelled, InvalidInputError, ModelNotFoundError, PellucidError, PromptTooLongError
 from pellucid.monitor.errors import RecordNotFoundError, StoreBusyError, StoreError
 from pellucid.serve import security
-from pellucid.serve.gateway import Gateway, log_rejected
+from pellucid.serve.gateway import Gateway
 from pellucid.serve.jobs import JobRegistry
 from pellucid.serve.json_errors import CLIENT_CLOSED
 from pellucid.serve.openai_errors import OpenAIError, from_exception, from_validation
 from pellucid.serve.otlp_export import OtlpExporter, build_exporter
 from pellucid.serve.proxy import Proxy
 from pellucid.serve.proxy_models import local_token_counter
+from pellucid.serve.rejected_calls import log_rejected
 from pellucid.serve.routers import (
     analytics,
     audit,

@@ -379,35 +379,3 @@ def _clip(value: str | None) -> str | None:
 
 def _split_tags(header: str | None) -> list[str]:
     return [t.strip() for t in (header or "").split(",") if t.strip()]
-
-
-#: Paths of the endpoints whose calls are logged, and their names in records.
-ENDPOINTS = {"/v1/chat/completions": "chat.completions", "/v1/completions": "completions"}
-
-
-def rejected_prompt(body: Any) -> str | list[dict[str, Any]]:
-    """The best record of what a malformed request asked: its messages or prompt, else its raw body."""
-    if isinstance(body, dict):
-        messages = body.get("messages")
-        if isinstance(messages, list) and messages and all(isinstance(m, dict) for m in messages):
-            return messages
-        if isinstance(body.get("prompt"), str):
-            return body["prompt"]
-    if isinstance(body, (bytes, bytearray)):
-        body = body.decode("utf-8", "replace")
-    text = body if isinstance(body, str) else json.dumps(body, ensure_ascii=False, default=str)
-    return text[:20_000]
-
-
-def log_rejected(gateway: Gateway, request: Request, body: Any, message: str, status: int) -> Call | None:
-    """Log a call refused before it could be parsed (a malformed body); None for unlogged paths."""
-    endpoint = ENDPOINTS.get(request.url.path)
-    if endpoint is None:
-        return None
-    fields = body if isinstance(body, dict) else {}
-    model = fields.get("model") if isinstance(fields.get("model"), str) and fields.get("model") else None
-    user = fields.get("user") if isinstance(fields.get("user"), str) else None
-    metadata = fields.get("metadata") if isinstance(fields.get("metadata"), dict) else None
-    call = gateway.begin(request, endpoint, rejected_prompt(body), model=model, user=user, metadata=metadata)
-    call.finish(error=message, status=status)
-    return call

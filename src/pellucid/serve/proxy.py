@@ -40,9 +40,11 @@ from starlette.background import BackgroundTask
 
 from pellucid.errors import InvalidInputError, ModelNotFoundError
 from pellucid.monitor.errors import StoreBusyError
-from pellucid.serve.gateway import Call, Gateway, rejected_prompt
+from pellucid.serve.gateway import Call, Gateway
 from pellucid.serve.openai_errors import OpenAIError, from_exception
 from pellucid.serve.proxy_answers import Answer, BadUpstreamAnswer, StreamReader, excerpt, read_answer, until
+from pellucid.serve.proxy_errors import bad_answer, failed_event, log_failure, network_error
+from pellucid.serve.rejected_calls import rejected_prompt
 from pellucid.serve.upstreams import Upstream, UpstreamTimeouts
 
 log = logging.getLogger(__name__)
@@ -60,22 +62,6 @@ class UpstreamFailure(Exception):
     def __init__(self, error: OpenAIError) -> None:
         super().__init__(error.message)
         self.error = error
-
-
-def _network_error(upstream: Upstream, exc: httpx.HTTPError) -> OpenAIError:
-    where = f"Upstream {upstream.name!r} ({upstream.base_url})"
-    detail = str(exc) or type(exc).__name__
-    if isinstance(exc, httpx.TimeoutException):
-        return OpenAIError(504, f"{where} did not answer in time ({detail}).", "server_error", code="upstream_timeout")
-    if isinstance(exc, httpx.ConnectError):
-        message = f"{where} could not be reached ({detail}); is it running?"
-        return OpenAIError(502, message, "server_error", code="upstream_unreachable")
-    return OpenAIError(502, f"{where} failed: {type(exc).__name__}: {detail}.", "server_error", code="upstream_error")
-
-
-def _bad_answer(upstream: Upstream, exc: BadUpstreamAnswer) -> OpenAIError:
-    message = f"Upstream {upstream.name!r} ({upstream.base_url}) sent {exc}."
-    return OpenAIError(502, message, "server_error", code="upstream_bad_answer")
 
 
 def logged_prompt(endpoint: str, body: dict[str, Any]) -> str | list[dict[str, Any]]:
@@ -232,7 +218,7 @@ class Proxy:
         except TimeoutError:
             return self._fail(call, self._total_error(upstream))
         except httpx.HTTPError as exc:
-            return self._fail(call, _network_error(upstream, exc))
+            return self._fail(call, network_error(upstream, exc))
         except InvalidInputError as exc:  # the API key variable is unset
             return self._fail(call, OpenAIError(500, str(exc), "server_error", code="upstream_key_missing"))
         call.first_token()
@@ -241,7 +227,7 @@ class Proxy:
         try:
             answer = read_answer(call.endpoint, reply.content)
         except BadUpstreamAnswer as exc:
-            return self._fail(call, _bad_answer(upstream, exc))
+            return self._fail(call, bad_answer(upstream, exc))
         await self._finish(call, upstream, answer, status=reply.status_code)
         return Response(reply.content, reply.status_code, call.headers, media_type="application/json")
 
@@ -309,7 +295,7 @@ class Proxy:
         except TimeoutError:
             return self._fail(call, self._total_error(upstream))
         except httpx.HTTPError as exc:
-            return self._fail(call, _network_error(upstream, exc))
+            return self._fail(call, network_error(upstream, exc))
         except InvalidInputError as exc:
             return self._fail(call, OpenAIError(500, str(exc), "server_error", code="upstream_key_missing"))
         kind = reply.headers.get("content-type", "")
@@ -317,13 +303,13 @@ class Proxy:
             try:
                 content = await reply.aread()
             except httpx.HTTPError as exc:
-                return self._fail(call, _network_error(upstream, exc))
+                return self._fail(call, network_error(upstream, exc))
             finally:
                 await reply.aclose()
             if reply.status_code >= 400:
                 return self._passed_error(call, upstream, reply.status_code, content)
             what = f"a {kind or 'untyped'} body to a streaming request (not text/event-stream): {excerpt(content)}"
-            return self._fail(call, _bad_answer(upstream, BadUpstreamAnswer(what)))
+            return self._fail(call, bad_answer(upstream, BadUpstreamAnswer(what)))
         state = {"started": False}
 
         def never_started() -> None:  # the client left before the first byte: still one record
@@ -347,13 +333,6 @@ class Proxy:
         reader = StreamReader(call.endpoint)
         error: OpenAIError | None = None
 
-        def record_error(failure: OpenAIError) -> bytes:
-            """Log the failed call, then give the SSE event that tells the client (so the record exists first)."""
-            answer = reader.finish()
-            call.fields.update({k: v for k, v in _tokens(answer).items() if v is not None})
-            call.finish(response=answer.text, error=failure.message, status=failure.status)
-            return _sse(failure)
-
         try:
             async for chunk in until(reply.aiter_raw(), deadline):
                 if reader.feed(chunk):
@@ -366,39 +345,29 @@ class Proxy:
                 error = OpenAIError(502, f"Upstream {upstream.name!r} reported an error mid-stream: {reader.error}")
             elif not reader.done:
                 what = BadUpstreamAnswer("a stream that ended without 'data: [DONE]' (cut mid-answer)")
-                error = _bad_answer(upstream, what)
-                yield record_error(error)
+                error = bad_answer(upstream, what)
+                yield failed_event(call, reader, error)
         except httpx.HTTPError as exc:
-            error = _network_error(upstream, exc)
+            error = network_error(upstream, exc)
             error = OpenAIError(error.status, error.message + " The stream was cut.", error.type, code=error.code)
-            yield record_error(error)
+            yield failed_event(call, reader, error)
         except TimeoutError:
             error = self._total_error(upstream)
             error = OpenAIError(504, error.message + " The stream was cut.", error.type, code=error.code)
-            yield record_error(error)
+            yield failed_event(call, reader, error)
         except BadUpstreamAnswer as exc:
-            error = _bad_answer(upstream, exc)
-            yield record_error(error)
+            error = bad_answer(upstream, exc)
+            yield failed_event(call, reader, error)
         finally:
             answer = reader.finish()
             if error is not None and not call.logged:
-                call.fields.update({k: v for k, v in _tokens(answer).items() if v is not None})
-                call.finish(response=answer.text, error=error.message, status=error.status)
+                log_failure(call, answer, error)
             elif error is None and not reader.done:  # the client left mid-stream
                 call.finish(response=answer.text, error="stream cancelled: the client disconnected", status=499)
             with anyio.CancelScope(shield=True):
                 await reply.aclose()
                 if not call.logged:
                     await self._finish(call, upstream, answer, status=reply.status_code)
-
-
-def _tokens(answer: Answer) -> dict[str, int | None]:
-    return {"prompt_tokens": answer.prompt_tokens, "completion_tokens": answer.completion_tokens}
-
-
-def _sse(error: OpenAIError) -> bytes:
-    """An OpenAI-style error event (the stream's status line is already sent)."""
-    return f"data: {json.dumps(error.body(), ensure_ascii=False)}\n\n".encode()
 
 
 async def _close_then(reply: httpx.Response, then: Callable[[], None]) -> None:

@@ -316,6 +316,20 @@ def _log_if_never_started(job: Job) -> None:
         job.call.finish(error="the client disconnected before the stream started", status=499)
 
 
+def _log_unfinished(job: Job, text: str, error: OpenAIError | None) -> None:
+    """Log a stream that did not end well with the text sent so far: cut by ``error``, or left by the client."""
+    partial = Outcome(
+        text,
+        "cancelled" if error is None else "error",
+        job.stream.prompt_tokens if job.stream is not None else 0,
+        len(job.stream.token_ids) if job.stream is not None else 0,
+    )
+    if error is None:
+        job.call.finish(partial, error="stream cancelled: the client disconnected", status=499)
+    else:
+        job.call.finish(partial, error=error.message, status=error.status)
+
+
 async def _events(job: Job, *, chat: bool, include_usage: bool) -> AsyncIterator[str]:
     """The answer as server-sent events; the call is logged when the stream ends, however it ends."""
     job.started = True
@@ -357,13 +371,4 @@ async def _events(job: Job, *, chat: bool, include_usage: bool) -> AsyncIterator
         if outcome is not None and error is None:
             call.finish(outcome)
         else:
-            partial = Outcome(
-                "".join(sent),
-                "cancelled" if error is None else "error",
-                job.stream.prompt_tokens if job.stream is not None else 0,
-                len(job.stream.token_ids) if job.stream is not None else 0,
-            )
-            if error is None:
-                call.finish(partial, error="stream cancelled: the client disconnected", status=499)
-            else:
-                call.finish(partial, error=error.message, status=error.status)
+            _log_unfinished(job, "".join(sent), error)
