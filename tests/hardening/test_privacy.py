@@ -131,7 +131,10 @@ def test_no_prompt_text_in_server_logs(hardened, caplog, monkeypatch):
     def boom(*args, **kwargs):
         raise RuntimeError("generation crashed")
 
-    monkeypatch.setattr(lm, "stream", boom)
+    from pellucid.models.batching import BatchEngine
+
+    monkeypatch.setattr(lm, "stream", boom)  # a thread per request (--batching off)
+    monkeypatch.setattr(BatchEngine, "stream", boom)  # the batching engine (the default)
     assert gw.chat(SECRET).status_code == 500  # unexpected error path: logged with a traceback
     gw.flush()
     assert any(r.levelno >= logging.ERROR for r in caplog.records)  # the bug was reported...
