@@ -50,7 +50,8 @@ def _models_once() -> Iterator[None]:
 
 
 def _seed_store(home: Path) -> str:
-    """Logged calls over the last 14 days, 12 of them in the last day (drift needs 10 a window); the newest's id."""
+    """Logged calls over the last 14 days: 12 in the last day and 12 in the 13 days before it (drift needs 10 a
+    window, and its reference window ends where the current one starts); the newest's id."""
     from pellucid.monitor import NewRecord, Store
     from pellucid.monitor.records import utcnow
 
@@ -59,8 +60,8 @@ def _seed_store(home: Path) -> str:
     answers = ["The capital of France is Paris.", "Red.", "2 + 2 is 4.", "Hello!"]
     records = [
         NewRecord(prompt=prompts[i % 4], response=answers[i % 4], model=MODEL, latency_ms=100.0 + 13 * i,
-                  created_at=now - (timedelta(hours=1 + i) if i < 12 else timedelta(days=1 + (i - 12) * 1.5)))
-        for i in range(22)
+                  created_at=now - (timedelta(hours=1 + i) if i < 12 else timedelta(days=1.05 + (i - 12) * 1.1)))
+        for i in range(24)
     ]  # fmt: skip
     with Store.open(f"sqlite:///{home / 'pellucid.db'}") as store:
         store.repo.insert_records(records)

@@ -203,7 +203,8 @@ def test_a_shared_chat_header_is_computed_once_and_answers_stay_equal(heavy, eng
     assert shared >= 8  # the chat template's header: worth reusing
     expected = [heavy.generate(chat(p), max_new_tokens=12) for p in PROMPTS]
     eng = engine(max_batch=2)  # two join together (the header is computed), the later ones reuse it
-    streams = [eng.stream(chat(p), max_new_tokens=12) for p in PROMPTS]
+    with eng._cond:  # queue them all before the scheduler looks, so the first two join at once
+        streams = [eng.stream(chat(p), max_new_tokens=12) for p in PROMPTS]
     for stream, want in zip(streams, expected):
         "".join(stream)
         assert stream.token_ids == want.token_ids

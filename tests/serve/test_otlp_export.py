@@ -153,7 +153,7 @@ def test_spans_carry_redacted_text_pii_counts_and_quality_flags(tiny_lm, setting
     received, endpoint = sink
     url = f"sqlite:///{tmp_path / 'gw.db'}"
     for gw in make_gateway(tiny_lm, settings, url, otlp_endpoint=endpoint, redact_pii=True):
-        gw.chat("Mail ann@example.com or bob@example.org", max_tokens=2)
+        gw.chat("Mail ann@example.com or bob@example.org\x07", max_tokens=2)  # a bell: a flag whatever the answer
         [record] = gw.records()
         assert gw.app.state.pellucid.exporter.flush(timeout=30)
     [span] = received.wait_for(1)
@@ -162,7 +162,7 @@ def test_spans_carry_redacted_text_pii_counts_and_quality_flags(tiny_lm, setting
     assert sent == record.prompt[0]["content"] and "ann@example.com" not in sent
     assert a["pellucid.pii.EMAIL"] == 2
     flags = {k.removeprefix("pellucid.flags."): v for k, v in a.items() if k.startswith("pellucid.flags.")}
-    assert flags == record.flags and flags  # e.g. the two-token answer is flagged short
+    assert flags == record.flags and "control_characters" in flags
 
 
 def test_proxied_calls_are_exported_too(settings, tmp_path, sink):
