@@ -148,7 +148,7 @@ def test_an_exact_dictionary_recovers_everything_and_a_zero_decoder_nothing(tiny
     with torch.no_grad():
         zero.W_dec.zero_()
     report = evaluate(tiny_lm, zero, CORPUS)
-    assert report.ce_recovered == 0.0
+    assert abs(report.ce_recovered) < 1e-6  # a ratio of losses: 0 up to the rounding of the two forwards
     assert report.fve <= 0.0
     assert report.ce_zero != report.ce_clean
     assert_no_hooks(tiny_lm.model)

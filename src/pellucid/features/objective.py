@@ -228,6 +228,8 @@ def batchtopk_loss(
         positive = acts[acts > 0]
         if positive.numel():
             low = float(positive.min())
+            # the threshold starts as an exact 0 and is set to a positive activation on the first batch, then
+            # stays a mean of positive ones: 0 can only mean "never set", not a computed value near zero
             first = float(state.batch_threshold) == 0.0
             state.batch_threshold.fill_(
                 low if first else (1 - threshold_lr) * float(state.batch_threshold) + threshold_lr * low
