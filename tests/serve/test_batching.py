@@ -85,7 +85,8 @@ def test_a_full_queue_answers_429_with_retry_after_in_openai_shape(one_slot, hea
     assert one_slot.client.get("/api/serving").json()["models"][0]["rejected"] == 1
 
 
-def test_a_client_that_leaves_a_stream_frees_its_slot(heavy, settings, tmp_path):
+@pytest.mark.parametrize("stream", [True, False], ids=["streamed", "non-streamed"])
+def test_a_client_that_leaves_frees_its_slot_for_the_next_queued_call(heavy, settings, tmp_path, stream):
     with gateway_of(heavy, settings, tmp_path, max_batch=1, max_queue=2) as gw:
         engine = engine_of(gw)
         started = threading.Event()
@@ -102,14 +103,15 @@ def test_a_client_that_leaves_a_stream_frees_its_slot(heavy, settings, tmp_path)
 
         thread = threading.Thread(target=second)
         thread.start()
-        messages = asyncio.run(call_and_leave(gw.app, "/v1/chat/completions", {**body, "stream": True}, started))
+        messages = asyncio.run(call_and_leave(gw.app, "/v1/chat/completions", {**body, "stream": stream}, started))
         thread.join(60)
         watcher.join(60)
         assert queued["res"].status_code == 200
         want = heavy.generate([{"role": "user", "content": PROMPTS[0]}], max_new_tokens=6)
         assert queued["res"].json()["choices"][0]["message"]["content"] == want.text
-        wait_for(lambda: engine.metrics().cancelled == 1, "the left stream to be counted")
-        assert engine.stats.generated_tokens < 150 and any(m["type"] == "http.response.start" for m in messages)
+        wait_for(lambda: engine.metrics().cancelled == 1, "the left call to be counted")
+        [start] = [m for m in messages if m["type"] == "http.response.start"]
+        assert engine.stats.generated_tokens < 150 and start["status"] == (200 if stream else 499)
         left = [r for r in gw.records() if r.metadata["gateway"]["status"] == 499]
         assert len(left) == 1 and left[0].completion_tokens < 150
 

@@ -20,6 +20,7 @@ Request and response bodies follow the OpenAI API, so its client libraries work 
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 from collections.abc import AsyncIterator
@@ -212,23 +213,26 @@ def list_models(request: Request) -> dict[str, Any]:
 
 # Streamed (SSE) or JSON: the handlers build their responses; the JSON shape is documented.
 @router.post("/v1/chat/completions", response_model=None, responses=completion_doc(ChatCompletion))
-def chat_completions(body: ChatCompletionRequest, request: Request) -> Response:
+async def chat_completions(body: ChatCompletionRequest, request: Request) -> Response:
     gateway = app_state(request).openai_gateway()
-    call = body.begin(gateway, request, "chat.completions", body.logged())
-    return _serve(gateway, request, call, body, body.for_model(), chat=True)
+    return await _serve(gateway, request, body, ("chat.completions", body.logged()), body.for_model(), chat=True)
 
 
 @router.post("/v1/completions", response_model=None, responses=completion_doc(Completion))
-def completions(body: CompletionRequest, request: Request) -> Response:
+async def completions(body: CompletionRequest, request: Request) -> Response:
     gateway = app_state(request).openai_gateway()
-    call = body.begin(gateway, request, "completions", body.text())
-    return _serve(gateway, request, call, body, body.text(), chat=False)
+    return await _serve(gateway, request, body, ("completions", body.text()), body.text(), chat=False)
 
 
-def _serve(gateway: Gateway, request: Request, call: Call, body: _Common, prompt: Any, *, chat: bool) -> Response:
+async def _serve(
+    gateway: Gateway, request: Request, body: _Common, logged: tuple[str, Any], prompt: Any, *, chat: bool
+) -> Response:
+    """Answer one call. The blocking steps (logging, tokenising, queueing, decoding) run in worker
+    threads, so the event loop stays free to notice a client that leaves mid-answer."""
+    call = await anyio.to_thread.run_sync(lambda: body.begin(gateway, request, *logged))
     try:
         gateway.check_headers(request)
-        job = gateway.prepare(call, prompt, body.sampling(), chat=chat)
+        job = await anyio.to_thread.run_sync(lambda: gateway.prepare(call, prompt, body.sampling(), chat=chat))
         if body.stream:
             include_usage = bool(body.stream_options and body.stream_options.include_usage)
             return StreamingResponse(
@@ -237,10 +241,38 @@ def _serve(gateway: Gateway, request: Request, call: Call, body: _Common, prompt
                 headers={**call.headers, "Cache-Control": "no-cache"},
                 background=BackgroundTask(_log_if_never_started, job),
             )
-        outcome = gateway.complete(job)
+        outcome = await _complete_unless_left(gateway, request, job)
     except Exception as exc:
         return _fail(call, exc).response(call.headers)
+    if outcome is None:  # nobody is there to read a response
+        return Response(status_code=499)
     return JSONResponse(_body(job, outcome, chat=chat), headers=call.headers)
+
+
+async def _complete_unless_left(gateway: Gateway, request: Request, job: Job) -> Outcome | None:
+    """Decode a non-streamed answer while watching the connection: a client that leaves cancels its
+    row at the next decode step (its slot goes to the next queued call) and the call is logged as
+    cancelled (499) with the text decoded so far. ``None`` when the client left."""
+    left = asyncio.Event()
+    watcher = asyncio.ensure_future(_watch_disconnect(request, job, left))
+    try:
+        outcome = await anyio.to_thread.run_sync(gateway.consume, job)
+    finally:
+        watcher.cancel()
+    if left.is_set():
+        await anyio.to_thread.run_sync(_log_unfinished, job, outcome.text, None)
+        return None
+    await anyio.to_thread.run_sync(job.call.finish, outcome)
+    return outcome
+
+
+async def _watch_disconnect(request: Request, job: Job, left: asyncio.Event) -> None:
+    """Cancel ``job``'s stream when the client disconnects (the request body is already read)."""
+    while (await request.receive()).get("type") != "http.disconnect":
+        pass
+    left.set()
+    if job.stream is not None:
+        job.stream.cancel()
 
 
 def _fail(call: Call, exc: Exception) -> OpenAIError:

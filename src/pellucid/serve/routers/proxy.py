@@ -13,7 +13,7 @@ upstreams, and ``/v1/models`` lists both.
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import anyio
@@ -45,8 +45,11 @@ def _named_model(raw: bytes) -> Any:
     return body.get("model") if isinstance(body, dict) else None
 
 
-async def _local(request: Request, raw: bytes, schema: type[BaseModel], handler: Callable[..., Response]) -> Response:
-    """Validate ``raw`` as the local endpoint would and run its handler in a worker thread.
+async def _local(
+    request: Request, raw: bytes, schema: type[BaseModel], handler: Callable[..., Awaitable[Response]]
+) -> Response:
+    """Validate ``raw`` as the local endpoint would and run its handler (which does its blocking work
+    in worker threads).
 
     A validation failure raises FastAPI's own ``RequestValidationError``, so the client gets the
     same OpenAI-style 400 (and the call the same record) as from the local router.
@@ -60,7 +63,7 @@ async def _local(request: Request, raw: bytes, schema: type[BaseModel], handler:
         except ValueError:
             parsed = raw.decode("utf-8", "replace")
         raise RequestValidationError(errors, body=parsed) from None
-    return await anyio.to_thread.run_sync(handler, body, request)
+    return await handler(body, request)
 
 
 async def _route(request: Request, endpoint: str, path: str, local: tuple[type[BaseModel], Any] | None) -> Response:
