@@ -32,6 +32,7 @@ from pellucid.cli.common import (
 )
 from pellucid.cli.params import parse_dotted
 from pellucid.cli.progress import progress
+from pellucid.cli.typer_app import App
 
 if TYPE_CHECKING:
     from pellucid.models import LM
@@ -39,7 +40,7 @@ if TYPE_CHECKING:
     from pellucid.service.audit import AuditRun
     from pellucid.settings import Settings
 
-app = typer.Typer(
+app = App(
     help="Responsible-AI audit: bias, stereotypes, toxicity, PII, groundedness, constitution, robustness, injection.",
     invoke_without_command=True,
     no_args_is_help=False,

@@ -15,7 +15,6 @@ from typing import TYPE_CHECKING, Any
 
 import typer
 from rich.table import Table
-from typer.core import TyperGroup
 
 from pellucid.cli.batch_options import (
     ActorsOption,
@@ -41,12 +40,13 @@ from pellucid.cli.common import (
     settings_from,
 )
 from pellucid.cli.progress import progress
+from pellucid.cli.typer_app import App, Group
 
 if TYPE_CHECKING:
     from pellucid.monitor.analytics_records import EvalRunInfo
 
 
-class _RunByDefault(TyperGroup):
+class _RunByDefault(Group):
     """``pellucid eval FILE ...`` runs ``pellucid eval run FILE ...``."""
 
     def parse_args(self, ctx: typer.Context, args: list[str]) -> list[str]:  # type: ignore[override]
@@ -55,7 +55,7 @@ class _RunByDefault(TyperGroup):
         return super().parse_args(ctx, args)
 
 
-app = typer.Typer(
+app = App(
     cls=_RunByDefault,
     help="Evaluate responses against references (BLEU, chrF, ROUGE, exact match, perplexity...). "
     "`pellucid eval FILE` is short for `pellucid eval run FILE`.",

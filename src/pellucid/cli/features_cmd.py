@@ -28,10 +28,11 @@ from pellucid.cli.common import (
     settings_from,
 )
 from pellucid.cli.spec_options import spec_options
+from pellucid.cli.typer_app import App
 from pellucid.features.specs import EVALUATE, TRAIN
 from pellucid.service import features as service
 
-app = typer.Typer(help="Sparse features: train, evaluate and inspect dictionaries (SAEs).", no_args_is_help=True)
+app = App(help="Sparse features: train, evaluate and inspect dictionaries (SAEs).", no_args_is_help=True)
 
 DataOption = typer.Option(..., "--data", "-d", help="Corpus: .txt lines, .jsonl, .tsv/.csv (text column), .conllu.")
 FolderArgument = typer.Argument(..., help="Dictionary folder (SAELens layout).")

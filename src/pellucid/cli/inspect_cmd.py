@@ -32,6 +32,7 @@ from pellucid.cli.common import (
 )
 from pellucid.cli.progress import progress
 from pellucid.cli.spec_options import spec_options
+from pellucid.cli.typer_app import App
 from pellucid.errors import InvalidInputError
 from pellucid.inspect_specs import VERBS
 from pellucid.service import feature_explain
@@ -42,7 +43,7 @@ if TYPE_CHECKING:
     from pellucid.models import LM
     from pellucid.types import Explanation
 
-app = typer.Typer(help="Look inside the model: where an answer is formed.", no_args_is_help=True)
+app = App(help="Look inside the model: where an answer is formed.", no_args_is_help=True)
 
 HtmlOption = typer.Option(None, "--html", help="Also write a standalone HTML page to this file.")
 PromptArgument = typer.Argument(..., help="Text to run.")

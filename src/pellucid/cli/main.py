@@ -23,9 +23,10 @@ from pellucid.cli import (
     robustness_cmd,
     serve_cmd,
 )
+from pellucid.cli.typer_app import App
 from pellucid.settings import Settings
 
-app = typer.Typer(
+app = App(
     name="pellucid",
     help="Explain, audit and monitor open-weight language models, offline.",
     no_args_is_help=True,

@@ -14,8 +14,9 @@ import typer
 from rich.table import Table
 
 from pellucid.cli.common import JsonOption, console, handle_errors, open_store, print_json
+from pellucid.cli.typer_app import App
 
-alerts_app = typer.Typer(help="Alert rules: list, add, remove, history, check.", no_args_is_help=True)
+alerts_app = App(help="Alert rules: list, add, remove, history, check.", no_args_is_help=True)
 
 
 def fmt_value(value: float | None) -> str:

@@ -35,12 +35,13 @@ from pellucid.cli.common import (
 from pellucid.cli.monitor_alerts_cmd import alerts_app
 from pellucid.cli.monitor_alerts_cmd import fmt_value as _fmt
 from pellucid.cli.progress import progress
+from pellucid.cli.typer_app import App
 
 if TYPE_CHECKING:
     from pellucid.models import LM
     from pellucid.settings import Settings
 
-app = typer.Typer(help="Production monitoring: enrichment, drift, alerts, feedback.", no_args_is_help=True)
+app = App(help="Production monitoring: enrichment, drift, alerts, feedback.", no_args_is_help=True)
 app.add_typer(alerts_app, name="alerts")
 
 WindowOption = typer.Option(None, "--window", "-w", help="Records to use: last:7d, version:v2, 2026-11-01..2026-11-15.")
