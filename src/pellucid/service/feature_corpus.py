@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from pellucid.errors import InvalidInputError
+from pellucid.monitor.records import RecordFilter
 from pellucid.monitor.windows import parse_window
 
 if TYPE_CHECKING:
@@ -30,16 +31,21 @@ PAGE = 200
 
 
 class RecordTexts:
-    """The prompt and response texts of the records in ``window``, streamed from ``store``."""
+    """The prompt and response texts of the records in ``window`` (``None``: all), streamed from ``store``.
 
-    def __init__(self, store: Store, window: str, *, page: int = PAGE) -> None:
-        self.store, self.window, self.page = store, window, page
-        self.filter = parse_window(window)
+    Oldest first by default (a training run reads traffic in order); ``newest_first`` for a view
+    of what the model answers now.
+    """
+
+    def __init__(self, store: Store, window: str | None, *, page: int = PAGE, newest_first: bool = False) -> None:
+        self.store, self.window, self.page, self.newest_first = store, window, page, newest_first
+        self.filter = parse_window(window) if window is not None else RecordFilter()
 
     def __iter__(self) -> Iterator[str]:
         cursor: str | None = None
+        oldest_first = not self.newest_first
         while True:
-            found = self.store.repo.list_records(self.filter, limit=self.page, cursor=cursor, oldest_first=True)
+            found = self.store.repo.list_records(self.filter, limit=self.page, cursor=cursor, oldest_first=oldest_first)
             for record in found.items:
                 yield record.prompt_text
                 if record.response and record.error is None:
