@@ -798,7 +798,7 @@ export interface MovedFeatures {
 
 export interface MovedLatent {
   latent: number;
-  /** appeared, vanished, rose or fell. */
+  /** appeared, vanished, rose, fell or unchanged. */
   change: string;
   reference_rate: number;
   current_rate: number;

@@ -114,7 +114,8 @@ def feature_page(
     name = dictionary_name(folder)
     texts = RecordTexts(store, window, newest_first=True) if store is not None else None
     if texts is not None and texts.count() > 0:
-        view = show_feature(lm, dictionary, feature, texts, top=top, max_tokens=max_tokens).to_dict()
+        view = show_feature(lm, dictionary, feature, texts, top=3 * top, max_tokens=max_tokens).to_dict()
+        view["contexts"] = _distinct(view["contexts"])[:top]  # logged traffic repeats itself
     else:
         promoted, suppressed = logit_effects(lm, dictionary, feature)
         view = {"feature": feature, "tokens_read": 0, "density": 0.0, "max_activation": 0.0, "contexts": [],
@@ -129,6 +130,18 @@ def feature_page(
         records=[{"id": rid, "activation": value} for rid, value in found],
     )
     return view
+
+
+def _distinct(contexts: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The contexts without repeats of the same tokens (the first, strongest, of each kept)."""
+    seen: set[tuple[str, ...]] = set()
+    out = []
+    for context in contexts:
+        key = tuple(context["tokens"])
+        if key not in seen:
+            seen.add(key)
+            out.append(context)
+    return out
 
 
 def token_features(lm: LM, folder: Path, prompt: Prompt, *, k: int = 5, chat: bool = False) -> dict[str, Any]:

@@ -107,7 +107,7 @@ class TokensRequest(BaseModel):
 
 class MovedLatent(BaseModel):
     latent: int
-    change: str = Field(description="appeared, vanished, rose or fell.")
+    change: str = Field(description="appeared, vanished, rose, fell or unchanged.")
     reference_rate: float
     current_rate: float
     p_value: float
