@@ -129,3 +129,18 @@ def test_moved_features_link_to_their_page_and_records(served: Served) -> None:
     assert sorted(r["id"] for r in page["items"]) == sorted(served.ids["current"])
     bad = served.client.get("/api/records", params={"feature": "sae"})
     assert bad.status_code == 422 and "NAME:ID" in bad.text
+
+
+def test_the_served_folders_come_from_the_flag_or_the_variable_and_names_must_differ(tmp_path: Path) -> None:
+    import os
+
+    from pellucid.errors import InvalidInputError
+    from pellucid.service.feature_views import served_folders
+    from pellucid.settings import Settings
+
+    a, b = tmp_path / "one" / "sae", tmp_path / "two" / "sae"
+    settings = Settings.from_env({"PELLUCID_FEATURES": f"{a}{os.pathsep}{tmp_path / 'tc'}"})
+    assert settings.feature_dictionaries == (a, tmp_path / "tc")
+    assert list(served_folders(settings.feature_dictionaries)) == ["sae", "tc"]
+    with pytest.raises(InvalidInputError, match="Two served dictionary folders share the name 'sae'"):
+        served_folders((a, b))
