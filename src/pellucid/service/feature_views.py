@@ -13,7 +13,8 @@ folder's name, the name stored feature rows carry (:func:`~pellucid.service.feat
 - :func:`moved_features` is feature drift between two windows (:func:`pellucid.service.drift.run_drift`)
   reduced to the latents that moved, each with the links the workbench follows.
 
-Loaded dictionaries are kept per (model, folder), so a page view does not re-read the weights.
+Loaded dictionaries are kept per (model, folder, weights file time), so a page view does not re-read
+the weights, and a folder trained again is read again.
 """
 
 from __future__ import annotations
@@ -38,7 +39,7 @@ METRICS = ("fve", "l0", "dead_fraction", "dense_fraction", "ce_recovered")
 #: the workbench's records view filtered by a feature (``NAME:ID`` follows)
 RECORDS_LINK = "#monitor/records?feature="
 
-_LOADED: dict[tuple[int, str], SparseDictionary] = {}
+_LOADED: dict[tuple[int, str, int], SparseDictionary] = {}
 _LOCK = threading.Lock()
 
 
@@ -92,10 +93,11 @@ def list_dictionaries(folders: dict[str, Path]) -> list[dict[str, Any]]:
 
 
 def load_dictionary(lm: LM, folder: Path) -> SparseDictionary:
-    """The dictionary in ``folder`` for ``lm`` (checked against it), loaded once per model."""
-    from pellucid.features.saelens_format import load
+    """The dictionary in ``folder`` for ``lm`` (checked against it), loaded once per model and weights file."""
+    from pellucid.features.saelens_format import WEIGHTS_FILE, load
 
-    key = (id(lm), str(folder.resolve()))
+    weights = folder / WEIGHTS_FILE
+    key = (id(lm), str(folder.resolve()), weights.stat().st_mtime_ns if weights.is_file() else 0)
     with _LOCK:
         if key not in _LOADED:
             _LOADED[key] = load(folder, lm)
