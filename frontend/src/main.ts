@@ -11,6 +11,7 @@ import { hashRoute } from "./lib/urlstate";
 import type { Health, MethodSpec, ModelInfo, VerbSpec } from "./lib/types";
 import { auditTab } from "./tabs/audit/index";
 import { explainTab } from "./tabs/explain/index";
+import { featuresTab } from "./tabs/features/index";
 import { inspectTab } from "./tabs/inspect/index";
 import { monitorTab } from "./tabs/monitor/index";
 
@@ -19,6 +20,7 @@ const TABS = [
   ["inspect", "Inspect"],
   ["audit", "Audit"],
   ["monitor", "Monitor"],
+  ["features", "Features"],
 ] as const;
 
 async function main(): Promise<void> {
@@ -54,11 +56,13 @@ async function main(): Promise<void> {
     },
   };
   const monitor = monitorTab(ctx);
+  const features = featuresTab(ctx);
   const panels: Record<string, HTMLElement> = {
     explain: explainTab(ctx),
     inspect: inspectTab(ctx, verbs),
     audit: auditTab(ctx),
     monitor: monitor.element,
+    features: features.element,
   };
   const tabButtons = TABS.map(([id, label], i) =>
     h("a", { href: `#${id}`, role: "tab", id: `tab-${id}`, "aria-controls": `panel-${id}`, onkeydown: (e: KeyboardEvent) => tabKeys(e, i) }, label),
@@ -100,6 +104,7 @@ async function main(): Promise<void> {
     });
     if (main.firstElementChild !== wrappers[id]) setChildren(main, wrappers[id]);
     if (id === "monitor") monitor.show(sub ?? "records");
+    if (id === "features") features.show(hashRoute().split("/").slice(1));
   };
   window.addEventListener("hashchange", route);
   route();

@@ -374,6 +374,21 @@ export interface CounterfactualVariant {
   diff: WordDiffOp[];
 }
 
+/** A served dictionary (``error`` instead of the rest when its folder cannot be read). */
+export interface DictionaryInfo {
+  /** The folder's name: how URLs and stored features name it. */
+  name: string;
+  folder: string;
+  model?: string | null;
+  site?: string | null;
+  architecture?: string | null;
+  latents?: number | null;
+  k?: number | null;
+  /** fve, l0, dead_fraction, ce_recovered... */
+  metrics?: Record<string, number>;
+  error?: string | null;
+}
+
 /** Who writes the answer directly: per-layer (or per-head) shares of the target's logit. */
 export interface DirectLogitRequest {
   /** Model name (default: the server's model). */
@@ -541,6 +556,34 @@ export interface Explanation {
   meta: Record<string, unknown>;
 }
 
+/** A window of a logged text around the position where the feature fires most. */
+export interface FeatureContext {
+  tokens: string[];
+  activations: number[];
+  /** Index of the strongest token in this window. */
+  peak: number;
+  max: number;
+}
+
+/** One feature over the logged traffic: where it fires, how strongly, what it says to the output. */
+export interface FeaturePage {
+  dictionary: string;
+  site: string;
+  feature: number;
+  /** The texts the contexts and histogram come from. */
+  source: string;
+  tokens_read: number;
+  /** Fraction of the tokens read where the feature fires. */
+  density: number;
+  max_activation: number;
+  contexts: FeatureContext[];
+  histogram: Histogram;
+  promoted: TokenEffect[];
+  suppressed: TokenEffect[];
+  /** Records whose stored features include it, strongest first. */
+  records: RecordHit[];
+}
+
 /** How a per-record metric moves with human feedback (null: undefined for these data). */
 export interface FeedbackCorrelation {
   metric: string;
@@ -628,6 +671,11 @@ export interface Health {
   version: string;
   default_model: string;
   loaded_models: string[];
+}
+
+export interface Histogram {
+  edges: number[];
+  counts: number[];
 }
 
 /** Checks done of total, the check running now and its items done of total. */
@@ -735,6 +783,33 @@ export interface ModelServing {
   ttft_p95_ms: number | null;
 }
 
+/** Feature drift between two windows: the latents that moved most. */
+export interface MovedFeatures {
+  dictionary: string;
+  reference: Record<string, unknown>;
+  current: Record<string, unknown>;
+  feature: string;
+  verdict: string;
+  drifted: boolean;
+  latents_tested: number;
+  latents_moved: number;
+  moved: MovedLatent[];
+}
+
+export interface MovedLatent {
+  latent: number;
+  /** appeared, vanished, rose, fell or unchanged. */
+  change: string;
+  reference_rate: number;
+  current_rate: number;
+  p_value: number;
+  q_value: number;
+  /** The workbench link to the feature's page. */
+  page: string;
+  /** The workbench link to the records where it fires. */
+  records: string;
+}
+
 /** One parameter of a method, verb, check or generator, described for forms and help. */
 export interface ParamSpec {
   name: string;
@@ -824,6 +899,11 @@ export interface ProjectionPoint {
   flags?: string[] | null;
   metrics?: Record<string, number | null> | null;
   [key: string]: unknown;
+}
+
+export interface RecordHit {
+  id: string;
+  activation: number;
 }
 
 /** A logged call with its tags, flags, feedback and metrics (times in ISO 8601 with +00:00). */
@@ -922,6 +1002,26 @@ export interface StreamOptions {
   include_usage?: boolean;
 }
 
+export interface TokenEffect {
+  token: string;
+  /** Logit change per unit of the feature's unit direction. */
+  value: number;
+}
+
+export interface TokenFeature {
+  latent: number;
+  activation: number;
+}
+
+/** Each token of a prompt and its strongest active latents (strongest first). */
+export interface TokenFeatures {
+  dictionary: string;
+  site: string;
+  model: string;
+  tokens: string[];
+  features: TokenFeature[][];
+}
+
 /** Teacher-forced log-probabilities of a target after a prompt, per token and in total. */
 export interface TokenScores {
   model: string;
@@ -931,6 +1031,15 @@ export interface TokenScores {
   token_ids: number[];
   logprobs: (number | null)[];
   total: number | null;
+}
+
+export interface TokensRequest {
+  prompt: string;
+  /** Latents listed per token. */
+  k?: number;
+  /** Wrap the prompt in the chat template (default: the text as is). */
+  chat?: boolean;
+  model?: string | null;
 }
 
 export interface TraceDetail {

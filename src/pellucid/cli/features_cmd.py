@@ -9,8 +9,9 @@ option and the corpus are checked before the model loads.
 
 from __future__ import annotations
 
+from contextlib import ExitStack
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import typer
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
@@ -24,6 +25,7 @@ from pellucid.cli.common import (
     err_console,
     handle_errors,
     load_lm,
+    open_store,
     print_json,
     settings_from,
 )
@@ -32,9 +34,21 @@ from pellucid.cli.typer_app import App
 from pellucid.features.specs import EVALUATE, TRAIN
 from pellucid.service import features as service
 
+if TYPE_CHECKING:
+    from pellucid.models import LM
+
 app = App(help="Sparse features: train, evaluate and inspect dictionaries (SAEs).", no_args_is_help=True)
 
 DataOption = typer.Option(..., "--data", "-d", help="Corpus: .txt lines, .jsonl, .tsv/.csv (text column), .conllu.")
+TrainDataOption = typer.Option(
+    None, "--data", "-d", help="Corpus: .txt lines, .jsonl, .tsv/.csv (text column), .conllu (or --records)."
+)
+RecordsOption = typer.Option(
+    None,
+    "--records",
+    help="Train on the prompts and responses logged in the store in this window: last:7d, version:v2, "
+    "2026-11-01..2026-11-15 (instead of --data).",
+)
 FolderArgument = typer.Argument(..., help="Dictionary folder (SAELens layout).")
 
 
@@ -62,7 +76,8 @@ def _table(title: str, rows: dict[str, Any]) -> Table:
 @spec_options(TRAIN.params)
 def train_cmd(
     ctx: typer.Context,
-    data: Path = DataOption,
+    data: Path | None = TrainDataOption,
+    records: str | None = RecordsOption,
     out: Path = typer.Option(Path("sae"), "--out", "-o", help="Folder the dictionary is written to."),
     resume: bool = typer.Option(False, "--resume", help="Continue from the checkpoint in --out."),
     eval_data: Path | None = typer.Option(None, "--eval", help="Held-out corpus to evaluate on afterwards."),
@@ -70,25 +85,16 @@ def train_cmd(
     as_json: bool = JsonOption,
     **params: Any,
 ) -> None:
-    """Train a dictionary on the model's activations at one site."""
-    service.check_train(data, **params)  # before the model loads
-    lm = load_lm(model, settings_from(ctx), quiet=as_json)
-    with _progress(as_json) as bar:
-        task = bar.add_task("training", total=1.0, figures="")
+    """Train a dictionary on the model's activations at one site (over --data or logged --records)."""
+    from pellucid.service.feature_corpus import check_choice, choose_corpus
 
-        def progress(fraction: float, figures: dict[str, float]) -> None:
-            shown = f"FVE {figures['fve']:.3f}  L0 {figures['l0']:.1f}"
-            bar.update(task, completed=fraction, figures=shown)
-
-        result = service.train(lm, data, out=out, resume=resume, progress=progress, **params)
-    summary: dict[str, Any] = {
-        "folder": str(out),
-        "tokens": result.tokens,
-        "seconds": round(result.seconds, 1),
-        "tokens_per_second": round(result.tokens_per_second, 1),
-    }
-    if result.history:
-        summary.update({k: result.history[-1][k] for k in ("fve", "l0", "dead")})
+    check_choice(data, records)
+    with ExitStack() as stack:
+        store = stack.enter_context(open_store(ctx)) if records is not None else None
+        corpus = choose_corpus(data, records, store)
+        service.check_train(corpus, **params)  # before the model loads
+        lm = load_lm(model, settings_from(ctx), quiet=as_json)
+        summary = _train(lm, corpus, out, resume, as_json, params)
     if eval_data is not None:
         summary["evaluation"] = service.evaluate(lm, out, eval_data).to_dict()
     if as_json:
@@ -98,6 +104,27 @@ def train_cmd(
     console.print(_table("trained", summary))
     if evaluation:
         console.print(_table("held-out evaluation", evaluation))
+
+
+def _train(lm: LM, corpus: Any, out: Path, resume: bool, quiet: bool, params: dict[str, Any]) -> dict[str, Any]:
+    """Train with a progress bar; the run's summary (folder, tokens, speed, last figures)."""
+    with _progress(quiet) as bar:
+        task = bar.add_task("training", total=1.0, figures="")
+
+        def progress(fraction: float, figures: dict[str, float]) -> None:
+            shown = f"FVE {figures['fve']:.3f}  L0 {figures['l0']:.1f}"
+            bar.update(task, completed=fraction, figures=shown)
+
+        result = service.train(lm, corpus, out=out, resume=resume, progress=progress, **params)
+    summary: dict[str, Any] = {
+        "folder": str(out),
+        "tokens": result.tokens,
+        "seconds": round(result.seconds, 1),
+        "tokens_per_second": round(result.tokens_per_second, 1),
+    }
+    if result.history:
+        summary.update({k: result.history[-1][k] for k in ("fve", "l0", "dead")})
+    return summary
 
 
 @app.command("evaluate")

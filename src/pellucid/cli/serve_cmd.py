@@ -106,6 +106,13 @@ OtlpEndpointOption = typer.Option(
     "(e.g. http://127.0.0.1:4318/v1/traces; PELLUCID_OTLP_ENDPOINT, headers in PELLUCID_OTLP_HEADERS).",
 )
 
+FeaturesOption = typer.Option(
+    None,
+    "--features",
+    help="A dictionary folder (SAELens layout) the workbench's Features tab serves. Repeatable "
+    "(PELLUCID_FEATURES, folders separated by the path separator).",
+)
+
 
 @handle_errors
 def serve(
@@ -130,6 +137,7 @@ def serve(
     max_batch: int | None = MaxBatchOption,
     max_queue: int | None = MaxQueueOption,
     otlp_endpoint: str | None = OtlpEndpointOption,
+    features: list[Path] | None = FeaturesOption,
 ) -> None:
     """Start the Pellucid server: health page, REST API, /v1 gateway (every call logged)."""
     from pellucid.settings import positive_seconds
@@ -145,6 +153,7 @@ def serve(
             for name, value in timeouts.items() if value is not None
         },
         batching=None if batching is None else switch("--batching", batching), max_batch=max_batch, max_queue=max_queue,
+        feature_dictionaries=tuple(f.expanduser() for f in features) if features else None,
     )  # fmt: skip
     if upstream_config is not None:
         settings = settings.with_upstream_config(upstream_config.expanduser())

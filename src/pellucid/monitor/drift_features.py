@@ -58,7 +58,7 @@ def _movement(latent: int, ref_rate: float, cur_rate: float, p: float, q: float,
     elif cur_rate == 0:
         how = "vanished"
     else:
-        how = "rose" if cur_rate > ref_rate else "fell"
+        how = "rose" if cur_rate > ref_rate else "fell" if cur_rate < ref_rate else "unchanged"
     row: dict[str, Any] = {"latent": latent, "change": how, "reference_rate": ref_rate, "current_rate": cur_rate}
     row.update(p_value=p, q_value=q)
     if label is not None:

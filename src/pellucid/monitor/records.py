@@ -232,6 +232,8 @@ class RecordFilter:
         feedback: a feedback kind (``thumbs_up``...), ``any`` (some feedback) or ``none``.
         text: case-insensitive substring of the prompt text or the response.
         cache_hit: only cache hits (``True``) or misses (``False``).
+        feature: ``DICTIONARY:LATENT``: records whose stored features of that dictionary include the
+            latent (``pellucid features enrich``; see :func:`parse_feature_filter`).
     """
 
     since: datetime | None = None
@@ -247,8 +249,11 @@ class RecordFilter:
     session_id: str | None = None
     cache_hit: bool | None = None
     trace_id: str | None = None
+    feature: str | None = None
 
     def __post_init__(self) -> None:
+        if self.feature is not None:
+            parse_feature_filter(self.feature)
         if self.feedback is not None and self.feedback not in FEEDBACK_FILTERS:
             raise InvalidInputError(
                 f"Unknown feedback filter: {self.feedback!r}. Available: {', '.join(FEEDBACK_FILTERS)}."
@@ -263,6 +268,16 @@ class RecordFilter:
             raise InvalidInputError(
                 f"since ({self.since.isoformat()}) is after until ({self.until.isoformat()}); swap them."
             )
+
+
+def parse_feature_filter(spec: str) -> tuple[str, int]:
+    """``"sae:123"`` -> ``("sae", 123)``: a dictionary's name and one of its latents."""
+    name, sep, latent = str(spec).rpartition(":")
+    if not sep or not name or not latent.isdigit():
+        raise InvalidInputError(
+            f"Invalid feature filter {spec!r}; give the dictionary's name and a latent as NAME:ID, e.g. sae:123."
+        )
+    return name, int(latent)
 
 
 @dataclass(frozen=True)

@@ -41,7 +41,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 
 from pellucid.errors import InvalidInputError
 from pellucid.monitor.db import Embedding, Feedback, Metric, Record, RecordFeature, RecordTag
-from pellucid.monitor.records import FeedbackEntry, RecordFilter, StoredRecord
+from pellucid.monitor.records import FeedbackEntry, RecordFilter, StoredRecord, parse_feature_filter
 
 _SURROGATES = re.compile("[\ud800-\udfff]")
 
@@ -161,6 +161,12 @@ def filter_conditions(f: RecordFilter | None) -> list[ColumnElement[bool]]:
         out.append(c.id.not_in(select(feedback.c.record_id)))
     elif f.feedback is not None:
         out.append(c.id.in_(select(feedback.c.record_id).where(feedback.c.kind == f.feedback)))
+    if f.feature is not None:
+        name, latent = parse_feature_filter(f.feature)
+        fired = select(record_features.c.record_id).where(
+            record_features.c.dictionary == name, record_features.c.latent == latent
+        )
+        out.append(c.id.in_(fired))
     if f.text:
         out.append(or_(c.prompt_text.icontains(f.text, autoescape=True), c.response.icontains(f.text, autoescape=True)))
     return out

@@ -106,6 +106,7 @@ _SELECTORS = (
     "session_id",
     "cache_hit",
     "trace_id",
+    "feature",
 )
 
 

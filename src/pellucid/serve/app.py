@@ -43,6 +43,7 @@ from pellucid.serve.routers import (
     audit,
     counterfactual,
     explanations,
+    features,
     health,
     inspect,
     lm,
@@ -207,6 +208,7 @@ def _include_routers(app: FastAPI, proxy_mode: bool) -> None:
     app.include_router(health.router)
     for router in (lm, serving, explanations, records, analytics, inspect, audit, counterfactual, traces, progress):
         app.include_router(router.router, prefix="/api")
+    app.include_router(features.router, prefix="/api")
     app.include_router(proxy.router if proxy_mode else openai.router)  # proxy mode: /v1 goes upstream
     app.include_router(otlp.router)
     app.include_router(ui.router)

@@ -16,13 +16,18 @@ from pellucid.errors import InvalidInputError
 from pellucid.features.specs import EVALUATE, TRAIN, train_sites
 
 if TYPE_CHECKING:
+    from pellucid.features.corpus import Corpus
     from pellucid.features.evaluate import EvalReport
     from pellucid.features.train import Progress, TrainResult
     from pellucid.models import LM
 
 
-def check_train(data: str | Path, **params: Any) -> dict[str, Any]:
-    """Resolve the training parameters and check the corpus; returns them with ``sites`` added."""
+def check_train(data: Corpus, **params: Any) -> dict[str, Any]:
+    """Resolve the training parameters and check the corpus; returns them with ``sites`` added.
+
+    ``data`` is a corpus file or any re-iterable of texts, such as the logged records of a window
+    (:func:`pellucid.service.feature_corpus.record_corpus`).
+    """
     from pellucid.features.corpus import check_corpus
 
     resolved = TRAIN.resolve(params)
@@ -37,14 +42,18 @@ def check_train(data: str | Path, **params: Any) -> dict[str, Any]:
 
 def train(
     lm: LM,
-    data: str | Path,
+    data: Corpus,
     *,
     out: str | Path | None = None,
     resume: bool = False,
     progress: Progress | None = None,
     **params: Any,
 ) -> TrainResult:
-    """Train a dictionary for ``lm`` on ``data`` (parameters as :data:`~pellucid.features.specs.TRAIN`)."""
+    """Train a dictionary for ``lm`` on ``data`` (parameters as :data:`~pellucid.features.specs.TRAIN`).
+
+    ``data`` is a corpus file or texts; to train on the traffic logged in a window of the store,
+    pass ``record_corpus(store, "last:7d")`` (:mod:`pellucid.service.feature_corpus`).
+    """
     from pellucid.features.pipeline import train_dictionary
     from pellucid.features.train import TrainConfig
 

@@ -1,10 +1,12 @@
-// The records table: filters (time, model, version, tag, flag, feedback, text), server-side pages with the
-// cursor (a stack of cursors for "previous"), and a click on a row to open the record.
+// The records table: filters (time, model, version, tag, flag, feedback, text, stored feature), server-side
+// pages with the cursor (a stack of cursors for "previous"), and a click on a row to open the record.
+// #monitor/records?feature=NAME:ID (a Features link) opens it filtered by that feature.
 
 import { api } from "../../lib/api";
 import { button, field, h, setChildren } from "../../lib/dom";
 import { num, time, truncate } from "../../lib/format";
 import { runJob } from "../../lib/job";
+import { hashParams, hashRoute } from "../../lib/urlstate";
 import type { RecordItem, RecordPage } from "../../lib/types";
 
 function feedbackCell(r: RecordItem): string {
@@ -36,6 +38,7 @@ export function recordsView(open: (id: string) => void): HTMLElement {
     ["", "any", "none", "thumbs_up", "thumbs_down", "score", "comment"].map((v) => h("option", { value: v }, v || "(all)")),
   );
   const q = h("input", { type: "search", id: "rec-q", placeholder: "text in prompt or response" });
+  const feature = h("input", { type: "text", id: "rec-feature", placeholder: "dictionary:id", value: hashParams().get("feature") ?? "" });
   const limit = h("select", { id: "rec-limit" }, [25, 50, 100, 200].map((n) => h("option", { value: n, selected: n === 50 }, String(n))));
   const status = h("div", { class: "status" });
   const tbody = h("tbody");
@@ -62,6 +65,7 @@ export function recordsView(open: (id: string) => void): HTMLElement {
       flag: flag.value.trim(),
       feedback: feedback.value,
       q: q.value.trim(),
+      feature: feature.value.trim(),
       limit: Number(limit.value),
       cursor: cursors[pageIndex],
       with_total: pageIndex === 0,
@@ -112,10 +116,19 @@ export function recordsView(open: (id: string) => void): HTMLElement {
     flagNames,
     field("Feedback", feedback),
     field("Search", q),
+    field("Feature", feature, "Records whose stored features include it: dictionary:id"),
     field("Per page", limit),
     h("div", { class: "actions" }, h("button", { type: "submit", class: "primary", id: "rec-apply" }, "Apply")),
   );
   reload();
+  // a Features link to this view (…?feature=NAME:ID) filters it, also when the view is already built
+  window.addEventListener("hashchange", () => {
+    const wanted = hashParams().get("feature");
+    if (hashRoute() === "monitor/records" && wanted !== null && wanted !== feature.value) {
+      feature.value = wanted;
+      reload();
+    }
+  });
   return h(
     "div",
     { class: "records" },

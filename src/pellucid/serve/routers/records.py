@@ -161,6 +161,7 @@ def list_records(
     feedback: str | None = Query(None, description="thumbs_up, thumbs_down, score, comment, any or none."),
     q: str | None = Query(None, description="Case-insensitive text in the prompt or the response."),
     cache_hit: bool | None = None,
+    feature: str | None = Query(None, description="NAME:ID: records whose stored features include latent ID of NAME."),
     since: datetime | None = Query(None, description="ISO 8601; naive times are UTC."),
     until: datetime | None = None,
     limit: int = Query(50, ge=1, le=1000),
@@ -182,6 +183,7 @@ def list_records(
         user_id=user_id,
         session_id=session_id,
         cache_hit=cache_hit,
+        feature=feature,
     )
     page = _monitor(request).repo.list_records(
         filter, limit=limit, cursor=cursor, oldest_first=oldest_first, with_total=with_total
