@@ -1,9 +1,10 @@
 """Sparse dictionary on SmolLM2: quality, speed, and the same training run through SAELens.
 
-Reads ``--tokens`` activations of a mid-depth residual site (``blocks.15.resid_post`` of 30 blocks)
-from SmolLM2-135M-Instruct over the SST-2 training sentences and the UD English EWT dev text
-(``../shared/data/``), shuffled through the stream's bounded buffer, and caches them in memory
-(float16). Then, on that same cache:
+Reads the activations of a mid-depth residual site (``blocks.15.resid_post`` of 30 blocks) from
+SmolLM2-135M-Instruct over the SST-2 training sentences and the UD English EWT dev text
+(``../shared/data/``) in one pass (at most ``--read-tokens``), shuffled through the stream's bounded
+buffer, and keeps them in memory (float16; ``--cache FILE`` keeps them on disk for the next run).
+Then, on that same cache, for ``--tokens`` training tokens (epochs over the cache):
 
 1. Pellucid trains a TopK SAE (``--latents``, ``--k``; Adam, warm-up and decay, AuxK);
 2. if ``sae-lens`` is installed, SAELens' ``TopKTrainingSAE`` trains with the same width, k,
@@ -15,7 +16,7 @@ L0, dead latents, CE loss recovered. Throughput is training tokens per second (a
 is timed apart). Timings on a shared machine move between runs: read the ratio from one run.
 
     python benchmarks/bench_features.py --quick     # 50k tokens, 1152 latents: checks it runs
-    python benchmarks/bench_features.py             # 4608 latents, k=32, 3M tokens
+    python benchmarks/bench_features.py --cache /tmp/acts.pt   # 4608 latents, k=32, 3M tokens
 """
 
 from __future__ import annotations
@@ -52,15 +53,28 @@ def corpus(data: Path) -> list[str]:
 
 
 def cache_activations(lm: LM, texts: list[str], site: str, tokens: int, batch: int) -> tuple[torch.Tensor, float]:
+    """Up to ``tokens`` activations of ``site``: one pass over the corpus (no text is read twice)."""
     buffer = max(4 * batch, min(131072, tokens // 2))
-    stream = ActivationStream(lm, texts, [site], batch_size=batch, buffer_tokens=buffer, seed=0)
+    stream = ActivationStream(lm, texts, [site], batch_size=batch, buffer_tokens=buffer, seed=0, cycle=False)
     rows, have, start = [], 0, time.perf_counter()
-    while have < tokens:
-        part = stream.next_batch()
-        assert part is not None
+    while have < tokens and (part := stream.next_batch()) is not None:
         rows.append(part[0].half())
         have += part[0].shape[0]
     return torch.cat(rows)[:tokens], time.perf_counter() - start
+
+
+def cached_activations(lm: LM, args: argparse.Namespace, site: str) -> tuple[torch.Tensor, float]:
+    """The activations from ``--cache`` when it holds this model, site and size; else read (and saved there)."""
+    key = {"model": lm.name, "site": site, "tokens": args.read_tokens, "data": str(args.data)}
+    if args.cache is not None and args.cache.is_file():
+        saved = torch.load(args.cache, weights_only=True)
+        if saved["key"] == key:
+            print(f"activations from {args.cache} (read earlier in {saved['seconds'] / 60:.2f} min)")
+            return saved["rows"], float(saved["seconds"])
+    rows, seconds = cache_activations(lm, corpus(args.data), site, args.read_tokens, args.batch)
+    if args.cache is not None:
+        torch.save({"key": key, "rows": rows, "seconds": seconds}, args.cache)
+    return rows, seconds
 
 
 def train_saelens(cache: torch.Tensor, latents: int, k: int, config: TrainConfig, lr: float) -> tuple[Any, float]:
@@ -122,7 +136,9 @@ def main() -> None:
     parser.add_argument("--layer", type=int, default=15)
     parser.add_argument("--latents", type=int, default=4608)
     parser.add_argument("--k", type=int, default=32)
-    parser.add_argument("--tokens", type=int, default=3_000_000)
+    parser.add_argument("--tokens", type=int, default=3_000_000, help="training tokens (epochs over the read ones)")
+    parser.add_argument("--read-tokens", type=int, default=2_000_000, help="at most this many activations read")
+    parser.add_argument("--cache", type=Path, default=None, help="keep the read activations in this file")
     parser.add_argument("--batch", type=int, default=4096)
     parser.add_argument("--eval-tokens", type=int, default=30_000)
     parser.add_argument("--data", type=Path, default=DATA)
@@ -131,9 +147,10 @@ def main() -> None:
     args = parser.parse_args()
     if args.quick:
         args.latents, args.tokens, args.batch, args.eval_tokens = 1152, 50_000, 1024, 2_000
+        args.read_tokens = 50_000
     lm = LM.load(args.model, Settings.from_env())
     site = f"blocks.{args.layer}.resid_post"
-    cache, read_seconds = cache_activations(lm, corpus(args.data), site, args.tokens, args.batch)
+    cache, read_seconds = cached_activations(lm, args, site)
     print(f"{lm.name} {site}: {cache.shape[0]} activations read in {read_seconds / 60:.2f} min "
           f"({cache.shape[0] / read_seconds:.0f} tok/s)")  # fmt: skip
     config = TrainConfig(tokens=args.tokens, batch_size=args.batch, dead_tokens=min(1_000_000, args.tokens // 4))

@@ -36,3 +36,7 @@ for arg in "$@"; do
   case "$arg" in -*) ;; *) exit 0 ;; esac   # specific tests were named: just those
 done
 scripts/kernel_passes.sh "$@"
+# SAELens reading and writing our dictionary folders, in .venv plus SAELens (see scripts/saelens_env.sh):
+# the main run skips these tests, since SAELens cannot be installed beside inseq.
+scripts/saelens_env.sh
+.venv-saelens/bin/python -m pytest tests/features/test_saelens_interop.py -p no:cacheprovider -q

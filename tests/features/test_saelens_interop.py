@@ -1,6 +1,7 @@
 """SAELens reads the folders Pellucid writes, and Pellucid reads the folders SAELens writes.
 
-Needs ``sae-lens`` (see the ``saelens`` extra in pyproject.toml); skipped when it is not installed.
+Needs ``sae-lens``: scripts/test.sh runs them in .venv-saelens (``scripts/saelens_env.sh``), the dev
+environment plus SAELens; skipped where it is not installed.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from pellucid.features import saelens_format
 from tests.features.test_format_and_eval import random_dictionary
 
 sae_lens = pytest.importorskip(
-    "sae_lens", reason="sae-lens is not installed (pip install -e '.[saelens]' in an environment of its own)"
+    "sae_lens", reason="sae-lens is not installed: scripts/test.sh runs these tests in .venv-saelens"
 )
 
 
