@@ -25,6 +25,11 @@ export interface AblateRequest {
   chat?: boolean;
 }
 
+export interface AggregateRequest {
+  explanations: ExplanationInput[];
+  top?: number | null;
+}
+
 /** One firing of a rule and what happened to its notification. */
 export interface AlertEvent {
   id: string;
@@ -495,6 +500,33 @@ export interface EvalRun {
   examples?: EvalExample[] | null;
 }
 
+/** One example: its 1-based row in the file, the prompt and the target (null: the model's answer). */
+export interface Example {
+  row: number;
+  prompt: string;
+  target: string | null;
+}
+
+/** A page of a data set's examples, and how many it has in all (rows without text skipped). */
+export interface ExamplePage {
+  id: string;
+  name: string;
+  total: number;
+  skipped: number;
+  template: string | null;
+  offset: number;
+  examples: Example[];
+}
+
+/** The model on one example: its answer, metrics (null: not computed) and flags (name → reason). */
+export interface ExampleRun {
+  prompt: string;
+  target: string | null;
+  answer: string;
+  metrics: Record<string, number | null>;
+  flags: Record<string, string>;
+}
+
 export interface ExplainRecordRequest {
   method?: string;
   /** Method parameters (see /api/methods). */
@@ -524,7 +556,7 @@ export interface ExplainRequest {
 }
 
 /** Scores over named axes with a label per index, and how they were computed. */
-export interface Explanation {
+export interface ExplanationInput {
   /** attribution, attention, logit_lens, patching, probe... */
   kind: string;
   method: string;
@@ -534,7 +566,25 @@ export interface Explanation {
   /** One label per index of each axis. */
   labels: Record<string, string[]>;
   /** Nested lists shaped like the axes; null: not computed. */
-  scores: Scores[];
+  scores: ScoresInput[];
+  /** Whether scores have a sign (diverging colours) or not. */
+  signed: boolean;
+  params: Record<string, unknown>;
+  meta: Record<string, unknown>;
+}
+
+/** Scores over named axes with a label per index, and how they were computed. */
+export interface ExplanationOutput {
+  /** attribution, attention, logit_lens, patching, probe... */
+  kind: string;
+  method: string;
+  model: string;
+  /** Axis names, outermost first, e.g. ['target', 'input']. */
+  axes: string[];
+  /** One label per index of each axis. */
+  labels: Record<string, string[]>;
+  /** Nested lists shaped like the axes; null: not computed. */
+  scores: ScoresOutput[];
   /** Whether scores have a sign (diverging colours) or not. */
   signed: boolean;
   params: Record<string, unknown>;
@@ -735,6 +785,18 @@ export interface ModelServing {
   ttft_p95_ms: number | null;
 }
 
+export interface OpenDataset {
+  /** A file on the server (no API token only). */
+  path?: string | null;
+  /** An uploaded file's name (.jsonl, .csv, .tsv). */
+  name?: string | null;
+  /** An uploaded file's text. */
+  text?: string | null;
+  /** Where a text field goes: {text}. */
+  template?: string | null;
+  limit?: number;
+}
+
 /** One parameter of a method, verb, check or generator, described for forms and help. */
 export interface ParamSpec {
   name: string;
@@ -888,6 +950,17 @@ export interface RuleCheck {
   dry_run?: boolean;
 }
 
+export interface RunItem {
+  prompt: string;
+  target?: string | null;
+}
+
+export interface RunRequest {
+  examples: RunItem[];
+  model?: string | null;
+  max_new_tokens?: number;
+}
+
 export interface ScoreRequest {
   prompt: string;
   target: string;
@@ -896,7 +969,9 @@ export interface ScoreRequest {
   system?: string | null;
 }
 
-export type Scores = number | Scores[] | null;
+export type ScoresInput = number | ScoresInput[] | null;
+
+export type ScoresOutput = number | ScoresOutput[] | null;
 
 /** A metric aggregated over one time bucket (and one group, e.g. a model version). */
 export interface SeriesPoint {
@@ -1041,4 +1116,12 @@ export interface WordDiffOp {
   op: "equal" | "replace" | "delete" | "insert";
   old: string[];
   new: string[];
+}
+
+/** A word's mean attribution over the rows holding it (its per-row sum), and how often it occurs. */
+export interface WordWeight {
+  word: string;
+  mean: number;
+  rows: number;
+  occurrences: number;
 }

@@ -42,6 +42,7 @@ from pellucid.serve.routers import (
     analytics,
     audit,
     counterfactual,
+    datasets,
     explanations,
     health,
     inspect,
@@ -205,7 +206,8 @@ def _install_error_handlers(app: FastAPI) -> None:
 def _include_routers(app: FastAPI, proxy_mode: bool) -> None:
     """Every route: health, the ``/api`` routers, ``/v1`` (local or proxied), OTLP ingest, the workbench."""
     app.include_router(health.router)
-    for router in (lm, serving, explanations, records, analytics, inspect, audit, counterfactual, traces, progress):
+    routers = (lm, serving, explanations, records, analytics, inspect, audit, counterfactual, traces, progress, datasets)
+    for router in routers:
         app.include_router(router.router, prefix="/api")
     app.include_router(proxy.router if proxy_mode else openai.router)  # proxy mode: /v1 goes upstream
     app.include_router(otlp.router)
