@@ -206,9 +206,9 @@ def _install_error_handlers(app: FastAPI) -> None:
 def _include_routers(app: FastAPI, proxy_mode: bool) -> None:
     """Every route: health, the ``/api`` routers, ``/v1`` (local or proxied), OTLP ingest, the workbench."""
     app.include_router(health.router)
-    routers = (lm, serving, explanations, records, analytics, inspect, audit, counterfactual, traces, progress, datasets)
-    for router in routers:
+    for router in (lm, serving, explanations, records, analytics, inspect, audit, counterfactual, traces, progress):
         app.include_router(router.router, prefix="/api")
+    app.include_router(datasets.router, prefix="/api")
     app.include_router(proxy.router if proxy_mode else openai.router)  # proxy mode: /v1 goes upstream
     app.include_router(otlp.router)
     app.include_router(ui.router)
