@@ -10,6 +10,7 @@ import { errorBox } from "./lib/job";
 import { hashRoute } from "./lib/urlstate";
 import type { Health, MethodSpec, ModelInfo, VerbSpec } from "./lib/types";
 import { auditTab } from "./tabs/audit/index";
+import { dataTab } from "./tabs/data/index";
 import { explainTab } from "./tabs/explain/index";
 import { inspectTab } from "./tabs/inspect/index";
 import { monitorTab } from "./tabs/monitor/index";
@@ -19,6 +20,7 @@ const TABS = [
   ["inspect", "Inspect"],
   ["audit", "Audit"],
   ["monitor", "Monitor"],
+  ["data", "Data"],
 ] as const;
 
 async function main(): Promise<void> {
@@ -59,6 +61,7 @@ async function main(): Promise<void> {
     inspect: inspectTab(ctx, verbs),
     audit: auditTab(ctx),
     monitor: monitor.element,
+    data: dataTab(ctx),
   };
   const tabButtons = TABS.map(([id, label], i) =>
     h("a", { href: `#${id}`, role: "tab", id: `tab-${id}`, "aria-controls": `panel-${id}`, onkeydown: (e: KeyboardEvent) => tabKeys(e, i) }, label),

@@ -26,7 +26,7 @@ export interface AblateRequest {
 }
 
 export interface AggregateRequest {
-  explanations: ExplanationInput[];
+  explanations: RowAttribution[];
   top?: number | null;
 }
 
@@ -556,7 +556,7 @@ export interface ExplainRequest {
 }
 
 /** Scores over named axes with a label per index, and how they were computed. */
-export interface ExplanationInput {
+export interface Explanation {
   /** attribution, attention, logit_lens, patching, probe... */
   kind: string;
   method: string;
@@ -566,25 +566,7 @@ export interface ExplanationInput {
   /** One label per index of each axis. */
   labels: Record<string, string[]>;
   /** Nested lists shaped like the axes; null: not computed. */
-  scores: ScoresInput[];
-  /** Whether scores have a sign (diverging colours) or not. */
-  signed: boolean;
-  params: Record<string, unknown>;
-  meta: Record<string, unknown>;
-}
-
-/** Scores over named axes with a label per index, and how they were computed. */
-export interface ExplanationOutput {
-  /** attribution, attention, logit_lens, patching, probe... */
-  kind: string;
-  method: string;
-  model: string;
-  /** Axis names, outermost first, e.g. ['target', 'input']. */
-  axes: string[];
-  /** One label per index of each axis. */
-  labels: Record<string, string[]>;
-  /** Nested lists shaped like the axes; null: not computed. */
-  scores: ScoresOutput[];
+  scores: Scores[];
   /** Whether scores have a sign (diverging colours) or not. */
   signed: boolean;
   params: Record<string, unknown>;
@@ -935,6 +917,18 @@ export interface RequestProgress {
   fraction: number | null;
 }
 
+/** An explanation as ``POST /api/explanations`` answered it (the fields aggregation reads). */
+export interface RowAttribution {
+  kind?: string;
+  method: string;
+  model: string;
+  axes: string[];
+  labels: Record<string, string[]>;
+  /** Nested lists shaped like the axes; null: not computed. */
+  scores: unknown[];
+  signed?: boolean;
+}
+
 /** The outcome of checking one rule now. */
 export interface RuleCheck {
   rule: string;
@@ -959,6 +953,8 @@ export interface RunRequest {
   examples: RunItem[];
   model?: string | null;
   max_new_tokens?: number;
+  /** The prompts as plain text, not in the chat template. */
+  raw?: boolean;
 }
 
 export interface ScoreRequest {
@@ -969,9 +965,7 @@ export interface ScoreRequest {
   system?: string | null;
 }
 
-export type ScoresInput = number | ScoresInput[] | null;
-
-export type ScoresOutput = number | ScoresOutput[] | null;
+export type Scores = number | Scores[] | null;
 
 /** A metric aggregated over one time bucket (and one group, e.g. a model version). */
 export interface SeriesPoint {

@@ -158,12 +158,13 @@ def _finite(value: float) -> float | None:
     return value if math.isfinite(value) else None
 
 
-def run_example(lm: Any, prompt: str, target: str | None, *, max_new_tokens: int = 16) -> ExampleRun:
-    """Answer ``prompt`` greedily and score ``target`` after it (see the module docstring)."""
+def run_example(lm: Any, prompt: str, target: str | None, *, max_new_tokens: int = 16, raw: bool = False) -> ExampleRun:
+    """Answer ``prompt`` greedily and score ``target`` after it (see the module docstring);
+    ``raw``: the prompt as plain text, not in the model's chat template."""
     from pellucid import service
     from pellucid.monitor.quality import quality_flags
 
-    answer = service.generate(lm, prompt, max_new_tokens=max_new_tokens, temperature=0.0)
+    answer = service.generate(lm, prompt, raw=raw, max_new_tokens=max_new_tokens, temperature=0.0)
     logprobs = [lp for lp in answer.logprobs if math.isfinite(lp)]
     metrics: dict[str, float | None] = {
         "answer_tokens": float(len(answer.token_ids)),
@@ -173,7 +174,7 @@ def run_example(lm: Any, prompt: str, target: str | None, *, max_new_tokens: int
     }
     flags, _ = quality_flags(prompt, answer.text)
     if target is not None:
-        total = service.score(lm, prompt, target).total
+        total = service.score(lm, prompt, target, raw=raw).total
         metrics["target_logprob"] = _finite(total)
         metrics["target_prob"] = _finite(math.exp(total))
         if not answer.text.strip().casefold().startswith(target.strip().casefold()):
@@ -186,12 +187,13 @@ def run_examples(
     examples: Sequence[tuple[str, str | None]],
     *,
     max_new_tokens: int = 16,
+    raw: bool = False,
     progress: Callable[[int, int], None] | None = None,
 ) -> list[ExampleRun]:
     """:func:`run_example` on each ``(prompt, target)``, reporting ``progress(done, total)``."""
     out: list[ExampleRun] = []
     for prompt, target in examples:
-        out.append(run_example(lm, prompt, target, max_new_tokens=max_new_tokens))
+        out.append(run_example(lm, prompt, target, max_new_tokens=max_new_tokens, raw=raw))
         if progress is not None:
             progress(len(out), len(examples))
     return out

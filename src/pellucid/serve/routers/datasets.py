@@ -21,7 +21,6 @@ from pydantic import BaseModel, Field
 
 from pellucid.errors import InvalidInputError
 from pellucid.serve.disconnect import CancelToken, run_until_disconnect
-from pellucid.serve.schemas import Explanation as ExplanationModel
 from pellucid.serve.schemas import Number
 from pellucid.serve.security import Text
 from pellucid.serve.state import app_state
@@ -70,6 +69,7 @@ class RunRequest(BaseModel):
     examples: list[RunItem] = Field(..., min_length=1, max_length=MAX_RUN)
     model: str | None = None
     max_new_tokens: int = Field(16, ge=1, le=256)
+    raw: bool = Field(False, description="The prompts as plain text, not in the chat template.")
 
 
 class ExampleRun(BaseModel):
@@ -82,8 +82,20 @@ class ExampleRun(BaseModel):
     flags: dict[str, str]
 
 
+class RowAttribution(BaseModel):
+    """An explanation as ``POST /api/explanations`` answered it (the fields aggregation reads)."""
+
+    kind: str = "attribution"
+    method: str
+    model: str
+    axes: list[str]
+    labels: dict[str, list[str]]
+    scores: list[Any] = Field(description="Nested lists shaped like the axes; null: not computed.")
+    signed: bool = True
+
+
 class AggregateRequest(BaseModel):
-    explanations: list[ExplanationModel] = Field(..., min_length=1, max_length=1000)
+    explanations: list[RowAttribution] = Field(..., min_length=1, max_length=1000)
     top: int | None = Field(None, ge=1, le=10_000)
 
 
@@ -129,7 +141,7 @@ async def run_dataset(body: RunRequest, request: Request) -> list[dict[str, Any]
         lm = models.get(body.model)
         with token.guard(lm):
             items = [(e.prompt, e.target) for e in body.examples]
-            runs = run_examples(lm, items, max_new_tokens=body.max_new_tokens, progress=token)
+            runs = run_examples(lm, items, max_new_tokens=body.max_new_tokens, raw=body.raw, progress=token)
         return [r.to_dict() for r in runs]
 
     return await run_until_disconnect(request, work)
