@@ -62,6 +62,13 @@ def test_drift_report_verdict(page, seeded):
     assert "Drift detected" in detail.inner_text()
     assert detail.locator(".badge.bad").count() >= 2  # the report and at least one check
     assert "e2e drift" in page.inner_text("#drift-list")
+    # beside the table: both windows' distributions, one overlaid histogram per metric
+    latency = page.locator("#drift-dists svg[data-metric=latency_ms]")
+    latency.wait_for()
+    assert latency.locator("rect.ref-bar").count() == 20 and latency.locator("path.cur-step").count() == 1
+    text = latency.text_content()
+    assert "share of window" in text and "reference (n=200)" in text
+    assert page.locator("#drift-dists svg[data-metric=completion_tokens]").count() == 1
 
 
 def test_alert_rule_fires(page, seeded):

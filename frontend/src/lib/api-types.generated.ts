@@ -394,6 +394,16 @@ export interface DirectLogitRequest {
   chat?: boolean;
 }
 
+/** The windows of a drift comparison as overlaid histograms, per scalar metric. */
+export interface DriftDistributions {
+  /** The reference window as compared (cut to exclude the current one). */
+  reference: string;
+  current: string;
+  metrics: MetricHistogram[];
+  /** Metrics without values in a window, with the reason. */
+  skipped: Record<string, string>;
+}
+
 /** Every detector's result over one reference/current pair of windows. */
 export interface DriftReport {
   drifted: boolean;
@@ -712,6 +722,16 @@ export interface MetricComparison {
   wins: number | null;
   losses: number | null;
   ties: number | null;
+}
+
+/** One metric in both windows, counted on shared bin edges (len(edges) = bins + 1). */
+export interface MetricHistogram {
+  metric: string;
+  edges: number[];
+  reference: number[];
+  current: number[];
+  reference_n: number;
+  current_n: number;
 }
 
 export interface ModelCard {
