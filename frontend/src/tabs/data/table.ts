@@ -41,6 +41,24 @@ function compare(a: number | string, b: number | string, asc: boolean): number {
   return asc ? d : -d;
 }
 
+/** The rows the filter lets through (text in prompt, answer, target or flags; flagged only), sorted. */
+export function shownRows(rows: DataRow[], filter: string, flaggedOnly: boolean, sort: SortKey): DataRow[] {
+  const text = filter.trim().toLowerCase();
+  const shown = rows.filter(
+    (r) =>
+      (!flaggedOnly || r.flags.length > 0) &&
+      (!text || [r.prompt, r.answer ?? "", r.target ?? "", r.flags.join(" ")].some((s) => s.toLowerCase().includes(text))),
+  );
+  return sort ? [...shown].sort((a, b) => compare(value(a, sort.column), value(b, sort.column), sort.asc)) : shown;
+}
+
+function cell(r: DataRow, c: string): HTMLElement {
+  const v = value(r, c);
+  if (c === "flags") return h("td", {}, r.flags.map((f) => h("span", { class: "badge bad" }, f)));
+  if (typeof v === "number") return h("td", { class: "num" }, c === "row" ? String(v) : num(Number.isNaN(v) ? null : v));
+  return h("td", { title: v }, truncate(v, c === "prompt" ? 90 : 60));
+}
+
 export interface DataTable {
   element: HTMLElement;
   setRows(rows: DataRow[]): void;
@@ -60,15 +78,7 @@ export function dataTable(): DataTable {
   const body = h("tbody");
   const count = h("span", { class: "muted", id: "data-count" });
 
-  const visible = (): DataRow[] => {
-    const text = filter.value.trim().toLowerCase();
-    const shown = rows.filter(
-      (r) =>
-        (!flaggedOnly.checked || r.flags.length > 0) &&
-        (!text || [r.prompt, r.answer ?? "", r.target ?? "", r.flags.join(" ")].some((s) => s.toLowerCase().includes(text))),
-    );
-    return sort ? [...shown].sort((a, b) => compare(value(a, sort!.column), value(b, sort!.column), sort!.asc)) : shown;
-  };
+  const visible = (): DataRow[] => shownRows(rows, filter.value, flaggedOnly.checked, sort);
   const selectShown = (on: boolean): void => {
     for (const r of visible()) on ? chosen.add(r.key) : chosen.delete(r.key);
     draw();
@@ -82,12 +92,6 @@ export function dataTable(): DataTable {
     const ariaSort = on ? (sort!.asc ? "ascending" : "descending") : "none";
     const click = (): void => ((sort = { column: c, asc: on ? !sort!.asc : true }), draw());
     return h("th", { scope: "col", "aria-sort": ariaSort, "data-col": c }, h("button", { type: "button", class: "th-sort", onclick: click }, c.replace(/_/g, " "), on ? (sort!.asc ? " ▲" : " ▼") : ""));
-  };
-  const cell = (r: DataRow, c: string): HTMLElement => {
-    const v = value(r, c);
-    if (c === "flags") return h("td", {}, r.flags.map((f) => h("span", { class: "badge bad" }, f)));
-    if (typeof v === "number") return h("td", { class: "num" }, c === "row" ? String(v) : num(Number.isNaN(v) ? null : v));
-    return h("td", { title: v }, truncate(v, c === "prompt" ? 90 : 60));
   };
   function draw(): void {
     const cols = columns();

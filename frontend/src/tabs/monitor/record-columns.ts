@@ -85,9 +85,9 @@ export function columnChooser(s: TableState, onChange: (cols: string[]) => void)
         value: c.id,
         checked: s.cols.includes(c.id),
         "data-col": c.id,
-        onchange: () => {
+        onchange: (e: Event) => {
           const chosen = boxes.map((b) => b.querySelector("input")!).filter((i) => i.checked).map((i) => i.value);
-          if (!chosen.length) return void (boxes[0].querySelector("input")!.checked = true), onChange([COLUMNS[0].id]);
+          if (!chosen.length) return void ((e.target as HTMLInputElement).checked = true); // the last one stays
           onChange(COLUMNS.map((col) => col.id).filter((id) => chosen.includes(id)));
         },
       }),
