@@ -46,16 +46,16 @@ def _ids(gateway, **params) -> list[str]:
             return seen
 
 
-def test_sort_by_latency_pages_with_missing_values_last(sqlite_gateway):
-    ids = _seed(sqlite_gateway)
+def test_sort_by_latency_pages_with_missing_values_last(gateway):
+    ids = _seed(gateway)
     ascending = [ids[i] for i in (2, 4, 0, 5, 3)]
     missing = sorted([ids[1], ids[6]])
-    assert _ids(sqlite_gateway, sort="latency_ms", order="asc") == ascending + missing
-    assert _ids(sqlite_gateway, sort="latency_ms", order="desc") == ascending[::-1] + missing[::-1]
-    assert _ids(sqlite_gateway, sort="created_at", order="asc") == ids
-    assert _ids(sqlite_gateway, sort="response_chars", order="desc") == ids[::-1]
-    assert _ids(sqlite_gateway, sort="prompt_tokens", order="asc", tag="a") == [ids[0], ids[2], ids[4], ids[6]]
-    first = sqlite_gateway.client.get("/api/records", params={"sort": "latency_ms", "with_total": True, "limit": 3})
+    assert _ids(gateway, sort="latency_ms", order="asc") == ascending + missing
+    assert _ids(gateway, sort="latency_ms", order="desc") == ascending[::-1] + missing[::-1]
+    assert _ids(gateway, sort="created_at", order="asc") == ids
+    assert _ids(gateway, sort="response_chars", order="desc") == ids[::-1]
+    assert _ids(gateway, sort="prompt_tokens", order="asc", tag="a") == [ids[0], ids[2], ids[4], ids[6]]
+    first = gateway.client.get("/api/records", params={"sort": "latency_ms", "with_total": True, "limit": 3})
     assert first.json()["total"] == 7 and len(first.json()["items"]) == 3
 
 
