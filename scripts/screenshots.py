@@ -50,6 +50,34 @@ def _inspect(page: Any) -> None:
     page.locator("#inspect-result .grid").wait_for(timeout=LONG)
 
 
+def _inspect_lens(page: Any) -> None:
+    page.goto("/#inspect")
+    page.select_option("#inspect-verb", "logit_lens")
+    page.locator("#inspect-logit_lens-prompt").fill("The capital of France is")
+    page.locator("#inspect-logit_lens-target").fill(" Paris")
+    page.click("#inspect-run")
+    page.locator("#layer-chart svg").wait_for(timeout=LONG)
+
+
+REVIEWS = ["The kettle broke after two days.", "Lovely staff and a quiet room.", "Terrible food, friendly waiter."]
+
+
+def _data(page: Any) -> None:
+    page.goto("/#data")
+    rows = "".join(f'{{"text": "{t}", "label": {i % 2}}}\n' for i, t in enumerate(REVIEWS * 4))
+    page.set_input_files(
+        "#data-file", files=[{"name": "reviews.jsonl", "mimeType": "text/plain", "buffer": rows.encode()}]
+    )
+    page.click("#data-open")
+    page.locator("#data-table tbody tr").first.wait_for()
+    for key in (1, 2, 3):
+        page.locator(f"#data-table tbody tr[data-key$=':{key}'] input[type=checkbox]").check()
+    page.click("text=Run model")
+    page.wait_for_function("document.querySelector('#data-progress').textContent === '3 / 3 rows'", timeout=LONG)
+    page.click("text=Explain selected")
+    page.locator("#data-aggregate .bar-row").first.wait_for(timeout=LONG)
+
+
 def _audit(page: Any) -> None:
     page.goto("/#audit")
     page.locator("#audit-check-bias").wait_for()
@@ -58,6 +86,8 @@ def _audit(page: Any) -> None:
 def _records(page: Any) -> None:
     page.goto("/#monitor/records")
     page.locator("#records-table tbody tr[data-id]").first.wait_for()
+    page.click("#records-table th[data-sort=latency_ms] button")  # sorted by latency, on the server
+    page.wait_for_function("document.querySelector('#records-table th[data-sort=latency_ms]').ariaSort === 'ascending'")
     page.locator("#records-table tbody tr[data-id]").first.click()
     page.locator("#record-panel pre.text").first.wait_for()
 
@@ -77,6 +107,7 @@ def _drift(page: Any) -> None:
     page.fill("#drift-cur", "version:v2")
     page.click("form.filters button[type=submit]")
     page.locator("#drift-detail .card").wait_for(timeout=LONG)
+    page.locator("#drift-dists svg").first.wait_for()
 
 
 def _alerts(page: Any) -> None:
@@ -89,17 +120,21 @@ def _projector(page: Any) -> None:
     page.fill("#proj-clusters", "3")
     page.click("#proj-run")
     page.locator("#projector-plot canvas").wait_for(timeout=LONG)
+    page.locator("#projector-plot canvas").focus()
+    page.keyboard.press("ArrowRight")  # a point focused from the keyboard
 
 
 VIEWS: dict[str, Step] = {
     "explain": _explain,
     "inspect": _inspect,
+    "inspect-lens": _inspect_lens,
     "audit": _audit,
     "monitor-records": _records,
     "monitor-metrics": _metrics,
     "monitor-drift": _drift,
     "monitor-alerts": _alerts,
     "monitor-projector": _projector,
+    "data": _data,
 }
 
 

@@ -10,6 +10,7 @@ import { errorBox } from "./lib/job";
 import { hashRoute } from "./lib/urlstate";
 import type { Health, MethodSpec, ModelInfo, VerbSpec } from "./lib/types";
 import { auditTab } from "./tabs/audit/index";
+import { dataTab } from "./tabs/data/index";
 import { explainTab } from "./tabs/explain/index";
 import { featuresTab } from "./tabs/features/index";
 import { inspectTab } from "./tabs/inspect/index";
@@ -21,6 +22,7 @@ const TABS = [
   ["audit", "Audit"],
   ["monitor", "Monitor"],
   ["features", "Features"],
+  ["data", "Data"],
 ] as const;
 
 async function main(): Promise<void> {
@@ -63,6 +65,7 @@ async function main(): Promise<void> {
     audit: auditTab(ctx),
     monitor: monitor.element,
     features: features.element,
+    data: dataTab(ctx),
   };
   const tabButtons = TABS.map(([id, label], i) =>
     h("a", { href: `#${id}`, role: "tab", id: `tab-${id}`, "aria-controls": `panel-${id}`, onkeydown: (e: KeyboardEvent) => tabKeys(e, i) }, label),

@@ -103,3 +103,33 @@ def test_projector_colours_by_version_and_metric_and_lassos(page, server, seeded
     first.locator("button:has-text('Open')").click()
     page.locator("#record-panel pre.text").first.wait_for()
     assert record_id[:8] in page.inner_text("#record-panel .record-head")
+
+
+def test_projector_points_by_keyboard(page, server, seeded):
+    page.goto("/#monitor/projector")
+    page.fill("#proj-clusters", "3")
+    page.click("#proj-run")
+    canvas = page.locator("#projector-plot canvas")
+    canvas.wait_for()
+    data = httpx.get(f"{server.url}/api/projection", params={"clusters": 3}, timeout=60).json()["points"]
+    canvas.focus()
+    page.keyboard.press("ArrowRight")  # the first press lands on the point nearest the centre
+    live = page.locator("#projector-plot .scatter-live")
+    first = int(canvas.get_attribute("data-focused"))
+    assert live.inner_text().startswith(f"Point {first + 1} of {len(data)}: ")
+    assert live.get_attribute("aria-live") == "polite"
+    moves = []
+    for key in ("ArrowRight", "ArrowRight", "ArrowUp", "ArrowLeft"):
+        before = int(canvas.get_attribute("data-focused"))
+        page.keyboard.press(key)
+        moves.append((key, before, int(canvas.get_attribute("data-focused"))))
+    for key, before, after in moves:
+        if after == before:
+            continue  # nothing further that way
+        dx, dy = data[after]["x"] - data[before]["x"], data[after]["y"] - data[before]["y"]
+        along = {"ArrowRight": dx, "ArrowLeft": -dx, "ArrowUp": dy}[key]  # up on screen is +y in the data
+        assert along > 0, f"{key} moved from {before} to {after}, against the direction"
+    assert any(after != before for _, before, after in moves)
+    focused = int(canvas.get_attribute("data-focused"))
+    page.keyboard.press("Enter")
+    page.locator(f"#record-panel[data-id='{data[focused]['id']}']").wait_for()

@@ -220,11 +220,12 @@ def test_small_things(page, server):
     page.wait_for_function("location.hash === '#inspect'")
     assert page.evaluate("document.activeElement.id") == "tab-inspect"
     page.keyboard.press("End")
-    page.wait_for_function("location.hash === '#features'")
+    last = page.locator("nav.tabs a").last.get_attribute("href")
+    page.wait_for_function(f"location.hash === '{last}'")
     page.keyboard.press("ArrowRight")
     page.wait_for_function("document.querySelector('#tab-explain').getAttribute('aria-selected') === 'true'")
     tabindex = page.locator("nav.tabs a").evaluate_all("els => els.map(e => e.tabIndex)")
-    assert tabindex == [0, -1, -1, -1, -1]
+    assert tabindex == [0] + [-1] * (len(tabindex) - 1)
 
 
 def test_a_cancelled_audit_says_so_once(page, server):

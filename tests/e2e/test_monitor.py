@@ -3,6 +3,7 @@ alert rule that fires, and the projector opening a record."""
 
 from __future__ import annotations
 
+import httpx
 import pytest
 
 from tests.e2e.seed import seed
@@ -51,7 +52,7 @@ def test_serving_figures_show_above_the_charts(page, server):
     assert cells[0] == server.tiny and cells[2].endswith("/ 16") and cells[3].endswith(" ms") and int(cells[6]) >= 1
 
 
-def test_drift_report_verdict(page, seeded):
+def test_drift_report_verdict(page, server, seeded):
     page.goto("/#monitor/drift")
     page.fill("#drift-ref", "version:v1")
     page.fill("#drift-cur", "version:v2")
@@ -62,6 +63,15 @@ def test_drift_report_verdict(page, seeded):
     assert "Drift detected" in detail.inner_text()
     assert detail.locator(".badge.bad").count() >= 2  # the report and at least one check
     assert "e2e drift" in page.inner_text("#drift-list")
+    # beside the table: both windows' distributions, one overlaid histogram per metric
+    latency = page.locator("#drift-dists svg[data-metric=latency_ms]")
+    latency.wait_for()
+    assert latency.locator("rect.ref-bar").count() == 20 and latency.locator("path.cur-step").count() == 1
+    text = latency.text_content()
+    query = {"model_version": "v1", "limit": 1, "with_total": True}  # every seeded record has a latency
+    n_ref = httpx.get(f"{server.url}/api/records", params=query).json()["total"]
+    assert "share of window" in text and f"reference (n={n_ref})" in text
+    assert page.locator("#drift-dists svg[data-metric=completion_tokens]").count() == 1
 
 
 def test_alert_rule_fires(page, seeded):

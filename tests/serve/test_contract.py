@@ -37,6 +37,7 @@ WITHOUT_MODEL = {
     ("DELETE", "/api/alerts/rules/{rule}"): "204 No Content: no body",
     ("GET", "/api/audit/jobs/{job_id}/report.html"): "an HTML file",
     ("GET", "/api/docs"): "Swagger UI's HTML page, from the package's files",
+    ("GET", "/api/records/export"): "a CSV (streamed) or Parquet file of the filtered records",
     ("GET", "/api/audit/jobs/{job_id}/card.md"): "a Markdown file download",
     ("POST", "/api/inspect/{verb}"): "hidden fallback: always the 404 error of an unknown verb",
     ("POST", "/v1/chat/completions"): "JSON or server-sent events; the JSON shape is in responses=",

@@ -1,9 +1,11 @@
 // A canvas scatter plot for thousands of points: colour per category or value, hover to see a
 // point's text, click to open it, wheel to zoom, drag to pan, shift-drag to lasso a group. A
-// uniform grid finds the nearest point quickly.
+// uniform grid finds the nearest point quickly. From the keyboard: the arrows move between
+// nearest points (the focused one is announced in a live region), Enter opens it, + - 0 zoom.
 
 import { h } from "../lib/dom";
 import { drawLasso, inside, type Polygon } from "./lasso";
+import { isArrow, nearestTo, step } from "./scatter-keys";
 import { PALETTE } from "./line";
 
 export interface ScatterPoint {
@@ -25,7 +27,14 @@ export function scatter(points: ScatterPoint[], opts: ScatterOptions = {}): HTML
   const width = opts.width ?? 760;
   const height = opts.height ?? 460;
   const dpr = window.devicePixelRatio || 1;
-  const canvas = h("canvas", { class: "scatter-canvas", tabIndex: 0, role: "img", "aria-label": `Scatter plot of ${points.length} points` });
+  const canvas = h("canvas", {
+    class: "scatter-canvas",
+    tabIndex: 0,
+    role: "application",
+    "aria-roledescription": "scatter plot",
+    "aria-label": `Scatter plot of ${points.length} points: arrow keys move between points, Enter opens the focused one`,
+  });
+  const live = h("div", { class: "sr-only scatter-live", role: "status", "aria-live": "polite" });
   canvas.width = width * dpr;
   canvas.height = height * dpr;
   canvas.style.width = `${width}px`;
@@ -43,6 +52,7 @@ export function scatter(points: ScatterPoint[], opts: ScatterOptions = {}): HTML
   const sx = (x: number) => (pad + ((x - x0) / (x1 - x0 || 1)) * (width - 2 * pad) - width / 2) * zoom + width / 2 + panX;
   const sy = (y: number) => (height - pad - ((y - y0) / (y1 - y0 || 1)) * (height - 2 * pad) - height / 2) * zoom + height / 2 + panY;
   let hover = -1;
+  let focused = -1; // the point the arrow keys are on
   let lasso: Polygon | null = null;
   let lassoed = false; // the click that ends a lasso opens nothing
   let selected = new Set<number>();
@@ -70,6 +80,14 @@ export function scatter(points: ScatterPoint[], opts: ScatterOptions = {}): HTML
     ctx.strokeStyle = "#1d2330";
     for (const i of selected) ctx.strokeRect(sx(points[i].x) - size / 2 - 1.5, sy(points[i].y) - size / 2 - 1.5, size + 3, size + 3);
     if (lasso) drawLasso(ctx, lasso);
+    if (focused >= 0) {
+      ctx.strokeStyle = "#2456d6";
+      ctx.lineWidth = 2.5;
+      ctx.beginPath();
+      ctx.arc(sx(points[focused].x), sy(points[focused].y), 8, 0, 2 * Math.PI);
+      ctx.stroke();
+      ctx.lineWidth = 1;
+    }
     if (hover >= 0) {
       ctx.strokeStyle = "#000";
       ctx.lineWidth = 2;
@@ -160,7 +178,19 @@ export function scatter(points: ScatterPoint[], opts: ScatterOptions = {}): HTML
     zoom *= f;
     draw();
   }, { passive: false });
+  const at = (i: number): [number, number] => [sx(points[i].x), sy(points[i].y)];
+  /** Arrows move the focus to the nearest point that way and announce it; Enter opens it. */
+  const pointKeys = (e: KeyboardEvent): boolean => {
+    if (e.key === "Enter" && focused >= 0) return opts.onPick?.(focused), true;
+    if (!isArrow(e.key) || !points.length) return false;
+    focused = focused < 0 ? nearestTo(points.length, at, width / 2, height / 2) : step(points.length, at, focused, e.key);
+    canvas.dataset.focused = String(focused);
+    live.textContent = `Point ${focused + 1} of ${points.length}: ${points[focused].label}`;
+    draw();
+    return true;
+  };
   canvas.addEventListener("keydown", (e) => {
+    if (pointKeys(e)) return void e.preventDefault();
     if (e.key === "+" || e.key === "=") zoom *= 1.25;
     else if (e.key === "-") zoom *= 0.8;
     else if (e.key === "0") (zoom = 1), (panX = 0), (panY = 0);
@@ -168,7 +198,7 @@ export function scatter(points: ScatterPoint[], opts: ScatterOptions = {}): HTML
     draw();
   });
   draw();
-  return h("div", { class: "scatter", "data-points": points.length }, canvas, tip);
+  return h("div", { class: "scatter", "data-points": points.length }, canvas, tip, live);
 }
 
 /** Colours for categories (cycled) and for numbers (white → red). */

@@ -25,6 +25,11 @@ export interface AblateRequest {
   chat?: boolean;
 }
 
+export interface AggregateRequest {
+  explanations: RowAttribution[];
+  top?: number | null;
+}
+
 /** One firing of a rule and what happened to its notification. */
 export interface AlertEvent {
   id: string;
@@ -404,6 +409,16 @@ export interface DirectLogitRequest {
   chat?: boolean;
 }
 
+/** The windows of a drift comparison as overlaid histograms, per scalar metric. */
+export interface DriftDistributions {
+  /** The reference window as compared (cut to exclude the current one). */
+  reference: string;
+  current: string;
+  metrics: MetricHistogram[];
+  /** Metrics without values in a window, with the reason. */
+  skipped: Record<string, string>;
+}
+
 /** Every detector's result over one reference/current pair of windows. */
 export interface DriftReport {
   drifted: boolean;
@@ -508,6 +523,33 @@ export interface EvalRun {
   n_skipped: number;
   params: Record<string, unknown>;
   examples?: EvalExample[] | null;
+}
+
+/** One example: its 1-based row in the file, the prompt and the target (null: the model's answer). */
+export interface Example {
+  row: number;
+  prompt: string;
+  target: string | null;
+}
+
+/** A page of a data set's examples, and how many it has in all (rows without text skipped). */
+export interface ExamplePage {
+  id: string;
+  name: string;
+  total: number;
+  skipped: number;
+  template: string | null;
+  offset: number;
+  examples: Example[];
+}
+
+/** The model on one example: its answer, metrics (null: not computed) and flags (name → reason). */
+export interface ExampleRun {
+  prompt: string;
+  target: string | null;
+  answer: string;
+  metrics: Record<string, number | null>;
+  flags: Record<string, string>;
 }
 
 export interface ExplainRecordRequest {
@@ -730,6 +772,16 @@ export interface MetricComparison {
   ties: number | null;
 }
 
+/** One metric in both windows, counted on shared bin edges (len(edges) = bins + 1). */
+export interface MetricHistogram {
+  metric: string;
+  edges: number[];
+  reference: number[];
+  current: number[];
+  reference_n: number;
+  current_n: number;
+}
+
 export interface ModelCard {
   id: string;
   object: "model";
@@ -808,6 +860,18 @@ export interface MovedLatent {
   page: string;
   /** The workbench link to the records where it fires. */
   records: string;
+}
+
+export interface OpenDataset {
+  /** A file on the server (no API token only). */
+  path?: string | null;
+  /** An uploaded file's name (.jsonl, .csv, .tsv). */
+  name?: string | null;
+  /** An uploaded file's text. */
+  text?: string | null;
+  /** Where a text field goes: {text}. */
+  template?: string | null;
+  limit?: number;
 }
 
 /** One parameter of a method, verb, check or generator, described for forms and help. */
@@ -953,6 +1017,18 @@ export interface RequestProgress {
   fraction: number | null;
 }
 
+/** An explanation as ``POST /api/explanations`` answered it (the fields aggregation reads). */
+export interface RowAttribution {
+  kind?: string;
+  method: string;
+  model: string;
+  axes: string[];
+  labels: Record<string, string[]>;
+  /** Nested lists shaped like the axes; null: not computed. */
+  scores: unknown[];
+  signed?: boolean;
+}
+
 /** The outcome of checking one rule now. */
 export interface RuleCheck {
   rule: string;
@@ -966,6 +1042,19 @@ export interface RuleCheck {
   event: AlertEvent | null;
   /** Measured only: `fired` says whether it would have fired. */
   dry_run?: boolean;
+}
+
+export interface RunItem {
+  prompt: string;
+  target?: string | null;
+}
+
+export interface RunRequest {
+  examples: RunItem[];
+  model?: string | null;
+  max_new_tokens?: number;
+  /** The prompts as plain text, not in the chat template. */
+  raw?: boolean;
 }
 
 export interface ScoreRequest {
@@ -1150,4 +1239,12 @@ export interface WordDiffOp {
   op: "equal" | "replace" | "delete" | "insert";
   old: string[];
   new: string[];
+}
+
+/** A word's mean attribution over the rows holding it (its per-row sum), and how often it occurs. */
+export interface WordWeight {
+  word: string;
+  mean: number;
+  rows: number;
+  occurrences: number;
 }

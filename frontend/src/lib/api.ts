@@ -111,3 +111,10 @@ async function send(path: string, opts: RequestOptions): Promise<Response> {
 export function isAbort(e: unknown): boolean {
   return e instanceof DOMException && e.name === "AbortError";
 }
+
+/** The answer's body as a file (an export), with the same token and errors as ``api``. */
+export async function apiBlob(path: string, opts: RequestOptions = {}): Promise<Blob> {
+  const res = await send(path, opts);
+  if (!res.ok) throw failure(res, await res.text());
+  return res.blob();
+}

@@ -20,11 +20,11 @@ from collections.abc import Iterable, Iterator, Mapping, Sequence
 from datetime import datetime, timedelta
 from typing import Any, cast
 
-from sqlalchemy import and_, delete, func, or_, select, update
+from sqlalchemy import Connection, and_, delete, func, or_, select, update
 from sqlalchemy.exc import IntegrityError
 
 from pellucid.errors import InvalidInputError
-from pellucid.monitor import sql
+from pellucid.monitor import record_sort, sql
 from pellucid.monitor.errors import RecordNotFoundError
 from pellucid.monitor.records import (
     FEEDBACK_KINDS,
@@ -160,12 +160,20 @@ class Repository(FeatureQueries):
         offset: int | None = None,
         oldest_first: bool = False,
         with_total: bool = False,
+        sort: str | None = None,
+        descending: bool = True,
     ) -> Page:
         """A page of records matching ``filter``, newest first (or oldest first), with their tags.
 
         Give ``cursor`` (from the previous page's ``next_cursor``) for keyset paging, or
-        ``offset`` to skip rows; not both.
+        ``offset`` to skip rows; not both. ``sort`` names another order (see
+        :data:`~pellucid.monitor.record_sort.SORT_COLUMNS`; ``descending`` sets its direction),
+        whose pages go by offset.
         """
+        if sort == "created_at":
+            sort, oldest_first = None, not descending
+        if sort is not None:
+            return self._sorted_page(filter, sort, descending, limit, cursor, offset, with_total)
         if not 1 <= limit <= MAX_PAGE:
             raise InvalidInputError(f"limit must be between 1 and {MAX_PAGE}, got {limit}.")
         if cursor is not None and offset is not None:
@@ -188,16 +196,50 @@ class Repository(FeatureQueries):
             rows = conn.execute(stmt).all()
             more = len(rows) > limit
             rows = rows[:limit]
-            tag_map: dict[str, list[str]] = {}
-            if rows:
-                ids = [r.id for r in rows]
-                tag_result = conn.execute(select(tags.c.record_id, tags.c.tag).where(tags.c.record_id.in_(ids)))
-                for rid, tag in cast(Iterable[tuple[str, str]], tag_result):
-                    tag_map.setdefault(rid, []).append(tag)
+            tag_map = self._tags_of(conn, [r.id for r in rows])
         items = [sql.record_of(r, tag_map.get(r.id, ())) for r in rows]
         next_cursor = _encode_cursor(items[-1].created_at, items[-1].id) if more else None
         total = self.count(filter) if with_total else None
         return Page(items=items, next_cursor=next_cursor, total=total)
+
+    def _sorted_page(
+        self,
+        filter: RecordFilter | None,
+        sort: str,
+        descending: bool,
+        limit: int,
+        cursor: str | None,
+        offset: int | None,
+        with_total: bool,
+    ) -> Page:
+        """A page in ``sort`` order, paged by offset (the cursor carries it)."""
+        order = record_sort.sort_order(sort, descending)  # checks the name first
+        if not 1 <= limit <= MAX_PAGE:
+            raise InvalidInputError(f"limit must be between 1 and {MAX_PAGE}, got {limit}.")
+        if cursor is not None and offset is not None:
+            raise InvalidInputError("Give either cursor or offset, not both.")
+        start = record_sort.decode_offset_cursor(cursor) if cursor is not None else (offset or 0)
+        if start < 0:
+            raise InvalidInputError(f"offset must be 0 or more, got {start}.")
+        stmt = select(records).where(*sql.filter_conditions(filter)).order_by(*order).offset(start).limit(limit + 1)
+        with self.engine.connect() as conn:
+            rows = conn.execute(stmt).all()
+            more = len(rows) > limit
+            rows = rows[:limit]
+            tag_map = self._tags_of(conn, [r.id for r in rows])
+        items = [sql.record_of(r, tag_map.get(r.id, ())) for r in rows]
+        next_cursor = record_sort.encode_offset_cursor(start + limit) if more else None
+        return Page(items=items, next_cursor=next_cursor, total=self.count(filter) if with_total else None)
+
+    @staticmethod
+    def _tags_of(conn: Connection, ids: Sequence[str]) -> dict[str, list[str]]:
+        """The tags of records ``ids``, by record id."""
+        tag_map: dict[str, list[str]] = {}
+        if ids:
+            result = conn.execute(select(tags.c.record_id, tags.c.tag).where(tags.c.record_id.in_(ids)))
+            for rid, tag in cast(Iterable[tuple[str, str]], result):
+                tag_map.setdefault(rid, []).append(tag)
+        return tag_map
 
     def count(self, filter: RecordFilter | None = None) -> int:
         """How many records match ``filter``."""

@@ -42,6 +42,7 @@ from pellucid.serve.routers import (
     analytics,
     audit,
     counterfactual,
+    datasets,
     explanations,
     features,
     health,
@@ -209,6 +210,7 @@ def _include_routers(app: FastAPI, proxy_mode: bool) -> None:
     for router in (lm, serving, explanations, records, analytics, inspect, audit, counterfactual, traces, progress):
         app.include_router(router.router, prefix="/api")
     app.include_router(features.router, prefix="/api")
+    app.include_router(datasets.router, prefix="/api")
     app.include_router(proxy.router if proxy_mode else openai.router)  # proxy mode: /v1 goes upstream
     app.include_router(otlp.router)
     app.include_router(ui.router)

@@ -11,6 +11,7 @@ import type { AppContext } from "../../lib/context";
 import { field, h, setChildren } from "../../lib/dom";
 import { errorBox, runJob } from "../../lib/job";
 import type { Explanation, VerbSpec } from "../../lib/types";
+import { layerChart } from "./layer-charts";
 
 const HIDDEN = ["model"]; // chosen in the header
 
@@ -47,7 +48,10 @@ export function inspectTab(ctx: AppContext, verbs: VerbSpec[]): HTMLElement {
     const ex = await runJob(status, `Running ${verb.replace(/_/g, " ")}`, (signal, headers) =>
       api<Explanation>(`/api/inspect/${verb}`, { body: { ...body, model: ctx.model() }, signal, headers }),
     );
-    if (ex) setChildren(host, withExport(ex, renderExplanation(ex, { onCell, title }), verb));
+    if (!ex) return;
+    const rank = (): Promise<Explanation | undefined> =>
+      api<Explanation>(`/api/inspect/${verb}`, { body: { ...body, model: ctx.model(), score: "rank", top_k: 1 } }).catch(() => undefined);
+    setChildren(host, layerChart(ex, rank), withExport(ex, renderExplanation(ex, { onCell, title }), verb));
   }
 
   async function openHead(layer: number, head: number): Promise<void> {
@@ -75,7 +79,8 @@ export function inspectTab(ctx: AppContext, verbs: VerbSpec[]): HTMLElement {
       const ex = JSON.parse(await f.text()) as Explanation;
       if (!Array.isArray(ex.axes) || !ex.labels || !Array.isArray(ex.scores)) throw new Error("not an Explanation (needs axes, labels, scores)");
       setChildren(drill);
-      setChildren(result, withExport(ex, renderExplanation(ex, { onCell, title: `${f.name}: ${ex.method}` }), ex.method));
+      const view = withExport(ex, renderExplanation(ex, { onCell, title: `${f.name}: ${ex.method}` }), ex.method);
+      setChildren(result, layerChart(ex, () => Promise.resolve(undefined)), view);
     } catch (e) {
       setChildren(status, errorBox(`${f.name}: ${(e as Error).message}`));
     }

@@ -1,7 +1,9 @@
 // Drift reports: the saved ones with their verdicts (open one for each check's figures), and a
 // form to run a new comparison between two windows.
 
+import { histogramChart } from "../../charts/histogram";
 import { api } from "../../lib/api";
+import type { DriftDistributions } from "../../lib/api-types.generated";
 import { button, field, h, setChildren } from "../../lib/dom";
 import { num, time } from "../../lib/format";
 import { runJob } from "../../lib/job";
@@ -39,8 +41,25 @@ export function driftView(): HTMLElement {
   async function open(id: string): Promise<void> {
     const r = await runJob(status, "Loading the report", (signal) => api<DriftReportInfo>(`/api/drift/reports/${id}`, { signal }));
     if (!r) return;
-    setChildren(detail, h("div", { class: "card", "data-report": r.id }, h("h4", {}, r.name ?? r.id.slice(0, 8), " ", verdict(r.drifted)), h("p", {}, r.verdict), resultsTable(r)));
+    const charts = h("div", { class: "drift-dists", id: "drift-dists", "aria-label": "Distributions of both windows" });
+    setChildren(
+      detail,
+      h("div", { class: "card", "data-report": r.id }, h("h4", {}, r.name ?? r.id.slice(0, 8), " ", verdict(r.drifted)), h("p", {}, r.verdict), h("div", { class: "drift-detail" }, resultsTable(r), charts)),
+    );
+    void distributions(r, charts);
     setHashState("monitor/drift", { ...Object.fromEntries(hashParams()), report: r.id }); // a link to this comparison
+  }
+
+  /** The report's two windows as overlaid histograms, one per scalar metric, beside its table. */
+  async function distributions(r: DriftReportInfo, host: HTMLElement): Promise<void> {
+    const query = { reference: r.reference, current: r.current };
+    const d = await api<DriftDistributions>("/api/drift/distributions", { query }).catch((e: Error) => e);
+    if (d instanceof Error) return void setChildren(host, h("p", { class: "muted" }, `No distributions: ${d.message}`));
+    setChildren(
+      host,
+      h("p", { class: "muted small" }, `Reference: ${d.reference} · current: ${d.current}`),
+      d.metrics.length ? d.metrics.map((m) => histogramChart(m)) : h("p", { class: "muted" }, "No scalar metric has values in both windows."),
+    );
   }
 
   async function load(): Promise<void> {

@@ -1,18 +1,15 @@
 // The records table: filters (time, model, version, tag, flag, feedback, text, stored feature), server-side
-// pages with the cursor (a stack of cursors for "previous"), and a click on a row to open the record.
+// pages with the cursor (a stack of cursors for "previous"), columns sorted by the server (click a header), a
+// column chooser, export of every filtered row (CSV or Parquet), and a click on a row to open the record.
 // #monitor/records?feature=NAME:ID (a Features link) opens it filtered by that feature.
 
-import { api } from "../../lib/api";
+import { api, apiBlob } from "../../lib/api";
 import { button, field, h, setChildren } from "../../lib/dom";
-import { num, time, truncate } from "../../lib/format";
+import { download } from "../../lib/download";
 import { runJob } from "../../lib/job";
 import { hashParams, hashRoute } from "../../lib/urlstate";
-import type { RecordItem, RecordPage } from "../../lib/types";
-
-function feedbackCell(r: RecordItem): string {
-  if (!r.feedback?.length) return "";
-  return r.feedback.map((f) => (f.kind === "thumbs_up" ? "▲" : f.kind === "thumbs_down" ? "▼" : f.kind === "score" ? `★${num(f.value)}` : "✎")).join(" ");
-}
+import type { RecordPage } from "../../lib/types";
+import { COLUMNS, columnChooser, headerCell, readState, writeState } from "./record-columns";
 
 function iso(local: string): string | null {
   return local ? new Date(local).toISOString() : null;
@@ -43,11 +40,54 @@ export function recordsView(open: (id: string) => void): HTMLElement {
   const status = h("div", { class: "status" });
   const tbody = h("tbody");
   const info = h("span", { class: "muted", id: "rec-info" });
-  const prev = button("← Newer", () => void load(cursors.length - 2), "secondary small");
-  const next = button("Older →", () => void load(cursors.length), "secondary small");
+  const prev = button("← Previous", () => void load(cursors.length - 2), "secondary small");
+  const next = button("Next →", () => void load(cursors.length), "secondary small");
   let cursors: (string | null)[] = [null]; // cursors[k] fetches page k
   let nextCursor: string | null = null;
   let total: number | null = null;
+  const state = readState();
+  const head = h("tr");
+  const chooserHost = h("span");
+  let lastItems: RecordPage["items"] = [];
+
+  /** The filters of the form, as query parameters (the listing's and the export's). */
+  const filters = (): Record<string, string | null> => ({
+    since: iso(since.value),
+    until: iso(until.value),
+    model: model.value.trim(),
+    model_version: version.value.trim(),
+    tag: tag.value.trim(),
+    flag: flag.value.trim(),
+    feedback: feedback.value,
+    q: q.value.trim(),
+    feature: feature.value.trim(),
+    sort: state.sort,
+    order: state.sort ? state.order : null,
+  });
+  const drawHead = (): void => {
+    setChildren(head, COLUMNS.filter((c) => state.cols.includes(c.id)).map((c) => headerCell(c, state, sortBy)));
+  };
+  const drawRows = (): void => {
+    const shown = COLUMNS.filter((c) => state.cols.includes(c.id));
+    setChildren(
+      tbody,
+      lastItems.map((r) =>
+        h("tr", { tabIndex: 0, "data-id": r.id, onclick: () => open(r.id), onkeydown: (e: KeyboardEvent) => e.key === "Enter" && open(r.id) }, shown.map((c) => c.cell(r))),
+      ),
+    );
+  };
+  /** A header click: a new column sorts ascending, the same one flips the direction. */
+  function sortBy(sort: string): void {
+    state.order = state.sort === sort && state.order === "asc" ? "desc" : "asc";
+    state.sort = sort;
+    writeState(state);
+    drawHead();
+    reload();
+  }
+  async function exportRows(format: "csv" | "parquet"): Promise<void> {
+    const blob = await runJob(status, `Exporting ${format.toUpperCase()}`, (signal) => apiBlob("/api/records/export", { query: { ...filters(), format }, signal }));
+    if (blob) download(`pellucid-records.${format}`, blob, blob.type);
+  }
 
   async function load(pageIndex: number): Promise<void> {
     if (pageIndex < 0) return;
@@ -57,15 +97,7 @@ export function recordsView(open: (id: string) => void): HTMLElement {
     }
     cursors = cursors.slice(0, pageIndex + 1);
     const query = {
-      since: iso(since.value),
-      until: iso(until.value),
-      model: model.value.trim(),
-      model_version: version.value.trim(),
-      tag: tag.value.trim(),
-      flag: flag.value.trim(),
-      feedback: feedback.value,
-      q: q.value.trim(),
-      feature: feature.value.trim(),
+      ...filters(),
       limit: Number(limit.value),
       cursor: cursors[pageIndex],
       with_total: pageIndex === 0,
@@ -80,23 +112,8 @@ export function recordsView(open: (id: string) => void): HTMLElement {
     info.textContent = page.items.length
       ? `${first + 1}–${first + page.items.length}${total !== null ? ` of ${total}` : ""}`
       : "No records match these filters.";
-    setChildren(
-      tbody,
-      page.items.map((r) =>
-        h(
-          "tr",
-          { tabIndex: 0, "data-id": r.id, onclick: () => open(r.id), onkeydown: (e: KeyboardEvent) => e.key === "Enter" && open(r.id) },
-          h("td", { class: "nowrap" }, time(r.created_at)),
-          h("td", {}, r.model ?? ""),
-          h("td", { title: r.prompt_text }, truncate(r.prompt_text, 80)),
-          h("td", { title: r.response ?? "" }, r.error ? h("span", { class: "bad" }, truncate(r.error, 60)) : truncate(r.response ?? "", 80)),
-          h("td", { class: "num" }, num(r.latency_ms, 0)),
-          h("td", { class: "num" }, `${r.prompt_tokens ?? "–"} / ${r.completion_tokens ?? "–"}`),
-          h("td", {}, (r.tags ?? []).join(", ")),
-          h("td", {}, feedbackCell(r)),
-        ),
-      ),
-    );
+    lastItems = page.items;
+    drawRows();
   }
 
   const reload = (): void => {
@@ -120,6 +137,8 @@ export function recordsView(open: (id: string) => void): HTMLElement {
     field("Per page", limit),
     h("div", { class: "actions" }, h("button", { type: "submit", class: "primary", id: "rec-apply" }, "Apply")),
   );
+  drawHead();
+  setChildren(chooserHost, columnChooser(state, (cols) => ((state.cols = cols), writeState(state), drawHead(), drawRows())));
   reload();
   // a Features link to this view (…?feature=NAME:ID) filters it, also when the view is already built
   window.addEventListener("hashchange", () => {
@@ -134,14 +153,24 @@ export function recordsView(open: (id: string) => void): HTMLElement {
     { class: "records" },
     form,
     status,
-    h("div", { class: "pager" }, prev, info, next, button("Refresh", reload, "secondary small")),
+    h(
+      "div",
+      { class: "pager" },
+      prev,
+      info,
+      next,
+      button("Refresh", reload, "secondary small"),
+      chooserHost,
+      button("Export CSV", () => void exportRows("csv"), "secondary small"),
+      button("Export Parquet", () => void exportRows("parquet"), "secondary small"),
+    ),
     h(
       "div",
       { class: "table-wrap" },
       h(
         "table",
         { class: "table", id: "records-table" },
-        h("thead", {}, h("tr", {}, ["Time", "Model", "Prompt", "Response", "Latency ms", "Tokens in/out", "Tags", "Feedback"].map((c) => h("th", { scope: "col" }, c)))),
+        h("thead", {}, head),
         tbody,
       ),
     ),

@@ -163,6 +163,22 @@ def run_drift_report(body: DriftRequest, request: Request) -> dict[str, Any]:
     return report.to_dict()
 
 
+@router.get("/drift/distributions", response_model=out.DriftDistributions)
+def drift_distributions(
+    request: Request,
+    reference: str = Query(..., description="Reference window spec, e.g. last:30d or version:v1."),
+    current: str = Query(..., description="Current window spec."),
+    metric: list[str] | None = Query(None, description="Scalar metrics (default: those drift tests)."),
+    bins: int = Query(20, ge=1, le=200),
+) -> dict[str, Any]:
+    """Both windows of a comparison binned on shared edges, per metric (overlaid histograms)."""
+    from pellucid.monitor.drift_histograms import describe_windows, window_histograms
+
+    found, skipped = window_histograms(_store(request), reference, current, metrics=metric, bins=bins)
+    ref, cur = describe_windows(reference, current)
+    return {"reference": ref, "current": cur, "metrics": [h.to_dict() for h in found], "skipped": skipped}
+
+
 @router.get("/drift/reports", response_model=list[out.DriftReportInfo], response_model_exclude_unset=True)
 def list_drift_reports(request: Request, limit: int = Query(50, ge=1, le=1000)) -> list[dict[str, Any]]:
     return [r.to_dict(with_report=False) for r in _store(request).reports.list_drift_reports(limit=limit)]

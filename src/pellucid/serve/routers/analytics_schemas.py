@@ -222,3 +222,23 @@ class Projection(BaseModel):
     method: str
     field: str
     points: list[ProjectionPoint]
+
+
+class MetricHistogram(BaseModel):
+    """One metric in both windows, counted on shared bin edges (len(edges) = bins + 1)."""
+
+    metric: str
+    edges: list[float]
+    reference: list[int]
+    current: list[int]
+    reference_n: int
+    current_n: int
+
+
+class DriftDistributions(BaseModel):
+    """The windows of a drift comparison as overlaid histograms, per scalar metric."""
+
+    reference: str = Field(description="The reference window as compared (cut to exclude the current one).")
+    current: str
+    metrics: list[MetricHistogram]
+    skipped: dict[str, str] = Field(description="Metrics without values in a window, with the reason.")

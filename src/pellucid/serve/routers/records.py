@@ -1,8 +1,12 @@
-"""Logged calls: ``GET /api/records``, ``GET /api/records/{id}``, ``POST /api/records/{id}/feedback``.
+"""Logged calls: ``GET /api/records``, ``GET /api/records/export``, ``GET /api/records/{id}``,
+``POST /api/records/{id}/feedback``.
 
 Listing is newest first, filtered by any combination of the query parameters, and paged with
 an opaque cursor: pass a page's ``next_cursor`` back as ``cursor`` for the next one (``null``
-on the last page). Pages stay stable while new calls arrive.
+on the last page). Pages stay stable while new calls arrive. ``sort`` and ``order`` list them by
+another column (latency, tokens...; an unknown column is a 422 naming the allowed ones); such
+pages go by offset. ``/api/records/export`` writes every record the same filters select, in the
+same order, as CSV (streamed) or Parquet.
 
 A record is written a fraction of a second after its call returns (the writer batches): a
 lookup or feedback that finds no record first waits for the writer to flush, then tries
@@ -17,12 +21,15 @@ from collections.abc import Callable
 from datetime import datetime
 from typing import Any, Literal, TypeVar
 
-from fastapi import APIRouter, Query, Request
+from fastapi import APIRouter, Depends, Query, Request, Response
+from fastapi.responses import StreamingResponse
 from pydantic import BaseModel, Field
 
 from pellucid.errors import InvalidInputError
 from pellucid.monitor.errors import RecordNotFoundError, StoreError
+from pellucid.monitor.record_sort import SORT_COLUMNS, check_sort
 from pellucid.monitor.records import RecordFilter
+from pellucid.monitor.records_export import csv_chunks, iter_records, parquet_bytes
 from pellucid.monitor.sdk import Monitor
 from pellucid.serve.schemas import Number
 from pellucid.serve.state import app_state
@@ -148,9 +155,7 @@ def _checked_id(record_id: str) -> str:
         raise RecordNotFoundError(str(exc)) from None
 
 
-@router.get("/records", response_model=RecordPage)
-def list_records(
-    request: Request,
+def record_filter(
     model: str | None = None,
     model_version: str | None = None,
     template_version: str | None = None,
@@ -164,13 +169,9 @@ def list_records(
     feature: str | None = Query(None, description="NAME:ID: records whose stored features include latent ID of NAME."),
     since: datetime | None = Query(None, description="ISO 8601; naive times are UTC."),
     until: datetime | None = None,
-    limit: int = Query(50, ge=1, le=1000),
-    cursor: str | None = None,
-    oldest_first: bool = False,
-    with_total: bool = False,
-) -> dict[str, Any]:
-    """A page of records matching every given filter."""
-    filter = RecordFilter(
+) -> RecordFilter:
+    """The records the query's filters select (shared by the listing and the export)."""
+    return RecordFilter(
         since=since,
         until=until,
         model=model,
@@ -185,10 +186,56 @@ def list_records(
         cache_hit=cache_hit,
         feature=feature,
     )
+
+
+_SORT_HELP = f"Order by one of: {', '.join(SORT_COLUMNS)} (default: created_at, newest first)."
+_ORDER_HELP = "asc or desc (default desc) for sort."
+
+
+def _sort(sort: str | None) -> str | None:
+    return None if sort is None else check_sort(sort)
+
+
+@router.get("/records", response_model=RecordPage)
+def list_records(
+    request: Request,
+    filter: RecordFilter = Depends(record_filter),
+    limit: int = Query(50, ge=1, le=1000),
+    cursor: str | None = None,
+    oldest_first: bool = False,
+    with_total: bool = False,
+    sort: str | None = Query(None, description=_SORT_HELP),
+    order: Literal["asc", "desc"] = Query("desc", description=_ORDER_HELP),
+) -> dict[str, Any]:
+    """A page of records matching every given filter, newest first or in ``sort`` order."""
     page = _monitor(request).repo.list_records(
-        filter, limit=limit, cursor=cursor, oldest_first=oldest_first, with_total=with_total
+        filter,
+        limit=limit,
+        cursor=cursor,
+        oldest_first=oldest_first,
+        with_total=with_total,
+        sort=_sort(sort),
+        descending=order == "desc",
     )
     return {"items": [r.to_dict() for r in page.items], "next_cursor": page.next_cursor, "total": page.total}
+
+
+@router.get("/records/export")
+def export_records(
+    request: Request,
+    filter: RecordFilter = Depends(record_filter),
+    format: Literal["csv", "parquet"] = Query("csv", description="csv (streamed) or parquet."),
+    sort: str | None = Query(None, description=_SORT_HELP),
+    order: Literal["asc", "desc"] = Query("desc", description=_ORDER_HELP),
+) -> Response:
+    """Every record the filters select, as a CSV or Parquet file in the listing's order."""
+    repo = _monitor(request).repo
+    pages = iter_records(repo, filter, sort=_sort(sort), descending=order == "desc")
+    name = f"pellucid-records.{format}"
+    headers = {"content-disposition": f'attachment; filename="{name}"'}
+    if format == "parquet":
+        return Response(parquet_bytes(pages), media_type="application/vnd.apache.parquet", headers=headers)
+    return StreamingResponse(csv_chunks(pages), media_type="text/csv; charset=utf-8", headers=headers)
 
 
 @router.get("/records/{record_id}", response_model=RecordItem)
