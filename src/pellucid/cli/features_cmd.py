@@ -69,9 +69,12 @@ def train_cmd(
     as_json: bool = JsonOption,
     **params: Any,
 ) -> None:
-    """Train a dictionary on the model's activations at one site."""
-    service.check_train(data, **params)  # before the model loads
+    """Train a dictionary on the model's activations at one site (or transcoders for --layers in one pass)."""
+    checked = service.check_train(data, **params)  # before the model loads
     lm = load_lm(model, settings_from(ctx), quiet=as_json)
+    if checked["sites"] is None:
+        _train_layers(lm, data, out, resume, eval_data, as_json, params)
+        return
     with _progress(as_json) as bar:
         task = bar.add_task("training", total=1.0, figures="")
 
@@ -97,6 +100,32 @@ def train_cmd(
     console.print(_table("trained", summary))
     if evaluation:
         console.print(_table("held-out evaluation", evaluation))
+
+
+def _train_layers(
+    lm: Any, data: Path, out: Path, resume: bool, eval_data: Path | None, as_json: bool, params: dict[str, Any]
+) -> None:
+    """``--transcoder --layers ...``: every layer in one pass; the summary names each layer's figures."""
+    with _progress(as_json) as bar:
+        task = bar.add_task("training transcoders", total=1.0, figures="")
+
+        def progress(fraction: float, figures: dict[str, float]) -> None:
+            bar.update(task, completed=fraction, figures=f"mean FVE {figures['fve']:.3f}  L0 {figures['l0']:.1f}")
+
+        summary = service.train_transcoders(lm, data, out=out, resume=resume, progress=progress,
+                                            eval_data=eval_data, **params)  # fmt: skip
+    if as_json:
+        print_json(summary)
+        return
+    table = Table(title=f"transcoders in {out}")
+    for column in ("layer", "FVE", "L0", "dead", "held-out FVE", "CE recovered"):
+        table.add_column(column)
+    for layer, row in summary["layers"].items():
+        evaluation = row.get("evaluation") or {}
+        cells = [row.get("fve"), row.get("l0"), row.get("dead"), evaluation.get("fve"), evaluation.get("ce_recovered")]
+        table.add_row(layer, *("-" if v is None else f"{v:.3g}" for v in cells))
+    console.print(table)
+    console.print(_table("replacement model", {k: v for k, v in summary["replacement"].items() if k != "layers"}))
 
 
 @app.command("evaluate")

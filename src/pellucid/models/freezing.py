@@ -59,7 +59,7 @@ def _qk_projections(attn: nn.Module, family: str) -> list[tuple[nn.Module, torch
         width = int(proj.weight.shape[1]) // 3  # Conv1D: [d_in, 3 d_model] -> q | k | v
         return [(proj, torch.arange(3 * width) < 2 * width)]
     proj = attn.get_submodule("query_key_value")  # gpt_neox: per head [q | k | v]
-    d_head = int(getattr(attn, "head_size"))
+    d_head = int(attn.head_size)
     width = int(proj.weight.shape[0])
     return [(proj, (torch.arange(width) % (3 * d_head)) < 2 * d_head)]
 

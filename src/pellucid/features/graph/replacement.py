@@ -106,9 +106,7 @@ class FrozenForward:
         self.lm, self.cap = lm, cap
         self.embed_module, self.mlps = _modules(lm)
 
-    def run(
-        self, delta_embed: torch.Tensor, delta_mlp: list[torch.Tensor]
-    ) -> tuple[list[torch.Tensor], torch.Tensor]:
+    def run(self, delta_embed: torch.Tensor, delta_mlp: list[torch.Tensor]) -> tuple[list[torch.Tensor], torch.Tensor]:
         """``(mlp inputs [B, n, d] per layer, logits [B, V] at the last position)`` for perturbations ``Δ``.
 
         ``delta_embed`` is ``[B, n, d]``, ``delta_mlp`` one ``[B, n, d]`` per layer; gradients flow

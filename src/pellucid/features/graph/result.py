@@ -78,8 +78,8 @@ class AttributionGraph:
 
     def _node(self, index: int) -> dict[str, Any]:
         kind, layer, pos = self.kind_of(index)
-        node: dict[str, Any] = {"id": self.node_id(index), "kind": kind, "layer": layer, "position": pos,
-                                "influence": float(self.influence[index]), "cumulative": float(self.cumulative[index])}  # fmt: skip
+        node: dict[str, Any] = {"id": self.node_id(index), "kind": kind, "layer": layer, "position": pos}
+        node.update(influence=float(self.influence[index]), cumulative=float(self.cumulative[index]))
         if kind == "feature":
             node.update(latent=int(self.features[index, 2]), activation=float(self.features[index, 3]))
         elif kind in ("token", "error"):
@@ -136,5 +136,7 @@ class AttributionGraph:
     def load_arrays(cls, path: str | Path) -> AttributionGraph:
         with np.load(Path(path), allow_pickle=False) as data:
             header = json.loads(str(data["header"]))
-            arrays = {k: data[k] for k in ("features", "adjacency", "node_mask", "edge_mask", "influence", "cumulative")}
+            arrays = {
+                k: data[k] for k in ("features", "adjacency", "node_mask", "edge_mask", "influence", "cumulative")
+            }
         return cls(**header, **arrays)

@@ -23,11 +23,6 @@ if TYPE_CHECKING:
 _MLP_IN = re.compile(r"^blocks\.(\d+)\.mlp\.in$")
 
 
-def layer_folder(out: str | Path, layer: int) -> Path:
-    """Where the transcoder of ``layer`` lives inside a multi-layer training folder."""
-    return Path(out) / f"layer_{layer}"
-
-
 @dataclass
 class TranscoderSet:
     """One transcoder per layer (``by_layer[L]`` reads ``blocks.L.mlp.in``, writes ``blocks.L.mlp.out``)."""
@@ -71,7 +66,9 @@ def load_transcoders(folder: str | Path, lm: LM, *, require_all: bool = True) ->
     root = Path(folder)
     if not root.is_dir():
         raise InvalidInputError(f"Transcoder folder {str(root)!r} does not exist; give the --out folder of training.")
-    candidates = [root] if (root / CFG_FILE).is_file() else sorted(p for p in root.iterdir() if (p / CFG_FILE).is_file())
+    candidates = (
+        [root] if (root / CFG_FILE).is_file() else sorted(p for p in root.iterdir() if (p / CFG_FILE).is_file())
+    )
     if not candidates:
         raise InvalidInputError(
             f"{str(root)!r} holds no transcoder (no subfolder with {CFG_FILE}); train them with "

@@ -59,7 +59,9 @@ def _demeaned(logits: torch.Tensor, token: int) -> float:
     return float(last[token] - last.mean())
 
 
-def measured_change(lm: LM, ids: torch.Tensor, transcoders: TranscoderSet, graph: AttributionGraph, chosen: list[int]) -> float:
+def measured_change(
+    lm: LM, ids: torch.Tensor, transcoders: TranscoderSet, graph: AttributionGraph, chosen: list[int]
+) -> float:
     """The real model's change of the first target (minus the mean logit) with ``chosen`` features ablated."""
     token = int(graph.targets[0]["id"])
     by_layer: dict[int, list[FeatureNode]] = {}
@@ -77,7 +79,9 @@ def measured_change(lm: LM, ids: torch.Tensor, transcoders: TranscoderSet, graph
     return after - before
 
 
-def self_check(lm: LM, ids: torch.Tensor, transcoders: TranscoderSet, graph: AttributionGraph, count: int) -> dict[str, Any]:
+def self_check(
+    lm: LM, ids: torch.Tensor, transcoders: TranscoderSet, graph: AttributionGraph, count: int
+) -> dict[str, Any]:
     """Ablate the top ``count`` features in the real model; report measured and predicted changes."""
     chosen = top_features(graph, count)
     if not chosen:
@@ -86,7 +90,9 @@ def self_check(lm: LM, ids: torch.Tensor, transcoders: TranscoderSet, graph: Att
     measured = measured_change(lm, ids, transcoders, graph, chosen)
     return {
         "ablated": len(chosen),
-        "nodes": [f"F{int(graph.features[i, 0])}.{int(graph.features[i, 2])}@{int(graph.features[i, 1])}" for i in chosen],
+        "nodes": [
+            f"F{int(graph.features[i, 0])}.{int(graph.features[i, 2])}@{int(graph.features[i, 1])}" for i in chosen
+        ],
         "target": graph.targets[0]["token"],
         "predicted_direct": direct,
         "predicted": total,
