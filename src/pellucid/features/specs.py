@@ -93,3 +93,40 @@ def train_sites(site: str | None, transcoder: bool, layer: int | None) -> tuple[
             f"{', '.join(SITE_SUFFIXES)} (e.g. blocks.15.resid_post)."
         )
     return site, None
+
+
+#: the longest prompt an attribution graph takes by default (:data:`pellucid.features.graph.engine.MAX_GRAPH_TOKENS`)
+MAX_GRAPH_TOKENS = 64
+
+GRAPH = Spec(
+    "inspect graph",
+    (
+        Param(
+            "target",
+            "str",
+            None,
+            "One target token, e.g. ' Paris' (default: the likeliest tokens up to --logit-probability).",
+            cli=("--target", "-t"),
+        ),
+        Param("node_threshold", "float", 0.8, "Keep nodes up to this share of the cumulative influence.", min=0, max=1),
+        Param(
+            "edge_threshold", "float", 0.98, "Keep edges up to this share of the cumulative influence.", min=0, max=1
+        ),
+        Param("max_feature_nodes", "int", 500, "Feature rows computed (most influential first).", min=0),
+        Param("max_logits", "int", 10, "At most this many target logits.", min=1),
+        Param(
+            "logit_probability", "float", 0.95, "Target logits until their probabilities add up to this.", min=0, max=1
+        ),
+        Param("batch_size", "int", 32, "Rows per backward pass.", min=1),
+        Param("verify", "int", 5, "Top features ablated in the real model as a self-check (0: none).", min=0),
+        Param("chat", "bool", False, "Apply the chat template (default: raw text).", cli=("--chat/--raw",)),
+        Param("max_tokens", "int", MAX_GRAPH_TOKENS, "Longest prompt accepted, in tokens.", min=2, max=1024),
+        Param(
+            "skip_first",
+            "bool",
+            True,
+            "The first token (the attention sink) gets no feature nodes: its MLP output is its error node.",
+            cli=("--skip-first/--keep-first",),
+        ),
+    ),
+)

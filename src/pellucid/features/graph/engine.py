@@ -154,6 +154,7 @@ def attribution_graph(
     verify: int = 5,
     chat: bool = False,
     max_tokens: int = MAX_GRAPH_TOKENS,
+    skip_first: bool = True,
     progress: Progress | None = None,
 ) -> AttributionGraph:
     """The attribution graph of ``prompt``'s next token over ``transcoders`` (see the module docstring)."""
@@ -169,7 +170,7 @@ def attribution_graph(
     enc = _check_prompt(lm, prompt, chat, max_tokens)
     watch, times = c.Stopwatch(), {}
     ids = torch.tensor([list(enc.ids)], dtype=torch.long, device=lm.device)
-    cap = capture(lm, ids, transcoders)
+    cap = capture(lm, ids, transcoders, skip_first)
     nodes = Nodes.of(cap)
     computer = RowComputer(FrozenForward(lm, cap), nodes)
     logit_ids, probs = select_logits(lm, cap, target, max_logits, logit_probability)
@@ -201,6 +202,8 @@ def attribution_graph(
         transcoders=transcoders.names(),
     )  # fmt: skip
     graph.meta.update(_counts(nodes, graph, budget, len(logit_ids), batch_size))
+    if not skip_first:
+        graph.meta.pop("skipped")
     graph.meta["completeness_identity"] = _identity(computer, logit_rows, logit_values, logit_ids)
     if verify:
         from pellucid.features.graph.validate import self_check

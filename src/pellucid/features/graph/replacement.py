@@ -20,9 +20,9 @@ the logits) is then affine, so:
   the position embeddings of models that have them): the frozen forward with every source
   removed (:meth:`FrozenForward.bias`).
 
-The first position's features are not nodes: models use that token as an attention sink whose
-activations dwarf the rest and transcoders are not trained on it, so its whole MLP output is
-its error node.
+By default the first position's features are not nodes: models use that token as an attention
+sink whose activations dwarf the rest and transcoders are not trained on it, so its whole MLP
+output is its error node (``skip_first=False`` keeps them).
 """
 
 from __future__ import annotations
@@ -69,8 +69,11 @@ def _modules(lm: LM) -> tuple[nn.Module, list[nn.Module]]:
 
 
 @torch.no_grad()
-def capture(lm: LM, ids: torch.Tensor, transcoders: TranscoderSet) -> Capture:
-    """Run the prompt once and record everything the frozen forward and the nodes need."""
+def capture(lm: LM, ids: torch.Tensor, transcoders: TranscoderSet, skip_first: bool = True) -> Capture:
+    """Run the prompt once and record everything the frozen forward and the nodes need.
+
+    ``skip_first`` leaves the first position without feature nodes (its MLP output is all error).
+    """
     freezer = Freezer(lm)
     embed_module, mlps = _modules(lm)
     seen: dict[str, Any] = {"in": [None] * len(mlps), "out": [None] * len(mlps)}
@@ -93,7 +96,8 @@ def capture(lm: LM, ids: torch.Tensor, transcoders: TranscoderSet) -> Capture:
     for layer in range(lm.n_layers):
         tc = transcoders[layer]
         zl = tc.encode(seen["in"][layer]).float()
-        zl[0] = 0.0  # the attention sink's features are not nodes: its whole MLP output is error
+        if skip_first:
+            zl[0] = 0.0  # the attention sink's features are not nodes: its whole MLP output is error
         z.append(zl)
         error.append(seen["out"][layer] - tc.decode(zl).float())
     return Capture(ids, logits, seen["embed"], seen["in"], seen["out"], z, error, freezer, transcoders)
