@@ -1,7 +1,8 @@
 """``pellucid inspect graph PROMPT --transcoders DIR``: the attribution graph of the next token.
 
-The options are generated from :data:`pellucid.features.specs.GRAPH`; the folder and the options
-are checked before the model loads. The terminal shows the target logits, the scores, the most
+:mod:`pellucid.cli.inspect_cmd` registers :func:`graph_cmd` as ``inspect graph``. The options are
+generated from :data:`pellucid.features.specs.GRAPH`; the folder and the options are checked
+before the model loads. The terminal shows the target logits, the scores, the most
 influential nodes and the self-check; ``--json FILE`` writes the pruned graph in Pellucid's schema
 (``docs/circuits.md``), ``--neuronpedia FILE`` the graph JSON circuit-tracer's and Neuronpedia's
 viewers read.
@@ -17,7 +18,6 @@ import typer
 from rich.table import Table
 
 from pellucid.cli.common import ModelOption, console, handle_errors, load_lm, settings_from
-from pellucid.cli.inspect_cmd import app
 from pellucid.cli.progress import progress
 from pellucid.cli.spec_options import spec_options
 from pellucid.features.specs import GRAPH
@@ -59,7 +59,6 @@ def _summary(data: dict[str, Any]) -> None:
         )
 
 
-@app.command("graph")
 @handle_errors
 @spec_options(GRAPH.params)
 def graph_cmd(

@@ -16,7 +16,6 @@ from pellucid.cli import (
     faithfulness_cmd,
     features_cmd,
     generate_cmd,
-    graph_cmd,  # noqa: F401  (registers `inspect graph` on inspect_cmd.app)
     injection_cmd,
     inspect_cmd,
     models_cmd,

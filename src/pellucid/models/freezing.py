@@ -27,7 +27,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 import torch
 from torch import nn
@@ -50,17 +50,22 @@ class FrozenLayout:
     qk: list[tuple[nn.Module, torch.Tensor | None]] = field(default_factory=list)
 
 
+def _weight_shape(module: nn.Module) -> tuple[int, ...]:
+    weight = cast(torch.Tensor, module.weight)
+    return tuple(int(n) for n in weight.shape)
+
+
 def _qk_projections(attn: nn.Module, family: str) -> list[tuple[nn.Module, torch.Tensor | None]]:
     """The projection(s) producing queries and keys, and which output features are q or k (None: all)."""
     if family == "llama":
         return [(attn.get_submodule("q_proj"), None), (attn.get_submodule("k_proj"), None)]
     if family == "gpt2":
         proj = attn.get_submodule("c_attn")
-        width = int(proj.weight.shape[1]) // 3  # Conv1D: [d_in, 3 d_model] -> q | k | v
+        width = _weight_shape(proj)[1] // 3  # Conv1D: [d_in, 3 d_model] -> q | k | v
         return [(proj, torch.arange(3 * width) < 2 * width)]
     proj = attn.get_submodule("query_key_value")  # gpt_neox: per head [q | k | v]
-    d_head = int(attn.head_size)
-    width = int(proj.weight.shape[0])
+    d_head = int(cast(int, attn.head_size))
+    width = _weight_shape(proj)[0]
     return [(proj, (torch.arange(width) % (3 * d_head)) < 2 * d_head)]
 
 
@@ -131,7 +136,8 @@ class Freezer:
                 self._check_norm(module, kind)
             return y
 
-        return [(m, record) for m, _ in self.layout.norms] + [(m, record) for m, _ in self.layout.qk]
+        fn: OutputFn = record
+        return [(m, fn) for m, _ in self.layout.norms] + [(m, fn) for m, _ in self.layout.qk]
 
     def _check_norm(self, module: nn.Module, kind: str) -> None:
         """Refuse a norm whose output is not ``weight · normalised(x)`` (e.g. Gemma's ``1 + weight``)."""

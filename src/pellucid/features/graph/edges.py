@@ -39,11 +39,11 @@ class Nodes:
     @classmethod
     def of(cls, cap: Capture) -> Nodes:
         parts = []
-        for layer, z in enumerate(cap.z):
-            pos, latent = torch.nonzero(z > 0, as_tuple=True)
-            parts.append((torch.full_like(pos, layer), pos, latent, z[pos, latent]))
-        layer, pos, latent, act = (torch.cat([p[i] for p in parts]) for i in range(4))
-        return cls(layer, pos, latent, act.float(), cap.n_layers, cap.n_pos)
+        for number, z in enumerate(cap.z):
+            where, which = torch.nonzero(z > 0, as_tuple=True)
+            parts.append((torch.full_like(where, number), where, which, z[where, which]))
+        columns = [torch.cat([p[i] for p in parts]) for i in range(4)]
+        return cls(columns[0], columns[1], columns[2], columns[3].float(), cap.n_layers, cap.n_pos)
 
     @property
     def n_features(self) -> int:

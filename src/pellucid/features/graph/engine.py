@@ -35,6 +35,7 @@ from pellucid.features.graph.edges import Nodes, RowComputer, Target, edge_rows
 from pellucid.features.graph.replacement import Capture, FrozenForward, capture
 from pellucid.features.graph.result import AttributionGraph
 from pellucid.features.graph.transcoders import TranscoderSet, load_transcoders
+from pellucid.features.graph.validate import self_check
 from pellucid.inspect import _common as c
 
 if TYPE_CHECKING:
@@ -158,13 +159,7 @@ def attribution_graph(
     progress: Progress | None = None,
 ) -> AttributionGraph:
     """The attribution graph of ``prompt``'s next token over ``transcoders`` (see the module docstring)."""
-    if max_feature_nodes < 0 or batch_size < 1 or verify < 0:
-        raise InvalidInputError(
-            f"max_feature_nodes={max_feature_nodes}, batch_size={batch_size}, verify={verify}: "
-            "need max_feature_nodes ≥ 0, batch_size ≥ 1 and verify ≥ 0."
-        )
-    pr._check_fraction("node_threshold", node_threshold)
-    pr._check_fraction("edge_threshold", edge_threshold)
+    _check_options(max_feature_nodes, batch_size, verify, node_threshold, edge_threshold)
     if not isinstance(transcoders, TranscoderSet):
         transcoders = load_transcoders(transcoders, lm)
     enc = _check_prompt(lm, prompt, chat, max_tokens)
@@ -180,38 +175,53 @@ def attribution_graph(
     budget = min(max_feature_nodes, nodes.n_features)
     rows, chosen = _feature_rows(computer, logit_rows, probs, budget, batch_size, progress)
     times["feature_rows"] = watch.seconds() - sum(times.values())
-    adjacency, selected = _adjacency(nodes, rows, chosen, logit_rows)
-    layout = pr.Layout(len(selected), nodes.n_layers * nodes.n_pos, nodes.n_pos, len(logit_ids))
-    pruned = pr.prune(adjacency, layout, probs, node_threshold, edge_threshold)
-    replacement, completeness = pr.scores(adjacency, layout, probs)
-    kept = adjacency * pruned.edge_mask
-    pruned_replacement, pruned_completeness = pr.scores(kept, layout, probs)
+    targets = [{"token": lm.decode_tokens([t])[0], "id": int(t), "probability": float(p), "value": float(v)}
+               for t, p, v in zip(logit_ids, probs, logit_values)]  # fmt: skip
+    params = {"node_threshold": node_threshold, "edge_threshold": edge_threshold, "target": target,
+              "max_feature_nodes": max_feature_nodes, "max_logits": max_logits,
+              "logit_probability": logit_probability, "batch_size": batch_size}  # fmt: skip
+    graph = _package(lm, enc, nodes, (rows, chosen, logit_rows), targets, probs, params)
+    graph.transcoders = transcoders.names()
     times["prune"] = watch.seconds() - sum(times.values())
-    graph = AttributionGraph(
-        model=lm.name, prompt=enc.text, tokens=list(enc.tokens), token_ids=list(enc.ids), n_layers=lm.n_layers,
-        features=_feature_table(nodes, selected), adjacency=adjacency.numpy(),
-        targets=[{"token": lm.decode_tokens([t])[0], "id": int(t), "probability": float(p), "value": float(v)}
-                 for t, p, v in zip(logit_ids, probs, logit_values)],
-        node_mask=pruned.node_mask.numpy(), edge_mask=pruned.edge_mask.numpy(), influence=pruned.influence.numpy(),
-        cumulative=pruned.cumulative.numpy(),
-        scores={"replacement": replacement, "completeness": completeness,
-                "pruned_replacement": pruned_replacement, "pruned_completeness": pruned_completeness},
-        params={"node_threshold": node_threshold, "edge_threshold": edge_threshold, "target": target,
-                "max_feature_nodes": max_feature_nodes, "max_logits": max_logits,
-                "logit_probability": logit_probability, "batch_size": batch_size},
-        transcoders=transcoders.names(),
-    )  # fmt: skip
-    graph.meta.update(_counts(nodes, graph, budget, len(logit_ids), batch_size))
-    if not skip_first:
-        graph.meta.pop("skipped")
+    graph.meta.update(_counts(nodes, graph, budget, len(logit_ids), batch_size, skip_first))
     graph.meta["completeness_identity"] = _identity(computer, logit_rows, logit_values, logit_ids)
     if verify:
-        from pellucid.features.graph.validate import self_check
-
         graph.meta["self_check"] = self_check(lm, ids, transcoders, graph, verify)
     times["checks"] = watch.seconds() - sum(times.values())
     graph.meta["seconds"] = {k: round(v, 3) for k, v in times.items()} | {"total": round(watch.seconds(), 3)}
     return graph
+
+
+def _check_options(max_feature_nodes: int, batch_size: int, verify: int, node: float, edge: float) -> None:
+    if max_feature_nodes < 0 or batch_size < 1 or verify < 0:
+        raise InvalidInputError(
+            f"max_feature_nodes={max_feature_nodes}, batch_size={batch_size}, verify={verify}: "
+            "need max_feature_nodes ≥ 0, batch_size ≥ 1 and verify ≥ 0."
+        )
+    pr._check_fraction("node_threshold", node)
+    pr._check_fraction("edge_threshold", edge)
+
+
+def _package(
+    lm: LM, enc: Any, nodes: Nodes, computed: tuple[torch.Tensor, torch.Tensor, torch.Tensor],
+    targets: list[dict[str, Any]], probs: torch.Tensor, params: dict[str, Any],
+) -> AttributionGraph:  # fmt: skip
+    """The square matrix of the computed rows, pruned and scored, as an :class:`AttributionGraph`."""
+    rows, chosen, logit_rows = computed
+    adjacency, selected = _adjacency(nodes, rows, chosen, logit_rows)
+    layout = pr.Layout(len(selected), nodes.n_layers * nodes.n_pos, nodes.n_pos, len(targets))
+    pruned = pr.prune(adjacency, layout, probs, params["node_threshold"], params["edge_threshold"])
+    replacement, completeness = pr.scores(adjacency, layout, probs)
+    pruned_replacement, pruned_completeness = pr.scores(adjacency * pruned.edge_mask, layout, probs)
+    return AttributionGraph(
+        model=lm.name, prompt=enc.text, tokens=list(enc.tokens), token_ids=list(enc.ids), n_layers=lm.n_layers,
+        features=_feature_table(nodes, selected), adjacency=adjacency.numpy(), targets=targets,
+        node_mask=pruned.node_mask.numpy(), edge_mask=pruned.edge_mask.numpy(), influence=pruned.influence.numpy(),
+        cumulative=pruned.cumulative.numpy(),
+        scores={"replacement": replacement, "completeness": completeness,
+                "pruned_replacement": pruned_replacement, "pruned_completeness": pruned_completeness},
+        params=params,
+    )  # fmt: skip
 
 
 def _feature_table(nodes: Nodes, selected: torch.Tensor) -> np.ndarray:
@@ -220,16 +230,20 @@ def _feature_table(nodes: Nodes, selected: torch.Tensor) -> np.ndarray:
     return table.numpy() if len(selected) else np.zeros((0, 4))
 
 
-def _counts(nodes: Nodes, graph: AttributionGraph, budget: int, n_logits: int, batch_size: int) -> dict[str, Any]:
-    return {
+def _counts(
+    nodes: Nodes, graph: AttributionGraph, budget: int, n_logits: int, batch_size: int, skip_first: bool
+) -> dict[str, Any]:
+    counts: dict[str, Any] = {
         "active_features": nodes.n_features,
         "feature_rows": budget,
         "logit_nodes": n_logits,
         "kept_nodes": int(graph.node_mask.sum()),
         "kept_edges": int(graph.edge_mask.sum()),
         "backward_passes": -(-n_logits // batch_size) + -(-budget // batch_size),
-        "skipped": "the first position's features (the attention sink) are part of its error node",
     }
+    if skip_first:
+        counts["skipped"] = "the first position's features (the attention sink) are part of its error node"
+    return counts
 
 
 def _identity(computer: RowComputer, rows: torch.Tensor, values: torch.Tensor, logit_ids: list[int]) -> dict[str, Any]:

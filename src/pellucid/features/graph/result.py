@@ -56,7 +56,7 @@ class AttributionGraph:
 
     def kind_of(self, index: int) -> tuple[str, int, int]:
         """``(kind, layer, position)`` of node ``index`` (``layer`` -1 for tokens, ``n_layers`` for logits)."""
-        f, n = self.n_features, self.n_pos
+        f, n, index = self.n_features, self.n_pos, int(index)
         if index < f:
             return "feature", int(self.features[index, 0]), int(self.features[index, 1])
         if index < f + self.n_layers * n:
@@ -85,7 +85,9 @@ class AttributionGraph:
         elif kind in ("token", "error"):
             node["token"] = self.tokens[pos]
         else:
-            node.update(self.targets[index - self.adjacency.shape[0] + len(self.targets)])
+            target = self.targets[index - self.adjacency.shape[0] + len(self.targets)]
+            node.update(token=target["token"], token_id=target["id"], probability=target["probability"],
+                        value=target["value"])  # fmt: skip
         return node
 
     # -- JSON forms ----------------------------------------------------------------------------
@@ -104,7 +106,7 @@ class AttributionGraph:
             "kind": "attribution_graph", "schema_version": SCHEMA_VERSION, "model": self.model,
             "prompt": self.prompt, "tokens": self.tokens, "token_ids": self.token_ids, "n_layers": self.n_layers,
             "targets": self.targets, "scores": self.scores, "params": self.params, "transcoders": self.transcoders,
-            "nodes": [self._node(i) for i in np.nonzero(keep)[0]],
+            "nodes": [self._node(int(i)) for i in np.nonzero(keep)[0]],
             "edges": [{"source": self.node_id(s), "target": self.node_id(t), "weight": w}
                       for s, t, w in self.edges(pruned)],
             "meta": self.meta,
