@@ -71,16 +71,20 @@ class Target:
 
 
 class RowComputer:
-    """Computes batches of rows over one capture; per-layer decoder rows are gathered once."""
+    """Computes batches of rows over one capture; per-layer decoder rows are gathered once.
 
-    def __init__(self, forward: FrozenForward, nodes: Nodes) -> None:
-        self.forward, self.nodes, self.cap = forward, nodes, forward.cap
+    ``copies`` is the batch size of the one frozen forward every batch of rows reuses.
+    """
+
+    def __init__(self, forward: FrozenForward, nodes: Nodes, copies: int = 1) -> None:
+        self.forward, self.nodes, self.cap, self.copies = forward, nodes, forward.cap, copies
         self.by_layer: list[tuple[torch.Tensor, torch.Tensor, torch.Tensor]] = []
         for layer in range(nodes.n_layers):
             index = torch.nonzero(nodes.layer == layer, as_tuple=True)[0]
             w_dec = self.cap.transcoders[layer].W_dec.detach().float()
             scaled = nodes.activation[index, None] * w_dec[nodes.latent[index]]  # [F_L, d]: z_j W_dec[j]
             self.by_layer.append((index, nodes.pos[index], scaled))
+        self._kept: tuple[list[torch.Tensor], list[torch.Tensor], torch.Tensor] | None = None
 
     def _value(self, target: Target, b: int, inputs: list[torch.Tensor], logits: torch.Tensor) -> torch.Tensor:
         if target.token >= 0:
@@ -90,25 +94,38 @@ class RowComputer:
         tc = self.cap.transcoders[layer]
         return inputs[layer][b, pos].float() @ tc.W_enc[:, latent].detach().float() + tc.b_enc[latent].detach().float()
 
+    def _graph(self, batch: int) -> tuple[list[torch.Tensor], list[torch.Tensor], torch.Tensor]:
+        """``(perturbation leaves, MLP inputs, logits)`` of one frozen forward of ``batch`` copies, kept for reuse.
+
+        Every batch of rows injects into the same copies, so the forward runs once per graph and
+        each batch costs one backward pass (``retain_graph``), as circuit-tracer does.
+        """
+        if self._kept is None or self._kept[2].shape[0] < batch:
+            delta_embed, delta_mlp = self.forward.zeros(max(batch, self.copies), requires_grad=True)
+            with torch.enable_grad():
+                inputs, logits = self.forward.run(delta_embed, delta_mlp)
+            self._kept = ([delta_embed, *delta_mlp], inputs, logits)
+        return self._kept
+
     def rows(self, targets: list[Target]) -> tuple[torch.Tensor, torch.Tensor]:
         """``(rows [B, n_sources], values [B])`` for ``targets``; ``values`` are the targets' clean values."""
-        batch = len(targets)
-        delta_embed, delta_mlp = self.forward.zeros(batch, requires_grad=True)
+        self.forward.lm.check_cancelled()
+        leaves, inputs, logits = self._graph(len(targets))
         with torch.enable_grad():
-            inputs, logits = self.forward.run(delta_embed, delta_mlp)
             values = torch.stack([self._value(t, b, inputs, logits) for b, t in enumerate(targets)])
-            grads = torch.autograd.grad(values.sum(), [delta_embed, *delta_mlp], allow_unused=True)
-        return self._assemble(batch, grads), values.detach()
+            grads = torch.autograd.grad(values.sum(), leaves, retain_graph=True, allow_unused=True)
+        return self._assemble(len(targets), grads), values.detach()
 
     def _assemble(self, batch: int, grads: tuple[torch.Tensor | None, ...]) -> torch.Tensor:
         nodes, cap = self.nodes, self.cap
         out = torch.zeros(batch, nodes.n_sources)
         g_embed = grads[0]
         if g_embed is not None:
-            out[:, nodes.token_offset :] = torch.einsum("bpd,pd->bp", g_embed, cap.embed)
-        for layer, g in enumerate(grads[1:]):
-            if g is None:
+            out[:, nodes.token_offset :] = torch.einsum("bpd,pd->bp", g_embed[:batch], cap.embed)
+        for layer, g_all in enumerate(grads[1:]):
+            if g_all is None:
                 continue
+            g = g_all[:batch]
             index, pos, scaled = self.by_layer[layer]
             if index.numel():
                 out[:, index] = torch.einsum("bfd,fd->bf", g[:, pos], scaled)

@@ -167,7 +167,7 @@ def attribution_graph(
     ids = torch.tensor([list(enc.ids)], dtype=torch.long, device=lm.device)
     cap = capture(lm, ids, transcoders, skip_first)
     nodes = Nodes.of(cap)
-    computer = RowComputer(FrozenForward(lm, cap), nodes)
+    computer = RowComputer(FrozenForward(lm, cap), nodes, copies=batch_size)
     logit_ids, probs = select_logits(lm, cap, target, max_logits, logit_probability)
     times["capture"] = watch.seconds()
     logit_rows, logit_values = edge_rows(computer, [Target(token=t) for t in logit_ids], batch_size)
