@@ -163,3 +163,18 @@ def test_the_command_checks_the_folder_before_the_model_loads(tmp_path: Path) ->
     bad = ["inspect", "graph", PROMPT, "--transcoders", str(tmp_path), "--node-threshold", "2", "--model", "x"]
     result = CliRunner().invoke(app, bad, env={"PELLUCID_HOME": str(tmp_path / "home")})
     assert result.exit_code != 0 and "node_threshold" in result.output
+
+
+def test_a_graph_on_the_bundled_model_is_exact_where_it_must_be(smollm) -> None:
+    import sys
+
+    sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "benchmarks"))
+    from bench_graph import random_transcoder
+
+    transcoders = TranscoderSet({layer: random_transcoder(smollm, layer, 512, 8) for layer in range(smollm.n_layers)})
+    graph = attribution_graph(smollm, "The Eiffel Tower is located in the city of", transcoders, target=" Paris",
+                              max_feature_nodes=32, verify=3)  # fmt: skip
+    assert graph.targets[0]["token"] == " Paris" and graph.targets[0]["probability"] > 0.3
+    assert graph.meta["completeness_identity"]["max_relative_residual"] < 1e-5
+    assert graph.meta["self_check"]["ablated"] == 3 and np.isfinite(graph.meta["self_check"]["measured"])
+    assert graph.meta["feature_rows"] == 32 and graph.meta["active_features"] == 30 * 9 * 8

@@ -32,9 +32,8 @@ if TYPE_CHECKING:
 
 
 def top_features(graph: AttributionGraph, count: int) -> list[int]:
-    """The ``count`` kept feature nodes of most influence on the logits (node indices)."""
-    kept = [i for i in range(graph.n_features) if graph.node_mask[i]]
-    return sorted(kept, key=lambda i: -float(graph.influence[i]))[:count]
+    """The ``count`` feature nodes of most influence on the logits (node indices; kept by pruning or not)."""
+    return sorted(range(graph.n_features), key=lambda i: -float(graph.influence[i]))[:count]
 
 
 def predicted_change(graph: AttributionGraph, chosen: list[int]) -> tuple[float, float]:
@@ -85,7 +84,7 @@ def self_check(
     """Ablate the top ``count`` features in the real model; report measured and predicted changes."""
     chosen = top_features(graph, count)
     if not chosen:
-        return {"ablated": 0, "note": "no feature node survived pruning, so there is nothing to ablate"}
+        return {"ablated": 0, "note": "the graph has no feature node, so there is nothing to ablate"}
     direct, total = predicted_change(graph, chosen)
     measured = measured_change(lm, ids, transcoders, graph, chosen)
     return {
