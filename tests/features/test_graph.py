@@ -142,6 +142,8 @@ def test_a_saved_set_loads_and_gives_the_same_graph(tiny_lm, tmp_path: Path) -> 
 def test_one_target_token_makes_one_logit_node(tiny_lm) -> None:
     graph = attribution_graph(tiny_lm, PROMPT, random_transcoders(tiny_lm), target=" b", max_feature_nodes=5)
     assert len(graph.targets) == 1 and graph.targets[0]["id"] == tiny_lm.encode_target(" b")[0]
+    with pytest.raises(InvalidInputError, match="one next token"):
+        attribution_graph(tiny_lm, PROMPT, random_transcoders(tiny_lm), target=" b c d")
 
 
 def test_the_command_writes_both_json_forms(tiny_lm, tiny_dir: Path, tmp_path: Path) -> None:

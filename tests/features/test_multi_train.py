@@ -95,6 +95,8 @@ def test_the_cli_trains_all_layers_and_writes_the_replacement_summary(
     for layer in range(3):
         assert (out / f"layer_{layer}" / "pellucid_eval.json").is_file()
         assert (out / f"layer_{layer}" / "pellucid_train.json").is_file()
+    info = json.loads(CliRunner().invoke(app, ["info", str(out), "--json"]).stdout)
+    assert info["kind"] == "transcoders per layer" and sorted(info["layers"]) == ["0", "1", "2"]
     replacement = summary["replacement"]
     assert 0.0 <= replacement["top1_agreement"] <= 1.0 and replacement["kl"] >= 0.0
     assert replacement["layers"] == [0, 1, 2] and replacement["tokens"] > 0

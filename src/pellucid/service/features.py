@@ -144,6 +144,13 @@ def info(folder: str | Path) -> dict[str, Any]:
     from pellucid.features.saelens_format import read_config
 
     folder = Path(folder)
+    summary = folder / "pellucid_transcoders.json"  # a folder of per-layer transcoders (features train --layers)
+    if summary.is_file() and not (folder / "cfg.json").is_file():
+        return {
+            "folder": str(folder),
+            "kind": "transcoders per layer",
+            **json.loads(summary.read_text(encoding="utf-8")),
+        }
     cfg = read_config(folder)
     meta = cfg.get("metadata") or {}
     out: dict[str, Any] = {

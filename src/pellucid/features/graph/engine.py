@@ -14,7 +14,9 @@
 4. the adjacency matrix of the computed features, errors, tokens and logits is pruned
    (:func:`~.prune.prune`) and scored (:func:`~.prune.scores`).
 
-``meta`` records the time of each phase, the counts, and two self-checks: the *completeness
+The hooked forward passes hold the model's exclusive lease (``LM.replace_outputs``); the backward
+passes that follow read only the recorded graph, and run this thread's cancellation checks
+before each batch. ``meta`` records the time of each phase, the counts, and two self-checks: the *completeness
 identity* (each logit's value minus the sum of all its incoming edges equals the constant term
 of the frozen model, computed by a forward with every source removed — exact up to rounding)
 and, with ``verify``, the real model's response to ablating the top features (:mod:`.validate`).
@@ -55,8 +57,12 @@ def select_logits(
     probs = torch.softmax(cap.logits.double(), dim=-1)
     if target is not None:
         ids = lm.encode_target(target)
-        if not ids:
-            raise InvalidInputError(f"target={target!r} encodes to no token; give the next token, e.g. ' Paris'.")
+        if len(ids) != 1:
+            pieces = lm.decode_tokens(ids)
+            raise InvalidInputError(
+                f"target={target!r} is {len(ids)} tokens {pieces}; a graph explains one next token: "
+                "give a single token (e.g. its first piece) or leave --target out for the likeliest ones."
+            )
         return [ids[0]], probs[ids[0]].float().reshape(1)
     if max_logits < 1 or not 0 < probability <= 1:
         raise InvalidInputError(f"max_logits={max_logits}, logit_probability={probability}: need ≥ 1 and (0, 1].")
