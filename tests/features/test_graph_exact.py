@@ -58,7 +58,7 @@ def _targets(cap, nodes: Nodes) -> list[Target]:
     return [Target(token=int(cap.logits.argmax())), Target(feature=late[0]), Target(feature=mid[-1])]
 
 
-@pytest.mark.parametrize("family", ["tiny_lm", "tiny_gpt2"])
+@pytest.mark.parametrize("family", ["tiny_lm", "tiny_gpt2", "tiny_neox"])
 def test_every_edge_equals_the_effect_of_removing_its_source(family: str, request: pytest.FixtureRequest) -> None:
     lm = request.getfixturevalue(family)
     transcoders, cap, forward, nodes, computer = _setup(lm)
@@ -87,7 +87,7 @@ def test_edges_respect_causality(tiny_lm) -> None:
     assert float(row[nodes.token_offset + 4 :].abs().max()) == 0.0
 
 
-@pytest.mark.parametrize("family", ["tiny_lm", "tiny_gpt2"])
+@pytest.mark.parametrize("family", ["tiny_lm", "tiny_gpt2", "tiny_neox"])
 def test_incoming_edges_plus_the_constant_term_make_the_target(family: str, request: pytest.FixtureRequest) -> None:
     lm = request.getfixturevalue(family)
     transcoders, cap, forward, nodes, computer = _setup(lm)
