@@ -128,7 +128,8 @@ class RowComputer:
             g = g_all[:batch]
             index, pos, scaled = self.by_layer[layer]
             if index.numel():
-                out[:, index] = torch.einsum("bfd,fd->bf", g[:, pos], scaled)
+                # every feature against every position, then each feature's own: cheaper than gathering g
+                out[:, index] = (g @ scaled.T)[:, pos, torch.arange(len(pos))]
             start = nodes.error_offset + layer * nodes.n_pos
             out[:, start : start + nodes.n_pos] = torch.einsum("bpd,pd->bp", g, cap.error[layer])
         return out
