@@ -28,6 +28,8 @@ from pellucid.cli.params import parse_params
 from pellucid.cli.spec_options import cli_default
 from pellucid.counterfactual.registry import GENERATORS
 from pellucid.errors import InvalidInputError
+from pellucid.features.graph.engine import attribution_graph
+from pellucid.features.specs import GRAPH
 from pellucid.inspect_specs import VERBS
 from pellucid.serve.app import create_app
 from pellucid.serve.routers.inspect import VERBS as API_VERBS
@@ -60,6 +62,7 @@ SPECS: list[tuple[str, Spec, Any]] = [
     *[(f"generator {n}", g.spec, g.fn) for n, g in GENERATORS.items()],
     *[(f"audit {c}", option_spec(c), _audit_function(c)) for c in OPTIONS],
     *[(f"inspect {v}", d.spec, getattr(pi, d.function)) for v, d in VERBS.items()],
+    ("inspect graph", GRAPH, attribution_graph),
 ]
 IDS = [kind for kind, _, _ in SPECS]
 

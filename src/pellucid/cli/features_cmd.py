@@ -85,15 +85,19 @@ def train_cmd(
     as_json: bool = JsonOption,
     **params: Any,
 ) -> None:
-    """Train a dictionary on the model's activations at one site (over --data or logged --records)."""
+    """Train a dictionary on the model's activations at one site, or transcoders for --layers in one pass
+    (over --data or logged --records)."""
     from pellucid.service.feature_corpus import check_choice, choose_corpus
 
     check_choice(data, records)
     with ExitStack() as stack:
         store = stack.enter_context(open_store(ctx)) if records is not None else None
         corpus = choose_corpus(data, records, store)
-        service.check_train(corpus, **params)  # before the model loads
+        checked = service.check_train(corpus, **params)  # before the model loads
         lm = load_lm(model, settings_from(ctx), quiet=as_json)
+        if checked["sites"] is None:
+            _train_layers(lm, corpus, out, resume, eval_data, as_json, params)
+            return
         summary = _train(lm, corpus, out, resume, as_json, params)
     if eval_data is not None:
         summary["evaluation"] = service.evaluate(lm, out, eval_data).to_dict()
@@ -125,6 +129,32 @@ def _train(lm: LM, corpus: Any, out: Path, resume: bool, quiet: bool, params: di
     if result.history:
         summary.update({k: result.history[-1][k] for k in ("fve", "l0", "dead")})
     return summary
+
+
+def _train_layers(
+    lm: Any, corpus: Any, out: Path, resume: bool, eval_data: Path | None, as_json: bool, params: dict[str, Any]
+) -> None:
+    """``--transcoder --layers ...``: every layer in one pass; the summary names each layer's figures."""
+    with _progress(as_json) as bar:
+        task = bar.add_task("training transcoders", total=1.0, figures="")
+
+        def progress(fraction: float, figures: dict[str, float]) -> None:
+            bar.update(task, completed=fraction, figures=f"mean FVE {figures['fve']:.3f}  L0 {figures['l0']:.1f}")
+
+        summary = service.train_transcoders(lm, corpus, out=out, resume=resume, progress=progress,
+                                            eval_data=eval_data, **params)  # fmt: skip
+    if as_json:
+        print_json(summary)
+        return
+    table = Table(title=f"transcoders in {out}")
+    for column in ("layer", "FVE", "L0", "dead", "held-out FVE", "CE recovered"):
+        table.add_column(column)
+    for layer, row in summary["layers"].items():
+        evaluation = row.get("evaluation") or {}
+        cells = [row.get("fve"), row.get("l0"), row.get("dead"), evaluation.get("fve"), evaluation.get("ce_recovered")]
+        table.add_row(layer, *("-" if v is None else f"{v:.3g}" for v in cells))
+    console.print(table)
+    console.print(_table("replacement model", {k: v for k, v in summary["replacement"].items() if k != "layers"}))
 
 
 @app.command("evaluate")

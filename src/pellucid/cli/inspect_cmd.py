@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any
 import typer
 from rich.table import Table
 
+from pellucid.cli import graph_cmd as _graph
 from pellucid.cli.common import (
     JsonOption,
     ModelOption,
@@ -34,6 +35,7 @@ from pellucid.cli.progress import progress
 from pellucid.cli.spec_options import spec_options
 from pellucid.cli.typer_app import App
 from pellucid.errors import InvalidInputError
+from pellucid.features.specs import GRAPH
 from pellucid.inspect_specs import VERBS
 from pellucid.service import feature_explain
 from pellucid.service.inspect import load_labelled, load_probe, load_texts, run_inspect
@@ -44,6 +46,8 @@ if TYPE_CHECKING:
     from pellucid.types import Explanation
 
 app = App(help="Look inside the model: where an answer is formed.", no_args_is_help=True)
+
+app.command("graph")(_graph.graph_cmd)  # attribution graphs over transcoder features (cli/graph_cmd.py)
 
 HtmlOption = typer.Option(None, "--html", help="Also write a standalone HTML page to this file.")
 PromptArgument = typer.Argument(..., help="Text to run.")
@@ -73,6 +77,7 @@ OPTIONS: dict[str, tuple[Param, ...]] = {
     "ablate": _params("ablate"),
     "probe": _params("probe"),
     "steer": _params("steer"),
+    "graph": GRAPH.params,
 }
 
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 
 from pellucid.errors import InvalidInputError
-from pellucid.spec import Param, Spec
+from pellucid.spec import Param, Spec, parse_int_list
 
 ARCHITECTURES = ("topk", "batchtopk", "jumprelu")
 #: block-site suffixes a dictionary can read (see :data:`pellucid.features.activations.DICTIONARY_SITES`)
@@ -32,6 +32,12 @@ TRAIN = Spec(
             cli=("--transcoder",),
         ),
         Param("layer", "int", None, "Block whose MLP a transcoder replaces (with --transcoder).", min=0),
+        Param(
+            "layers",
+            "str",
+            None,
+            "Transcoders for many layers in one pass: 'all' or e.g. '0,3-5' (with --transcoder).",
+        ),
         Param("tokens", "int", 2_000_000, "Training tokens.", min=1),
         Param("batch_size", "int", 4096, "Tokens per optimisation step.", min=1),
         Param("lr", "float", None, "Learning rate (default 2e-4 / sqrt(latents / 16384)).", min=0),
@@ -50,6 +56,19 @@ EVALUATE = Spec(
         Param("text_field", "str", None, "Text field of a .jsonl/.tsv/.csv corpus."),
     ),
 )
+
+
+def train_layers(transcoder: bool, site: str | None, layer: int | None, layers: str | None) -> list[int] | None:
+    """The layers of a multi-layer transcoder run (``None``: all layers), checked for form before any model loads."""
+    if not transcoder or site is not None or layer is not None:
+        raise InvalidInputError(
+            f"--layers {layers!r} trains one transcoder per layer: give --transcoder --layers all|L1,L2,... "
+            "without --site or --layer."
+        )
+    chosen = parse_int_list(layers or "all")
+    if chosen is not None and any(x < 0 for x in chosen):
+        raise InvalidInputError(f"--layers {layers!r}: layers are counted from 0; give e.g. 'all' or '0,3-5'.")
+    return chosen
 
 
 def train_sites(site: str | None, transcoder: bool, layer: int | None) -> tuple[str, str | None]:
@@ -74,3 +93,40 @@ def train_sites(site: str | None, transcoder: bool, layer: int | None) -> tuple[
             f"{', '.join(SITE_SUFFIXES)} (e.g. blocks.15.resid_post)."
         )
     return site, None
+
+
+#: the longest prompt an attribution graph takes by default (:data:`pellucid.features.graph.engine.MAX_GRAPH_TOKENS`)
+MAX_GRAPH_TOKENS = 64
+
+GRAPH = Spec(
+    "inspect graph",
+    (
+        Param(
+            "target",
+            "str",
+            None,
+            "One target token, e.g. ' Paris' (default: the likeliest tokens up to --logit-probability).",
+            cli=("--target", "-t"),
+        ),
+        Param("node_threshold", "float", 0.8, "Keep nodes up to this share of the cumulative influence.", min=0, max=1),
+        Param(
+            "edge_threshold", "float", 0.98, "Keep edges up to this share of the cumulative influence.", min=0, max=1
+        ),
+        Param("max_feature_nodes", "int", 500, "Feature rows computed (most influential first).", min=0),
+        Param("max_logits", "int", 10, "At most this many target logits.", min=1),
+        Param(
+            "logit_probability", "float", 0.95, "Target logits until their probabilities add up to this.", min=0, max=1
+        ),
+        Param("batch_size", "int", 32, "Rows per backward pass.", min=1),
+        Param("verify", "int", 5, "Top features ablated in the real model as a self-check (0: none).", min=0),
+        Param("chat", "bool", False, "Apply the chat template (default: raw text).", cli=("--chat/--raw",)),
+        Param("max_tokens", "int", MAX_GRAPH_TOKENS, "Longest prompt accepted, in tokens.", min=2, max=1024),
+        Param(
+            "skip_first",
+            "bool",
+            True,
+            "The first token (the attention sink) gets no feature nodes: its MLP output is its error node.",
+            cli=("--skip-first/--keep-first",),
+        ),
+    ),
+)

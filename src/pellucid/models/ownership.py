@@ -63,6 +63,10 @@ class ModelOwner:
         """
         return self._cancel.active(check)
 
+    def check_cancelled(self) -> None:
+        """Run this thread's cancellation checks now (between backward passes, which run no block hooks)."""
+        self._cancel.run()
+
     @contextmanager
     def blocks_from(self, layer: int) -> Iterator[None]:
         """Within the block, the model runs only blocks ``layer..n-1`` (exclusive; restored in ``finally``).

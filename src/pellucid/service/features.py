@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from pellucid.errors import InvalidInputError
-from pellucid.features.specs import EVALUATE, TRAIN, train_sites
+from pellucid.features.specs import EVALUATE, TRAIN, train_layers, train_sites
 
 if TYPE_CHECKING:
     from pellucid.features.corpus import Corpus
@@ -35,7 +35,13 @@ def check_train(data: Corpus, **params: Any) -> dict[str, Any]:
         raise InvalidInputError(
             f"k={resolved['k']} is more than the {resolved['latents']} latents; choose k ≤ latents (typically 16-64)."
         )
-    resolved["sites"] = train_sites(resolved["site"], resolved["transcoder"], resolved["layer"])
+    if resolved["layers"] is not None:
+        resolved["layer_list"] = train_layers(
+            resolved["transcoder"], resolved["site"], resolved["layer"], resolved["layers"]
+        )
+        resolved["sites"] = None
+    else:
+        resolved["sites"] = train_sites(resolved["site"], resolved["transcoder"], resolved["layer"])
     check_corpus(data, resolved["text_field"])
     return resolved
 
@@ -55,17 +61,12 @@ def train(
     pass ``record_corpus(store, "last:7d")`` (:mod:`pellucid.service.feature_corpus`).
     """
     from pellucid.features.pipeline import train_dictionary
-    from pellucid.features.train import TrainConfig
 
     p = check_train(data, **params)
+    if p["sites"] is None:
+        raise InvalidInputError("--layers trains many transcoders: call train_transcoders (the CLI does).")
     site, site_out = p["sites"]
-    config = TrainConfig(
-        tokens=p["tokens"],
-        batch_size=p["batch_size"],
-        lr=p["lr"],
-        seed=p["seed"],
-        checkpoint_every=p["checkpoint_every"] if out is not None else 0,
-    )
+    config = _train_config(p, out is not None)
     return train_dictionary(
         lm,
         data,
@@ -81,6 +82,54 @@ def train(
         context=p["context"],
         text_field=p["text_field"],
     )
+
+
+def _train_config(p: dict[str, Any], checkpoints: bool) -> Any:
+    from pellucid.features.train import TrainConfig
+
+    return TrainConfig(tokens=p["tokens"], batch_size=p["batch_size"], lr=p["lr"], seed=p["seed"],
+                       checkpoint_every=p["checkpoint_every"] if checkpoints else 0)  # fmt: skip
+
+
+def train_transcoders(
+    lm: LM,
+    data: Corpus,
+    *,
+    out: str | Path,
+    resume: bool = False,
+    progress: Progress | None = None,
+    eval_data: str | Path | None = None,
+    **params: Any,
+) -> dict[str, Any]:
+    """One transcoder per layer of ``--layers`` in one pass over ``data``, saved under ``out``.
+
+    With ``eval_data`` each layer is evaluated on it and the replacement model (every trained
+    layer replaced) is compared with the original; the summary is ``out/pellucid_transcoders.json``.
+    """
+    import json
+
+    from pellucid.features.evaluate import evaluate as run_eval
+    from pellucid.features.multi_train import check_layers, layer_folder, write_transcoder_summary
+    from pellucid.features.multi_train import train_transcoders as run
+    from pellucid.features.replacement_eval import replacement_agreement
+
+    p = check_train(data, **params)
+    if p["sites"] is not None:
+        raise InvalidInputError("train_transcoders needs --transcoder --layers all|L1,L2,...")
+    layers = check_layers(lm, p["layer_list"])
+    results = run(lm, data, layers, latents=p["latents"], k=p["k"], out=out, architecture=p["architecture"],
+                  config=_train_config(p, True), resume=resume, progress=progress, context=p["context"],
+                  text_field=p["text_field"])  # fmt: skip
+    evaluations, replacement = None, None
+    if eval_data is not None:
+        evaluations = {
+            layer: run_eval(lm, r.dictionary, eval_data, context=p["context"], out=layer_folder(out, layer)).to_dict()
+            for layer, r in results.items()
+        }
+        transcoders = {layer: r.dictionary for layer, r in results.items()}
+        replacement = replacement_agreement(lm, transcoders, eval_data, context=p["context"])
+    path = write_transcoder_summary(out, results, evaluations, replacement)
+    return dict(json.loads(path.read_text(encoding="utf-8")), folder=str(out))
 
 
 def evaluate(lm: LM, folder: str | Path, data: str | Path, **params: Any) -> EvalReport:
@@ -104,6 +153,13 @@ def info(folder: str | Path) -> dict[str, Any]:
     from pellucid.features.saelens_format import read_config
 
     folder = Path(folder)
+    summary = folder / "pellucid_transcoders.json"  # a folder of per-layer transcoders (features train --layers)
+    if summary.is_file() and not (folder / "cfg.json").is_file():
+        return {
+            "folder": str(folder),
+            "kind": "transcoders per layer",
+            **json.loads(summary.read_text(encoding="utf-8")),
+        }
     cfg = read_config(folder)
     meta = cfg.get("metadata") or {}
     out: dict[str, Any] = {

@@ -1,0 +1,157 @@
+"""The local replacement model of one prompt: transcoder features, error terms, frozen attention and norms.
+
+One clean forward (:func:`capture`) records, for every layer ``L`` and position ``p``, the MLP's
+input and output, and encodes the input with the layer's transcoder: ``z[L][p]`` (the active
+features) and the *error* ``e[L][p] = mlp_out − decode(z)`` — what the transcoder misses. The
+attention patterns and norm scales are recorded too (:class:`~pellucid.models.freezing.Freezer`).
+
+The frozen forward (:class:`FrozenForward`) runs the model with those held fixed and each MLP's
+output replaced by a constant, ``mlp_out[L] + Δ[L]``: the clean output written as its sources,
+``Σ_j z_j W_dec[j] + b_dec + e``, plus a perturbation ``Δ``. The token embeddings are
+``embed + Δ_E`` the same way. Everything between these writes and the reads (the MLP inputs,
+the logits) is then affine, so:
+
+- the gradient of a target (a feature's pre-activation ``W_enc[:, i] · mlp_in[L][p]``, or a
+  logit minus the mean logit) with respect to ``Δ[L][p]`` read against a source's vector
+  (``z_j W_dec[j]``, ``e[L][p]``, ``embed[p]``) is that source's *direct effect* on the target;
+- setting ``Δ`` to minus a source's vector removes it, and the target moves by exactly that
+  direct effect (what the tests check edge by edge);
+- the target's value is the sum of every source's direct effect plus a constant (biases, and
+  the position embeddings of models that have them): the frozen forward with every source
+  removed (:meth:`FrozenForward.bias`).
+
+By default the first position's features are not nodes: models use that token as an attention
+sink whose activations dwarf the rest and transcoders are not trained on it, so its whole MLP
+output is its error node (``skip_first=False`` keeps them).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+import torch
+
+from pellucid.features.graph.transcoders import TranscoderSet
+from pellucid.models.freezing import Freezer
+
+if TYPE_CHECKING:
+    from torch import nn
+
+    from pellucid.models.lm import LM
+
+
+@dataclass
+class Capture:
+    """A prompt's clean pass: ``ids [1, n]``, per-layer ``mlp_in/mlp_out/z/error`` (``[n, ·]``), and more."""
+
+    ids: torch.Tensor
+    logits: torch.Tensor  # [V] at the last position, float32
+    embed: torch.Tensor  # [n, d]
+    mlp_in: list[torch.Tensor]
+    mlp_out: list[torch.Tensor]
+    z: list[torch.Tensor]  # [n, d_sae]; the first position's row is zero
+    error: list[torch.Tensor]
+    freezer: Freezer
+    transcoders: TranscoderSet
+
+    @property
+    def n_pos(self) -> int:
+        return int(self.ids.shape[1])
+
+    @property
+    def n_layers(self) -> int:
+        return len(self.mlp_out)
+
+
+def _modules(lm: LM) -> tuple[nn.Module, list[nn.Module]]:
+    return lm.site("embed").module, [lm.site(f"blocks.{layer}.mlp.in").module for layer in range(lm.n_layers)]
+
+
+@torch.no_grad()
+def capture(lm: LM, ids: torch.Tensor, transcoders: TranscoderSet, skip_first: bool = True) -> Capture:
+    """Run the prompt once and record everything the frozen forward and the nodes need.
+
+    ``skip_first`` leaves the first position without feature nodes (its MLP output is all error).
+    """
+    freezer = Freezer(lm)
+    embed_module, mlps = _modules(lm)
+    seen: dict[str, Any] = {"in": [None] * len(mlps), "out": [None] * len(mlps)}
+
+    def mlp_reader(layer: int) -> Any:
+        def read(_m: nn.Module, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+            seen["in"][layer], seen["out"][layer] = x[0].detach().float(), y[0].detach().float()
+            return y
+
+        return read
+
+    def embed_reader(_m: nn.Module, _x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        seen["embed"] = y[0].detach().float()
+        return y
+
+    pairs = [*freezer.capture(), (embed_module, embed_reader), *((m, mlp_reader(i)) for i, m in enumerate(mlps))]
+    with lm.replace_outputs(pairs):
+        logits = lm.forward(ids).logits[0, -1].float()
+    z, error = [], []
+    for layer in range(lm.n_layers):
+        tc = transcoders[layer]
+        zl = tc.encode(seen["in"][layer]).float()
+        if skip_first:
+            zl[0] = 0.0  # the attention sink's features are not nodes: its whole MLP output is error
+        z.append(zl)
+        error.append(seen["out"][layer] - tc.decode(zl).float())
+    return Capture(ids, logits, seen["embed"], seen["in"], seen["out"], z, error, freezer, transcoders)
+
+
+class FrozenForward:
+    """Forward passes of the replacement model around a :class:`Capture` (see the module docstring)."""
+
+    def __init__(self, lm: LM, cap: Capture) -> None:
+        self.lm, self.cap = lm, cap
+        self.embed_module, self.mlps = _modules(lm)
+
+    def run(self, delta_embed: torch.Tensor, delta_mlp: list[torch.Tensor]) -> tuple[list[torch.Tensor], torch.Tensor]:
+        """``(mlp inputs [B, n, d] per layer, logits [B, V] at the last position)`` for perturbations ``Δ``.
+
+        ``delta_embed`` is ``[B, n, d]``, ``delta_mlp`` one ``[B, n, d]`` per layer; gradients flow
+        from the outputs back to them when they require it.
+        """
+        cap, batch = self.cap, int(delta_embed.shape[0])
+        inputs: list[torch.Tensor] = [delta_embed] * cap.n_layers
+
+        def mlp_writer(layer: int) -> Any:
+            def write(_m: nn.Module, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+                inputs[layer] = x
+                return (cap.mlp_out[layer] + delta_mlp[layer]).to(y.dtype)
+
+            return write
+
+        def embed_writer(_m: nn.Module, _x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+            return (cap.embed + delta_embed).to(y.dtype)
+
+        pairs = [*self.cap.freezer.frozen(batch), (self.embed_module, embed_writer)]
+        pairs.extend((m, mlp_writer(i)) for i, m in enumerate(self.mlps))
+        ids = cap.ids.expand(batch, cap.n_pos)
+        with self.lm.replace_outputs(pairs):
+            logits = self.lm.forward(ids, logits_to_keep=1).logits[:, -1].float()
+        return inputs, logits
+
+    def zeros(self, batch: int, requires_grad: bool = False) -> tuple[torch.Tensor, list[torch.Tensor]]:
+        """Zero perturbations for ``batch`` copies (leaves that require grad when asked)."""
+        shape = (batch, *self.cap.embed.shape)
+        device = self.cap.embed.device
+        delta_embed = torch.zeros(shape, device=device, requires_grad=requires_grad)
+        delta_mlp = [torch.zeros(shape, device=device, requires_grad=requires_grad) for _ in self.mlps]
+        return delta_embed, delta_mlp
+
+    @torch.no_grad()
+    def bias(self) -> tuple[list[torch.Tensor], torch.Tensor]:
+        """The frozen forward with every source removed (embeddings, features and errors): the constant term.
+
+        Each MLP then writes only its transcoder's decoder bias ``b_dec``, which is not a node.
+        """
+        delta_embed, delta_mlp = self.zeros(1)
+        delta_embed -= self.cap.embed
+        for layer, out in enumerate(self.cap.mlp_out):
+            delta_mlp[layer] -= out - self.cap.transcoders[layer].b_dec.detach().float()
+        return self.run(delta_embed, delta_mlp)

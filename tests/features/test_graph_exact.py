@@ -1,0 +1,131 @@
+"""The graph's exact checks on tiny models: every edge, the completeness identity, perfect transcoders.
+
+Edges come from one batched backward pass; the checks recompute each one independently, with
+forward passes only: remove the source from the frozen replacement model (every other source,
+attention pattern and norm scale held fixed) and measure how far the target moves. The model is
+linear there, so the two must agree to fp32 rounding, relative to the row's magnitude.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import torch
+
+from pellucid.features.graph.edges import Nodes, RowComputer, Target
+from pellucid.features.graph.engine import attribution_graph
+from pellucid.features.graph.replacement import FrozenForward, capture
+from tests.features.graph_support import exact_model, random_transcoders
+
+IDS = [[5, 17, 33, 80, 120, 7, 9, 44]]
+
+
+def _setup(lm):
+    transcoders = random_transcoders(lm, seed=3)
+    cap = capture(lm, torch.tensor(IDS), transcoders)
+    forward = FrozenForward(lm, cap)
+    nodes = Nodes.of(cap)
+    return transcoders, cap, forward, nodes, RowComputer(forward, nodes)
+
+
+def _value(target: Target, nodes: Nodes, transcoders, inputs, logits) -> float:
+    if target.token >= 0:
+        return float(logits[0, target.token] - logits[0].mean())
+    layer, pos, latent = (int(t[target.feature]) for t in (nodes.layer, nodes.pos, nodes.latent))
+    tc = transcoders[layer]
+    return float((inputs[layer][0, pos] @ tc.W_enc[:, latent] + tc.b_enc[latent]).detach())
+
+
+def _removed(forward: FrozenForward, nodes: Nodes, cap, transcoders, source: int):
+    """The frozen forward with one source's vector subtracted where it is written."""
+    delta_embed, delta_mlp = forward.zeros(1)
+    if source < nodes.n_features:
+        layer, pos, latent = (int(t[source]) for t in (nodes.layer, nodes.pos, nodes.latent))
+        delta_mlp[layer][0, pos] -= nodes.activation[source] * transcoders[layer].W_dec[latent].detach()
+    elif source < nodes.token_offset:
+        layer, pos = divmod(source - nodes.error_offset, nodes.n_pos)
+        delta_mlp[layer][0, pos] -= cap.error[layer][pos]
+    else:
+        delta_embed[0, source - nodes.token_offset] -= cap.embed[source - nodes.token_offset]
+    with torch.no_grad():
+        return forward.run(delta_embed, delta_mlp)
+
+
+def _targets(cap, nodes: Nodes) -> list[Target]:
+    late = [f for f in range(nodes.n_features) if int(nodes.layer[f]) == nodes.n_layers - 1]
+    mid = [f for f in range(nodes.n_features) if int(nodes.layer[f]) == 1]
+    return [Target(token=int(cap.logits.argmax())), Target(feature=late[0]), Target(feature=mid[-1])]
+
+
+@pytest.mark.parametrize("family", ["tiny_lm", "tiny_gpt2", "tiny_neox"])
+def test_every_edge_equals_the_effect_of_removing_its_source(family: str, request: pytest.FixtureRequest) -> None:
+    lm = request.getfixturevalue(family)
+    transcoders, cap, forward, nodes, computer = _setup(lm)
+    targets = _targets(cap, nodes)
+    rows, values = computer.rows(targets)
+    with torch.no_grad():
+        clean_inputs, clean_logits = forward.run(*forward.zeros(1))
+    for b, target in enumerate(targets):
+        value = _value(target, nodes, transcoders, clean_inputs, clean_logits)
+        assert value == pytest.approx(float(values[b]), rel=1e-5, abs=1e-6 * float(rows[b].abs().max()))
+        scale = float(rows[b].abs().max())
+        assert scale > 0
+        for source in range(nodes.n_sources):
+            moved = value - _value(target, nodes, transcoders, *_removed(forward, nodes, cap, transcoders, source))
+            assert abs(moved - float(rows[b, source])) <= 1e-4 * scale, (target, source, moved, float(rows[b, source]))
+
+
+def test_edges_respect_causality(tiny_lm) -> None:
+    _, cap, _, nodes, computer = _setup(tiny_lm)
+    feature = next(f for f in range(nodes.n_features) if int(nodes.layer[f]) == 1 and int(nodes.pos[f]) == 3)
+    row = computer.rows([Target(feature=feature)])[0][0]
+    later = (nodes.layer >= 1) | (nodes.pos > 3)
+    assert torch.equal(row[: nodes.n_features][later], torch.zeros(int(later.sum())))
+    errors = row[nodes.error_offset : nodes.token_offset].reshape(nodes.n_layers, nodes.n_pos)
+    assert float(errors[1:].abs().max()) == 0.0 and float(errors[:, 4:].abs().max()) == 0.0
+    assert float(row[nodes.token_offset + 4 :].abs().max()) == 0.0
+
+
+@pytest.mark.parametrize("family", ["tiny_lm", "tiny_gpt2", "tiny_neox"])
+def test_incoming_edges_plus_the_constant_term_make_the_target(family: str, request: pytest.FixtureRequest) -> None:
+    lm = request.getfixturevalue(family)
+    transcoders, cap, forward, nodes, computer = _setup(lm)
+    targets = _targets(cap, nodes)
+    rows, values = computer.rows(targets)
+    bias_inputs, bias_logits = forward.bias()
+    for b, target in enumerate(targets):
+        constant = _value(target, nodes, transcoders, bias_inputs, bias_logits)
+        total = float(rows[b].double().sum()) + constant
+        assert total == pytest.approx(float(values[b]), abs=1e-5 * float(rows[b].abs().sum()))
+
+
+def test_the_frozen_model_is_linear_and_exact_at_the_prompt(tiny_lm) -> None:
+    _, cap, forward, _, _ = _setup(tiny_lm)
+    with torch.no_grad():
+        _, clean = forward.run(*forward.zeros(1))
+        delta_embed, delta_mlp = forward.zeros(1)
+        g = torch.Generator().manual_seed(0)
+        delta_embed += torch.randn(delta_embed.shape, generator=g)
+        delta_mlp[1] += torch.randn(delta_mlp[1].shape, generator=g)
+        _, once = forward.run(delta_embed, delta_mlp)
+        _, twice = forward.run(2 * delta_embed, [2 * d for d in delta_mlp])
+    scale = float(clean.abs().max())
+    assert float((clean[0] - cap.logits).abs().max()) <= 1e-5 * scale
+    assert float(((twice - clean) - 2 * (once - clean)).abs().max()) <= 1e-4 * float((once - clean).abs().max())
+
+
+def test_perfect_transcoders_give_complete_graphs(tmp_path: Path) -> None:
+    lm, transcoders = exact_model(tmp_path / "model", tmp_path / "home")
+    graph = attribution_graph(lm, "a b c d e f", transcoders, max_feature_nodes=1000, skip_first=False, verify=0)
+    errors = graph.adjacency[:, graph.n_features : graph.n_features + graph.n_layers * graph.n_pos]
+    assert abs(errors).max() <= 1e-6 * abs(graph.adjacency).max()
+    assert graph.scores["completeness"] == pytest.approx(1.0, abs=1e-5)
+    assert graph.scores["replacement"] == pytest.approx(1.0, abs=1e-5)
+    assert graph.meta["completeness_identity"]["max_relative_residual"] < 1e-5
+
+
+def test_random_transcoders_are_far_from_complete(tiny_lm) -> None:
+    graph = attribution_graph(tiny_lm, "a b c d e f", random_transcoders(tiny_lm), max_feature_nodes=1000, verify=0)
+    assert graph.scores["completeness"] < 0.99
+    assert graph.meta["completeness_identity"]["max_relative_residual"] < 1e-5
