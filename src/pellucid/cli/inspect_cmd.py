@@ -46,7 +46,6 @@ if TYPE_CHECKING:
     from pellucid.types import Explanation
 
 app = App(help="Look inside the model: where an answer is formed.", no_args_is_help=True)
-
 app.command("graph")(_graph.graph_cmd)  # attribution graphs over transcoder features (cli/graph_cmd.py)
 
 HtmlOption = typer.Option(None, "--html", help="Also write a standalone HTML page to this file.")
