@@ -203,11 +203,18 @@ def _install_error_handlers(app: FastAPI) -> None:
 
 
 def _include_routers(app: FastAPI, proxy_mode: bool) -> None:
-    """Every route: health, the ``/api`` routers, ``/v1`` (local or proxied), OTLP ingest, the workbench."""
+    """Every route: health, the ``/api`` routers, ``/v1`` (local or proxied), OTLP ingest, the workbench.
+
+    In proxy mode ``/v1`` comes first: routes are matched in order, and a proxied call is the hot
+    path (a millisecond budget), so it should not be tried against every ``/api`` route first.
+    """
+    if proxy_mode:
+        app.include_router(proxy.router)
     app.include_router(health.router)
     for router in (lm, serving, explanations, records, analytics, inspect, audit, counterfactual, traces, progress):
         app.include_router(router.router, prefix="/api")
-    app.include_router(proxy.router if proxy_mode else openai.router)  # proxy mode: /v1 goes upstream
+    if not proxy_mode:
+        app.include_router(openai.router)
     app.include_router(otlp.router)
     app.include_router(ui.router)
 
