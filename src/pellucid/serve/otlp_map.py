@@ -65,8 +65,22 @@ def is_llm_span(span: Span) -> bool:
     return str(attrs.get("openinference.span.kind", "")).upper() in ("LLM", "EMBEDDING")
 
 
+#: What a JSON text can start with (after whitespace), and the texts that are a bare literal.
+_JSON_STARTS = frozenset('{["-0123456789')
+_JSON_LITERALS = frozenset({"true", "false", "null", "NaN", "Infinity"})
+
+
 def _json(value: Any) -> Any:
+    """``value`` parsed when it is a string holding JSON, else ``value`` unchanged.
+
+    Most attribute strings are plain text: they are told apart by their first character (or by
+    being a bare literal such as ``true``), since a failed ``json.loads`` (an exception built and
+    raised) costs many times a successful one. The answer is the same as trying every string.
+    """
     if isinstance(value, str):
+        text = value.strip(" \t\n\r")
+        if not text or (text[0] not in _JSON_STARTS and text not in _JSON_LITERALS):
+            return value
         try:
             return json.loads(value)
         except ValueError:
