@@ -2,6 +2,8 @@
 
 - The upstream gets the client's very bytes (unless the model is renamed), with the headers an
   ``httpx.AsyncClient`` sends, and no cookie jar shared between callers.
+- Proxied calls take the short way past FastAPI's routing (``serve/proxy_fast.py``) and are
+  answered and logged as the routes would, behind the same token check.
 - ``count_tokens`` is asked only about upstreams mapped to local weights.
 - ``until`` ends a stalled read at the total deadline only when the deadline is nearer than the
   transport's read timeout (which ends stalled reads itself otherwise).
@@ -16,6 +18,8 @@ import json
 import random
 import time
 from collections.abc import AsyncIterator, Iterator
+from contextlib import contextmanager
+from pathlib import Path
 from typing import Any
 
 import anyio
@@ -195,3 +199,49 @@ def test_json_attribute_parsing_answers_as_trying_every_string():
     for case in cases:
         mine, reference = _json(case), _tried(case)
         assert mine == reference or (mine != mine and reference != reference), case  # NaN equals nothing
+
+
+@contextmanager
+def _gateway(settings: Any, db: Path, base: str, **overrides: Any) -> Iterator[tuple[str, Any, Store]]:
+    settings = settings.with_overrides(upstreams=(f"plain={base}/v1",), **overrides)
+    store = Store.open(f"sqlite:///{db}")
+    app = create_app(settings, ModelPool(settings), store)
+    try:
+        with serving(app) as url:
+            yield url, app, store
+    finally:
+        store.close()
+
+
+def _comparable(record: StoredRecord) -> dict[str, Any]:
+    data = record.to_dict()
+    for key in ("id", "created_at", "latency_ms", "ttft_ms"):
+        data.pop(key, None)
+    return data
+
+
+def test_the_short_way_answers_and_logs_as_the_routes_do(settings, tmp_path):
+    """With --serve-local the routes pick the upstream; without it the fast path does: same answer, same record."""
+    upstream = Recorder()
+    call = {"model": "plain", "messages": [{"role": "user", "content": "same?"}], "temperature": 0.1}
+    seen = []
+    with serving(upstream) as base:
+        for i, local in enumerate((False, True)):
+            with _gateway(settings, tmp_path / f"{i}.db", base, serve_local=local) as (url, app, store):
+                assert app.state.pellucid.proxy.serve_local is local
+                res = httpx.post(f"{url}/v1/chat/completions", json=call, headers={"X-Pellucid-Session": "s1"})
+                [record] = _records(app, store)
+                seen.append((res.status_code, res.content, res.headers["content-type"], _comparable(record)))
+    assert seen[0] == seen[1] and seen[0][0] == 200 and len(upstream.seen) == 2
+
+
+def test_the_short_way_is_still_behind_the_token(settings, tmp_path):
+    upstream = Recorder()
+    with serving(upstream) as base, _gateway(settings, tmp_path / "t.db", base, api_token="tok") as (url, app, store):
+        call = {"model": "plain", "messages": [{"role": "user", "content": "a"}]}
+        refused = httpx.post(f"{url}/v1/chat/completions", json=call)
+        assert refused.status_code == 401 and refused.json()["error"]["type"] == "invalid_request_error"
+        assert upstream.seen == []  # nothing forwarded, nothing logged
+        assert _records(app, store) == []
+        ok = httpx.post(f"{url}/v1/chat/completions", json=call, headers={"Authorization": "Bearer tok"})
+        assert ok.status_code == 200 and len(upstream.seen) == 1 and len(_records(app, store)) == 1

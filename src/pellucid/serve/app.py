@@ -36,6 +36,7 @@ from pellucid.serve.json_errors import CLIENT_CLOSED
 from pellucid.serve.openai_errors import OpenAIError, from_exception, from_validation
 from pellucid.serve.otlp_export import OtlpExporter, build_exporter
 from pellucid.serve.proxy import Proxy
+from pellucid.serve.proxy_fast import ProxyFastPath
 from pellucid.serve.proxy_models import local_token_counter
 from pellucid.serve.rejected_calls import log_rejected
 from pellucid.serve.routers import (
@@ -243,6 +244,8 @@ def create_app(
         openapi_url="/api/openapi.json",
         lifespan=_lifespan(workers, forwarder, jobs, models, monitor, exporter),
     )
+    if forwarder is not None:  # added first, so innermost: the token, body limit and CORS still apply
+        app.add_middleware(ProxyFastPath, proxy=forwarder)
     security.install(app, settings)  # token, body-size limit, CORS, Retry-After
     install(app, AppState(settings, models, store, monitor, jobs, gateway, proxy=forwarder, exporter=exporter))
     _install_error_handlers(app)
