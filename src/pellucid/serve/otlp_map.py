@@ -118,13 +118,18 @@ def _genai_messages(value: Any) -> list[dict[str, str]]:
 
 def _indexed(attrs: dict[str, Any], prefix: str, role_key: str, content_key: str) -> list[dict[str, str]]:
     """``prefix.N.role`` / ``prefix.N.content`` attributes as messages, in index order."""
-    found: dict[int, dict[str, str]] = defaultdict(dict)
+    start = prefix + "."  # called several times per span, mostly to find nothing: kept lean
+    skip = len(start)
+    found: dict[int, dict[str, str]] | None = None
     for key, value in attrs.items():
-        if not key.startswith(prefix + "."):
+        if not key.startswith(start):
             continue
-        index, _, rest = key[len(prefix) + 1 :].partition(".")
+        index, _, rest = key[skip:].partition(".")
         if index.isdigit() and rest in (role_key, content_key):
+            found = found if found is not None else defaultdict(dict)
             found[int(index)]["role" if rest == role_key else "content"] = _text_of(value)
+    if not found:
+        return []
     return [{"role": m.get("role", "user"), "content": m.get("content", "")} for _, m in sorted(found.items())]
 
 
