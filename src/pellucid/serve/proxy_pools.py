@@ -54,7 +54,8 @@ class UpstreamPools:
 
     def start(self, timeout: httpx.Timeout) -> None:
         """Open the pools (no connection is made until a call needs one)."""
-        limits = httpx.Limits(max_connections=64, max_keepalive_connections=16, keepalive_expiry=30.0)
+        # per pool; all pools together: 512 connections at most, 128 kept alive when idle
+        limits = httpx.Limits(max_connections=16, max_keepalive_connections=4, keepalive_expiry=30.0)
         tls = ssl.create_default_context(cafile=certifi.where())  # httpx's default, loaded once for all pools
         self._pools = [httpx.AsyncHTTPTransport(limits=limits, verify=tls) for _ in range(POOLS)]
         self._clients = [httpx.AsyncClient(timeout=timeout, transport=pool) for pool in self._pools]
