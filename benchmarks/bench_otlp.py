@@ -8,6 +8,11 @@ prompt, answer, token counts), each span with its own trace and span id, for ``-
 The rate counts spans *stored*: the clock stops when the records table holds every
 acknowledged span (polled), so batching in the writer is included, not hidden.
 
+As in ``bench_proxy.py``, on a machine with two or more CPUs the server is pinned to one half of
+them and the senders to the other (``--no-pin`` to leave them to the scheduler), and the server's
+CPU time per stored span (user + system of the whole process, writer thread included) is printed
+beside the rate: the rate depends on what else the machine runs, the CPU per span much less.
+
 In the same process, the script also times the receiver's stages without HTTP — decoding and
 mapping a batch (``parse_request`` → ``spans_of`` → ``map_spans`` → ``make_record``) and the
 writer's inserts — to show where the time goes. Target (issue 17): ≥ 5,000 spans/s.
@@ -21,7 +26,6 @@ import argparse
 import asyncio
 import base64
 import json
-import os
 import sys
 import tempfile
 import time
@@ -33,6 +37,7 @@ from sqlalchemy import create_engine, text
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from benchmarks.bench_proxy import cpu_seconds, pinned, placement  # noqa: E402
 from tests.hardening.harness import Server, make_tiny  # noqa: E402
 
 
@@ -88,28 +93,37 @@ def _count(db: str) -> int:
         engine.dispose()
 
 
-def through_http(senders: int, size: int, seconds: float, encoding: str) -> dict[str, Any]:
+def through_http(senders: int, size: int, seconds: float, encoding: str, pin: bool = True) -> dict[str, Any]:
     # built before the clock starts, so the senders' own encoding does not count
     bodies = [[batch(i, n, size, encoding) for n in range(int(seconds * 20))] for i in range(senders)]
     kind = CONTENT_TYPES[encoding]
-    with tempfile.TemporaryDirectory() as tmp:
+    server_cpus, sender_cpus = placement(pin)
+    with tempfile.TemporaryDirectory() as tmp, pinned(sender_cpus):
         root = Path(tmp)
         db = f"sqlite:///{root / 'otlp.db'}"
-        with Server(make_tiny(root / "tiny"), db, root / "home") as server:
+        with pinned(server_cpus):
+            server = Server(make_tiny(root / "tiny"), db, root / "home")
+        with server:
             acked: list[int] = []
 
             async def main() -> None:
                 deadline = time.monotonic() + seconds
                 await asyncio.gather(*(_sender(server.url, deadline, b, kind, size, acked) for b in bodies))
 
+            cpu = cpu_seconds(server.proc.pid)
             started = time.monotonic()
             asyncio.run(main())
             while _count(db) < sum(acked) and time.monotonic() - started < seconds + 60:
                 time.sleep(0.05)
             elapsed = time.monotonic() - started
+            cpu = cpu_seconds(server.proc.pid) - cpu
             stored = _count(db)
+    where = "not pinned"
+    if server_cpus and sender_cpus:
+        where = f"server on CPUs {sorted(server_cpus)}, senders on {sorted(sender_cpus)}"
     return {"encoding": encoding, "senders": senders, "batch": size, "spans_stored": stored,
-            "seconds": round(elapsed, 2), "spans_per_s": round(stored / elapsed)}  # fmt: skip
+            "seconds": round(elapsed, 2), "spans_per_s": round(stored / elapsed),
+            "server_cpu_us_per_span": round(cpu * 1e6 / max(stored, 1), 1), "placement": where}  # fmt: skip
 
 
 def stages(size: int, batches: int, encoding: str) -> dict[str, Any]:
@@ -150,13 +164,14 @@ def main() -> None:
     parser.add_argument("--batch", type=int, default=100)
     parser.add_argument("--seconds", type=float, default=10.0)
     parser.add_argument("--encoding", choices=sorted(CONTENT_TYPES), default="protobuf")
+    parser.add_argument("--pin", action=argparse.BooleanOptionalAction, default=True, help="pin server and senders")
     args = parser.parse_args()
-    print(f"load average at start: {os.getloadavg()[0]:.2f}")
+    print(f"load average at start: {open('/proc/loadavg').read().strip()}")
     for encoding in sorted(CONTENT_TYPES):
         print(json.dumps({"stages": {"encoding": encoding, **stages(args.batch, 50, encoding)}}))
-    row = through_http(args.senders, args.batch, args.seconds, args.encoding)
+    row = through_http(args.senders, args.batch, args.seconds, args.encoding, args.pin)
     print(json.dumps({"http": row, "target_met": row["spans_per_s"] >= 5000}))
-    print(f"load average at end: {os.getloadavg()[0]:.2f}")
+    print(f"load average at end: {open('/proc/loadavg').read().strip()}")
 
 
 if __name__ == "__main__":

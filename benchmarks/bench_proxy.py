@@ -1,120 +1,170 @@
-"""Proxy overhead: added latency and added time to first token of ``pellucid serve --upstream`` vs the upstream.
+"""Proxy overhead: added latency, added time to first token and CPU per call of ``pellucid serve --upstream``.
 
-The upstream is ``tests/support/fast_upstream.py`` in its own process — an OpenAI-compatible
-server that streams ``--chunks`` chunks at once, with no model — so the model is not the
-bottleneck and what differs between the two paths is Pellucid alone (parsing, forwarding,
-relaying chunks, queuing the record). Pellucid runs as a real ``pellucid serve`` process
-logging to a fresh SQLite file. For each concurrency level, ``--rounds`` rounds alternate a
-direct run and a proxied run (so a drift of the machine's load hits both): every client sends
-``--calls`` streaming chat completions one after the other. Per call the client measures TTFT
-(first chunk carrying text) and latency (the ``[DONE]`` line); the figures are the p50s, and
-the added values are proxied p50 minus direct p50.
+Three processes, so each side's cost is its own:
+
+- the **upstream**, ``tests/support/fast_upstream.py`` — an OpenAI-compatible server that streams
+  ``--chunks`` chunks at once, with no model, so generation is not what is measured;
+- the **proxy**, a real ``pellucid serve --upstream fast=URL`` logging every call to a fresh SQLite
+  file (the writer thread included: what a user runs);
+- the **load generator**, ``benchmarks/sse_load.py`` — N keep-alive clients on raw asyncio
+  streams (a lean client: ``httpx`` would spend a good share of a core on its own Python).
+
+On a machine with at least two CPUs the proxy is pinned to one (``os.sched_setaffinity``, which
+its threads inherit) and the upstream and the load generator to another, so the proxy never
+competes with the load it serves; the output says which CPUs each got (``--no-pin`` to leave
+them to the scheduler). Other jobs on the machine are not controlled: the load average is
+printed at start and end.
+
+For each concurrency level, ``--rounds`` rounds alternate a direct run (load generator →
+upstream) and a proxied run (load generator → proxy → upstream) with the same load, so a drift
+of the machine's load hits both; each client sends its calls one after the other on one
+connection. The added figures are proxied p50 minus direct p50 (latency to ``data: [DONE]``,
+and time to the first chunk carrying text). Wall time at 50 clients on few cores is mostly
+queueing, so the proxy's **CPU time per call** (user + system of the whole process, from
+``/proc/<pid>/stat``, read around the timed calls plus the writer's flush interval) is reported
+beside it: that is the cost a call adds on any machine.
 
 Targets (issue 17): added p50 latency ≤ 2 ms and added TTFT ≤ 5 ms, at 1 and 50 clients.
-On a shared 2-core machine the 50 clients, both servers and the recorder compete for the
-cores, so the 50-client figures include queueing that a larger machine would not have.
 
-    python benchmarks/bench_proxy.py [--clients 1,50] [--calls 200] [--rounds 3] [--chunks 8]
+    python benchmarks/bench_proxy.py [--clients 1,50] [--calls 200] [--rounds 3] [--chunks 8] [--json] [--no-pin]
 """
 
 from __future__ import annotations
 
 import argparse
-import asyncio
 import json
 import os
 import statistics
+import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
-import httpx
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
 
 from tests.hardening.harness import Server, make_tiny  # noqa: E402
-from tests.support.fast_upstream import fast_upstream_process  # noqa: E402
+from tests.support.fast_upstream import fast_upstream_server  # noqa: E402
 
-BODY = {"model": "fast", "messages": [{"role": "user", "content": "Say something"}], "stream": True}
-
-
-async def _one_client(base: str, calls: int, ttft: list[float], total: list[float]) -> None:
-    limits = httpx.Limits(max_connections=1, max_keepalive_connections=1)
-    async with httpx.AsyncClient(base_url=base, timeout=60.0, limits=limits) as client:
-        for _ in range(calls):
-            t0 = time.perf_counter()
-            first = None
-            seen = b""
-            async with client.stream("POST", "/chat/completions", json=BODY) as res:
-                if res.status_code != 200:
-                    raise RuntimeError(f"{base} answered {res.status_code}: {(await res.aread())[:200]!r}")
-                async for chunk in res.aiter_raw():
-                    seen += chunk
-                    if first is None and b'" w0"' in seen:
-                        first = time.perf_counter()
-            end = time.perf_counter()
-            if not seen.rstrip().endswith(b"data: [DONE]"):
-                raise RuntimeError(f"{base}: a stream ended without [DONE]")
-            ttft.append(((first or end) - t0) * 1000)
-            total.append((end - t0) * 1000)
+TICK = os.sysconf("SC_CLK_TCK")
+WRITER_FLUSH_S = 0.4  # the writer's flush interval (0.25 s) and its batch: counted in the proxy's CPU
 
 
-def run(base: str, clients: int, calls: int) -> tuple[list[float], list[float]]:
-    """``clients`` concurrent clients, ``calls`` streaming calls each: (TTFT ms, latency ms) per call."""
-    ttft: list[float] = []
-    total: list[float] = []
-
-    async def main() -> None:
-        await asyncio.gather(*(_one_client(base, calls, ttft, total) for _ in range(clients)))
-
-    asyncio.run(main())
-    return ttft, total
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time of process ``pid`` and all its threads so far."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / TICK  # utime, stime (fields 14, 15 of proc(5))
 
 
-def measure(direct: str, proxied: str, clients: int, calls: int, rounds: int) -> dict[str, float]:
+@contextmanager
+def pinned(cpus: set[int] | None) -> Iterator[None]:
+    """Run the block (and the processes it starts, which inherit it) on ``cpus``; None: unchanged."""
+    if cpus is None:
+        yield
+        return
+    before = os.sched_getaffinity(0)
+    os.sched_setaffinity(0, cpus)
+    try:
+        yield
+    finally:
+        os.sched_setaffinity(0, before)
+
+
+def run(port: int, clients: int, calls: int, stream: bool, pids: dict[str, int]) -> dict[str, Any]:
+    """One timed run of the load generator against ``port``: latencies and each process's CPU seconds."""
+    cmd = [sys.executable, str(REPO / "benchmarks" / "sse_load.py"), "--port", str(port),
+           "--clients", str(clients), "--calls", str(calls), "--stream" if stream else "--no-stream"]  # fmt: skip
+    gen = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    assert gen.stdin is not None and gen.stdout is not None
+    try:
+        if gen.stdout.readline().strip() != "ready":
+            raise RuntimeError(f"the load generator failed to warm up against port {port}")
+        before = {name: cpu_seconds(pid) for name, pid in pids.items()}
+        gen.stdin.write("go\n")
+        gen.stdin.flush()
+        result = json.loads(gen.stdout.readline())
+        time.sleep(WRITER_FLUSH_S)
+        result["cpu"] = {name: cpu_seconds(pid) - before[name] for name, pid in pids.items()}
+    finally:
+        gen.stdin.close()
+        if gen.wait(30) != 0:
+            raise RuntimeError(f"the load generator exited with {gen.returncode}")
+    return dict(result)
+
+
+def measure(
+    ports: dict[str, int], pids: dict[str, int], clients: int, calls: int, rounds: int, stream: bool
+) -> dict[str, Any]:
+    """Rounds of (direct, proxied) runs at one concurrency: p50s, added p50s and CPU ms per call."""
     per_client = max(1, calls // clients)
-    run(direct, clients, 2)  # warm up connections on both sides
-    run(proxied, clients, 2)
-    figures: dict[str, list[float]] = {"direct_ttft": [], "direct_total": [], "proxy_ttft": [], "proxy_total": []}
+    lists: dict[str, list[float]] = {f"{s}_{k}": [] for s in ports for k in ("ttft_ms", "total_ms")}
+    cpu: dict[str, float] = {f"{s}_{p}": 0.0 for s in ports for p in [*pids, "load"]}
     for _ in range(rounds):
-        for name, base in (("direct", direct), ("proxy", proxied)):
-            ttft, total = run(base, clients, per_client)
-            figures[f"{name}_ttft"] += ttft
-            figures[f"{name}_total"] += total
-    p50 = {k: statistics.median(v) for k, v in figures.items()}
-    return {
-        "clients": clients,
-        "calls_per_side": len(figures["proxy_total"]),
-        "direct_p50_ms": round(p50["direct_total"], 2),
-        "proxy_p50_ms": round(p50["proxy_total"], 2),
-        "added_p50_ms": round(p50["proxy_total"] - p50["direct_total"], 2),
-        "direct_ttft_p50_ms": round(p50["direct_ttft"], 2),
-        "proxy_ttft_p50_ms": round(p50["proxy_ttft"], 2),
-        "added_ttft_p50_ms": round(p50["proxy_ttft"] - p50["direct_ttft"], 2),
-    }
+        for side, port in ports.items():
+            result = run(port, clients, per_client, stream, pids)
+            lists[f"{side}_ttft_ms"] += result["ttft_ms"]
+            lists[f"{side}_total_ms"] += result["total_ms"]
+            for name, seconds in result["cpu"].items():
+                cpu[f"{side}_{name}"] += seconds
+            cpu[f"{side}_load"] += result["cpu_s"]
+    n = len(lists["proxy_total_ms"])
+    p50 = {k: statistics.median(v) for k, v in lists.items()}
+    row: dict[str, Any] = {"mode": "stream" if stream else "json", "clients": clients, "calls_per_side": n}
+    for what in ("total", "ttft"):
+        row[f"direct_{what}_p50_ms"] = round(p50[f"direct_{what}_ms"], 2)
+        row[f"proxy_{what}_p50_ms"] = round(p50[f"proxy_{what}_ms"], 2)
+        row[f"added_{what}_p50_ms"] = round(p50[f"proxy_{what}_ms"] - p50[f"direct_{what}_ms"], 2)
+    row["cpu_ms_per_call"] = {k: round(v * 1000 / n, 3) for k, v in cpu.items()}
+    row["targets_met"] = row["added_total_p50_ms"] <= 2.0 and row["added_ttft_p50_ms"] <= 5.0
+    return row
+
+
+def placement(pin: bool) -> tuple[set[int] | None, set[int] | None]:
+    """(proxy CPUs, upstream + load generator CPUs), or (None, None) when not pinning."""
+    cpus = sorted(os.sched_getaffinity(0))
+    if not pin or len(cpus) < 2:
+        return None, None
+    half = len(cpus) // 2
+    return set(cpus[:half]), set(cpus[half:])
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--clients", default="1,50", help="comma-separated concurrency levels")
-    parser.add_argument("--calls", type=int, default=200, help="calls per side and round, split over the clients")
+    parser.add_argument("--calls", type=int, default=200, help="timed calls per side and round, split over the clients")
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--chunks", type=int, default=8, help="text chunks per streamed answer")
+    parser.add_argument("--json", action="store_true", help="also measure non-streamed calls")
+    parser.add_argument("--pin", action=argparse.BooleanOptionalAction, default=True, help="pin the processes")
     args = parser.parse_args()
-    print(f"load average at start: {os.getloadavg()[0]:.2f}")
-    with tempfile.TemporaryDirectory() as tmp, fast_upstream_process(chunks=args.chunks) as upstream:
-        root = Path(tmp)
-        model = make_tiny(root / "tiny")  # --model is required by the harness; proxy mode does not load it
-        db = f"sqlite:///{root / 'proxy.db'}"
-        with Server(model, db, root / "home", extra_args=["--upstream", f"fast={upstream}"]) as server:
-            rows = [
-                measure(upstream, f"{server.url}/v1", int(c), args.calls, args.rounds) for c in args.clients.split(",")
-            ]
-    for row in rows:
-        met = row["added_p50_ms"] <= 2.0 and row["added_ttft_p50_ms"] <= 5.0
-        print(json.dumps({**row, "targets_met": met}))
-    print(f"load average at end: {os.getloadavg()[0]:.2f}")
+    proxy_cpus, load_cpus = placement(args.pin)
+    print(f"load average at start: {open('/proc/loadavg').read().strip()}")
+    print(
+        f"pinned: proxy on CPUs {sorted(proxy_cpus)}, upstream and load generator on CPUs {sorted(load_cpus)}"
+        if proxy_cpus and load_cpus
+        else "not pinned: the scheduler places the proxy, the upstream and the load generator"
+    )
+    rows = []
+    with tempfile.TemporaryDirectory() as tmp, pinned(load_cpus):
+        with fast_upstream_server(chunks=args.chunks) as (upstream, upstream_proc):
+            root = Path(tmp)
+            model = make_tiny(root / "tiny")  # --model is required by the harness; proxy mode does not load it
+            db = f"sqlite:///{root / 'proxy.db'}"
+            with pinned(proxy_cpus):
+                server = Server(model, db, root / "home", extra_args=["--upstream", f"fast={upstream}"])
+            with server:
+                up_port = int(upstream.rsplit(":", 1)[1].split("/")[0])
+                ports = {"direct": up_port, "proxy": server.port}
+                pids = {"proxy": server.proc.pid, "upstream": upstream_proc.pid}
+                for stream in (True, False) if args.json else (True,):
+                    for clients in (int(c) for c in args.clients.split(",")):
+                        rows.append(measure(ports, pids, clients, args.calls, args.rounds, stream))
+                        print(json.dumps(rows[-1]), flush=True)
+    print(f"load average at end: {open('/proc/loadavg').read().strip()}")
 
 
 if __name__ == "__main__":

@@ -109,6 +109,13 @@ def _free_port() -> int:
 @contextmanager
 def fast_upstream_process(chunks: int = 8, delay_ms: float = 0.0) -> Iterator[str]:
     """Run the server in a subprocess for the block; yields its API base (``http://127.0.0.1:P/v1``)."""
+    with fast_upstream_server(chunks, delay_ms) as (base, _):
+        yield base
+
+
+@contextmanager
+def fast_upstream_server(chunks: int = 8, delay_ms: float = 0.0) -> Iterator[tuple[str, subprocess.Popen[bytes]]]:
+    """As :func:`fast_upstream_process`, yielding the API base and the process (for its pid)."""
     port = _free_port()
     cmd = [sys.executable, "-m", "tests.support.fast_upstream", "--port", str(port),
            "--chunks", str(chunks), "--delay-ms", str(delay_ms)]  # fmt: skip
@@ -124,7 +131,7 @@ def fast_upstream_process(chunks: int = 8, delay_ms: float = 0.0) -> Iterator[st
             if time.monotonic() > deadline or proc.poll() is not None:
                 raise RuntimeError(f"the fast upstream on port {port} did not start")
             time.sleep(0.05)
-        yield f"http://127.0.0.1:{port}/v1"
+        yield f"http://127.0.0.1:{port}/v1", proc
     finally:
         proc.terminate()
         proc.wait(10)

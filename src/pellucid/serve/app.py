@@ -36,6 +36,7 @@ from pellucid.serve.json_errors import CLIENT_CLOSED
 from pellucid.serve.openai_errors import OpenAIError, from_exception, from_validation
 from pellucid.serve.otlp_export import OtlpExporter, build_exporter
 from pellucid.serve.proxy import Proxy
+from pellucid.serve.proxy_fast import ProxyFastPath
 from pellucid.serve.proxy_models import local_token_counter
 from pellucid.serve.rejected_calls import log_rejected
 from pellucid.serve.routers import (
@@ -205,13 +206,20 @@ def _install_error_handlers(app: FastAPI) -> None:
 
 
 def _include_routers(app: FastAPI, proxy_mode: bool) -> None:
-    """Every route: health, the ``/api`` routers, ``/v1`` (local or proxied), OTLP ingest, the workbench."""
+    """Every route: health, the ``/api`` routers, ``/v1`` (local or proxied), OTLP ingest, the workbench.
+
+    In proxy mode ``/v1`` comes first: routes are matched in order, and a proxied call is the hot
+    path (a millisecond budget), so it should not be tried against every ``/api`` route first.
+    """
+    if proxy_mode:
+        app.include_router(proxy.router)
     app.include_router(health.router)
     for router in (lm, serving, explanations, records, analytics, inspect, audit, counterfactual, traces, progress):
         app.include_router(router.router, prefix="/api")
     app.include_router(features.router, prefix="/api")
     app.include_router(datasets.router, prefix="/api")
-    app.include_router(proxy.router if proxy_mode else openai.router)  # proxy mode: /v1 goes upstream
+    if not proxy_mode:
+        app.include_router(openai.router)
     app.include_router(otlp.router)
     app.include_router(ui.router)
 
@@ -240,6 +248,8 @@ def create_app(
         openapi_url="/api/openapi.json",
         lifespan=_lifespan(workers, forwarder, jobs, models, monitor, exporter),
     )
+    if forwarder is not None:  # added first, so innermost: the token, body limit and CORS still apply
+        app.add_middleware(ProxyFastPath, proxy=forwarder)
     security.install(app, settings)  # token, body-size limit, CORS, Retry-After
     install(app, AppState(settings, models, store, monitor, jobs, gateway, proxy=forwarder, exporter=exporter))
     _install_error_handlers(app)

@@ -65,8 +65,22 @@ def is_llm_span(span: Span) -> bool:
     return str(attrs.get("openinference.span.kind", "")).upper() in ("LLM", "EMBEDDING")
 
 
+#: What a JSON text can start with (after whitespace), and the texts that are a bare literal.
+_JSON_STARTS = frozenset('{["-0123456789')
+_JSON_LITERALS = frozenset({"true", "false", "null", "NaN", "Infinity"})
+
+
 def _json(value: Any) -> Any:
+    """``value`` parsed when it is a string holding JSON, else ``value`` unchanged.
+
+    Most attribute strings are plain text: they are told apart by their first character (or by
+    being a bare literal such as ``true``), since a failed ``json.loads`` (an exception built and
+    raised) costs many times a successful one. The answer is the same as trying every string.
+    """
     if isinstance(value, str):
+        text = value.strip(" \t\n\r")
+        if not text or (text[0] not in _JSON_STARTS and text not in _JSON_LITERALS):
+            return value
         try:
             return json.loads(value)
         except ValueError:
@@ -104,13 +118,18 @@ def _genai_messages(value: Any) -> list[dict[str, str]]:
 
 def _indexed(attrs: dict[str, Any], prefix: str, role_key: str, content_key: str) -> list[dict[str, str]]:
     """``prefix.N.role`` / ``prefix.N.content`` attributes as messages, in index order."""
-    found: dict[int, dict[str, str]] = defaultdict(dict)
+    start = prefix + "."  # called several times per span, mostly to find nothing: kept lean
+    skip = len(start)
+    found: dict[int, dict[str, str]] | None = None
     for key, value in attrs.items():
-        if not key.startswith(prefix + "."):
+        if not key.startswith(start):
             continue
-        index, _, rest = key[len(prefix) + 1 :].partition(".")
+        index, _, rest = key[skip:].partition(".")
         if index.isdigit() and rest in (role_key, content_key):
+            found = found if found is not None else defaultdict(dict)
             found[int(index)]["role" if rest == role_key else "content"] = _text_of(value)
+    if not found:
+        return []
     return [{"role": m.get("role", "user"), "content": m.get("content", "")} for _, m in sorted(found.items())]
 
 

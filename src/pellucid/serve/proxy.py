@@ -1,14 +1,14 @@
 """Proxy mode: forward ``/v1`` calls to OpenAI-compatible upstreams and log each one like a local call.
 
-One :class:`Proxy` per app holds an ``httpx.AsyncClient`` (pooled keep-alive connections, opened
-at start-up, closed at shutdown). A call goes through the gateway's own steps, so its record is
-the same as a locally served one (same writer, same fields: enrichment, drift, alerts and
-feedback work unchanged):
+One :class:`Proxy` per app holds httpx connection pools (keep-alive connections, opened at
+start-up, closed at shutdown; see :mod:`pellucid.serve.proxy_pools`). A call goes through the
+gateway's own steps, so its record is the same as a locally served one (same writer, same
+fields: enrichment, drift, alerts and feedback work unchanged):
 
 1. :meth:`Gateway.begin` makes the :class:`~pellucid.serve.gateway.Call` (record id, start time,
    user, session, tags); the record's ``metadata.gateway.proxy`` names the upstream.
-2. The body goes upstream as the client sent it, with only ``model`` renamed if configured and
-   the upstream's API key as ``Authorization``.
+2. The body goes upstream as the client sent it — the very bytes, unless ``model`` must be
+   renamed (or added) for the upstream — with the upstream's API key as ``Authorization``.
 3. The answer comes back as the upstream sent it: the same status code and bytes for JSON
    answers, and for streams every chunk forwarded the moment it arrives while a
    :class:`~pellucid.serve.proxy_answers.StreamReader` reads text, finish reason and usage on
@@ -26,13 +26,12 @@ from __future__ import annotations
 
 import json
 import logging
-import ssl
+import time
 from collections.abc import AsyncIterator, Callable
 from functools import partial
 from typing import Any
 
 import anyio
-import certifi
 import httpx
 from fastapi import Request
 from fastapi.responses import JSONResponse, Response, StreamingResponse
@@ -44,15 +43,14 @@ from pellucid.serve.gateway import Call, Gateway
 from pellucid.serve.openai_errors import OpenAIError, from_exception
 from pellucid.serve.proxy_answers import Answer, BadUpstreamAnswer, StreamReader, excerpt, read_answer, until
 from pellucid.serve.proxy_errors import bad_answer, failed_event, log_failure, network_error
+from pellucid.serve.proxy_pools import UpstreamPools, headers_for
 from pellucid.serve.rejected_calls import rejected_prompt
 from pellucid.serve.upstreams import Upstream, UpstreamTimeouts
 
 log = logging.getLogger(__name__)
 
-#: HTTP clients (connection pools) the proxy spreads its calls over; see :meth:`Proxy.start`.
-POOLS = 8
-
 #: ``(upstream, prompt, response) -> (prompt_tokens, completion_tokens)`` or None when it cannot count.
+#: Asked only about upstreams mapped to local weights (the only ones it can count for).
 TokenCounter = Callable[[Upstream, Any, str | None], tuple[int, int] | None]
 
 
@@ -105,33 +103,23 @@ class Proxy:
         self.timeout = httpx.Timeout(timeouts.read, connect=timeouts.connect)
         self.total = timeouts.total
         self.serve_local = serve_local
-        self._clients: list[httpx.AsyncClient] = []
-        self._turn = 0
+        self.pools = UpstreamPools()
 
     async def start(self) -> None:
-        """Open the pooled HTTP clients (the app's start-up).
-
-        The connections are split over :data:`POOLS` clients taken in turn: httpcore's pool scans
-        every connection and waiting request whenever a request starts or ends, a cost that grows
-        with the square of the calls in flight, so eight small pools cost far less than one big one.
-        """
-        limits = httpx.Limits(max_connections=64, max_keepalive_connections=16, keepalive_expiry=30.0)
-        tls = ssl.create_default_context(cafile=certifi.where())  # httpx's default, loaded once for all pools
-        self._clients = [httpx.AsyncClient(timeout=self.timeout, limits=limits, verify=tls) for _ in range(POOLS)]
+        """Open the connection pools (the app's start-up)."""
+        self.pools.start(self.timeout)
 
     async def close(self) -> None:
-        """Close the clients and their connections (the app's shutdown)."""
-        clients, self._clients = self._clients, []
-        for client in clients:
-            await client.aclose()
+        """Close the pools and their connections (the app's shutdown)."""
+        await self.pools.close()
 
     @property
     def client(self) -> httpx.AsyncClient:
-        """The next pooled client, in turn."""
-        if not self._clients:
-            raise RuntimeError("Proxy.start() was not called: the app's lifespan opens the HTTP clients.")
-        self._turn = (self._turn + 1) % len(self._clients)
-        return self._clients[self._turn]
+        """A pooled client, in turn (for occasional calls such as ``/models``)."""
+        return self.pools.client
+
+    def headers_for(self, upstream: Upstream) -> dict[str, str]:
+        return headers_for(upstream)
 
     def serves(self, model: Any) -> bool:
         """Whether a call naming ``model`` goes upstream (else the local gateway answers it).
@@ -161,13 +149,6 @@ class Proxy:
                 f"The monitoring writer's queue is full ({monitor.writer.max_queue} records waiting for the "
                 "database); retry in a moment."
             )
-
-    def headers_for(self, upstream: Upstream) -> dict[str, str]:
-        headers = {"Content-Type": "application/json", "Accept-Encoding": "identity"}
-        key = upstream.api_key()
-        if key is not None:
-            headers["Authorization"] = f"Bearer {key}"
-        return headers
 
     # -- one call ----------------------------------------------------------------------------
     async def forward(self, request: Request, endpoint: str, path: str) -> Response:
@@ -206,15 +187,19 @@ class Proxy:
         call.gateway["proxy"] = {"upstream": upstream.name, "url": upstream.base_url, "model": upstream.model}
         if upstream.local_weights:
             call.gateway["proxy"]["local_weights"] = upstream.local_weights
-        sent = {**body, "model": upstream.model}
+        sent = raw if body.get("model") == upstream.model else _renamed(body, upstream.model)
         if body.get("stream") is True and endpoint != "embeddings":
             return await self._stream(call, upstream, path, sent)
         return await self._once(call, upstream, path, sent)
 
-    async def _once(self, call: Call, upstream: Upstream, path: str, body: dict[str, Any]) -> Response:
+    async def _once(self, call: Call, upstream: Upstream, path: str, body: bytes) -> Response:
         try:
             with anyio.fail_after(self.total):
-                reply = await self.client.post(upstream.url(path), json=body, headers=self.headers_for(upstream))
+                reply = await self.pools.send(upstream, path, body, self.timeout)
+                try:
+                    await reply.aread()
+                finally:
+                    await reply.aclose()
         except TimeoutError:
             return self._fail(call, self._total_error(upstream))
         except httpx.HTTPError as exc:
@@ -265,7 +250,7 @@ class Proxy:
         """Log a call that got an answer, counting tokens locally when the upstream gave none."""
         if answer.model:
             call.fields["model_version"] = answer.model[:200]
-        if answer.prompt_tokens is None and self.count_tokens is not None:
+        if answer.prompt_tokens is None and self.count_tokens is not None and upstream.local_weights:
             try:
                 counted = await anyio.to_thread.run_sync(self.count_tokens, upstream, call.prompt, answer.text)
             except Exception as exc:  # counting is a bonus: never fail the call for it
@@ -285,13 +270,11 @@ class Proxy:
             call.finish(response=answer.text, status=status)
 
     # -- streams -----------------------------------------------------------------------------
-    async def _stream(self, call: Call, upstream: Upstream, path: str, body: dict[str, Any]) -> Response:
-        deadline = anyio.current_time() + self.total
-        client = self.client
+    async def _stream(self, call: Call, upstream: Upstream, path: str, body: bytes) -> Response:
+        deadline = time.monotonic() + self.total
         try:
-            request = client.build_request("POST", upstream.url(path), json=body, headers=self.headers_for(upstream))
             with anyio.fail_after(self.total):
-                reply = await client.send(request, stream=True)
+                reply = await self.pools.send(upstream, path, body, self.timeout)
         except TimeoutError:
             return self._fail(call, self._total_error(upstream))
         except httpx.HTTPError as exc:
@@ -334,7 +317,7 @@ class Proxy:
         error: OpenAIError | None = None
 
         try:
-            async for chunk in until(reply.aiter_raw(), deadline):
+            async for chunk in until(reply.aiter_raw(), deadline, self.timeout.read):
                 if reader.feed(chunk):
                     call.first_token()
                 if reader.done and reader.error is None and not call.logged:  # queued before the client sees the end
@@ -368,6 +351,11 @@ class Proxy:
                 await reply.aclose()
                 if not call.logged:
                     await self._finish(call, upstream, answer, status=reply.status_code)
+
+
+def _renamed(body: dict[str, Any], model: str) -> bytes:
+    """The body with ``model`` set to the upstream's name for it, as compact JSON."""
+    return json.dumps({**body, "model": model}, ensure_ascii=False, separators=(",", ":")).encode()
 
 
 async def _close_then(reply: httpx.Response, then: Callable[[], None]) -> None:

@@ -16,6 +16,7 @@ The proxy never rewrites what the upstream sends; it only reads it. Two shapes:
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from typing import Any
@@ -163,13 +164,25 @@ class StreamReader:
         return self.answer
 
 
-async def until(chunks: AsyncIterator[bytes], deadline: float) -> AsyncIterator[bytes]:
-    """``chunks``, raising ``TimeoutError`` when the next one has not come by ``deadline``."""
+async def until(
+    chunks: AsyncIterator[bytes], deadline: float, read_timeout: float | None = None
+) -> AsyncIterator[bytes]:
+    """``chunks``, raising ``TimeoutError`` when the next one has not come by ``deadline`` (``time.monotonic()``).
+
+    ``read_timeout`` is the transport's own limit on each read (httpx raises ``ReadTimeout`` past
+    it). While more than that is left before ``deadline``, that limit ends a stalled read first,
+    so the read needs no cancel scope of its own: a scope is opened only for the reads near the
+    deadline, which spares a scope per chunk on every healthy stream.
+    """
     iterator = aiter(chunks)
     while True:
-        with anyio.fail_after(max(deadline - anyio.current_time(), 0.0)):
-            try:
+        left = deadline - time.monotonic()
+        try:
+            if read_timeout is not None and left > read_timeout:
                 chunk = await anext(iterator)
-            except StopAsyncIteration:
-                return
+            else:
+                with anyio.fail_after(max(left, 0.0)):
+                    chunk = await anext(iterator)
+        except StopAsyncIteration:
+            return
         yield chunk

@@ -176,12 +176,13 @@ class BodyLimitMiddleware:
             await send_json(send, 400, body)
             return
         started = False
-        retry_send = _with_retry_after(send)
 
-        async def tracking_send(message: Message) -> None:
+        async def tracking_send(message: Message) -> None:  # one wrapper: every chunk of a stream goes through it
             nonlocal started
-            started = started or message["type"] == "http.response.start"
-            await retry_send(message)
+            if message["type"] == "http.response.start":
+                started = True
+                message = _with_retry_after(message)
+            await send(message)
 
         try:
             await self.app(scope, replay, tracking_send)
@@ -233,16 +234,14 @@ class BodyLimitMiddleware:
         await send_json(send, 413, body, {"Connection": "close"})
 
 
-def _with_retry_after(send: Send) -> Send:
-    async def wrapped(message: Message) -> None:
-        if message["type"] == "http.response.start" and message.get("status") == 429:
-            headers = list(message.get("headers", []))
-            if not any(k.lower() == b"retry-after" for k, _ in headers):
-                headers.append((b"retry-after", str(RETRY_AFTER_SECONDS).encode()))
-                message = {**message, "headers": headers}
-        await send(message)
-
-    return wrapped
+def _with_retry_after(start: Message) -> Message:
+    """The ``http.response.start`` message, with ``Retry-After`` added if it is a 429 without one."""
+    if start.get("status") == 429:
+        headers = list(start.get("headers", []))
+        if not any(k.lower() == b"retry-after" for k, _ in headers):
+            headers.append((b"retry-after", str(RETRY_AFTER_SECONDS).encode()))
+            return {**start, "headers": headers}
+    return start
 
 
 # -- model names ---------------------------------------------------------------------------

@@ -1,0 +1,102 @@
+"""The proxy's connections to its upstreams: httpx connection pools, used through their transports.
+
+:class:`UpstreamPools` opens :data:`POOLS` ``httpx.AsyncHTTPTransport`` pools at start-up and
+closes them at shutdown. A proxied call goes straight to a pool's transport
+(:meth:`UpstreamPools.send`): an ``AsyncClient``'s own layers — auth, redirects, a cookie jar
+shared by every caller (a proxy must not carry one client's cookies into another's call), event
+hooks — do nothing a proxy wants and cost a good share of a call's CPU. The request still
+carries what an ``AsyncClient`` would send, and errors are httpx's own exceptions
+(``ConnectError``, ``ReadTimeout``, ...), mapped from httpcore's by the transport.
+
+Why several pools: httpcore's pool scans every connection (polling each idle one's socket) and
+every waiting request whenever a request starts or ends, a cost that grows with the square of
+the calls in flight. Many small pools taken in turn (a connection or two each under 50
+concurrent calls) cost far less than one big one.
+"""
+
+from __future__ import annotations
+
+import ssl
+
+import certifi
+import httpx
+
+from pellucid.serve.upstreams import Upstream
+
+#: Connection pools the proxy spreads its calls over.
+POOLS = 32
+
+#: The headers an ``httpx.AsyncClient`` adds to every request.
+CLIENT_HEADERS = {"Accept": "*/*", "Connection": "keep-alive", "User-Agent": f"python-httpx/{httpx.__version__}"}
+
+
+def headers_for(upstream: Upstream) -> dict[str, str]:
+    """The headers of a call to ``upstream``: JSON, no compression, its API key if it has one.
+
+    Raises:
+        InvalidInputError: the upstream's key variable is configured but unset.
+    """
+    headers = {**CLIENT_HEADERS, "Content-Type": "application/json", "Accept-Encoding": "identity"}
+    key = upstream.api_key()
+    if key is not None:
+        headers["Authorization"] = f"Bearer {key}"
+    return headers
+
+
+class UpstreamPools:
+    """:data:`POOLS` connection pools taken in turn, and an ``AsyncClient`` over each for occasional calls."""
+
+    def __init__(self) -> None:
+        self._pools: list[httpx.AsyncHTTPTransport] = []
+        self._clients: list[httpx.AsyncClient] = []
+        self._turn = 0
+        self._urls: dict[tuple[str, str], httpx.URL] = {}  # parsed once per upstream and endpoint
+
+    def start(self, timeout: httpx.Timeout) -> None:
+        """Open the pools (no connection is made until a call needs one)."""
+        # per pool; all pools together: 512 connections at most, 128 kept alive when idle
+        limits = httpx.Limits(max_connections=16, max_keepalive_connections=4, keepalive_expiry=30.0)
+        tls = ssl.create_default_context(cafile=certifi.where())  # httpx's default, loaded once for all pools
+        self._pools = [httpx.AsyncHTTPTransport(limits=limits, verify=tls) for _ in range(POOLS)]
+        self._clients = [httpx.AsyncClient(timeout=timeout, transport=pool) for pool in self._pools]
+
+    async def close(self) -> None:
+        """Close every pool and its connections."""
+        clients, self._clients, self._pools = self._clients, [], []
+        for client in clients:
+            await client.aclose()  # closes its pool
+
+    def _next(self) -> int:
+        if not self._pools:
+            raise RuntimeError("Proxy.start() was not called: the app's lifespan opens the HTTP clients.")
+        self._turn = (self._turn + 1) % len(self._pools)
+        return self._turn
+
+    @property
+    def client(self) -> httpx.AsyncClient:
+        """The next pool's client (for occasional calls such as ``/models``)."""
+        return self._clients[self._next()]
+
+    def url_for(self, upstream: Upstream, path: str) -> httpx.URL:
+        """The upstream's URL of ``path``, parsed once (httpx parses a string on every request)."""
+        key = (upstream.name, path)
+        url = self._urls.get(key)
+        if url is None:
+            url = self._urls[key] = httpx.URL(upstream.url(path))
+        return url
+
+    async def send(self, upstream: Upstream, path: str, body: bytes, timeout: httpx.Timeout) -> httpx.Response:
+        """POST ``body`` to the upstream's ``path`` on the next pool; the answer's body is not read yet.
+
+        Close the answer (``aclose``, or read it to the end) to give the connection back.
+        """
+        request = httpx.Request(
+            "POST",
+            self.url_for(upstream, path),
+            content=body,
+            headers=headers_for(upstream),
+            extensions={"timeout": timeout.as_dict()},
+        )
+        reply = await self._pools[self._next()].handle_async_request(request)
+        reply.request = request
+        return reply
