@@ -74,3 +74,14 @@ def test_aggregate_of_explained_rows(app):
         lens = {**ex, "axes": ["layer", "position"], "labels": {"layer": ["0"], "position": ["a"]}, "scores": [[1.0]]}
         refused = client.post("/api/datasets/aggregate", json={"explanations": [lens]})
         assert refused.status_code == 422 and "over the input" in refused.json()["error"]["message"]
+
+
+def test_an_explanation_whose_scores_do_not_fit_its_axes_is_a_422_naming_it(app):
+    with TestClient(app) as client:
+        ex = client.post(
+            "/api/explanations", json={"prompt": "good film", "target": " yes", "method": "occlusion"}
+        ).json()
+        broken = {"axes": [], "labels": {}, "method": "", "model": "", "scores": []}
+        res = client.post("/api/datasets/aggregate", json={"explanations": [ex, broken]})
+        assert res.status_code == 422, res.text
+        assert "explanations[2]" in res.json()["error"]["message"]

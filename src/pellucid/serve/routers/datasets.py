@@ -150,5 +150,16 @@ async def run_dataset(body: RunRequest, request: Request) -> list[dict[str, Any]
 @router.post("/datasets/aggregate", response_model=list[WordWeight])
 def aggregate(body: AggregateRequest) -> list[dict[str, Any]]:
     """The words of the explanations ranked by the magnitude of their mean attribution."""
-    explanations = [Explanation.from_dict(e.model_dump()) for e in body.explanations]
+    explanations = [_explanation(i, e.model_dump()) for i, e in enumerate(body.explanations, 1)]
     return [vars(w) for w in aggregate_attribution(explanations, top=body.top)]
+
+
+def _explanation(number: int, data: dict[str, Any]) -> Explanation:
+    """One posted explanation, or a 422 naming which one does not hold together (scores vs axes)."""
+    try:
+        return Explanation.from_dict(data)
+    except (ValueError, KeyError, TypeError, IndexError) as exc:
+        raise InvalidInputError(
+            f"explanations[{number}] is not an explanation as POST /api/explanations answers it ({exc}); "
+            "send the results of that route unchanged."
+        ) from None
