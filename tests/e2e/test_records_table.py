@@ -80,4 +80,6 @@ def test_export_holds_the_filtered_rows(page, server, seeded, fmt):
     else:
         ids = pq.read_table(io.BytesIO(data)).column("id").to_pylist()
     listed = httpx.get(f"{server.url}/api/records", params={"model_version": "v2", "limit": 1000}).json()["items"]
-    assert ids == [r["id"] for r in listed] and len(ids) == 40
+    everything = httpx.get(f"{server.url}/api/records", params={"limit": 1000}).json()["items"]
+    # other test modules seed the same server's store too: compare with the API, not a fixed count
+    assert ids == [r["id"] for r in listed] and len(ids) >= 40 and len(everything) > len(ids)

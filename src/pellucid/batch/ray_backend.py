@@ -18,6 +18,7 @@ import logging
 import os
 import pickle
 import secrets
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -60,7 +61,7 @@ def _ray() -> Any:
 _SOCKET_ROOM = 107 - 72
 
 
-def local_dirs(home: Path) -> dict[str, Any]:
+def local_dirs(home: Path, *, auth: bool = True) -> dict[str, Any]:
     """``ray.init`` arguments that keep a local Ray instance's files under the Pellucid home.
 
     Ray otherwise writes its session folders to the system temp folder and, since it turns token
@@ -69,13 +70,15 @@ def local_dirs(home: Path) -> dict[str, Any]:
     ``RAY_AUTH_MODE``/``RAY_AUTH_TOKEN``/``RAY_AUTH_TOKEN_PATH`` say otherwise, and the session
     folders go to ``<home>/ray/tmp`` when that path is short enough for Ray's sockets (else Ray's
     default). The environment variables are set for this process, so Ray's workers inherit them.
+    Ray reads them when it is imported: with ``auth=False`` (Ray is imported already) they are left
+    alone, since a driver and its cluster that disagree on authentication cannot talk.
     """
     root = home.expanduser().resolve() / "ray"
     kwargs: dict[str, Any] = {}
     if len(str(root / "tmp")) <= _SOCKET_ROOM:
         (root / "tmp").mkdir(parents=True, exist_ok=True)
         kwargs["_temp_dir"] = str(root / "tmp")
-    if not any(os.environ.get(v) for v in ("RAY_AUTH_MODE", "RAY_AUTH_TOKEN", "RAY_AUTH_TOKEN_PATH")):
+    if auth and not any(os.environ.get(v) for v in ("RAY_AUTH_MODE", "RAY_AUTH_TOKEN", "RAY_AUTH_TOKEN_PATH")):
         token = root / "auth_token"
         if not token.is_file():
             root.mkdir(parents=True, exist_ok=True)
@@ -89,15 +92,15 @@ def local_dirs(home: Path) -> dict[str, Any]:
 def connect(address: str | None, num_cpus: int | None = None, home: Path | None = None) -> Any:
     """Join (or start) Ray once per process: ``None`` starts a local instance (its files under ``home``,
     see :func:`local_dirs`), else join ``address``."""
+    # Ray's internal INFO/WARNING lines (deprecations, resource notes) are not the user's business
+    kwargs: dict[str, Any] = {"include_dashboard": False, "logging_level": logging.ERROR, "log_to_driver": True}
+    if address is None and home is not None:  # before Ray is imported: it reads its authentication settings then
+        kwargs.update(local_dirs(home, auth="ray" not in sys.modules))
     ray = _ray()
     if ray.is_initialized():
         return ray
-    # Ray's internal INFO/WARNING lines (deprecations, resource notes) are not the user's business
-    kwargs: dict[str, Any] = {"include_dashboard": False, "logging_level": logging.ERROR, "log_to_driver": True}
     if address is None:
         kwargs["num_cpus"] = num_cpus or os.cpu_count() or 1
-        if home is not None:
-            kwargs.update(local_dirs(home))
     try:
         ray.init(address=address, **kwargs)
     except ConnectionError as exc:
