@@ -192,12 +192,7 @@ class Repository(FeatureQueries):
         stmt = select(records).where(*conds).order_by(*order).limit(limit + 1)
         if offset:
             stmt = stmt.offset(offset)
-        with self.engine.connect() as conn:
-            rows = conn.execute(stmt).all()
-            more = len(rows) > limit
-            rows = rows[:limit]
-            tag_map = self._tags_of(conn, [r.id for r in rows])
-        items = [sql.record_of(r, tag_map.get(r.id, ())) for r in rows]
+        items, more = self._fetch(stmt, limit)
         next_cursor = _encode_cursor(items[-1].created_at, items[-1].id) if more else None
         total = self.count(filter) if with_total else None
         return Page(items=items, next_cursor=next_cursor, total=total)
@@ -222,14 +217,16 @@ class Repository(FeatureQueries):
         if start < 0:
             raise InvalidInputError(f"offset must be 0 or more, got {start}.")
         stmt = select(records).where(*sql.filter_conditions(filter)).order_by(*order).offset(start).limit(limit + 1)
-        with self.engine.connect() as conn:
-            rows = conn.execute(stmt).all()
-            more = len(rows) > limit
-            rows = rows[:limit]
-            tag_map = self._tags_of(conn, [r.id for r in rows])
-        items = [sql.record_of(r, tag_map.get(r.id, ())) for r in rows]
+        items, more = self._fetch(stmt, limit)
         next_cursor = record_sort.encode_offset_cursor(start + limit) if more else None
         return Page(items=items, next_cursor=next_cursor, total=self.count(filter) if with_total else None)
+
+    def _fetch(self, stmt: Any, limit: int) -> tuple[list[StoredRecord], bool]:
+        """The records of ``stmt`` (which asks for ``limit + 1`` rows) with their tags, and whether more follow."""
+        with self.engine.connect() as conn:
+            rows = conn.execute(stmt).all()
+            tag_map = self._tags_of(conn, [r.id for r in rows[:limit]])
+        return [sql.record_of(r, tag_map.get(r.id, ())) for r in rows[:limit]], len(rows) > limit
 
     @staticmethod
     def _tags_of(conn: Connection, ids: Sequence[str]) -> dict[str, list[str]]:
