@@ -4,7 +4,8 @@ Each markdown file's commands run in document order, in-process (one model load 
 temporary folder holding small versions of the files the examples name (``data.jsonl``,
 ``crows.csv``, a 3-row ``../shared/data/sst2/dev.tsv``...) and a temporary Pellucid home whose
 store is seeded with logged calls over the last two weeks (``RECORD_ID`` becomes one of them).
-Each must exit 0 without a traceback. Sampling sizes are capped (``-p steps=128`` runs with
+Each must exit 0 without a traceback; `--backend ray` examples run on a local Ray instance,
+started by the first of them and shut down after the file. Sampling sizes are capped (``-p steps=128`` runs with
 :data:`CAPS`' 8 steps): the test checks that an example works, not its figures.
 
 An example that cannot run here says so in the markdown, visibly, right before its block::
@@ -17,6 +18,7 @@ The skipped examples are counted and listed (``-s`` shows the list), and each ne
 
 from __future__ import annotations
 
+import logging
 import re
 import shlex
 from collections.abc import Iterator
@@ -129,20 +131,33 @@ def test_the_harness_finds_the_examples_and_every_skip_has_a_reason() -> None:
 
 @pytest.mark.integration
 @pytest.mark.parametrize("path", [p for p in FILES if any(e.skip is None for e in examples(p))], ids=lambda p: p.name)
-def test_examples_run(path: Path, doc_workspace) -> None:
+def test_examples_run(path: Path, doc_workspace, request: pytest.FixtureRequest) -> None:
     from typer.testing import CliRunner
 
     from pellucid.cli.main import app
 
     workdir, home, record_id = doc_workspace(path.stem)
     runner = CliRunner()
+    request.addfinalizer(_stop_local_ray)  # `--backend ray` examples start one Ray instance per process
     for example in examples(path):
         if example.skip is not None:
             continue
         args = small([record_id if word == "RECORD_ID" else word for word in shlex.split(example.command)[1:]])
+        # Ray Data (set up by the first `--backend ray` example) logs INFO lines through a handler bound
+        # to the stderr of the run that imported it, closed by the runner since; the CLI hides them
+        logging.getLogger("ray.data").setLevel(logging.WARNING)
         with pytest.MonkeyPatch.context() as patch:
             patch.chdir(workdir)
             result = runner.invoke(app, ["--home", str(home), *args])
         output = result.output
         assert result.exit_code == 0, f"{example}\nexit {result.exit_code}\n{output[-3000:]}\n{result.exception!r}"
         assert "Traceback" not in output, f"{example}\n{output[-3000:]}"
+
+
+def _stop_local_ray() -> None:
+    """Shut down the local Ray instance an example started (its workers hold the bundled models)."""
+    import sys
+
+    ray = sys.modules.get("ray")
+    if ray is not None and ray.is_initialized():
+        ray.shutdown()
