@@ -257,17 +257,19 @@ def _job_or_stored(request: Request, job_id: str) -> Any:
 
 
 def _finished_report(request: Request, job_id: str) -> Any:
+    """The report of a finished audit, always in its stored form (the dictionary the store keeps,
+    with rounded timings), so a page or card reads the same before and after a restart."""
+    from pellucid.audit.result import AuditReport
+
     job = _job_or_stored(request, job_id)
     if not isinstance(job, Job):
-        from pellucid.audit.result import AuditReport
-
         return AuditReport.from_dict(job.report)
     if job.kind != KIND:
         raise JobStateError(f"Job {job.id} is a {job.kind} job, not an audit.")
     if job.status != "done":
         why = f": {job.error}" if job.error else ""
         raise JobStateError(f"The audit {job.id} is {job.status}{why}; its report exists once it is done.")
-    return job.result
+    return AuditReport.from_dict(job.result.to_dict())
 
 
 def _filename(text: str) -> str:
