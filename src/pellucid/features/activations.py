@@ -1,13 +1,14 @@
 """Activations of one or two sites streamed from the model over a corpus, shuffled in a bounded buffer.
 
 Training a dictionary needs many activation vectors in random order, but never all at once. The
-stream reads a few texts at a time, runs the model only up to the deepest site it needs
-(:func:`pellucid.inspect._common.run_until`, which holds the model's lease through ``lm.hooks``),
-keeps the real tokens' vectors (no padding, no special tokens, not the first position: BOS or the
-attention sink), and pours them into a
-pool of at most ``buffer_tokens`` rows. When the pool is full it is shuffled and half of it is
-handed out as batches while the other half waits to be mixed with the next texts (SAELens' scheme):
-memory stays ``buffer_tokens × width``, and neighbouring tokens of one text rarely share a batch.
+stream reads texts a window at a time, sorted by length and packed into forwards of similar
+lengths (:func:`token_batches`: a forward is mostly real tokens, not padding), runs the model only
+up to the deepest site it needs (:func:`pellucid.inspect._common.run_until`, which holds the
+model's lease through ``lm.hooks``), keeps the real tokens' vectors (no padding, no special
+tokens, not the first position: BOS or the attention sink), and pours them into a pool of at most
+``buffer_tokens`` rows. When the pool is full it is shuffled and half of it is handed out as
+batches while the other half waits to be mixed with the next texts (SAELens' scheme): memory
+stays ``buffer_tokens × width``, and neighbouring tokens of one text rarely share a batch.
 
 For a transcoder the stream reads two sites in the same forward (``mlp.in`` and ``mlp.out``) and
 keeps their rows aligned. :meth:`ActivationStream.state_dict` captures where the stream is (texts
@@ -50,36 +51,74 @@ def site_width(lm: LM, site: str) -> int:
 Batch = tuple[int, torch.Tensor, torch.Tensor, torch.Tensor]
 
 
-def token_batches(lm: LM, texts: Iterator[str], context: int, texts_per_forward: int) -> Iterator[Batch]:
+def token_batches(
+    lm: LM,
+    texts: Iterator[str],
+    context: int,
+    texts_per_forward: int,
+    *,
+    bucket: int = 1,
+    skip_groups: int = 0,
+) -> Iterator[Batch]:
     """``(n_texts_read, ids [B, L], attention [B, L], keep [B, L])`` for groups of texts.
 
     Texts are cut to ``context`` tokens and right-padded; ``attention`` marks every token of a
     text, ``keep`` the ones whose activations count: not padding, not special tokens, and not a
     text's first position — BOS where the tokenizer adds one, else the first token, which decoder
     models use as an attention sink with activations orders of magnitude larger than the rest.
+
+    With ``bucket=1`` each group is the next ``texts_per_forward`` texts, in order. With
+    ``bucket > 1`` the stream reads ``bucket × texts_per_forward`` texts at a time, sorts them by
+    length and packs them into forwards of about ``texts_per_forward × context`` token slots, so a
+    forward is mostly real tokens (short texts share one forward; padding shrinks to the spread
+    within a group). The window's text count is reported with its last group (0 with the others),
+    so a reader that counts texts has counted a window only once all of it is read;
+    ``skip_groups`` skips that many groups of the first window (resuming in the middle of one).
     """
     tokenizer = lm.tokenizer
     pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
     special = torch.tensor(sorted(set(tokenizer.all_special_ids)), dtype=torch.long)
     while True:
-        group = list(islice(texts, texts_per_forward))
-        if not group:
+        window = list(islice(texts, texts_per_forward * max(1, bucket)))
+        if not window:
             return
-        rows = [tokenizer(t, add_special_tokens=True)["input_ids"][:context] for t in group]
+        rows = [tokenizer(t, add_special_tokens=True)["input_ids"][:context] for t in window]
         rows = [r for r in rows if r]
-        if not rows:
-            empty = torch.zeros(0, 0, dtype=torch.bool)
-            yield len(group), empty.long(), empty, empty
-            continue
-        width = max(len(r) for r in rows)
-        ids = torch.full((len(rows), width), pad, dtype=torch.long)
-        mask = torch.zeros((len(rows), width), dtype=torch.bool)
-        for i, r in enumerate(rows):
-            ids[i, : len(r)] = torch.tensor(r)
-            mask[i, : len(r)] = True
-        keep = mask & ~torch.isin(ids, special)
-        keep[:, 0] = False  # BOS, or (without one) the attention sink, whose norm dwarfs every other token's
-        yield len(group), ids, mask, keep
+        groups = _pack(rows, texts_per_forward, context) if bucket > 1 else [rows]
+        for index, group in enumerate(groups[skip_groups:], start=skip_groups):
+            read = len(window) if index == len(groups) - 1 else 0
+            yield (read, *_padded(group, pad, special))
+        if skip_groups >= len(groups):  # a resumed window read to its end already: count it
+            yield len(window), *_padded([], pad, special)
+        skip_groups = 0
+
+
+def _pack(rows: list[list[int]], texts_per_forward: int, context: int) -> list[list[list[int]]]:
+    """``rows`` sorted by length (stably) and cut into groups of at most ``texts_per_forward × context``
+    padded slots; always at least one group (an empty one when there are no rows)."""
+    budget = texts_per_forward * context
+    groups: list[list[list[int]]] = [[]]
+    for row in sorted(rows, key=len):
+        if groups[-1] and (len(groups[-1]) + 1) * len(row) > budget:
+            groups.append([])
+        groups[-1].append(row)
+    return groups
+
+
+def _padded(rows: list[list[int]], pad: int, special: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Right-padded ``ids``, ``attention`` and ``keep`` of ``rows`` (see :func:`token_batches`)."""
+    if not rows:
+        empty = torch.zeros(0, 0, dtype=torch.bool)
+        return empty.long(), empty, empty
+    width = max(len(r) for r in rows)
+    ids = torch.full((len(rows), width), pad, dtype=torch.long)
+    mask = torch.zeros((len(rows), width), dtype=torch.bool)
+    for i, r in enumerate(rows):
+        ids[i, : len(r)] = torch.tensor(r)
+        mask[i, : len(r)] = True
+    keep = mask & ~torch.isin(ids, special)
+    keep[:, 0] = False  # BOS, or (without one) the attention sink, whose norm dwarfs every other token's
+    return ids, mask, keep
 
 
 def read_sites(
@@ -109,6 +148,7 @@ class ActivationStream:
         buffer_tokens: int = 65536,
         context: int = 128,
         texts_per_forward: int = 16,
+        bucket: int = 16,
         seed: int = 0,
         cycle: bool = True,
         shuffle: bool = True,
@@ -128,8 +168,10 @@ class ActivationStream:
             shuffle,
             text_field,
         )
+        self.bucket = bucket
         self.generator = torch.Generator().manual_seed(seed)
         self.epoch, self.cursor, self.tokens_read, self._epoch_start = 0, 0, 0, 0
+        self._window_groups = 0  # groups of the current window already read (texts are counted per window)
         width = sum(self.widths)
         self._pool = torch.zeros(0, width)
         self._ready = torch.zeros(0, width)
@@ -139,7 +181,14 @@ class ActivationStream:
     # -- reading ------------------------------------------------------------------------
     def _open(self) -> Iterator[Batch]:
         texts = iter_texts(self.corpus, self.text_field)
-        return token_batches(self.lm, islice(texts, self.cursor, None), self.context, self.texts_per_forward)
+        return token_batches(
+            self.lm,
+            islice(texts, self.cursor, None),
+            self.context,
+            self.texts_per_forward,
+            bucket=self.bucket,
+            skip_groups=self._window_groups,
+        )
 
     def _read_once(self) -> torch.Tensor | None:
         """Rows (sites side by side) of the next group of texts, or ``None`` at the corpus's end."""
@@ -147,6 +196,7 @@ class ActivationStream:
             self._batches = self._open()
         for n_texts, ids, attention, keep in self._batches:
             self.cursor += n_texts
+            self._window_groups = 0 if n_texts else self._window_groups + 1
             if not keep.any():
                 continue
             rows = torch.cat(read_sites(self.lm, ids, attention, keep, self.sites), dim=-1)
@@ -160,7 +210,7 @@ class ActivationStream:
             raise InvalidInputError("The corpus has no text to read activations from; give a corpus with some text.")
         if not self.cycle or self.tokens_read == self._epoch_start:  # a one-shot iterator gives nothing twice
             return True
-        self.epoch, self.cursor, self._batches = self.epoch + 1, 0, None
+        self.epoch, self.cursor, self._batches, self._window_groups = self.epoch + 1, 0, None, 0
         self._epoch_start = self.tokens_read
         return False
 
@@ -205,6 +255,7 @@ class ActivationStream:
             "generator": self.generator.get_state(),
             "exhausted": self._exhausted,
             "epoch_start": self._epoch_start,
+            "window_groups": self._window_groups,
         }
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
@@ -213,3 +264,4 @@ class ActivationStream:
         self.generator.set_state(state["generator"])
         self._exhausted, self._batches = bool(state["exhausted"]), None
         self._epoch_start = int(state["epoch_start"])
+        self._window_groups = int(state.get("window_groups", 0))
