@@ -11,7 +11,7 @@ any other direction (:func:`pellucid.inspect.steering.steer`).
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
 import torch
@@ -107,7 +107,9 @@ def scaled_logits(lm: LM, ids: torch.Tensor, groups: Sequence[Scaled]) -> tuple[
     scale where its dictionary writes (an MLP transcoder: ``blocks.L.mlp.out``); attention, norms
     and every later layer respond. The hooked pass holds the model's exclusive lease.
     """
-    hooks = [(d.config.site_out or d.config.site, _ablation(d, nodes, scale)) for d, nodes, scale in groups if nodes]
+    hooks: list[tuple[str, Callable[..., Any]]] = [
+        (d.config.site_out or d.config.site, _ablation(d, nodes, scale)) for d, nodes, scale in groups if nodes
+    ]
     with torch.no_grad():
         before = lm.forward(ids).logits
         with lm.hooks(hooks):

@@ -23,8 +23,8 @@ import numpy as np
 import torch
 
 from pellucid.features.attribution import FeatureNode
-from pellucid.features.interventions import scaled_logits
 from pellucid.features.graph.transcoders import TranscoderSet
+from pellucid.features.interventions import scaled_logits
 
 if TYPE_CHECKING:
     from pellucid.features.graph.result import AttributionGraph
