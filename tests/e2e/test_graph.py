@@ -125,3 +125,4 @@ def test_narrow_screen_keeps_the_graph_usable(page) -> None:
     page.locator("#graph-svg .graph-node.feature").first.wait_for()
     side = page.locator("#graph-side").bounding_box()
     assert side is not None and side["x"] + side["width"] <= 800 + 1  # the panel wraps under the graph
+    assert page.evaluate("document.documentElement.scrollWidth") <= 800  # nothing overflows the window

@@ -34,7 +34,7 @@ function scores(job: GraphJob): HTMLElement {
   return h(
     "div",
     { class: "graph-scores", id: "graph-scores" },
-    h("dl", { class: "facts" }, figures.map(([k, v]) => [h("dt", {}, k), h("dd", {}, v)])),
+    h("div", { class: "graph-figures" }, figures.map(([k, v]) => h("span", { class: "graph-figure" }, h("span", { class: "muted" }, `${k} `), h("strong", {}, v)))),
     h("div", { class: "muted small" }, legend, h("span", { class: "graph-key" }, h("span", { class: "swatch pos" }), "positive edge"), h("span", { class: "graph-key" }, h("span", { class: "swatch neg" }), "negative edge")),
   );
 }
