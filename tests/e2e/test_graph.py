@@ -7,8 +7,10 @@ logged texts for the contexts) and overrides ``server`` for the ``page`` fixture
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Iterator
+from pathlib import Path
 from urllib.parse import unquote
 
 import pytest
@@ -100,6 +102,13 @@ def test_build_hover_pin_group_and_intervene(page) -> None:
     assert number.match(card.locator("#graph-measured").inner_text())
     assert number.match(card.locator("#graph-predicted").inner_text())
     assert card.locator("tbody tr").count() == 5 and "supernode pair" in card.inner_text()
+    # the Neuronpedia export carries the pins and the supernode under circuit-tracer's node ids
+    with page.expect_download() as download:
+        page.get_by_role("button", name="Export Neuronpedia JSON").click()
+    exported = json.loads(Path(download.value.path()).read_text())
+    expected = ["{}_{}_{}".format(*re.match(r"F(\d+)\.(\d+)@(\d+)", i).groups()) for i in ids]  # type: ignore[union-attr]
+    assert exported["qParams"]["pinnedIds"] == expected and exported["qParams"]["supernodes"] == [["pair", *expected]]
+    assert set(expected) <= {n["node_id"] for n in exported["nodes"]}
 
 
 def test_the_address_reopens_the_graph_with_its_pins(page) -> None:

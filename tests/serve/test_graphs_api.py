@@ -190,3 +190,23 @@ def test_a_bad_folder_fails_at_startup_with_the_graph_errors(tmp_path: Path, tin
         check_transcoder_sets([tmp_path / "empty"])
     env = {"PELLUCID_TRANSCODERS": f"{tmp_path / 'a'}:{tmp_path / 'b'}"}
     assert Settings.from_env(env).transcoders == (tmp_path / "a", tmp_path / "b")
+
+
+def test_the_prediction_is_linear_in_the_scale_and_jobs_are_checked(served: Served, job: dict[str, Any]) -> None:
+    graph = served.client.app.state.pellucid.jobs.get(job["id"]).result  # type: ignore[attr-defined]
+    chosen = [0, 1]
+    direct, total = predicted_change(graph, chosen)  # the self-check's ablation
+    assert predicted_change(graph, chosen, [0.0, 0.0]) == (direct, total)
+    assert predicted_change(graph, chosen, [1.0, 1.0]) == (0.0, 0.0)
+    doubled = predicted_change(graph, chosen, [2.0, 2.0])  # (s - 1) a: doubling is minus removing
+    assert doubled[0] == pytest.approx(-direct, rel=1e-12) and doubled[1] == pytest.approx(-total, rel=1e-12)
+    cancel = served.client.delete(f"/api/graphs/{job['id']}")
+    assert cancel.status_code == 409 and "done already" in cancel.json()["error"]["message"]
+    body = {
+        "prompt": PROMPT,
+        "transcoders": "tc",
+        "graph": "nope",
+        "interventions": [{"nodes": ["F0.1@1"], "scale": 0}],
+    }
+    missing = served.client.post("/api/graphs/intervene", json=body)
+    assert missing.status_code == 404 and "'nope'" in missing.json()["error"]["message"]

@@ -5,7 +5,7 @@
 // the supernodes (#graph?prompt=…&set=…&job=…&pins=…&groups=…), so a reload or a link reopens the view.
 
 import { api, ApiError } from "../../lib/api";
-import type { GraphJob, InterventionResult, TranscoderSetInfo } from "../../lib/api-types.generated";
+import type { Graph, GraphJob, InterventionResult, NeuronpediaGraph, TranscoderSetInfo } from "../../lib/api-types.generated";
 import type { AppContext } from "../../lib/context";
 import { button, field, h, setChildren } from "../../lib/dom";
 import { download } from "../../lib/download";
@@ -113,8 +113,20 @@ export function graphTab(ctx: AppContext): { element: HTMLElement; show(): void 
     redraw();
   }
 
+  /** Our node id as circuit-tracer names it (docs/circuits.md), so pins and supernodes travel with the export. */
+  const neuronpediaId = (graph: Graph, id: string): string => {
+    const node = graph.nodes.find((n) => n.id === id);
+    if (!node) return id;
+    if (node.kind === "feature") return `${node.layer}_${node.latent}_${node.position}`;
+    if (node.kind === "error") return `0_${node.layer}_${node.position}`;
+    if (node.kind === "token") return `E_${graph.token_ids[node.position]}_${node.position}`;
+    return `${graph.n_layers + 1}_${node.token_id}_${node.position}`;
+  };
+
   async function exportNeuronpedia(job: GraphJob): Promise<void> {
-    const data = await runJob(status, "Exporting", (signal) => api<Record<string, unknown>>(`/api/graphs/${job.id}/neuronpedia`, { signal }));
+    const data = await runJob(status, "Exporting", (signal) => api<NeuronpediaGraph>(`/api/graphs/${job.id}/neuronpedia`, { signal }));
+    const graph = job.graph!;
+    if (data) data.qParams = { ...data.qParams, pinnedIds: [...state.pinned].map((id) => neuronpediaId(graph, id)), supernodes: state.supernodes.map((s) => [s.name, ...s.ids.map((id) => neuronpediaId(graph, id))]) };
     if (data) download(`graph-${job.id.slice(0, 8)}-neuronpedia.json`, JSON.stringify(data), "application/json");
   }
 
