@@ -210,3 +210,14 @@ def test_the_prediction_is_linear_in_the_scale_and_jobs_are_checked(served: Serv
     }
     missing = served.client.post("/api/graphs/intervene", json=body)
     assert missing.status_code == 404 and "'nope'" in missing.json()["error"]["message"]
+
+
+def test_serve_refuses_a_bad_transcoder_folder_before_starting(tmp_path: Path) -> None:
+    from typer.testing import CliRunner
+
+    from pellucid.cli.main import app
+
+    (tmp_path / "tc").mkdir()
+    result = CliRunner().invoke(app, ["serve", "--transcoders", str(tmp_path / "tc")], env={"COLUMNS": "200"})
+    assert result.exit_code != 0
+    assert "--transcoders tc" in result.output and "holds no transcoder" in result.output
