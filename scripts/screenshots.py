@@ -7,8 +7,9 @@ running it.
 It starts a real server in this process (the bundled SmolLM2, a fresh SQLite store seeded with
 two weeks of synthetic traffic by the browser tests' helper ``tests/e2e/seed.py``), drives
 Debian's Chromium with Playwright, runs each view's main action (an explanation, an attention
-summary, a drift report, a projection...) and writes ``OUT_DIR/<view>-<width>.png`` (full page)
-and ``OUT_DIR/index.html`` showing them side by side. Needs the built workbench
+summary, a drift report, a projection, an attribution graph over random transcoders...) and
+writes ``OUT_DIR/<view>-<width>.png`` (full page) and ``OUT_DIR/index.html`` showing them side
+by side. Needs the built workbench
 (scripts/build_frontend.sh), Chromium (scripts/install_chromium.sh) and Playwright (pip); no
 network. About two minutes on a 2-core machine.
 """
@@ -124,6 +125,28 @@ def _projector(page: Any) -> None:
     page.keyboard.press("ArrowRight")  # a point focused from the keyboard
 
 
+def _graph(page: Any) -> None:
+    page.goto("/#graph")
+    page.fill("#graph-prompt", "The capital of France is")
+    page.fill("#graph-max-nodes", "40")
+    page.click("#graph-run")
+    nodes = page.locator("#graph-svg .graph-node.feature")
+    nodes.first.wait_for(timeout=LONG)
+    nodes.first.click()
+    nodes.nth(1).click()
+    page.click("#graph-intervene")  # the first pinned node ablated
+    page.locator("#graph-result").wait_for(timeout=LONG)
+    nodes.first.hover()
+    page.locator("#graph-tooltip .feature-context, #graph-tooltip p.muted").first.wait_for(timeout=LONG)
+
+
+def _transcoders(lm: Any, folder: Path) -> Path:
+    """Random per-layer transcoders for the Graph view (the view, not the features, is under review)."""
+    from tests.features.graph_support import random_transcoders, save_transcoders
+
+    return save_transcoders(random_transcoders(lm, seed=0, d_sae=128, k=8), folder)
+
+
 VIEWS: dict[str, Step] = {
     "explain": _explain,
     "inspect": _inspect,
@@ -135,6 +158,7 @@ VIEWS: dict[str, Step] = {
     "monitor-alerts": _alerts,
     "monitor-projector": _projector,
     "data": _data,
+    "graph": _graph,
 }
 
 
@@ -201,7 +225,8 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         store = Store.open(f"sqlite:///{tmp}/screens.db")
         seed(store)
-        pool = ModelPool(settings.with_overrides(default_model=lm.name))
+        transcoders = _transcoders(lm, Path(tmp) / "transcoders")
+        pool = ModelPool(settings.with_overrides(default_model=lm.name, transcoders=(transcoders,)))
         pool.add(lm)
         url, server, thread = start_server(create_app(pool.settings, pool, store))
         try:

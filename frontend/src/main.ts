@@ -13,6 +13,7 @@ import { auditTab } from "./tabs/audit/index";
 import { dataTab } from "./tabs/data/index";
 import { explainTab } from "./tabs/explain/index";
 import { featuresTab } from "./tabs/features/index";
+import { graphTab } from "./tabs/graph/index";
 import { inspectTab } from "./tabs/inspect/index";
 import { monitorTab } from "./tabs/monitor/index";
 
@@ -22,6 +23,7 @@ const TABS = [
   ["audit", "Audit"],
   ["monitor", "Monitor"],
   ["features", "Features"],
+  ["graph", "Graph"],
   ["data", "Data"],
 ] as const;
 
@@ -59,12 +61,14 @@ async function main(): Promise<void> {
   };
   const monitor = monitorTab(ctx);
   const features = featuresTab(ctx);
+  const graph = graphTab(ctx);
   const panels: Record<string, HTMLElement> = {
     explain: explainTab(ctx),
     inspect: inspectTab(ctx, verbs),
     audit: auditTab(ctx),
     monitor: monitor.element,
     features: features.element,
+    graph: graph.element,
     data: dataTab(ctx),
   };
   const tabButtons = TABS.map(([id, label], i) =>
@@ -108,6 +112,7 @@ async function main(): Promise<void> {
     if (main.firstElementChild !== wrappers[id]) setChildren(main, wrappers[id]);
     if (id === "monitor") monitor.show(sub ?? "records");
     if (id === "features") features.show(hashRoute().split("/").slice(1));
+    if (id === "graph") graph.show();
   };
   window.addEventListener("hashchange", route);
   route();

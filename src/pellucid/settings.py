@@ -39,6 +39,9 @@ Environment variables:
   ``pellucid.service.feature_enrichment``).
 - ``PELLUCID_FEATURES``: dictionary folders (separated by ``os.pathsep``) the workbench's Features tab
   and ``/api/features`` serve (the ``PELLUCID_ENRICH_FEATURES`` folder is served too).
+- ``PELLUCID_TRANSCODERS``: transcoder folders (separated by ``os.pathsep``; each holds one
+  transcoder per layer, ``pellucid features train --transcoder --layers all``) the workbench's
+  attribution graphs and ``/api/graphs`` use.
 - ``PELLUCID_UPSTREAM_CONFIG``: a TOML file listing upstreams and timeouts (see
   :func:`read_upstream_config`); its entries are added to those of the variables and flags.
 - ``PELLUCID_UPSTREAM_CONNECT_TIMEOUT``, ``PELLUCID_UPSTREAM_READ_TIMEOUT``,
@@ -124,6 +127,8 @@ class Settings:
     enrich_features: Path | None = None
     #: dictionary folders served to the workbench (``/api/features``), besides ``enrich_features``
     feature_dictionaries: tuple[Path, ...] = ()
+    #: transcoder sets (one folder of per-layer transcoders each) the workbench's graphs use (``/api/graphs``)
+    transcoders: tuple[Path, ...] = ()
     #: OpenTelemetry out: OTLP/HTTP traces URL every logged call is exported to (None: off)
     otlp_endpoint: str | None = None
     #: ``KEY=VALUE`` headers sent with each OTLP export (e.g. an API key)
@@ -351,9 +356,10 @@ def _env_values(env: Mapping[str, str]) -> dict[str, Any]:
             values[variable.removeprefix("PELLUCID_").lower()] = positive_seconds(variable, env[variable])
     if env.get("PELLUCID_ENRICH_FEATURES"):
         values["enrich_features"] = Path(env["PELLUCID_ENRICH_FEATURES"].strip()).expanduser()
-    if env.get("PELLUCID_FEATURES"):
-        folders = env["PELLUCID_FEATURES"].split(os.pathsep)
-        values["feature_dictionaries"] = tuple(Path(f.strip()).expanduser() for f in folders if f.strip())
+    for variable, key in (("PELLUCID_FEATURES", "feature_dictionaries"), ("PELLUCID_TRANSCODERS", "transcoders")):
+        if env.get(variable):
+            folders = env[variable].split(os.pathsep)
+            values[key] = tuple(Path(f.strip()).expanduser() for f in folders if f.strip())
     if env.get("PELLUCID_OTLP_ENDPOINT"):
         values["otlp_endpoint"] = env["PELLUCID_OTLP_ENDPOINT"].strip()
     return values

@@ -409,6 +409,13 @@ export interface DirectLogitRequest {
   chat?: boolean;
 }
 
+export interface Distribution {
+  top: NextToken[];
+  /** The target's logit minus the mean logit. */
+  target_value: number;
+  target_probability: number;
+}
+
 /** The windows of a drift comparison as overlaid histograms, per scalar metric. */
 export interface DriftDistributions {
   /** The reference window as compared (cut to exclude the current one). */
@@ -693,6 +700,111 @@ export interface GeneratorSpec {
   params: ParamSpec[];
 }
 
+/** An attribution graph, pruned (``AttributionGraph.to_dict``). */
+export interface Graph {
+  kind: string;
+  schema_version: number;
+  model: string;
+  prompt: string;
+  tokens: string[];
+  token_ids: number[];
+  n_layers: number;
+  targets: GraphTarget[];
+  scores: Record<string, number>;
+  params: Record<string, unknown>;
+  transcoders: string[];
+  nodes: GraphNode[];
+  edges: GraphEdge[];
+  /** Counts, timings, the completeness identity and the self-check. */
+  meta: Record<string, unknown>;
+}
+
+export interface GraphEdge {
+  source: string;
+  target: string;
+  weight: number;
+}
+
+/** A graph job: status and progress; ``graph`` once it is done. */
+export interface GraphJob {
+  id: string;
+  kind: string;
+  status: "queued" | "running" | "done" | "failed" | "cancelled";
+  params: GraphJobParams;
+  created_at: string | null;
+  started_at: string | null;
+  finished_at: string | null;
+  seconds: number | null;
+  cancel_requested: boolean;
+  progress: JobProgress;
+  steps: (Record<string, unknown>)[];
+  error: string | null;
+  graph?: Graph | null;
+}
+
+export interface GraphJobParams {
+  model: string;
+  transcoders: string;
+  prompt: string;
+  chat: boolean;
+}
+
+/** A kept node; features carry latent and activation, tokens and errors their token, logits their target. */
+export interface GraphNode {
+  id: string;
+  kind: "feature" | "error" | "token" | "logit";
+  /** -1 for tokens, n_layers for logits. */
+  layer: number;
+  position: number;
+  influence: number;
+  cumulative: number;
+  latent?: number | null;
+  activation?: number | null;
+  token?: string | null;
+  token_id?: number | null;
+  probability?: number | null;
+  value?: number | null;
+}
+
+/** An attribution graph of the prompt's next token over a served transcoder set. */
+export interface GraphRequest {
+  /** Model name (default: the server's model). */
+  model?: string | null;
+  prompt: string;
+  /** A served transcoder set. */
+  transcoders: string;
+  /** One target token, e.g. ' Paris' (default: the likeliest tokens up to --logit-probability). */
+  target?: string | null;
+  /** Keep nodes up to this share of the cumulative influence. */
+  node_threshold?: number;
+  /** Keep edges up to this share of the cumulative influence. */
+  edge_threshold?: number;
+  /** Feature rows computed (most influential first). */
+  max_feature_nodes?: number;
+  /** At most this many target logits. */
+  max_logits?: number;
+  /** Target logits until their probabilities add up to this. */
+  logit_probability?: number;
+  /** Rows per backward pass. */
+  batch_size?: number;
+  /** Top features ablated in the real model as a self-check (0: none). */
+  verify?: number;
+  /** Apply the chat template (default: raw text). */
+  chat?: boolean;
+  /** Longest prompt accepted, in tokens. */
+  max_tokens?: number;
+  /** The first token (the attention sink) gets no feature nodes: its MLP output is its error node. */
+  skip_first?: boolean;
+}
+
+export interface GraphTarget {
+  token: string;
+  id: number;
+  probability: number;
+  /** The logit minus the mean logit. */
+  value: number;
+}
+
 export interface HTTPValidationError {
   detail?: ValidationError[];
 }
@@ -718,6 +830,43 @@ export interface Health {
 export interface Histogram {
   edges: number[];
   counts: number[];
+}
+
+/** Scale feature nodes (a node, or a supernode's nodes with one scale) in the real model. */
+export interface InterveneRequest {
+  /** Model name (default: the server's model). */
+  model?: string | null;
+  prompt: string;
+  /** Apply the chat template (default: raw text). */
+  chat?: boolean;
+  /** A served transcoder set. */
+  transcoders: string;
+  /** The graph job whose prediction to compare with. */
+  graph?: string | null;
+  interventions: Intervention[];
+  /** Next tokens listed. */
+  top_k?: number;
+}
+
+export interface Intervention {
+  /** Feature node ids, e.g. F1.23@4. */
+  nodes: string[];
+  /** 0 ablates, 2 doubles. */
+  scale: number;
+}
+
+/** The real model with the nodes scaled, beside the clean run and the graph's prediction. */
+export interface InterventionResult {
+  target: Record<string, string | number>;
+  nodes: ScaledNode[];
+  before: Distribution;
+  after: Distribution;
+  /** Change of the target's logit minus the mean logit. */
+  measured: number;
+  /** The graph's prediction through its computed features. */
+  predicted: number | null;
+  /** Through the nodes' direct edges to the target only. */
+  predicted_direct: number | null;
 }
 
 /** Checks done of total, the check running now and its items done of total. */
@@ -860,6 +1009,41 @@ export interface MovedLatent {
   page: string;
   /** The workbench link to the records where it fires. */
   records: string;
+}
+
+/** circuit-tracer's node/link JSON (``create_graph_files``), what Neuronpedia's graph viewer reads. */
+export interface NeuronpediaGraph {
+  metadata: Record<string, unknown>;
+  qParams: Record<string, unknown>;
+  nodes: (Record<string, unknown>)[];
+  links: (Record<string, unknown>)[];
+}
+
+export interface NextToken {
+  token: string;
+  id: number;
+  probability: number;
+}
+
+/** A feature node's latent as the Features tab shows it, on its layer's transcoder. */
+export interface NodeContexts {
+  dictionary: string;
+  site: string;
+  feature: number;
+  /** The texts the contexts and histogram come from. */
+  source: string;
+  tokens_read: number;
+  /** Fraction of the tokens read where the feature fires. */
+  density: number;
+  max_activation: number;
+  contexts: FeatureContext[];
+  histogram: Histogram;
+  promoted: TokenEffect[];
+  suppressed: TokenEffect[];
+  /** Records whose stored features include it, strongest first. */
+  records: RecordHit[];
+  set: string;
+  layer: number;
 }
 
 export interface OpenDataset {
@@ -1057,6 +1241,15 @@ export interface RunRequest {
   raw?: boolean;
 }
 
+export interface ScaledNode {
+  id: string;
+  layer: number;
+  latent: number;
+  position: number;
+  activation: number;
+  scale: number;
+}
+
 export interface ScoreRequest {
   prompt: string;
   target: string;
@@ -1197,6 +1390,18 @@ export interface TraceSummary {
   calls: number;
   errors: number;
   models: string[];
+}
+
+/** A served transcoder set (``error`` instead of the rest when its folder cannot be read). */
+export interface TranscoderSetInfo {
+  /** The folder's name: how requests name the set. */
+  name: string;
+  folder: string;
+  model?: string | null;
+  layers?: number[] | null;
+  /** Latents per layer (a list when layers differ). */
+  width?: number | number[] | null;
+  error?: string | null;
 }
 
 export interface Usage {

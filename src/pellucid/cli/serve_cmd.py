@@ -113,6 +113,13 @@ FeaturesOption = typer.Option(
     "(PELLUCID_FEATURES, folders separated by the path separator).",
 )
 
+TranscodersOption = typer.Option(
+    None,
+    "--transcoders",
+    help="A folder of per-layer transcoders (features train --transcoder --layers all) the workbench's "
+    "attribution graphs use. Repeatable (PELLUCID_TRANSCODERS, folders separated by the path separator).",
+)
+
 
 @handle_errors
 def serve(
@@ -138,6 +145,7 @@ def serve(
     max_queue: int | None = MaxQueueOption,
     otlp_endpoint: str | None = OtlpEndpointOption,
     features: list[Path] | None = FeaturesOption,
+    transcoders: list[Path] | None = TranscodersOption,
 ) -> None:
     """Start the Pellucid server: health page, REST API, /v1 gateway (every call logged)."""
     from pellucid.settings import positive_seconds
@@ -154,6 +162,7 @@ def serve(
         },
         batching=None if batching is None else switch("--batching", batching), max_batch=max_batch, max_queue=max_queue,
         feature_dictionaries=tuple(f.expanduser() for f in features) if features else None,
+        transcoders=tuple(f.expanduser() for f in transcoders) if transcoders else None,
     )  # fmt: skip
     if upstream_config is not None:
         settings = settings.with_upstream_config(upstream_config.expanduser())
@@ -169,8 +178,10 @@ def _checked(settings: Settings) -> tuple[Settings, dict[str, Upstream]]:
     from pellucid.serve.otlp_export import check_settings
     from pellucid.serve.security import ensure_token
     from pellucid.serve.upstreams import upstreams_of
+    from pellucid.service.graph_views import check_transcoder_sets
 
     proxied = upstreams_of(settings)
+    check_transcoder_sets(settings.transcoders)  # a bad folder fails at startup, as `inspect graph` would
     check_settings(settings.otlp_endpoint, settings.otlp_headers)  # a bad URL fails before the store opens
     settings, generated = ensure_token(settings)
     if generated is not None:

@@ -11,13 +11,13 @@ any other direction (:func:`pellucid.inspect.steering.steer`).
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
 import torch
 
 from pellucid.errors import InvalidInputError
-from pellucid.features.attribution import FeatureNode, intervene
+from pellucid.features.attribution import FeatureNode, _ablation, intervene
 from pellucid.inspect import _common as c
 
 if TYPE_CHECKING:
@@ -94,6 +94,27 @@ def ablate_latents(
         "change": after - before, "fired": [node.to_dict() for node in nodes],
         "silent": [latent for latent in chosen if latent not in fired],
     }  # fmt: skip
+
+
+#: one intervention: a dictionary, the (latent, position) contributions it scales and the scale
+Scaled = tuple["SparseDictionary", Sequence[FeatureNode], float]
+
+
+def scaled_logits(lm: LM, ids: torch.Tensor, groups: Sequence[Scaled]) -> tuple[torch.Tensor, torch.Tensor]:
+    """``(clean logits, logits with every group scaled)`` of ``ids`` (``[1, T]``) in the real model.
+
+    Each group's contributions ``z · W_dec[latent]`` at their positions are scaled by the group's
+    scale where its dictionary writes (an MLP transcoder: ``blocks.L.mlp.out``); attention, norms
+    and every later layer respond. The hooked pass holds the model's exclusive lease.
+    """
+    hooks: list[tuple[str, Callable[..., Any]]] = [
+        (d.config.site_out or d.config.site, _ablation(d, nodes, scale)) for d, nodes, scale in groups if nodes
+    ]
+    with torch.no_grad():
+        before = lm.forward(ids).logits
+        with lm.hooks(hooks):
+            after = lm.forward(ids).logits
+    return before, after
 
 
 def steering_direction(dictionary: SparseDictionary, latent: int) -> tuple[torch.Tensor, int, str]:

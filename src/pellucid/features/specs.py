@@ -112,7 +112,7 @@ GRAPH = Spec(
         Param(
             "edge_threshold", "float", 0.98, "Keep edges up to this share of the cumulative influence.", min=0, max=1
         ),
-        Param("max_feature_nodes", "int", 500, "Feature rows computed (most influential first).", min=0),
+        Param("max_feature_nodes", "int", 500, "Feature rows computed (most influential first).", min=0, api_max=5000),
         Param("max_logits", "int", 10, "At most this many target logits.", min=1),
         Param(
             "logit_probability", "float", 0.95, "Target logits until their probabilities add up to this.", min=0, max=1
@@ -120,7 +120,9 @@ GRAPH = Spec(
         Param("batch_size", "int", 32, "Rows per backward pass.", min=1),
         Param("verify", "int", 5, "Top features ablated in the real model as a self-check (0: none).", min=0),
         Param("chat", "bool", False, "Apply the chat template (default: raw text).", cli=("--chat/--raw",)),
-        Param("max_tokens", "int", MAX_GRAPH_TOKENS, "Longest prompt accepted, in tokens.", min=2, max=1024),
+        Param(
+            "max_tokens", "int", MAX_GRAPH_TOKENS, "Longest prompt accepted, in tokens.", min=2, max=1024, api_max=256
+        ),
         Param(
             "skip_first",
             "bool",

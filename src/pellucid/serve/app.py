@@ -46,6 +46,7 @@ from pellucid.serve.routers import (
     datasets,
     explanations,
     features,
+    graphs,
     health,
     inspect,
     lm,
@@ -217,6 +218,7 @@ def _include_routers(app: FastAPI, proxy_mode: bool) -> None:
     for router in (lm, serving, explanations, records, analytics, inspect, audit, counterfactual, traces, progress):
         app.include_router(router.router, prefix="/api")
     app.include_router(features.router, prefix="/api")
+    app.include_router(graphs.router, prefix="/api")
     app.include_router(datasets.router, prefix="/api")
     if not proxy_mode:
         app.include_router(openai.router)

@@ -133,7 +133,8 @@ def _adjacency(nodes: Nodes, feature_rows: torch.Tensor, chosen: torch.Tensor, l
     return adjacency, selected
 
 
-def _check_prompt(lm: LM, prompt: Prompt, chat: bool, max_tokens: int) -> Any:
+def check_prompt(lm: LM, prompt: Prompt, chat: bool, max_tokens: int) -> Any:
+    """The prompt's encoding, refused when it does not fit the graph's token budget (or is a single token)."""
     enc = c.encode(lm, prompt, chat)
     lm.check_length(len(enc), "prompt")
     if len(enc) > max_tokens:
@@ -168,7 +169,7 @@ def attribution_graph(
     _check_options(max_feature_nodes, batch_size, verify, node_threshold, edge_threshold)
     if not isinstance(transcoders, TranscoderSet):
         transcoders = load_transcoders(transcoders, lm)
-    enc = _check_prompt(lm, prompt, chat, max_tokens)
+    enc = check_prompt(lm, prompt, chat, max_tokens)
     watch, times = c.Stopwatch(), {}
     ids = torch.tensor([list(enc.ids)], dtype=torch.long, device=lm.device)
     cap = capture(lm, ids, transcoders, skip_first)

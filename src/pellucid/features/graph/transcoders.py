@@ -12,10 +12,10 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from pellucid.errors import InvalidInputError
-from pellucid.features.dictionary import SparseDictionary
+from pellucid.features.dictionary import DictionaryConfig, SparseDictionary
 
 if TYPE_CHECKING:
     from pellucid.models.lm import LM
@@ -43,9 +43,9 @@ class TranscoderSet:
         return [f"{base}/layer_{layer}" for layer in self.layers]
 
 
-def transcoder_layer(dictionary: SparseDictionary, where: str) -> int:
+def transcoder_layer(dictionary: SparseDictionary | DictionaryConfig, where: str) -> int:
     """The layer whose MLP ``dictionary`` replaces; a dictionary that is not an MLP transcoder is refused."""
-    cfg = dictionary.config
+    cfg = dictionary if isinstance(dictionary, DictionaryConfig) else dictionary.config
     match = _MLP_IN.match(cfg.site)
     if not cfg.is_transcoder or match is None or cfg.site_out != f"blocks.{match.group(1)}.mlp.out":
         raise InvalidInputError(
@@ -55,15 +55,10 @@ def transcoder_layer(dictionary: SparseDictionary, where: str) -> int:
     return int(match.group(1))
 
 
-def load_transcoders(folder: str | Path, lm: LM, *, require_all: bool = True) -> TranscoderSet:
-    """Read every transcoder under ``folder`` (its subfolders, or the folder itself) for ``lm``.
+def transcoder_folders(root: Path) -> list[Path]:
+    """The dictionary folders under ``root`` (its subfolders holding a ``cfg.json``, or ``root`` itself)."""
+    from pellucid.features.saelens_format import CFG_FILE
 
-    With ``require_all`` (what an attribution graph needs) every layer of the model must have one;
-    the error names the missing layers and how to train them.
-    """
-    from pellucid.features.saelens_format import CFG_FILE, load
-
-    root = Path(folder)
     if not root.is_dir():
         raise InvalidInputError(f"Transcoder folder {str(root)!r} does not exist; give the --out folder of training.")
     candidates = (
@@ -74,8 +69,51 @@ def load_transcoders(folder: str | Path, lm: LM, *, require_all: bool = True) ->
             f"{str(root)!r} holds no transcoder (no subfolder with {CFG_FILE}); train them with "
             "`pellucid features train --transcoder --layers all --out DIR`."
         )
+    return candidates
+
+
+def describe_transcoders(folder: str | Path) -> dict[str, Any]:
+    """What a transcoder folder holds, read from the configurations only (no weights, no model).
+
+    The checks :func:`load_transcoders` makes before it needs the model: the folder exists and
+    holds transcoders, each an MLP transcoder, one per layer, all for one model. Returns the
+    ``model``, the ``layers`` (sorted), the ``width`` (latents per layer) and the layer folders.
+    """
+    from pellucid.features.saelens_format import _config_from_saelens, read_config
+
+    root = Path(folder)
+    configs: dict[int, tuple[Path, DictionaryConfig]] = {}
+    for path in transcoder_folders(root):
+        config = _config_from_saelens(read_config(path))
+        layer = transcoder_layer(config, str(path))
+        if layer in configs:
+            raise InvalidInputError(f"{str(root)!r} holds two transcoders for layer {layer}; keep one per layer.")
+        configs[layer] = (path, config)
+    models = sorted({config.model for _, config in configs.values()})
+    if len(models) > 1:
+        raise InvalidInputError(
+            f"{str(root)!r} mixes transcoders of several models {models}; keep one model's transcoders per folder."
+        )
+    widths = sorted({config.d_sae for _, config in configs.values()})
+    return {
+        "model": models[0],
+        "layers": sorted(configs),
+        "width": widths[0] if len(widths) == 1 else widths,
+        "folders": {layer: path for layer, (path, _) in sorted(configs.items())},
+    }
+
+
+def load_transcoders(folder: str | Path, lm: LM, *, require_all: bool = True) -> TranscoderSet:
+    """Read every transcoder under ``folder`` (its subfolders, or the folder itself) for ``lm``.
+
+    With ``require_all`` (what an attribution graph needs) every layer of the model must have one;
+    the error names the missing layers and how to train them.
+    """
+    from pellucid.features.saelens_format import load
+
+    root = Path(folder)
     by_layer: dict[int, SparseDictionary] = {}
-    for path in candidates:
+    for path in transcoder_folders(root):
         dictionary = load(path, lm)  # refuses another model or width, naming both
         layer = transcoder_layer(dictionary, str(path))
         if layer in by_layer:

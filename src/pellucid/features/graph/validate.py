@@ -17,14 +17,14 @@ predicted; it is near 1 when the graph's linear picture holds for these features
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
 
-from pellucid.features.attribution import FeatureNode, _ablation
+from pellucid.features.attribution import FeatureNode
 from pellucid.features.graph.transcoders import TranscoderSet
+from pellucid.features.interventions import scaled_logits
 
 if TYPE_CHECKING:
     from pellucid.features.graph.result import AttributionGraph
@@ -36,20 +36,27 @@ def top_features(graph: AttributionGraph, count: int) -> list[int]:
     return sorted(range(graph.n_features), key=lambda i: -float(graph.influence[i]))[:count]
 
 
-def predicted_change(graph: AttributionGraph, chosen: list[int]) -> tuple[float, float]:
-    """``(direct, through the graph)`` change of the first target when ``chosen`` features are removed."""
+def predicted_change(
+    graph: AttributionGraph, chosen: list[int], scales: list[float] | None = None
+) -> tuple[float, float]:
+    """``(direct, through the graph)`` change of the first target when ``chosen`` features are scaled.
+
+    Feature ``chosen[i]`` is scaled by ``scales[i]`` (default 0: removed), so its activation moves
+    by ``(scale − 1) · a``; the module docstring's recursion carries that move to the target.
+    """
     a = graph.adjacency.astype(np.float64)
     f = graph.n_features
     target = a.shape[0] - len(graph.targets)
-    direct = -float(sum(a[target, s] for s in chosen))
+    factors = np.asarray(scales if scales is not None else [0.0] * len(chosen), dtype=np.float64) - 1.0
+    direct = float(sum(factor * a[target, s] for s, factor in zip(chosen, factors, strict=True)))
     activation = graph.features[:, 3].astype(np.float64)
     per_unit = a[:, :f] / np.where(activation > 0, activation, 1.0)  # effect of one unit of each feature
-    removed = np.zeros(f)
-    removed[chosen] = -activation[chosen]
-    delta = removed.copy()
+    moved = np.zeros(f)
+    moved[chosen] = factors * activation[chosen]
+    delta = moved.copy()
     for _ in range(graph.n_layers + 1):  # effects only run to later layers: this many steps settle
-        delta = removed + per_unit[:f] @ delta
-        delta[chosen] = removed[chosen]
+        delta = moved + per_unit[:f] @ delta
+        delta[chosen] = moved[chosen]
     return direct, float(per_unit[target] @ delta)
 
 
@@ -58,24 +65,20 @@ def _demeaned(logits: torch.Tensor, token: int) -> float:
     return float(last[token] - last.mean())
 
 
+def feature_node(graph: AttributionGraph, index: int) -> tuple[int, FeatureNode]:
+    """``(layer, node)`` of feature node ``index``: what an intervention on it acts on."""
+    layer, pos, latent, act = graph.features[index]
+    return int(layer), FeatureNode(int(latent), int(pos), graph.tokens[int(pos)], float(act), 0.0)
+
+
 def measured_change(
     lm: LM, ids: torch.Tensor, transcoders: TranscoderSet, graph: AttributionGraph, chosen: list[int]
 ) -> float:
     """The real model's change of the first target (minus the mean logit) with ``chosen`` features ablated."""
     token = int(graph.targets[0]["id"])
-    by_layer: dict[int, list[FeatureNode]] = {}
-    for i in chosen:
-        layer, pos, latent, act = graph.features[i]
-        node = FeatureNode(int(latent), int(pos), graph.tokens[int(pos)], float(act), 0.0)
-        by_layer.setdefault(int(layer), []).append(node)
-    hooks: list[tuple[str, Callable[..., Any]]] = [
-        (f"blocks.{layer}.mlp.out", _ablation(transcoders[layer], nodes)) for layer, nodes in by_layer.items()
-    ]
-    with torch.no_grad():
-        before = _demeaned(lm.forward(ids).logits, token)
-        with lm.hooks(hooks):
-            after = _demeaned(lm.forward(ids).logits, token)
-    return after - before
+    groups = [(transcoders[layer], [node], 0.0) for layer, node in (feature_node(graph, i) for i in chosen)]
+    before, after = scaled_logits(lm, ids, groups)
+    return _demeaned(after, token) - _demeaned(before, token)
 
 
 def self_check(
