@@ -100,7 +100,7 @@ def train_cmd(
             return
         summary = _train(lm, corpus, out, resume, as_json, params)
     if eval_data is not None:
-        summary["evaluation"] = service.evaluate(lm, out, eval_data).to_dict()
+        summary["evaluation"] = service.evaluate(lm, out, eval_data, max_tokens=checked["eval_tokens"]).to_dict()
     if as_json:
         print_json(summary)
         return

@@ -165,9 +165,9 @@ def evaluate(
     check_compatible(dictionary, lm)
     totals = _Totals(dictionary.d_sae)
     texts = 0
-    batches = token_batches(lm, iter_texts(corpus, text_field), context, texts_per_forward)
-    for n_texts, ids, attention, keep in batches:
-        texts += n_texts
+    batches = token_batches(lm, iter_texts(corpus, text_field), context, texts_per_forward, bucket=16)
+    for _, ids, attention, keep in batches:
+        texts += ids.shape[0]  # texts read (windows are sorted by length, so count the rows, not the windows)
         if keep.any():
             _measure_batch(lm, dictionary, (ids, attention, keep), totals)
         if totals.n >= max_tokens:

@@ -43,6 +43,13 @@ TRAIN = Spec(
         Param("lr", "float", None, "Learning rate (default 2e-4 / sqrt(latents / 16384)).", min=0),
         Param("context", "int", 128, "Tokens kept of each text.", min=2),
         Param("checkpoint_every", "int", 500, "Steps between checkpoints (0: none).", min=0),
+        Param(
+            "eval_tokens",
+            "int",
+            10_000,
+            "Held-out tokens the dictionary (each layer's, and the replacement model) is evaluated on with --eval.",
+            min=1,
+        ),
         Param("seed", "int", 0, "Random seed.", min=0, max=2**32 - 1),
         Param("text_field", "str", None, "Text field of a .jsonl/.tsv/.csv corpus (default: text, sentence...)."),
     ),

@@ -123,11 +123,20 @@ def train_transcoders(
     evaluations, replacement = None, None
     if eval_data is not None:
         evaluations = {
-            layer: run_eval(lm, r.dictionary, eval_data, context=p["context"], out=layer_folder(out, layer)).to_dict()
+            layer: run_eval(
+                lm,
+                r.dictionary,
+                eval_data,
+                max_tokens=p["eval_tokens"],
+                context=p["context"],
+                out=layer_folder(out, layer),
+            ).to_dict()
             for layer, r in results.items()
         }
         transcoders = {layer: r.dictionary for layer, r in results.items()}
-        replacement = replacement_agreement(lm, transcoders, eval_data, context=p["context"])
+        replacement = replacement_agreement(
+            lm, transcoders, eval_data, max_tokens=p["eval_tokens"], context=p["context"]
+        )
     path = write_transcoder_summary(out, results, evaluations, replacement)
     return dict(json.loads(path.read_text(encoding="utf-8")), folder=str(out))
 
