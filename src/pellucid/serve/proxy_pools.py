@@ -8,6 +8,9 @@ hooks — do nothing a proxy wants and cost a good share of a call's CPU. The re
 carries what an ``AsyncClient`` would send, and errors are httpx's own exceptions
 (``ConnectError``, ``ReadTimeout``, ...), mapped from httpcore's by the transport.
 
+The pools read and write through :class:`~pellucid.serve.proxy_net.LeanBackend`, asyncio
+sockets without anyio's per-read cancel scope (most of a relayed chunk's CPU otherwise).
+
 Why several pools: httpcore's pool scans every connection (polling each idle one's socket) and
 every waiting request whenever a request starts or ends, a cost that grows with the square of
 the calls in flight. Many small pools taken in turn (a connection or two each under 50
@@ -19,8 +22,10 @@ from __future__ import annotations
 import ssl
 
 import certifi
+import httpcore
 import httpx
 
+from pellucid.serve.proxy_net import LeanBackend
 from pellucid.serve.upstreams import Upstream
 
 #: Connection pools the proxy spreads its calls over.
@@ -43,6 +48,26 @@ def headers_for(upstream: Upstream) -> dict[str, str]:
     return headers
 
 
+def _transport(limits: httpx.Limits, tls: ssl.SSLContext) -> httpx.AsyncHTTPTransport:
+    """httpx's transport over an httpcore pool on the lean sockets of :mod:`pellucid.serve.proxy_net`.
+
+    The pool is the one ``AsyncHTTPTransport(limits=limits, verify=tls)`` makes, with the
+    network backend as the only difference (httpx takes no backend argument, so the pool is
+    made here and put in place of the transport's own, which never opened a connection).
+    """
+    transport = httpx.AsyncHTTPTransport(limits=limits, verify=tls)
+    transport._pool = httpcore.AsyncConnectionPool(
+        ssl_context=tls,
+        max_connections=limits.max_connections,
+        max_keepalive_connections=limits.max_keepalive_connections,
+        keepalive_expiry=limits.keepalive_expiry,
+        http1=True,
+        http2=False,
+        network_backend=LeanBackend(),
+    )
+    return transport
+
+
 class UpstreamPools:
     """:data:`POOLS` connection pools taken in turn, and an ``AsyncClient`` over each for occasional calls."""
 
@@ -57,7 +82,7 @@ class UpstreamPools:
         # per pool; all pools together: 512 connections at most, 128 kept alive when idle
         limits = httpx.Limits(max_connections=16, max_keepalive_connections=4, keepalive_expiry=30.0)
         tls = ssl.create_default_context(cafile=certifi.where())  # httpx's default, loaded once for all pools
-        self._pools = [httpx.AsyncHTTPTransport(limits=limits, verify=tls) for _ in range(POOLS)]
+        self._pools = [_transport(limits, tls) for _ in range(POOLS)]
         self._clients = [httpx.AsyncClient(timeout=timeout, transport=pool) for pool in self._pools]
 
     async def close(self) -> None:
