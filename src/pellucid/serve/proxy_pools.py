@@ -11,10 +11,12 @@ carries what an ``AsyncClient`` would send, and errors are httpx's own exception
 The pools read and write through :class:`~pellucid.serve.proxy_net.LeanBackend`, asyncio
 sockets without anyio's per-read cancel scope (most of a relayed chunk's CPU otherwise).
 
-Why several pools: httpcore's pool scans every connection (polling each idle one's socket) and
-every waiting request whenever a request starts or ends, a cost that grows with the square of
-the calls in flight. Many small pools taken in turn (a connection or two each under 50
-concurrent calls) cost far less than one big one.
+Why several pools, and the one a call takes: httpcore's pool scans every connection (asking
+each idle one whether it is readable) and every waiting request whenever a request starts or
+ends, a cost that grows with the square of the calls in flight. Many small pools taken in turn
+(a connection or two each under 50 concurrent calls) cost far less than one big one. A call
+takes the previous call's pool while that pool has an idle connection, so calls at a low rate
+keep reusing one warm connection (:meth:`UpstreamPools._warm`).
 """
 
 from __future__ import annotations
@@ -48,15 +50,17 @@ def headers_for(upstream: Upstream) -> dict[str, str]:
     return headers
 
 
-def _transport(limits: httpx.Limits, tls: ssl.SSLContext) -> httpx.AsyncHTTPTransport:
-    """httpx's transport over an httpcore pool on the lean sockets of :mod:`pellucid.serve.proxy_net`.
+def _transport(
+    limits: httpx.Limits, tls: ssl.SSLContext
+) -> tuple[httpx.AsyncHTTPTransport, httpcore.AsyncConnectionPool]:
+    """httpx's transport over an httpcore pool on the lean sockets of :mod:`pellucid.serve.proxy_net`, and that pool.
 
     The pool is the one ``AsyncHTTPTransport(limits=limits, verify=tls)`` makes, with the
     network backend as the only difference (httpx takes no backend argument, so the pool is
     made here and put in place of the transport's own, which never opened a connection).
     """
     transport = httpx.AsyncHTTPTransport(limits=limits, verify=tls)
-    transport._pool = httpcore.AsyncConnectionPool(
+    transport._pool = pool = httpcore.AsyncConnectionPool(
         ssl_context=tls,
         max_connections=limits.max_connections,
         max_keepalive_connections=limits.max_keepalive_connections,
@@ -65,7 +69,7 @@ def _transport(limits: httpx.Limits, tls: ssl.SSLContext) -> httpx.AsyncHTTPTran
         http2=False,
         network_backend=LeanBackend(),
     )
-    return transport
+    return transport, pool
 
 
 class UpstreamPools:
@@ -73,6 +77,7 @@ class UpstreamPools:
 
     def __init__(self) -> None:
         self._pools: list[httpx.AsyncHTTPTransport] = []
+        self._cores: list[httpcore.AsyncConnectionPool] = []  # the pools' httpcore pools (their connections)
         self._clients: list[httpx.AsyncClient] = []
         self._turn = 0
         self._urls: dict[tuple[str, str], httpx.URL] = {}  # parsed once per upstream and endpoint
@@ -82,12 +87,13 @@ class UpstreamPools:
         # per pool; all pools together: 512 connections at most, 128 kept alive when idle
         limits = httpx.Limits(max_connections=16, max_keepalive_connections=4, keepalive_expiry=30.0)
         tls = ssl.create_default_context(cafile=certifi.where())  # httpx's default, loaded once for all pools
-        self._pools = [_transport(limits, tls) for _ in range(POOLS)]
+        made = [_transport(limits, tls) for _ in range(POOLS)]
+        self._pools, self._cores = [t for t, _ in made], [c for _, c in made]
         self._clients = [httpx.AsyncClient(timeout=timeout, transport=pool) for pool in self._pools]
 
     async def close(self) -> None:
         """Close every pool and its connections."""
-        clients, self._clients, self._pools = self._clients, [], []
+        clients, self._clients, self._pools, self._cores = self._clients, [], [], []
         for client in clients:
             await client.aclose()  # closes its pool
 
@@ -96,6 +102,20 @@ class UpstreamPools:
             raise RuntimeError("Proxy.start() was not called: the app's lifespan opens the HTTP clients.")
         self._turn = (self._turn + 1) % len(self._pools)
         return self._turn
+
+    def _warm(self) -> int:
+        """The pool of the previous call while it has an idle connection, else the next pool.
+
+        At a low rate every call then reuses the same kept-alive connection: taking the 32 pools
+        in turn would leave each one idle for longer than upstream servers keep a connection
+        open (5 s for uvicorn, hence vLLM), so each call would connect anew. Under load the
+        previous pool's connections are busy and the calls spread over the pools.
+        """
+        if not self._pools:
+            raise RuntimeError("Proxy.start() was not called: the app's lifespan opens the HTTP clients.")
+        if any(connection.is_idle() for connection in self._cores[self._turn].connections):
+            return self._turn
+        return self._next()
 
     @property
     def client(self) -> httpx.AsyncClient:
@@ -111,7 +131,7 @@ class UpstreamPools:
         return url
 
     async def send(self, upstream: Upstream, path: str, body: bytes, timeout: httpx.Timeout) -> httpx.Response:
-        """POST ``body`` to the upstream's ``path`` on the next pool; the answer's body is not read yet.
+        """POST ``body`` to the upstream's ``path`` on the pool :meth:`_warm` picks; the body of the answer is unread.
 
         Close the answer (``aclose``, or read it to the end) to give the connection back.
         """
@@ -122,6 +142,6 @@ class UpstreamPools:
             headers=headers_for(upstream),
             extensions={"timeout": timeout.as_dict()},
         )
-        reply = await self._pools[self._next()].handle_async_request(request)
+        reply = await self._pools[self._warm()].handle_async_request(request)
         reply.request = request
         return reply
