@@ -3,9 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+import datetime
+import ipaddress
 import socket
+import ssl
 import time
 from collections.abc import Awaitable, Callable
+from pathlib import Path
 
 import httpcore
 import httpx
@@ -189,3 +193,61 @@ def test_httpx_streams_chunked_answers_over_the_lean_pool():
 
     bodies, connections = _run(handler, client)  # type: ignore[misc]
     assert bodies == [[b"data: 1\n\n", b"data: [DONE]\n\n"]] * 2 and connections == 1
+
+
+def _self_signed(folder: Path) -> tuple[Path, Path]:
+    """A certificate for 127.0.0.1 and its key, as PEM files (the certificate is its own authority)."""
+    x509 = pytest.importorskip("cryptography.x509")
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "127.0.0.1")])
+    now = datetime.datetime.now(datetime.UTC)
+    cert = (
+        x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
+        .serial_number(x509.random_serial_number()).not_valid_before(now - datetime.timedelta(days=1))
+        .not_valid_after(now + datetime.timedelta(days=1))
+        .add_extension(x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]), False)
+        .add_extension(x509.BasicConstraints(ca=True, path_length=None), True)
+        .sign(key, hashes.SHA256())
+    )  # fmt: skip
+    cert_path, key_path = folder / "cert.pem", folder / "key.pem"
+    cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    key_path.write_bytes(
+        key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
+    )
+    return cert_path, key_path
+
+
+def test_https_through_the_lean_backend_verifies_the_certificate(tmp_path):
+    cert, key = _self_signed(tmp_path)
+    server_tls = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    server_tls.load_cert_chain(cert, key)
+
+    async def client() -> object:
+        async def handler(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+            await reader.readuntil(b"\r\n\r\n")
+            writer.write(b"HTTP/1.1 200 OK\r\ncontent-length: 6\r\n\r\nsecure")
+            await writer.drain()
+            await reader.read()
+
+        server = await asyncio.start_server(handler, "127.0.0.1", 0, ssl=server_tls)
+        port = server.sockets[0].getsockname()[1]
+        results = []
+        try:
+            for trusted in (ssl.create_default_context(cafile=str(cert)), ssl.create_default_context()):
+                transport = httpx.AsyncHTTPTransport()
+                transport._pool = httpcore.AsyncConnectionPool(ssl_context=trusted, network_backend=LeanBackend())
+                async with httpx.AsyncClient(transport=transport) as http:
+                    try:
+                        results.append((await http.get(f"https://127.0.0.1:{port}/")).text)
+                    except httpx.ConnectError as exc:
+                        results.append(f"ConnectError: {exc}")
+        finally:
+            server.close()
+        return results
+
+    secure, refused = asyncio.run(client())  # type: ignore[misc]
+    assert secure == "secure" and refused.startswith("ConnectError") and "CERTIFICATE_VERIFY_FAILED" in refused
