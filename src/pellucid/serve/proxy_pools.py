@@ -14,9 +14,9 @@ sockets without anyio's per-read cancel scope (most of a relayed chunk's CPU oth
 Why several pools, and the one a call takes: httpcore's pool scans every connection (asking
 each idle one whether it is readable) and every waiting request whenever a request starts or
 ends, a cost that grows with the square of the calls in flight. Many small pools taken in turn
-(a connection or two each under 50 concurrent calls) cost far less than one big one. A call
-takes the previous call's pool while that pool has an idle connection, so calls at a low rate
-keep reusing one warm connection (:meth:`UpstreamPools._warm`).
+(a connection or two each under 50 concurrent calls) cost far less than one big one. At a low
+rate a call stays on the previous call's pool instead, when the next one has no live idle
+connection, so calls keep reusing one warm connection (:meth:`UpstreamPools._warm`).
 """
 
 from __future__ import annotations
@@ -104,18 +104,26 @@ class UpstreamPools:
         return self._turn
 
     def _warm(self) -> int:
-        """The pool of the previous call while it has an idle connection, else the next pool.
+        """The next pool in turn, unless it has no live idle connection and the previous call's pool has one.
 
-        At a low rate every call then reuses the same kept-alive connection: taking the 32 pools
-        in turn would leave each one idle for longer than upstream servers keep a connection
-        open (5 s for uvicorn, hence vLLM), so each call would connect anew. Under load the
-        previous pool's connections are busy and the calls spread over the pools.
+        Under load the pools are taken in turn (each has idle connections released by the calls
+        that ended). At a low rate, taking the 32 pools in turn would leave each one unused for
+        longer than upstream servers keep an idle connection open (5 s for uvicorn, hence vLLM),
+        so every call would connect anew (and for HTTPS, shake hands anew): the next pool's
+        connections are then closed by the upstream, and the call stays on the previous pool,
+        whose connection the previous call has just used.
         """
         if not self._pools:
             raise RuntimeError("Proxy.start() was not called: the app's lifespan opens the HTTP clients.")
-        if any(connection.is_idle() for connection in self._cores[self._turn].connections):
+        following = (self._turn + 1) % len(self._pools)
+        if not self._has_live_idle(following) and self._has_live_idle(self._turn):
             return self._turn
-        return self._next()
+        self._turn = following
+        return following
+
+    def _has_live_idle(self, index: int) -> bool:
+        """Whether pool ``index`` has an idle connection the upstream has not closed (one it can reuse)."""
+        return any(c.is_idle() and not c.has_expired() for c in self._cores[index].connections)
 
     @property
     def client(self) -> httpx.AsyncClient:
