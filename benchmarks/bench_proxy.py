@@ -33,7 +33,11 @@ sends and the added figures are the proxy's overhead per call at that load.
 Targets (issue 17): added p50 latency ≤ 2 ms and added TTFT ≤ 5 ms, at 1 and 50 clients.
 
     python benchmarks/bench_proxy.py [--clients 1,50] [--calls 200] [--rounds 3] [--chunks 8] [--delay-ms 0]
-        [--json] [--no-pin]
+        [--json] [--no-pin] [--pids]
+
+``--pids`` prints the proxy's and the upstream's process ids once they are up, to profile one
+while the load runs (``py-spy record --idle -p PID -o proxy.svg``; with ``--calls`` large
+enough to last the profile).
 """
 
 from __future__ import annotations
@@ -148,6 +152,9 @@ def main() -> None:
     parser.add_argument("--delay-ms", type=float, default=0.0, help="upstream's wait before each streamed chunk")
     parser.add_argument("--json", action="store_true", help="also measure non-streamed calls")
     parser.add_argument("--pin", action=argparse.BooleanOptionalAction, default=True, help="pin the processes")
+    parser.add_argument(
+        "--pids", action="store_true", help="print the proxy's and the upstream's pids (to attach a profiler)"
+    )
     args = parser.parse_args()
     proxy_cpus, load_cpus = placement(args.pin)
     print(f"load average at start: {open('/proc/loadavg').read().strip()}")
@@ -168,6 +175,8 @@ def main() -> None:
                 up_port = int(upstream.rsplit(":", 1)[1].split("/")[0])
                 ports = {"direct": up_port, "proxy": server.port}
                 pids = {"proxy": server.proc.pid, "upstream": upstream_proc.pid}
+                if args.pids:
+                    print(f"pids: {json.dumps(pids)}", flush=True)
                 for stream in (True, False) if args.json else (True,):
                     for clients in (int(c) for c in args.clients.split(",")):
                         rows.append(measure(ports, pids, clients, args.calls, args.rounds, stream))

@@ -113,7 +113,7 @@ def test_a_renamed_model_is_sent_as_the_upstream_names_it(proxied):
 def test_no_cookie_travels_from_one_call_to_the_next(proxied):
     url, _, upstream, _ = proxied
     body = {"model": "plain", "messages": [{"role": "user", "content": "a"}]}
-    for _ in range(POOLS + 2):  # the turn comes back to pools that already got the cookie
+    for _ in range(POOLS + 2):  # later calls go to pools that already got the cookie
         assert httpx.post(f"{url}/v1/chat/completions", json=body).status_code == 200
     assert len(upstream.seen) == POOLS + 2 and all("cookie" not in headers for _, headers in upstream.seen)
 
