@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -9,7 +10,7 @@ import torch
 
 from pellucid.errors import InvalidInputError
 from pellucid.features.dictionary import DictionaryConfig
-from pellucid.features.train import TensorSource, TrainConfig, fit
+from pellucid.features.train import TensorSource, TrainConfig, fit, write_summary
 
 
 def sparse_mixture(n: int, d: int = 24, n_true: int = 32, per_token: float = 3.0, seed: int = 0):
@@ -73,6 +74,9 @@ def test_resuming_from_a_checkpoint_ends_where_an_uninterrupted_run_ends(tmp_pat
         fit(TensorSource(x, batch_size=256, seed=5), config, train, out=tmp_path, progress=stop_at_20)
     resumed = fit(TensorSource(x, batch_size=256, seed=5), config, train, out=tmp_path, resume=True)
     assert 0 < resumed.tokens < whole.tokens  # continued from the checkpoint at step 15, not from the start
+    assert (resumed.resumed_at, resumed.resumed_at + resumed.tokens) == (256 * 15, whole.tokens)
+    summary = json.loads(write_summary(tmp_path, resumed, train).read_text())
+    assert (summary["tokens"], summary["resumed_at"]) == (whole.tokens, 256 * 15)  # the run's total, not the session's
     for name, tensor in whole.dictionary.state_dict().items():
         assert torch.equal(tensor, resumed.dictionary.state_dict()[name]), name
 

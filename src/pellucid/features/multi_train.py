@@ -189,7 +189,7 @@ def _loop(
     for layer, run in runs.runs.items():
         frequency = run.counts.double() / max(run.tokens, 1)
         results[layer] = TrainResult(run.state.export(runs.configs[layer]), torch.log10(frequency + 1e-10).float(),
-                                     run.history, run.tokens - tokens_at_start, seconds)  # fmt: skip
+                                     run.history, run.tokens - tokens_at_start, seconds, tokens_at_start)  # fmt: skip
         folder = layer_folder(out, layer)
         saelens_format.save(results[layer].dictionary, folder, results[layer].log_sparsity)
         write_summary(folder, results[layer], config)
@@ -204,13 +204,15 @@ def write_transcoder_summary(
     layers = {}
     for layer, result in sorted(results.items()):
         last = result.history[-1] if result.history else {}
-        layers[str(layer)] = {"folder": layer_folder(out, layer).name, "tokens": result.tokens,
+        layers[str(layer)] = {"folder": layer_folder(out, layer).name, "tokens": result.resumed_at + result.tokens,
                               **{k: last[k] for k in ("fve", "l0", "dead") if k in last},
                               "evaluation": (evaluations or {}).get(layer)}  # fmt: skip
     seconds = max((r.seconds for r in results.values()), default=0.0)
-    tokens = max((r.tokens for r in results.values()), default=0)
-    data = {"layers": layers, "seconds": round(seconds, 3), "tokens": tokens,
-            "tokens_per_second": round(tokens / seconds, 1) if seconds > 0 else 0.0,
+    session = max((r.tokens for r in results.values()), default=0)
+    resumed_at = max((r.resumed_at for r in results.values()), default=0)
+    data = {"layers": layers, "seconds": round(seconds, 3), "tokens": resumed_at + session,
+            "tokens_per_second": round(session / seconds, 1) if seconds > 0 else 0.0,
+            **({"resumed_at": resumed_at} if resumed_at else {}),
             "replacement": replacement or {"note": "not measured: give held-out text (--eval) to compare the "
                                                    "replacement model with the original"}}  # fmt: skip
     path = Path(out) / SUMMARY_FILE

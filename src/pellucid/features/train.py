@@ -111,13 +111,18 @@ class TrainConfig:
 
 @dataclass
 class TrainResult:
-    """The trained dictionary, each latent's log10 firing frequency, and the run's figures."""
+    """The trained dictionary, each latent's log10 firing frequency, and the run's figures.
+
+    ``tokens`` and ``seconds`` are this session's (so ``tokens_per_second`` is its speed);
+    ``resumed_at`` is how many tokens the checkpoint had already trained on (0 for a fresh run).
+    """
 
     dictionary: SparseDictionary
     log_sparsity: torch.Tensor
     history: list[dict[str, float]] = field(default_factory=list)
     tokens: int = 0
     seconds: float = 0.0
+    resumed_at: int = 0
 
     @property
     def tokens_per_second(self) -> float:
@@ -261,7 +266,8 @@ def fit(
     seconds = time.perf_counter() - start
     frequency = run.counts.double() / max(run.tokens, 1)
     return TrainResult(dictionary=run.state.export(dconfig), log_sparsity=torch.log10(frequency + 1e-10).float(),
-                       history=run.history, tokens=run.tokens - tokens_at_start, seconds=seconds)  # fmt: skip
+                       history=run.history, tokens=run.tokens - tokens_at_start, seconds=seconds,
+                       resumed_at=tokens_at_start)  # fmt: skip
 
 
 def _resume(checkpoint: Path, run: _Run, source: BatchSource, dconfig: DictionaryConfig, config: TrainConfig) -> None:
@@ -315,9 +321,10 @@ def write_summary(folder: str | Path, result: TrainResult, config: TrainConfig) 
     path = Path(folder) / "pellucid_train.json"
     data = {
         "train": asdict(config),
-        "tokens": result.tokens,
-        "seconds": round(result.seconds, 3),
+        "tokens": result.resumed_at + result.tokens,  # trained on, over every session of the run
+        "seconds": round(result.seconds, 3),  # this session's time and speed
         "tokens_per_second": round(result.tokens_per_second, 1),
+        **({"resumed_at": result.resumed_at} if result.resumed_at else {}),
         "history": result.history,
     }
     path.write_text(json.dumps(data, indent=2) + "\n", encoding="utf-8")
