@@ -44,11 +44,14 @@ def error_response(status: int, kind: str, message: str) -> JSONResponse:
 
 
 def validation_message(exc: RequestValidationError, hint: str = "") -> str:
-    """One sentence naming each bad field of a request and what is wrong with it."""
+    """One sentence naming each bad field of a request, the value given (when it is a plain value)
+    and what is wrong with it."""
     parts = []
     for err in exc.errors():
         where = ".".join(str(p) for p in err.get("loc", ()) if p != "body") or "body"
-        parts.append(f"{where}: {str(err.get('msg', 'invalid')).removeprefix('Value error, ')}")
+        value = err.get("input")
+        given = f"={value!r}" if value is not None and not isinstance(value, dict | list) else ""
+        parts.append(f"{where}{given}: {str(err.get('msg', 'invalid')).removeprefix('Value error, ')}")
     return "Invalid request: " + "; ".join(parts) + "." + (f" {hint}" if hint else "")
 
 

@@ -16,17 +16,13 @@ Model work goes through the service (hooked passes under the model's exclusive l
 
 from __future__ import annotations
 
-from collections.abc import Callable, Coroutine
 from pathlib import Path
 from typing import Any
 
-from fastapi import APIRouter, Request, Response
-from fastapi.exceptions import RequestValidationError
-from fastapi.routing import APIRoute
+from fastapi import APIRouter, Request
 
-from pellucid.errors import PellucidError
 from pellucid.serve.jobs import Job, JobStateError
-from pellucid.serve.json_errors import error_response, status_for
+from pellucid.serve.json_errors import JSONErrorRoute
 from pellucid.serve.routers.audit import jobs_of
 from pellucid.serve.routers.graphs_schemas import (
     GraphJob,
@@ -43,35 +39,7 @@ from pellucid.service import graph_interventions, graph_views
 KIND = "graph"
 
 
-def _validation_message(exc: RequestValidationError) -> str:
-    """One sentence naming each bad field, the value given and what is wrong with it."""
-    parts = []
-    for err in exc.errors():
-        where = ".".join(str(p) for p in err.get("loc", ()) if p != "body") or "body"
-        value = err.get("input")
-        given = f"={value!r}" if value is not None and not isinstance(value, dict | list) else ""
-        parts.append(f"{where}{given}: {str(err.get('msg', 'invalid')).removeprefix('Value error, ')}")
-    return "Invalid request: " + "; ".join(parts) + "."
-
-
-class _GraphRoute(APIRoute):
-    """Errors answer ``{"error": {...}}``; a validation error names each bad field and its value."""
-
-    def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
-        handler = super().get_route_handler()
-
-        async def route(request: Request) -> Response:
-            try:
-                return await handler(request)
-            except RequestValidationError as exc:
-                return error_response(422, "ValidationError", _validation_message(exc))
-            except PellucidError as exc:
-                return error_response(status_for(exc), type(exc).__name__, str(exc))
-
-        return route
-
-
-router = APIRouter(tags=["graphs"], route_class=_GraphRoute)
+router = APIRouter(tags=["graphs"], route_class=JSONErrorRoute)
 
 
 def _sets(state: AppState) -> dict[str, Path]:
