@@ -103,9 +103,9 @@ def test_generators_are_described_without_file_parameters(client):
             "names a file on the server",
         ),
         ({"prompt": "What is it?", "generator": "demographic_swap"}, 422, "made no edit of this prompt"),
-        ({"prompt": "", "edited": EDITED}, 422, "prompt: String should have at least 1 character"),
+        ({"prompt": "", "edited": EDITED}, 422, "prompt='': String should have at least 1 character"),
         ({"prompt": PROMPT, "edited": EDITED, "max_new_tokens": 0}, 422, "max_new_tokens"),
-        ({"prompt": PROMPT, "edited": EDITED, "temperature": 1}, 422, "temperature: Extra inputs"),
+        ({"prompt": PROMPT, "edited": EDITED, "temperature": 1}, 422, "temperature=1: Extra inputs"),
         ({"prompt": PROMPT, "edited": EDITED, "model": "../x"}, 404, "is not served here"),
     ],
 )
