@@ -85,8 +85,21 @@ def test_a_full_queue_answers_429_with_retry_after_in_openai_shape(one_slot, hea
     assert one_slot.client.get("/api/serving").json()["models"][0]["rejected"] == 1
 
 
+def slow_steps(lm: Any, seconds: float = 0.004) -> None:
+    """Each forward of ``lm`` takes ``seconds`` longer, so a 150-token answer outlasts the few
+    milliseconds a disconnect takes to reach the engine, whatever the machine's load."""
+    forward = lm.model.forward
+
+    def slowed(*args: Any, **kwargs: Any) -> Any:
+        time.sleep(seconds)
+        return forward(*args, **kwargs)
+
+    lm.model.forward = slowed
+
+
 @pytest.mark.parametrize("stream", [True, False], ids=["streamed", "non-streamed"])
 def test_a_client_that_leaves_frees_its_slot_for_the_next_queued_call(heavy, settings, tmp_path, stream):
+    slow_steps(heavy)  # the left call must still be decoding when its client's disconnect arrives
     with gateway_of(heavy, settings, tmp_path, max_batch=1, max_queue=2) as gw:
         engine = engine_of(gw)
         started = threading.Event()
