@@ -14,7 +14,7 @@ it) the graph of that target is computed over a trained transcoder set
   named by what it does: the corpus tokens it fires on most (one pass over ``--name-tokens``
   tokens of the corpus for every named feature at once) and the tokens its decoder promotes.
 
-    python benchmarks/graph_facts.py --transcoders tc/ [--corpus corpus.txt] [--json facts.json]
+    python benchmarks/graph_facts.py --transcoders tc/ --corpus corpus.txt [--json facts.json]
 """
 
 from __future__ import annotations
@@ -125,7 +125,8 @@ def name_features(
 
 
 def describe_routes(lm: LM, transcoders: TranscoderSet, graph: AttributionGraph, args: argparse.Namespace) -> list:
-    subject = range(1, graph.tokens.index(" is") if " is" in graph.tokens else graph.n_pos)  # after "The"
+    first = 2 if graph.params.get("constant_first") else 1  # after the document start and "The"
+    subject = range(first, graph.tokens.index(" is") if " is" in graph.tokens else graph.n_pos)
     found = routes(graph, subject)
     on_routes = {i for _, path in found for i in path if i < graph.n_features}
     features = {(int(graph.features[i, 0]), int(graph.features[i, 2])) for i in on_routes}
@@ -147,7 +148,7 @@ def main() -> None:
     parser.add_argument("--transcoders", required=True, help="A trained set, or 'random' (a smoke run).")
     parser.add_argument("--facts", type=int, default=len(FACTS), help="Only the first N prompts.")
     parser.add_argument("--model", default="smollm2-135m-instruct")
-    parser.add_argument("--corpus", type=Path, default=Path("/tmp/tc/corpus.txt"), help="Text to name features on.")
+    parser.add_argument("--corpus", type=Path, required=True, help="Text to name features on (the training corpus).")
     parser.add_argument("--name-tokens", type=int, default=30_000)
     parser.add_argument("--max-feature-nodes", type=int, default=500)
     parser.add_argument("--json", type=Path, default=None)

@@ -122,11 +122,11 @@ def test_unknown_sites_and_empty_corpora_are_refused(tiny_lm, tmp_path: Path) ->
 
 def test_the_stream_keeps_real_tokens_only_and_resumes_exactly(tiny_lm) -> None:
     texts = CORPUS * 3
-    n_tokens = sum(len(tiny_lm.tokenizer(t)["input_ids"]) - 1 for t in texts)  # all but each text's first
+    n_tokens = sum(len(tiny_lm.tokenizer(t)["input_ids"]) for t in texts)  # each text after <|endoftext|>
     stream = ActivationStream(tiny_lm, texts, [SITE], batch_size=16, buffer_tokens=64, cycle=False, seed=1)
     rows = torch.cat([b[0] for b in stream])
-    assert rows.shape == (n_tokens, 32)  # every real token once, none of the padding
-    _, cache = tiny_lm.run_with_cache(texts[0], [SITE], chat=False)
+    assert rows.shape == (n_tokens, 32)  # every real token once, none of the padding or document starts
+    _, cache = tiny_lm.run_with_cache("<|endoftext|>" + texts[0], [SITE], chat=False)
     first = cache[SITE][0]
     assert any(torch.allclose(r, first[1], rtol=1e-5, atol=1e-6 * float(first.abs().max())) for r in rows)
     a = ActivationStream(tiny_lm, texts, [SITE], batch_size=16, buffer_tokens=64, seed=2)

@@ -179,4 +179,6 @@ def test_a_graph_on_the_bundled_model_is_exact_where_it_must_be(smollm) -> None:
     assert graph.targets[0]["token"] == " Paris" and graph.targets[0]["probability"] > 0.3
     assert graph.meta["completeness_identity"]["max_relative_residual"] < 1e-5
     assert graph.meta["self_check"]["ablated"] == 3 and np.isfinite(graph.meta["self_check"]["measured"])
-    assert graph.meta["feature_rows"] == 32 and graph.meta["active_features"] == 30 * 9 * 8
+    # the document-start token, then the prompt's 10 tokens; every prompt token has its k = 8 features
+    assert graph.tokens[0] == "<|endoftext|>" and graph.n_pos == 11
+    assert graph.meta["feature_rows"] == 32 and graph.meta["active_features"] == 30 * 10 * 8

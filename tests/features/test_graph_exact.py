@@ -58,10 +58,7 @@ def _targets(cap, nodes: Nodes) -> list[Target]:
     return [Target(token=int(cap.logits.argmax())), Target(feature=late[0]), Target(feature=mid[-1])]
 
 
-@pytest.mark.parametrize("family", ["tiny_lm", "tiny_gpt2", "tiny_neox"])
-def test_every_edge_equals_the_effect_of_removing_its_source(family: str, request: pytest.FixtureRequest) -> None:
-    lm = request.getfixturevalue(family)
-    transcoders, cap, forward, nodes, computer = _setup(lm)
+def _check_every_edge(lm, transcoders, cap, forward, nodes, computer) -> None:
     targets = _targets(cap, nodes)
     rows, values = computer.rows(targets)
     with torch.no_grad():
@@ -74,6 +71,55 @@ def test_every_edge_equals_the_effect_of_removing_its_source(family: str, reques
         for source in range(nodes.n_sources):
             moved = value - _value(target, nodes, transcoders, *_removed(forward, nodes, cap, transcoders, source))
             assert abs(moved - float(rows[b, source])) <= 1e-4 * scale, (target, source, moved, float(rows[b, source]))
+
+
+@pytest.mark.parametrize("family", ["tiny_lm", "tiny_gpt2", "tiny_neox"])
+def test_every_edge_equals_the_effect_of_removing_its_source(family: str, request: pytest.FixtureRequest) -> None:
+    _check_every_edge(request.getfixturevalue(family), *_setup(request.getfixturevalue(family)))
+
+
+#: the prompt after the document-start token (``<|endoftext|>``, id 0 in the tiny tokenizers)
+SINK_IDS = [[0, 17, 33, 80, 120, 7, 9, 44]]
+
+
+@pytest.mark.parametrize("family", ["tiny_lm", "tiny_gpt2", "tiny_neox"])
+def test_a_constant_first_position_has_no_nodes_and_every_identity_still_holds(
+    family: str, request: pytest.FixtureRequest
+) -> None:
+    lm = request.getfixturevalue(family)
+    transcoders = random_transcoders(lm, seed=3)
+    cap = capture(lm, torch.tensor(SINK_IDS), transcoders, constant_first=True)
+    forward = FrozenForward(lm, cap)
+    nodes = Nodes.of(cap)
+    computer = RowComputer(forward, nodes)
+    assert int((nodes.pos == 0).sum()) == 0  # no feature nodes at the sink
+    assert all(int(torch.count_nonzero(e[0])) == 0 for e in cap.error)  # nor error nodes: it is all constant
+    assert all(int(torch.count_nonzero(e[1:])) > 0 for e in cap.error)  # the other positions keep theirs
+    _check_every_edge(lm, transcoders, cap, forward, nodes, computer)
+    targets = _targets(cap, nodes)
+    rows, values = computer.rows(targets)
+    bias_inputs, bias_logits = forward.bias()
+    for b, target in enumerate(targets):
+        constant = _value(target, nodes, transcoders, bias_inputs, bias_logits)
+        total = float(rows[b].double().sum()) + constant
+        assert total == pytest.approx(float(values[b]), abs=1e-5 * float(rows[b].abs().sum()))
+
+
+def test_raw_prompts_get_the_document_start_token_and_a_constant_first_position(tiny_lm) -> None:
+    transcoders = random_transcoders(tiny_lm)
+    plain = tiny_lm.encode("a b c d e f", chat=False)
+    graph = attribution_graph(tiny_lm, "a b c d e f", transcoders, max_feature_nodes=50, verify=0)
+    assert graph.token_ids == [0, *plain.ids] and graph.tokens[0] == "<|endoftext|>"
+    assert graph.params["document_start"] is True and graph.params["constant_first"] is True
+    assert "constant term" in graph.meta["skipped"]
+    assert not any(int(f[1]) == 0 for f in graph.features)  # no feature node at the sink
+    assert graph.meta["completeness_identity"]["max_relative_residual"] < 1e-5
+    assert graph.prompt == "a b c d e f"  # as given
+    again = attribution_graph(tiny_lm, "<|endoftext|>a b c d e f", transcoders, max_feature_nodes=50, verify=0)
+    assert again.token_ids == graph.token_ids  # a prompt that starts with it gets no second one
+    bare = attribution_graph(tiny_lm, "a b c d e f", transcoders, max_feature_nodes=50, verify=0, document_start=False)
+    assert bare.token_ids == list(plain.ids) and bare.params["constant_first"] is False
+    assert "error node" in bare.meta["skipped"]
 
 
 def test_edges_respect_causality(tiny_lm) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import pytest
@@ -100,6 +101,19 @@ def test_the_cli_trains_all_layers_and_writes_the_replacement_summary(
     replacement = summary["replacement"]
     assert 0.0 <= replacement["top1_agreement"] <= 1.0 and replacement["kl"] >= 0.0
     assert replacement["layers"] == [0, 1, 2] and replacement["tokens"] > 0
+
+
+def test_the_cli_reports_tokens_and_figures_when_piped(tmp_path: Path, tiny_dir: Path, corpus: Path) -> None:
+    """Training runs for hours under nohup: with stderr piped it still says how far it is."""
+    args = ["train", "--transcoder", "--layers", "all", "--latents", "32", "--k", "4", "--data", str(corpus),
+            "--tokens", "256", "--batch-size", "64", "--out", str(tmp_path / "tc"), "--model", str(tiny_dir)]  # fmt: skip
+    result = CliRunner().invoke(app, args, env={"PELLUCID_HOME": str(tmp_path / "home")})
+    assert result.exit_code == 0, result.output
+    lines = re.findall(r"^training transcoders: (\d+)/256 \(\d+%\) mean FVE (-?[\d.]+)  L0 ([\d.]+) [\d.]+ s$",
+                       result.output, re.M)  # fmt: skip
+    assert lines and lines[-1][0] == "256"  # the last line: every token trained
+    assert [int(done) for done, _, _ in lines] == sorted(int(done) for done, _, _ in lines)
+    assert all(float(l0) <= 4 for _, _, l0 in lines)  # k = 4 active latents per token at most
 
 
 @pytest.mark.parametrize(

@@ -795,6 +795,8 @@ export interface GraphRequest {
   max_tokens?: number;
   /** The first token (the attention sink) gets no feature nodes: its MLP output is its error node. */
   skip_first?: boolean;
+  /** Put the model's document-start token before a raw prompt that has none; that position is then a constant, with no nodes. */
+  document_start?: boolean;
 }
 
 export interface GraphTarget {
@@ -839,6 +841,8 @@ export interface InterveneRequest {
   prompt: string;
   /** Apply the chat template (default: raw text). */
   chat?: boolean;
+  /** Put the model's document-start token before a raw prompt (as the graph does by default). */
+  document_start?: boolean;
   /** A served transcoder set. */
   transcoders: string;
   /** The graph job whose prediction to compare with. */

@@ -14,7 +14,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import typer
-from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 from rich.table import Table
 
 from pellucid.cli import features_explain_cmd
@@ -22,13 +21,13 @@ from pellucid.cli.common import (
     JsonOption,
     ModelOption,
     console,
-    err_console,
     handle_errors,
     load_lm,
     open_store,
     print_json,
     settings_from,
 )
+from pellucid.cli.progress import progress as progress_display
 from pellucid.cli.spec_options import spec_options
 from pellucid.cli.typer_app import App
 from pellucid.features.specs import EVALUATE, TRAIN
@@ -50,17 +49,6 @@ RecordsOption = typer.Option(
     "2026-11-01..2026-11-15 (instead of --data).",
 )
 FolderArgument = typer.Argument(..., help="Dictionary folder (SAELens layout).")
-
-
-def _progress(quiet: bool) -> Progress:
-    columns = (
-        TextColumn("{task.description}"),
-        BarColumn(),
-        TextColumn("{task.fields[figures]}"),
-        TimeElapsedColumn(),
-        TimeRemainingColumn(),
-    )
-    return Progress(*columns, console=err_console, transient=True, disable=quiet)
 
 
 def _table(title: str, rows: dict[str, Any]) -> Table:
@@ -112,12 +100,11 @@ def train_cmd(
 
 def _train(lm: LM, corpus: Any, out: Path, resume: bool, quiet: bool, params: dict[str, Any]) -> dict[str, Any]:
     """Train with a progress bar; the run's summary (folder, tokens, speed, last figures)."""
-    with _progress(quiet) as bar:
-        task = bar.add_task("training", total=1.0, figures="")
+    total = int(params["tokens"])
+    with progress_display(quiet) as bar:
 
         def progress(fraction: float, figures: dict[str, float]) -> None:
-            shown = f"FVE {figures['fve']:.3f}  L0 {figures['l0']:.1f}"
-            bar.update(task, completed=fraction, figures=shown)
+            bar.update("training", int(fraction * total), total, f"FVE {figures['fve']:.3f}  L0 {figures['l0']:.1f}")
 
         result = service.train(lm, corpus, out=out, resume=resume, progress=progress, **params)
     summary: dict[str, Any] = {
@@ -135,11 +122,12 @@ def _train_layers(
     lm: Any, corpus: Any, out: Path, resume: bool, eval_data: Path | None, as_json: bool, params: dict[str, Any]
 ) -> None:
     """``--transcoder --layers ...``: every layer in one pass; the summary names each layer's figures."""
-    with _progress(as_json) as bar:
-        task = bar.add_task("training transcoders", total=1.0, figures="")
+    total = int(params["tokens"])
+    with progress_display(as_json) as bar:
 
         def progress(fraction: float, figures: dict[str, float]) -> None:
-            bar.update(task, completed=fraction, figures=f"mean FVE {figures['fve']:.3f}  L0 {figures['l0']:.1f}")
+            note = f"mean FVE {figures['fve']:.3f}  L0 {figures['l0']:.1f}"
+            bar.update("training transcoders", int(fraction * total), total, note)
 
         summary = service.train_transcoders(lm, corpus, out=out, resume=resume, progress=progress,
                                             eval_data=eval_data, **params)  # fmt: skip

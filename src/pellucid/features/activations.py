@@ -26,6 +26,7 @@ import torch
 from pellucid.errors import InvalidInputError
 from pellucid.features.corpus import Corpus, iter_texts
 from pellucid.inspect import _common as c
+from pellucid.models.tokens import document_start_id
 
 if TYPE_CHECKING:
     from pellucid.models.lm import LM
@@ -64,8 +65,11 @@ def token_batches(
 
     Texts are cut to ``context`` tokens and right-padded; ``attention`` marks every token of a
     text, ``keep`` the ones whose activations count: not padding, not special tokens, and not a
-    text's first position — BOS where the tokenizer adds one, else the first token, which decoder
-    models use as an attention sink with activations orders of magnitude larger than the rest.
+    text's first position. Each text starts with the token the model saw before documents in
+    training (:func:`~pellucid.models.tokens.document_start_id`: the tokenizer's own BOS, or the
+    separator put there here), which decoder models use as an attention sink with activations
+    orders of magnitude larger than the rest; so every token of the text itself is read, as it
+    is read in an attribution graph's prompt.
 
     With ``bucket=1`` each group is the next ``texts_per_forward`` texts, in order. With
     ``bucket > 1`` the stream reads ``bucket × texts_per_forward`` texts at a time, sorts them by
@@ -78,12 +82,14 @@ def token_batches(
     tokenizer = lm.tokenizer
     pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
     special = torch.tensor(sorted(set(tokenizer.all_special_ids)), dtype=torch.long)
+    first = document_start_id(tokenizer)
+    start = [] if first is None else [first]
     while True:
         window = list(islice(texts, texts_per_forward * max(1, bucket)))
         if not window:
             return
-        rows = [tokenizer(t, add_special_tokens=True)["input_ids"][:context] for t in window]
-        rows = [r for r in rows if r]
+        rows = [(start + tokenizer(t, add_special_tokens=True)["input_ids"])[:context] for t in window]
+        rows = [r for r in rows if len(r) > len(start)]
         groups = _pack(rows, texts_per_forward, context) if bucket > 1 else [rows]
         for index, group in enumerate(groups[skip_groups:], start=skip_groups):
             read = len(window) if index == len(groups) - 1 else 0
@@ -117,7 +123,7 @@ def _padded(rows: list[list[int]], pad: int, special: torch.Tensor) -> tuple[tor
         ids[i, : len(r)] = torch.tensor(r)
         mask[i, : len(r)] = True
     keep = mask & ~torch.isin(ids, special)
-    keep[:, 0] = False  # BOS, or (without one) the attention sink, whose norm dwarfs every other token's
+    keep[:, 0] = False  # the document start (or, in a model without one, the first token): the attention sink
     return ids, mask, keep
 
 

@@ -137,5 +137,13 @@ GRAPH = Spec(
             "The first token (the attention sink) gets no feature nodes: its MLP output is its error node.",
             cli=("--skip-first/--keep-first",),
         ),
+        Param(
+            "document_start",
+            "bool",
+            True,
+            "Put the model's document-start token before a raw prompt that has none; that position is then "
+            "a constant, with no nodes.",
+            cli=("--document-start/--no-document-start",),
+        ),
     ),
 )

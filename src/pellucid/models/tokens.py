@@ -158,6 +158,28 @@ def _assign_words(offsets: list[tuple[int, int]], segments: list[str], word_span
     return words
 
 
+def document_start_id(tokenizer: Any) -> int | None:
+    """The token to put before raw text that starts without one, as the model saw documents in training.
+
+    Decoder models are trained on documents joined by a separator, so their first position is
+    normally that token: it becomes the attention sink, and the text's own first token is read
+    like any other. Tokenizers that add a BOS themselves (Llama) need nothing: ``None``. Others
+    get the vocabulary's ``<|endoftext|>`` (the separator of GPT-2, GPT-NeoX, SmolLM and Qwen
+    corpora) when it is a special token, else their BOS, else their EOS; ``None`` without any.
+    """
+    special = set(getattr(tokenizer, "all_special_ids", []) or [])
+    probe = tokenizer("a", add_special_tokens=True)["input_ids"]
+    if probe and probe[0] in special:
+        return None
+    separator = tokenizer.convert_tokens_to_ids("<|endoftext|>")
+    if separator in special and tokenizer.convert_ids_to_tokens(separator) == "<|endoftext|>":
+        return int(separator)  # not the unknown token standing in for a missing one
+    for candidate in (tokenizer.bos_token_id, tokenizer.eos_token_id):
+        if candidate is not None:
+            return int(candidate)
+    return None
+
+
 def encode(
     tokenizer: Any,
     prompt: str | Sequence[Message],

@@ -146,17 +146,23 @@ def _parse(groups: Sequence[tuple[Sequence[str], float]]) -> list[Node]:
 
 def intervene(
     lm: LM, transcoders: TranscoderSet, prompt: str, groups: Sequence[tuple[Sequence[str], float]], *,
-    chat: bool = False, graph: AttributionGraph | None = None, top_k: int = 5,
+    chat: bool = False, graph: AttributionGraph | None = None, top_k: int = 5, document_start: bool = True,
 ) -> dict[str, Any]:  # fmt: skip
-    """Scale each group of feature nodes in the real model; the new output, the target's change, the prediction."""
+    """Scale each group of feature nodes in the real model; the new output, the target's change, the prediction.
+
+    The prompt is encoded as the graph encodes it (with the document-start token unless
+    ``document_start`` is false, or the given graph was built without it)."""
     import torch
 
     from pellucid.features.attribution import FeatureNode
+    from pellucid.features.graph.engine import encode_prompt
     from pellucid.features.interventions import scaled_logits
     from pellucid.inspect import _common as c
 
     parsed = _parse(groups)
-    enc = c.encode(lm, prompt, chat)
+    if graph is not None:
+        document_start = bool(graph.params.get("document_start", document_start))
+    enc = encode_prompt(lm, prompt, chat, document_start)
     if graph is not None:
         _check_same(graph, lm, transcoders, list(enc.ids))
     ids = c.as_ids(lm, enc)

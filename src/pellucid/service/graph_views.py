@@ -113,7 +113,7 @@ def prepare_graph(lm: LM, folder: Path, prompt: str, params: dict[str, Any]) -> 
 
     resolved = GRAPH.resolve(params)
     transcoders = load_set(lm, folder)
-    check_prompt(lm, prompt, resolved["chat"], resolved["max_tokens"])
+    check_prompt(lm, prompt, resolved["chat"], resolved["max_tokens"], resolved["document_start"])
     target = resolved["target"]
     if target is not None:
         ids = lm.encode_target(target)

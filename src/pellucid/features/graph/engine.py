@@ -39,6 +39,7 @@ from pellucid.features.graph.result import AttributionGraph
 from pellucid.features.graph.transcoders import TranscoderSet, load_transcoders
 from pellucid.features.graph.validate import self_check
 from pellucid.inspect import _common as c
+from pellucid.models.tokens import document_start_id
 
 if TYPE_CHECKING:
     from pellucid.models.lm import LM, Prompt
@@ -133,9 +134,25 @@ def _adjacency(nodes: Nodes, feature_rows: torch.Tensor, chosen: torch.Tensor, l
     return adjacency, selected
 
 
-def check_prompt(lm: LM, prompt: Prompt, chat: bool, max_tokens: int) -> Any:
-    """The prompt's encoding, refused when it does not fit the graph's token budget (or is a single token)."""
+def encode_prompt(lm: LM, prompt: Prompt, chat: bool, document_start: bool = True) -> Any:
+    """The prompt's encoding; with ``document_start`` a raw prompt starting without a special token
+    gets the model's document-start token first (:func:`~pellucid.models.tokens.document_start_id`),
+    so its first position is the constant attention sink and every token of the prompt is read."""
     enc = c.encode(lm, prompt, chat)
+    first = document_start_id(lm.tokenizer) if document_start and not chat and isinstance(prompt, str) else None
+    if first is None or not enc.ids or enc.ids[0] in set(lm.tokenizer.all_special_ids):
+        return enc
+    return c.encode(lm, lm.tokenizer.convert_ids_to_tokens(first) + prompt, chat)
+
+
+def starts_constant(lm: LM, ids: list[int]) -> bool:
+    """Whether the first position holds a special token (then nothing there depends on the prompt)."""
+    return bool(ids) and ids[0] in set(lm.tokenizer.all_special_ids)
+
+
+def check_prompt(lm: LM, prompt: Prompt, chat: bool, max_tokens: int, document_start: bool = True) -> Any:
+    """The prompt's encoding, refused when it does not fit the graph's token budget (or is a single token)."""
+    enc = encode_prompt(lm, prompt, chat, document_start)
     lm.check_length(len(enc), "prompt")
     if len(enc) > max_tokens:
         raise PromptTooLongError(
@@ -143,7 +160,10 @@ def check_prompt(lm: LM, prompt: Prompt, chat: bool, max_tokens: int) -> Any:
             f"(the limit is {MAX_GRAPH_TOKENS} by default: rows and edges grow with every token). Shorten it."
         )
     if len(enc) < 2:
-        raise InvalidInputError("The prompt is a single token; give at least two (the first is the attention sink).")
+        raise InvalidInputError(
+            "The prompt is a single token and the model has no document-start token to put before it; "
+            "give at least two tokens (the first is the attention sink)."
+        )
     return enc
 
 
@@ -163,16 +183,18 @@ def attribution_graph(
     chat: bool = False,
     max_tokens: int = MAX_GRAPH_TOKENS,
     skip_first: bool = True,
+    document_start: bool = True,
     progress: Progress | None = None,
 ) -> AttributionGraph:
     """The attribution graph of ``prompt``'s next token over ``transcoders`` (see the module docstring)."""
     _check_options(max_feature_nodes, batch_size, verify, node_threshold, edge_threshold)
     if not isinstance(transcoders, TranscoderSet):
         transcoders = load_transcoders(transcoders, lm)
-    enc = check_prompt(lm, prompt, chat, max_tokens)
+    enc = check_prompt(lm, prompt, chat, max_tokens, document_start)
     watch, times = c.Stopwatch(), {}
     ids = torch.tensor([list(enc.ids)], dtype=torch.long, device=lm.device)
-    cap = capture(lm, ids, transcoders, skip_first)
+    constant_first = starts_constant(lm, list(enc.ids))
+    cap = capture(lm, ids, transcoders, skip_first, constant_first)
     nodes = Nodes.of(cap)
     computer = RowComputer(FrozenForward(lm, cap), nodes, copies=batch_size)
     logit_ids, probs = select_logits(lm, cap, target, max_logits, logit_probability)
@@ -186,11 +208,14 @@ def attribution_graph(
                for t, p, v in zip(logit_ids, probs, logit_values)]  # fmt: skip
     params = {"node_threshold": node_threshold, "edge_threshold": edge_threshold, "target": target,
               "max_feature_nodes": max_feature_nodes, "max_logits": max_logits,
-              "logit_probability": logit_probability, "batch_size": batch_size}  # fmt: skip
+              "logit_probability": logit_probability, "batch_size": batch_size,
+              "document_start": document_start, "constant_first": constant_first}  # fmt: skip
     graph = _package(lm, enc, nodes, (rows, chosen, logit_rows), targets, probs, params)
+    if isinstance(prompt, str) and not chat:
+        graph.prompt = prompt  # as given; ``tokens`` show the document-start token put before it
     graph.transcoders = transcoders.names()
     times["prune"] = watch.seconds() - sum(times.values())
-    graph.meta.update(_counts(nodes, graph, budget, len(logit_ids), batch_size, skip_first))
+    graph.meta.update(_counts(nodes, graph, budget, len(logit_ids), batch_size, skip_first, constant_first))
     graph.meta["completeness_identity"] = _identity(computer, logit_rows, logit_values, logit_ids)
     if verify:
         graph.meta["self_check"] = self_check(lm, ids, transcoders, graph, verify)
@@ -238,7 +263,13 @@ def _feature_table(nodes: Nodes, selected: torch.Tensor) -> np.ndarray:
 
 
 def _counts(
-    nodes: Nodes, graph: AttributionGraph, budget: int, n_logits: int, batch_size: int, skip_first: bool
+    nodes: Nodes,
+    graph: AttributionGraph,
+    budget: int,
+    n_logits: int,
+    batch_size: int,
+    skip_first: bool,
+    constant_first: bool,
 ) -> dict[str, Any]:
     counts: dict[str, Any] = {
         "active_features": nodes.n_features,
@@ -248,7 +279,12 @@ def _counts(
         "kept_edges": int(graph.edge_mask.sum()),
         "backward_passes": -(-n_logits // batch_size) + -(-budget // batch_size),
     }
-    if skip_first:
+    if constant_first:
+        counts["skipped"] = (
+            "the first position holds a special token, the attention sink: its MLP outputs are part of the "
+            "constant term (no feature or error nodes there)"
+        )
+    elif skip_first:
         counts["skipped"] = "the first position's features (the attention sink) are part of its error node"
     return counts
 

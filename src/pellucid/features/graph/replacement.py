@@ -20,9 +20,14 @@ the logits) is then affine, so:
   the position embeddings of models that have them): the frozen forward with every source
   removed (:meth:`FrozenForward.bias`).
 
-By default the first position's features are not nodes: models use that token as an attention
-sink whose activations dwarf the rest and transcoders are not trained on it, so its whole MLP
-output is its error node (``skip_first=False`` keeps them).
+The first position is the model's attention sink (its activations dwarf the rest) and
+transcoders are not trained on it. When it holds a special token (a raw prompt gets the
+document-start token first, see :func:`pellucid.models.tokens.document_start_id`; a chat
+prompt starts with the template's), nothing there depends on the prompt: causal attention lets
+position 0 see only itself. Its MLP outputs are then part of the constant term, with no feature
+or error nodes (``constant_first``), as circuit-tracer treats its BOS position. Otherwise its
+features are not nodes by default and its whole MLP output is its error node (``skip_first=False``
+keeps them).
 """
 
 from __future__ import annotations
@@ -54,6 +59,7 @@ class Capture:
     error: list[torch.Tensor]
     freezer: Freezer
     transcoders: TranscoderSet
+    constant_first: bool = False  # position 0 is a special token: its MLP outputs are constants, not nodes
 
     @property
     def n_pos(self) -> int:
@@ -69,10 +75,13 @@ def _modules(lm: LM) -> tuple[nn.Module, list[nn.Module]]:
 
 
 @torch.no_grad()
-def capture(lm: LM, ids: torch.Tensor, transcoders: TranscoderSet, skip_first: bool = True) -> Capture:
+def capture(
+    lm: LM, ids: torch.Tensor, transcoders: TranscoderSet, skip_first: bool = True, constant_first: bool = False
+) -> Capture:
     """Run the prompt once and record everything the frozen forward and the nodes need.
 
-    ``skip_first`` leaves the first position without feature nodes (its MLP output is all error).
+    ``skip_first`` leaves the first position without feature nodes (its MLP output is all error);
+    ``constant_first`` leaves it without feature and error nodes (its MLP outputs are constants).
     """
     freezer = Freezer(lm)
     embed_module, mlps = _modules(lm)
@@ -96,11 +105,14 @@ def capture(lm: LM, ids: torch.Tensor, transcoders: TranscoderSet, skip_first: b
     for layer in range(lm.n_layers):
         tc = transcoders[layer]
         zl = tc.encode(seen["in"][layer]).float()
-        if skip_first:
-            zl[0] = 0.0  # the attention sink's features are not nodes: its whole MLP output is error
+        if skip_first or constant_first:
+            zl[0] = 0.0  # the attention sink's features are not nodes
         z.append(zl)
-        error.append(seen["out"][layer] - tc.decode(zl).float())
-    return Capture(ids, logits, seen["embed"], seen["in"], seen["out"], z, error, freezer, transcoders)
+        err = seen["out"][layer] - tc.decode(zl).float()
+        if constant_first:
+            err[0] = 0.0  # nor is its error: the whole output is a constant (see bias())
+        error.append(err)
+    return Capture(ids, logits, seen["embed"], seen["in"], seen["out"], z, error, freezer, transcoders, constant_first)
 
 
 class FrozenForward:
@@ -148,10 +160,12 @@ class FrozenForward:
     def bias(self) -> tuple[list[torch.Tensor], torch.Tensor]:
         """The frozen forward with every source removed (embeddings, features and errors): the constant term.
 
-        Each MLP then writes only its transcoder's decoder bias ``b_dec``, which is not a node.
+        Each MLP then writes only its transcoder's decoder bias ``b_dec``, which is not a node,
+        except at a constant first position, where it writes its whole clean output.
         """
         delta_embed, delta_mlp = self.zeros(1)
         delta_embed -= self.cap.embed
+        first = 1 if self.cap.constant_first else 0
         for layer, out in enumerate(self.cap.mlp_out):
-            delta_mlp[layer] -= out - self.cap.transcoders[layer].b_dec.detach().float()
+            delta_mlp[layer][0, first:] -= out[first:] - self.cap.transcoders[layer].b_dec.detach().float()
         return self.run(delta_embed, delta_mlp)

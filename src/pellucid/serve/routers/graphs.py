@@ -100,7 +100,14 @@ def intervene(body: InterveneRequest, request: Request) -> dict[str, Any]:
     transcoders = graph_views.load_set(lm, folder)
     groups = [(i.nodes, i.scale) for i in body.interventions]
     return graph_interventions.intervene(
-        lm, transcoders, body.prompt, groups, chat=body.chat, graph=graph, top_k=body.top_k
+        lm,
+        transcoders,
+        body.prompt,
+        groups,
+        chat=body.chat,
+        graph=graph,
+        top_k=body.top_k,
+        document_start=body.document_start,
     )
 
 

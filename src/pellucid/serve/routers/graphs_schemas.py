@@ -145,6 +145,9 @@ class InterveneRequest(_Base):
 
     prompt: Text = Field(..., min_length=1, max_length=MAX_PROMPT_CHARS)
     chat: bool = Field(False, description="Apply the chat template (default: raw text).")
+    document_start: bool = Field(
+        True, description="Put the model's document-start token before a raw prompt (as the graph does by default)."
+    )
     transcoders: str = Field(..., min_length=1, max_length=255, description="A served transcoder set.")
     graph: str | None = Field(None, max_length=64, description="The graph job whose prediction to compare with.")
     interventions: list[Intervention] = Field(..., min_length=1, max_length=32)
