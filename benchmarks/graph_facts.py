@@ -7,12 +7,14 @@ it) the graph of that target is computed over a trained transcoder set
 - the target's probability, the **replacement** and **completeness** scores of the whole graph
   and of the pruned one, the self-check (top features ablated in the real model: measured change
   of the target logit vs the graph's prediction) and the time;
-- for the first prompt (``--route``, by default the Eiffel Tower one), the strongest **routes**
+- for the first prompt (the Eiffel Tower one), the strongest **routes**
   through the pruned graph from the subject's tokens to the answer: a route's score is the product
   of its edges' shares of their target's absolute input (the normalised matrix pruning uses), so
   it reads as "this share of the answer's input flows along here". Each feature on a route is
   named by what it does: the corpus tokens it fires on most (one pass over ``--name-tokens``
-  tokens of the corpus for every named feature at once) and the tokens its decoder promotes.
+  tokens of the corpus for every named feature at once) and the tokens its decoder promotes;
+- the ``--top`` most influential features of that graph, and those at the subject's tokens (above
+  layer 0), named the same way, with their direct edge to the answer.
 
     python benchmarks/graph_facts.py --transcoders tc/ --corpus corpus.txt [--json facts.json]
 """
@@ -124,13 +126,38 @@ def name_features(
     }  # fmt: skip
 
 
-def describe_routes(lm: LM, transcoders: TranscoderSet, graph: AttributionGraph, args: argparse.Namespace) -> list:
-    first = 2 if graph.params.get("constant_first") else 1  # after the document start and "The"
-    subject = range(first, graph.tokens.index(" is") if " is" in graph.tokens else graph.n_pos)
-    found = routes(graph, subject)
+def subject_positions(graph: AttributionGraph) -> range:
+    """The subject's tokens: after the document start (when there is one) and "The", before " is"."""
+    first = 2 if graph.params.get("constant_first") else 1
+    return range(first, graph.tokens.index(" is") if " is" in graph.tokens else graph.n_pos)
+
+
+def most_influential(graph: AttributionGraph, top: int, positions: range | None = None) -> list[int]:
+    """The ``top`` kept features of the most influence on the answer (only at ``positions`` when given)."""
+    influence = graph.influence[: graph.n_features] * graph.node_mask[: graph.n_features]
+    order = [int(i) for i in np.argsort(-influence) if influence[i] > 0]
+    if positions is not None:
+        order = [i for i in order if int(graph.features[i, 1]) in positions and int(graph.features[i, 0]) > 0]
+    return order[:top]
+
+
+def describe_routes(lm: LM, transcoders: TranscoderSet, graph: AttributionGraph, args: argparse.Namespace) -> dict:
+    """The strongest routes from the subject to the answer, and the most influential features overall and at
+    the subject's tokens (above layer 0), each named."""
+    found = routes(graph, subject_positions(graph))
     on_routes = {i for _, path in found for i in path if i < graph.n_features}
-    features = {(int(graph.features[i, 0]), int(graph.features[i, 2])) for i in on_routes}
+    top = most_influential(graph, args.top)
+    subject = most_influential(graph, args.top, subject_positions(graph))
+    features = {(int(graph.features[i, 0]), int(graph.features[i, 2])) for i in on_routes | set(top) | set(subject)}
     names = name_features(lm, transcoders, features, args.corpus, args.name_tokens)
+    logit = graph.adjacency.shape[0] - len(graph.targets)
+
+    def named(i: int) -> dict[str, Any]:
+        layer, pos, latent = (int(graph.features[i, k]) for k in (0, 1, 2))
+        return {"layer": layer, "position": pos, "token": graph.tokens[pos], "latent": latent,
+                "influence": round(float(graph.influence[i]), 5),
+                "edge_to_answer": round(float(graph.adjacency[logit, i]), 4), **names[(layer, latent)]}  # fmt: skip
+
     described = []
     for score, path in found:
         steps = []
@@ -140,7 +167,8 @@ def describe_routes(lm: LM, transcoders: TranscoderSet, graph: AttributionGraph,
                 node["name"] = names[(node["layer"], node["latent"])]
             steps.append({k: v for k, v in node.items() if k not in ("cumulative",)})
         described.append({"score": round(score, 5), "steps": steps})
-    return described
+    return {"routes": described, "most_influential": [named(i) for i in top],
+            "at_the_subject": [named(i) for i in subject]}  # fmt: skip
 
 
 def main() -> None:
@@ -151,6 +179,7 @@ def main() -> None:
     parser.add_argument("--corpus", type=Path, required=True, help="Text to name features on (the training corpus).")
     parser.add_argument("--name-tokens", type=int, default=30_000)
     parser.add_argument("--max-feature-nodes", type=int, default=500)
+    parser.add_argument("--top", type=int, default=12, help="Most influential features named (all, at the subject).")
     parser.add_argument("--json", type=Path, default=None)
     args = parser.parse_args()
     lm = LM.load(args.model, Settings.from_env())
@@ -169,7 +198,7 @@ def main() -> None:
             route = describe_routes(lm, transcoders, graph, args)
             print(json.dumps(route, indent=1), flush=True)
     if args.json:
-        args.json.write_text(json.dumps({"facts": rows, "routes": route}, indent=1) + "\n")
+        args.json.write_text(json.dumps({"facts": rows, **(route or {})}, indent=1) + "\n")
 
 
 if __name__ == "__main__":

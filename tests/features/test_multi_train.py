@@ -106,7 +106,8 @@ def test_the_cli_trains_all_layers_and_writes_the_replacement_summary(
 def test_the_cli_reports_tokens_and_figures_when_piped(tmp_path: Path, tiny_dir: Path, corpus: Path) -> None:
     """Training runs for hours under nohup: with stderr piped it still says how far it is."""
     args = ["train", "--transcoder", "--layers", "all", "--latents", "32", "--k", "4", "--data", str(corpus),
-            "--tokens", "256", "--batch-size", "64", "--out", str(tmp_path / "tc"), "--model", str(tiny_dir)]  # fmt: skip
+            "--tokens", "256", "--batch-size", "64", "--out", str(tmp_path / "tc"),
+            "--model", str(tiny_dir)]  # fmt: skip
     result = CliRunner().invoke(app, args, env={"PELLUCID_HOME": str(tmp_path / "home")})
     assert result.exit_code == 0, result.output
     lines = re.findall(r"^training transcoders: (\d+)/256 \(\d+%\) mean FVE (-?[\d.]+)  L0 ([\d.]+) [\d.]+ s$",
