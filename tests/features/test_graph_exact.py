@@ -73,6 +73,17 @@ def _check_every_edge(lm, transcoders, cap, forward, nodes, computer) -> None:
             assert abs(moved - float(rows[b, source])) <= 1e-4 * scale, (target, source, moved, float(rows[b, source]))
 
 
+def _check_identity(transcoders, cap, forward, nodes, computer) -> None:
+    """Each target's incoming edges plus the frozen model's constant term make its value."""
+    targets = _targets(cap, nodes)
+    rows, values = computer.rows(targets)
+    bias_inputs, bias_logits = forward.bias()
+    for b, target in enumerate(targets):
+        constant = _value(target, nodes, transcoders, bias_inputs, bias_logits)
+        total = float(rows[b].double().sum()) + constant
+        assert total == pytest.approx(float(values[b]), abs=1e-5 * float(rows[b].abs().sum()))
+
+
 @pytest.mark.parametrize("family", ["tiny_lm", "tiny_gpt2", "tiny_neox"])
 def test_every_edge_equals_the_effect_of_removing_its_source(family: str, request: pytest.FixtureRequest) -> None:
     _check_every_edge(request.getfixturevalue(family), *_setup(request.getfixturevalue(family)))
@@ -96,13 +107,7 @@ def test_a_constant_first_position_has_no_nodes_and_every_identity_still_holds(
     assert all(int(torch.count_nonzero(e[0])) == 0 for e in cap.error)  # nor error nodes: it is all constant
     assert all(int(torch.count_nonzero(e[1:])) > 0 for e in cap.error)  # the other positions keep theirs
     _check_every_edge(lm, transcoders, cap, forward, nodes, computer)
-    targets = _targets(cap, nodes)
-    rows, values = computer.rows(targets)
-    bias_inputs, bias_logits = forward.bias()
-    for b, target in enumerate(targets):
-        constant = _value(target, nodes, transcoders, bias_inputs, bias_logits)
-        total = float(rows[b].double().sum()) + constant
-        assert total == pytest.approx(float(values[b]), abs=1e-5 * float(rows[b].abs().sum()))
+    _check_identity(transcoders, cap, forward, nodes, computer)
 
 
 def test_raw_prompts_get_the_document_start_token_and_a_constant_first_position(tiny_lm) -> None:
@@ -138,13 +143,7 @@ def test_edges_respect_causality(tiny_lm) -> None:
 def test_incoming_edges_plus_the_constant_term_make_the_target(family: str, request: pytest.FixtureRequest) -> None:
     lm = request.getfixturevalue(family)
     transcoders, cap, forward, nodes, computer = _setup(lm)
-    targets = _targets(cap, nodes)
-    rows, values = computer.rows(targets)
-    bias_inputs, bias_logits = forward.bias()
-    for b, target in enumerate(targets):
-        constant = _value(target, nodes, transcoders, bias_inputs, bias_logits)
-        total = float(rows[b].double().sum()) + constant
-        assert total == pytest.approx(float(values[b]), abs=1e-5 * float(rows[b].abs().sum()))
+    _check_identity(transcoders, cap, forward, nodes, computer)
 
 
 def test_the_frozen_model_is_linear_and_exact_at_the_prompt(tiny_lm) -> None:
