@@ -100,7 +100,7 @@ def name_features(
     layers = sorted({layer for layer, _ in wanted})
     best: dict[tuple[int, int], list[tuple[float, str]]] = {w: [] for w in wanted}
     seen = 0
-    for _, ids, attention, keep in token_batches(lm, iter_texts(corpus), 128, 16, bucket=16):
+    for _, ids, attention, keep in token_batches(lm, iter_texts(corpus), 128, 16, bucket=16, document_start=True):
         if not keep.any():
             continue
         sites = [f"blocks.{layer}.mlp.in" for layer in layers]

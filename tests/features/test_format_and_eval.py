@@ -194,9 +194,10 @@ def test_show_feature_finds_the_strongest_context_and_the_direction_s_tokens(tin
     from pellucid.features.show import show_feature
 
     dictionary = identity_dictionary(tiny_lm)
-    rows = torch.cat(
-        [b[0] for b in ActivationStream(tiny_lm, CORPUS, [SITE], batch_size=16, buffer_tokens=64, cycle=False)]
-    )
+    # a feature's page reads texts as they are encoded, as the token view reads a prompt
+    stream = ActivationStream(tiny_lm, CORPUS, [SITE], batch_size=16, buffer_tokens=64, cycle=False,
+                              document_start=False)  # fmt: skip
+    rows = torch.cat([b[0] for b in stream])
     view = show_feature(tiny_lm, dictionary, 0, CORPUS, top=3)
     assert view.tokens_read == rows.shape[0]
     expected = float(rows[:, 0].max())

@@ -16,8 +16,7 @@ TEXTS = [" ".join(CORPUS[i % len(CORPUS)].split()[: 2 + (7 * i) % 11]) for i in 
 
 def test_packed_forwards_hold_every_text_once_within_their_budget(tiny_lm) -> None:
     context, per_forward = 12, 2
-    start = document_start_id(tiny_lm.tokenizer)
-    lengths = sorted(len(([start] + tiny_lm.tokenizer(t)["input_ids"])[:context]) for t in TEXTS)
+    lengths = sorted(len(tiny_lm.tokenizer(t)["input_ids"][:context]) for t in TEXTS)
     groups = list(token_batches(tiny_lm, iter(TEXTS), context, per_forward, bucket=4))
     assert sum(n for n, *_ in groups) == len(TEXTS)  # each window counted once, with its last group
     seen: list[int] = []
@@ -46,16 +45,18 @@ def test_a_stream_resumed_inside_a_window_continues_with_the_same_batches(tiny_l
 
 
 def test_every_text_is_read_after_the_document_start_token(tiny_lm) -> None:
-    """Each text starts with ``<|endoftext|>`` (the tiny tokenizer adds no BOS), the attention sink,
-    so every token of the text itself is kept: the same positions an attribution graph reads."""
+    """As dictionaries are trained: each text starts with ``<|endoftext|>`` (the tiny tokenizer adds no
+    BOS), the attention sink, so every token of the text itself is kept, the positions a graph reads."""
     start = document_start_id(tiny_lm.tokenizer)
     assert start == tiny_lm.tokenizer.convert_tokens_to_ids("<|endoftext|>") == 0
     context = 12
     expected = sorted(min(len(tiny_lm.tokenizer(t)["input_ids"]), context - 1) for t in TEXTS)
     kept: list[int] = []
-    for _, ids, attention, keep in token_batches(tiny_lm, iter(TEXTS), context, 2, bucket=4):
+    for _, ids, attention, keep in token_batches(tiny_lm, iter(TEXTS), context, 2, bucket=4, document_start=True):
         assert torch.equal(ids[:, 0], torch.full((ids.shape[0],), start))
         assert not bool(keep[:, 0].any())
         assert torch.equal(keep[:, 1:], attention[:, 1:])  # nothing else is dropped but padding
         kept += keep.sum(dim=1).tolist()
     assert sorted(kept) == expected
+    plain = [ids for _, ids, _, _ in token_batches(tiny_lm, iter(TEXTS), context, 2, bucket=4)]
+    assert not any(bool((ids[:, 0] == start).any()) for ids in plain)  # traffic is read as it is encoded

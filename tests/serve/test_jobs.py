@@ -68,6 +68,25 @@ def test_cancel_stops_at_the_next_progress_point():
         registry.cancel(job.id)
 
 
+def test_a_cancel_after_the_last_progress_point_still_ends_the_job_cancelled():
+    """The user asked to stop: a job whose last stretch has no progress point must not then say done."""
+    registry = JobRegistry()
+    asked, release = threading.Event(), threading.Event()
+
+    def work(job: Job) -> str:
+        job.begin_step("only step")
+        asked.set()
+        release.wait(10)  # e.g. the attributions at the end of an audit's last check
+        return "finished"
+
+    job = registry.submit("demo", work, total=1)
+    asked.wait(10)
+    registry.cancel(job.id)
+    release.set()
+    wait_for(lambda: not job.active)
+    assert job.status == "cancelled" and job.result is None
+
+
 def test_jobs_wait_for_the_worker_and_a_queued_job_cancels_before_it_starts():
     registry = JobRegistry(workers=1)
     release = threading.Event()

@@ -60,16 +60,19 @@ def token_batches(
     *,
     bucket: int = 1,
     skip_groups: int = 0,
+    document_start: bool = False,
 ) -> Iterator[Batch]:
     """``(n_texts_read, ids [B, L], attention [B, L], keep [B, L])`` for groups of texts.
 
     Texts are cut to ``context`` tokens and right-padded; ``attention`` marks every token of a
     text, ``keep`` the ones whose activations count: not padding, not special tokens, and not a
-    text's first position. Each text starts with the token the model saw before documents in
-    training (:func:`~pellucid.models.tokens.document_start_id`: the tokenizer's own BOS, or the
-    separator put there here), which decoder models use as an attention sink with activations
-    orders of magnitude larger than the rest; so every token of the text itself is read, as it
-    is read in an attribution graph's prompt.
+    text's first position, which decoder models use as an attention sink with activations orders
+    of magnitude larger than the rest. With ``document_start`` (how dictionaries are trained and
+    evaluated) each text starts with the token the model saw before documents in training
+    (:func:`~pellucid.models.tokens.document_start_id`: the tokenizer's own BOS, or the separator
+    put there here), so that token is the sink and every token of the text itself is read, as in
+    an attribution graph's prompt; without it (how logged traffic is read, like a prompt given to
+    the token view) a text is read as the tokenizer encodes it.
 
     With ``bucket=1`` each group is the next ``texts_per_forward`` texts, in order. With
     ``bucket > 1`` the stream reads ``bucket × texts_per_forward`` texts at a time, sorts them by
@@ -82,7 +85,7 @@ def token_batches(
     tokenizer = lm.tokenizer
     pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
     special = torch.tensor(sorted(set(tokenizer.all_special_ids)), dtype=torch.long)
-    first = document_start_id(tokenizer)
+    first = document_start_id(tokenizer) if document_start else None
     start = [] if first is None else [first]
     while True:
         window = list(islice(texts, texts_per_forward * max(1, bucket)))
@@ -159,6 +162,7 @@ class ActivationStream:
         cycle: bool = True,
         shuffle: bool = True,
         text_field: str | None = None,
+        document_start: bool = True,
     ) -> None:
         if batch_size < 1 or buffer_tokens < 2 * batch_size:
             raise InvalidInputError(
@@ -175,6 +179,7 @@ class ActivationStream:
             text_field,
         )
         self.bucket = bucket
+        self.document_start = document_start  # as dictionaries are trained (see token_batches)
         self.generator = torch.Generator().manual_seed(seed)
         self.epoch, self.cursor, self.tokens_read, self._epoch_start = 0, 0, 0, 0
         self._window_groups = 0  # groups of the current window already read (texts are counted per window)
@@ -194,6 +199,7 @@ class ActivationStream:
             self.texts_per_forward,
             bucket=self.bucket,
             skip_groups=self._window_groups,
+            document_start=self.document_start,
         )
 
     def _read_once(self) -> torch.Tensor | None:

@@ -165,7 +165,9 @@ def evaluate(
     check_compatible(dictionary, lm)
     totals = _Totals(dictionary.d_sae)
     texts = 0
-    batches = token_batches(lm, iter_texts(corpus, text_field), context, texts_per_forward, bucket=16)
+    batches = token_batches(
+        lm, iter_texts(corpus, text_field), context, texts_per_forward, bucket=16, document_start=True
+    )
     for _, ids, attention, keep in batches:
         texts += ids.shape[0]  # texts read (windows are sorted by length, so count the rows, not the windows)
         if keep.any():

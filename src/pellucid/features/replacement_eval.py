@@ -63,7 +63,9 @@ def replacement_agreement(
     if not transcoders:
         raise InvalidInputError("No transcoders given; pass one or more layers' transcoders.")
     totals = {"agree": 0.0, "kl": 0.0, "n": 0, "ce_clean": 0.0, "ce_replaced": 0.0, "ce_n": 0}
-    batches = token_batches(lm, iter_texts(corpus, text_field), context, texts_per_forward, bucket=16)
+    batches = token_batches(
+        lm, iter_texts(corpus, text_field), context, texts_per_forward, bucket=16, document_start=True
+    )
     for _, ids, attention, keep in batches:
         if not keep.any():
             continue

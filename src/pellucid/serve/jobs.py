@@ -239,6 +239,7 @@ class JobRegistry:
             job.started_at = time.time()
             job.status = "running"
             result = work(job)
+            job.check_cancelled()  # asked to stop after its last progress point: it still ends cancelled
         except Cancelled as exc:
             job._finish("cancelled", error=str(exc))
         except PellucidError as exc:
