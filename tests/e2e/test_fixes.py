@@ -238,6 +238,7 @@ def test_a_cancelled_audit_says_so_once(page, server):
     page.locator(".audit-check[data-check=bias] summary").click()
     page.locator("#audit-bias-attributions").set_checked(True)
     page.fill("#audit-bias-max_new_tokens", "120")
+    page.check("#audit-check-toxicity")  # a check after it: the audit is still running when Cancel lands
     page.click("#audit-run")
     page.locator("#audit-current:has-text('bias —')").wait_for(timeout=60_000)
     page.click("#audit-progress button:has-text('Cancel')")

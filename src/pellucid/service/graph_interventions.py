@@ -144,6 +144,11 @@ def _parse(groups: Sequence[tuple[Sequence[str], float]]) -> list[Node]:
     return parsed
 
 
+def _node_row(n: Node) -> dict[str, Any]:
+    return {"id": n.id, "layer": n.layer, "latent": n.latent, "position": n.position,
+            "activation": n.activation, "scale": n.scale}  # fmt: skip
+
+
 def intervene(
     lm: LM, transcoders: TranscoderSet, prompt: str, groups: Sequence[tuple[Sequence[str], float]], *,
     chat: bool = False, graph: AttributionGraph | None = None, top_k: int = 5, document_start: bool = True,
@@ -160,7 +165,7 @@ def intervene(
     from pellucid.inspect import _common as c
 
     parsed = _parse(groups)
-    if graph is not None:
+    if graph is not None:  # encoded as the graph was
         document_start = bool(graph.params.get("document_start", document_start))
     enc = encode_prompt(lm, prompt, chat, document_start)
     if graph is not None:
@@ -176,17 +181,7 @@ def intervene(
     clean, changed = _distribution(lm, before, target, top_k), _distribution(lm, after, target, top_k)
     answer: dict[str, Any] = {
         "target": {"token": lm.decode_tokens([target])[0], "id": target},
-        "nodes": [
-            {
-                "id": n.id,
-                "layer": n.layer,
-                "latent": n.latent,
-                "position": n.position,
-                "activation": n.activation,
-                "scale": n.scale,
-            }
-            for n in nodes
-        ],  # fmt: skip
+        "nodes": [_node_row(n) for n in nodes],
         "before": clean,
         "after": changed,
         "measured": changed["target_value"] - clean["target_value"],

@@ -14,7 +14,9 @@ import { reportView, statusBadge } from "./report";
 const POLL_MS = 400;
 const ACTIVE = new Set(["queued", "running"]);
 
-function progressView(job: AuditJob, cancel: () => void): HTMLElement {
+/** The live progress card; ``cancelButton`` is one element for the whole run, moved into each new
+ * card, so a click that spans a poll's re-render still lands on it. */
+function progressView(job: AuditJob, cancelButton: HTMLButtonElement): HTMLElement {
   const p = job.progress;
   const where = p.current ? `${p.current}${p.current_total ? ` — ${p.current_done} of ${p.current_total}` : ""}` : "";
   const current =
@@ -28,7 +30,7 @@ function progressView(job: AuditJob, cancel: () => void): HTMLElement {
       statusBadge(job.status),
       h("span", { class: "audit-count" }, ` checks done: ${p.done} of ${p.total}`),
       job.seconds === null ? null : h("span", { class: "elapsed" }, ` · ${num(job.seconds, 1)} s`),
-      ACTIVE.has(job.status) && !job.cancel_requested ? button("Cancel", cancel, "secondary small") : null,
+      ACTIVE.has(job.status) && !job.cancel_requested ? cancelButton : null,
       job.cancel_requested && ACTIVE.has(job.status) ? h("span", { class: "muted" }, " cancelling…") : null,
     ),
     h("progress", { id: "audit-bar", max: 1, value: p.fraction, "aria-label": "Audit progress" }),
@@ -65,6 +67,10 @@ export function auditTab(ctx: AppContext): HTMLElement {
     const me = ++following;
     setChildren(result);
     setChildren(status);
+    const cancelButton = button("Cancel", () => {
+      cancelButton.disabled = true;
+      void cancel(id);
+    }, "secondary small");
     for (;;) {
       let job: AuditJob;
       try {
@@ -74,7 +80,7 @@ export function auditTab(ctx: AppContext): HTMLElement {
         return;
       }
       if (me !== following) return;
-      setChildren(live, progressView(job, () => void cancel(id)));
+      setChildren(live, progressView(job, cancelButton));
       if (!ACTIVE.has(job.status)) {
         if (job.status === "done") setChildren(result, reportView(job));
         else if (job.status === "failed") setChildren(status, errorBox(job.error ?? "The audit failed."));

@@ -188,8 +188,7 @@ def attribution_graph(
 ) -> AttributionGraph:
     """The attribution graph of ``prompt``'s next token over ``transcoders`` (see the module docstring)."""
     _check_options(max_feature_nodes, batch_size, verify, node_threshold, edge_threshold)
-    if not isinstance(transcoders, TranscoderSet):
-        transcoders = load_transcoders(transcoders, lm)
+    transcoders = transcoders if isinstance(transcoders, TranscoderSet) else load_transcoders(transcoders, lm)
     enc = check_prompt(lm, prompt, chat, max_tokens, document_start)
     watch, times = c.Stopwatch(), {}
     ids = torch.tensor([list(enc.ids)], dtype=torch.long, device=lm.device)
@@ -204,24 +203,26 @@ def attribution_graph(
     budget = min(max_feature_nodes, nodes.n_features)
     rows, chosen = _feature_rows(computer, logit_rows, probs, budget, batch_size, progress)
     times["feature_rows"] = watch.seconds() - sum(times.values())
-    targets = [{"token": lm.decode_tokens([t])[0], "id": int(t), "probability": float(p), "value": float(v)}
-               for t, p, v in zip(logit_ids, probs, logit_values)]  # fmt: skip
+    targets = _target_table(lm, logit_ids, probs, logit_values)
     params = {"node_threshold": node_threshold, "edge_threshold": edge_threshold, "target": target,
               "max_feature_nodes": max_feature_nodes, "max_logits": max_logits,
               "logit_probability": logit_probability, "batch_size": batch_size,
               "document_start": document_start, "constant_first": constant_first}  # fmt: skip
-    graph = _package(lm, enc, nodes, (rows, chosen, logit_rows), targets, probs, params)
-    if isinstance(prompt, str) and not chat:
-        graph.prompt = prompt  # as given; ``tokens`` show the document-start token put before it
+    shown = prompt if isinstance(prompt, str) and not chat else enc.text  # tokens show any document start
+    graph = _package(lm, enc, nodes, (rows, chosen, logit_rows), targets, probs, params, shown)
     graph.transcoders = transcoders.names()
     times["prune"] = watch.seconds() - sum(times.values())
     graph.meta.update(_counts(nodes, graph, budget, len(logit_ids), batch_size, skip_first, constant_first))
     graph.meta["completeness_identity"] = _identity(computer, logit_rows, logit_values, logit_ids)
-    if verify:
-        graph.meta["self_check"] = self_check(lm, ids, transcoders, graph, verify)
-    times["checks"] = watch.seconds() - sum(times.values())
-    graph.meta["seconds"] = {k: round(v, 3) for k, v in times.items()} | {"total": round(watch.seconds(), 3)}
+    graph.meta.update({"self_check": self_check(lm, ids, transcoders, graph, verify)} if verify else {})
+    graph.meta["seconds"] = _phase_seconds(times, watch)
     return graph
+
+
+def _phase_seconds(times: dict[str, float], watch: c.Stopwatch) -> dict[str, float]:
+    """Each phase's seconds (the checks: what the others leave of the total) and the total."""
+    times["checks"] = watch.seconds() - sum(times.values())
+    return {k: round(v, 3) for k, v in times.items()} | {"total": round(watch.seconds(), 3)}
 
 
 def _check_options(max_feature_nodes: int, batch_size: int, verify: int, node: float, edge: float) -> None:
@@ -236,7 +237,7 @@ def _check_options(max_feature_nodes: int, batch_size: int, verify: int, node: f
 
 def _package(
     lm: LM, enc: Any, nodes: Nodes, computed: tuple[torch.Tensor, torch.Tensor, torch.Tensor],
-    targets: list[dict[str, Any]], probs: torch.Tensor, params: dict[str, Any],
+    targets: list[dict[str, Any]], probs: torch.Tensor, params: dict[str, Any], prompt: str,
 ) -> AttributionGraph:  # fmt: skip
     """The square matrix of the computed rows, pruned and scored, as an :class:`AttributionGraph`."""
     rows, chosen, logit_rows = computed
@@ -246,7 +247,7 @@ def _package(
     replacement, completeness = pr.scores(adjacency, layout, probs)
     pruned_replacement, pruned_completeness = pr.scores(adjacency * pruned.edge_mask, layout, probs)
     return AttributionGraph(
-        model=lm.name, prompt=enc.text, tokens=list(enc.tokens), token_ids=list(enc.ids), n_layers=lm.n_layers,
+        model=lm.name, prompt=prompt, tokens=list(enc.tokens), token_ids=list(enc.ids), n_layers=lm.n_layers,
         features=_feature_table(nodes, selected), adjacency=adjacency.numpy(), targets=targets,
         node_mask=pruned.node_mask.numpy(), edge_mask=pruned.edge_mask.numpy(), influence=pruned.influence.numpy(),
         cumulative=pruned.cumulative.numpy(),
@@ -254,6 +255,11 @@ def _package(
                 "pruned_replacement": pruned_replacement, "pruned_completeness": pruned_completeness},
         params=params,
     )  # fmt: skip
+
+
+def _target_table(lm: LM, ids: list[int], probs: torch.Tensor, values: torch.Tensor) -> list[dict[str, Any]]:
+    return [{"token": lm.decode_tokens([t])[0], "id": int(t), "probability": float(p), "value": float(v)}
+            for t, p, v in zip(ids, probs, values)]  # fmt: skip
 
 
 def _feature_table(nodes: Nodes, selected: torch.Tensor) -> np.ndarray:
