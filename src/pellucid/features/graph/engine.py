@@ -140,7 +140,7 @@ def encode_prompt(lm: LM, prompt: Prompt, chat: bool, document_start: bool = Tru
     so its first position is the constant attention sink and every token of the prompt is read."""
     enc = c.encode(lm, prompt, chat)
     first = document_start_id(lm.tokenizer) if document_start and not chat and isinstance(prompt, str) else None
-    if first is None or not enc.ids or enc.ids[0] in set(lm.tokenizer.all_special_ids):
+    if first is None or starts_constant(lm, list(enc.ids)):
         return enc
     return c.encode(lm, lm.tokenizer.convert_ids_to_tokens(first) + prompt, chat)
 
