@@ -11,10 +11,12 @@ from pellucid.features.dictionary import DictionaryConfig, SparseDictionary
 from pellucid.features.graph.transcoders import TranscoderSet
 
 
-def random_transcoder(lm, layer: int, seed: int, d_sae: int = 48, k: int = 4, model: str | None = None):
+def random_transcoder(
+    lm, layer: int, seed: int, d_sae: int = 48, k: int = 4, model: str | None = None, skip: bool = False
+):
     config = DictionaryConfig(
         "topk", lm.d_model, d_sae, k, f"blocks.{layer}.mlp.in", model or lm.name, lm.version,
-        site_out=f"blocks.{layer}.mlp.out", d_out=lm.d_model,
+        site_out=f"blocks.{layer}.mlp.out", d_out=lm.d_model, skip=skip,
     )  # fmt: skip
     transcoder = SparseDictionary(config)
     g = torch.Generator().manual_seed(seed + layer)
@@ -22,6 +24,8 @@ def random_transcoder(lm, layer: int, seed: int, d_sae: int = 48, k: int = 4, mo
         for p in transcoder.parameters():
             p.copy_(torch.randn(p.shape, generator=g) * 0.3)
         transcoder.threshold.zero_()
+        if transcoder.W_skip is not None:
+            transcoder.W_skip.div_(lm.d_model**0.5)  # a skip map of about unit gain
     return transcoder
 
 
@@ -41,14 +45,14 @@ class TranscoderMLP(nn.Module):
         return self.down_proj(self.transcoder(x))
 
 
-def exact_model(folder: Path, home: Path, seed: int = 0):
+def exact_model(folder: Path, home: Path, seed: int = 0, **options):
     """A fresh tiny Llama whose every MLP is replaced by a transcoder, and those transcoders."""
     from pellucid.models import LM
     from pellucid.settings import Settings
     from tests.support.tiny import save_tiny
 
     lm = LM.load(str(save_tiny(folder, "llama", chat=False)), Settings(home=home))
-    transcoders = random_transcoders(lm, seed)
+    transcoders = random_transcoders(lm, seed, **options)
     for layer, block in enumerate(lm.model.model.layers):
         block.mlp = TranscoderMLP(transcoders[layer])
     return lm, transcoders

@@ -75,6 +75,31 @@ def test_a_transcoder_round_trips_with_both_sites(tiny_lm, tmp_path: Path) -> No
     assert torch.equal(loaded.W_dec, original.W_dec)
 
 
+@pytest.mark.parametrize(
+    ("architecture", "name"), [("topk", "topk_skip_transcoder"), ("jumprelu", "jumprelu_skip_transcoder")]
+)
+def test_a_skip_transcoder_round_trips_with_its_skip_term(
+    tiny_lm, tmp_path: Path, architecture: str, name: str
+) -> None:
+    original = random_dictionary(
+        tiny_lm, "blocks.0.mlp.in", architecture, site_out="blocks.0.mlp.out", d_out=32, skip=True
+    )
+    assert original.W_skip is not None and original.W_skip.shape == (32, 32)
+    saelens_format.save(original, tmp_path)
+    assert json.loads((tmp_path / "cfg.json").read_text())["architecture"] == name
+    loaded = saelens_format.load(tmp_path, tiny_lm)
+    assert loaded.config.skip and loaded.W_skip is not None and torch.equal(loaded.W_skip, original.W_skip)
+    x = torch.randn(8, 32)
+    with torch.no_grad():
+        # the forward adds the skip term to the decoded code
+        assert torch.equal(loaded(x), loaded.decode(loaded.encode(x)) + x @ original.W_skip.T)
+
+
+def test_skip_is_for_transcoders_only(tiny_lm) -> None:
+    with pytest.raises(InvalidInputError, match="skip=True"):
+        DictionaryConfig("topk", 32, 64, 4, SITE, skip=True)
+
+
 def test_a_folder_written_elsewhere_maps_its_hook_names(tiny_lm, tmp_path: Path) -> None:
     """An older SAELens config (hook_point, activation_fn_kwargs.k, model_name at the top) is read."""
     saelens_format.save(random_dictionary(tiny_lm), tmp_path)

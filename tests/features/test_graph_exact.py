@@ -21,8 +21,8 @@ from tests.features.graph_support import exact_model, random_transcoders
 IDS = [[5, 17, 33, 80, 120, 7, 9, 44]]
 
 
-def _setup(lm):
-    transcoders = random_transcoders(lm, seed=3)
+def _setup(lm, skip: bool = False):
+    transcoders = random_transcoders(lm, seed=3, skip=skip)
     cap = capture(lm, torch.tensor(IDS), transcoders)
     forward = FrozenForward(lm, cap)
     nodes = Nodes.of(cap)
@@ -87,6 +87,47 @@ def _check_identity(transcoders, cap, forward, nodes, computer) -> None:
 @pytest.mark.parametrize("family", ["tiny_lm", "tiny_gpt2", "tiny_neox"])
 def test_every_edge_equals_the_effect_of_removing_its_source(family: str, request: pytest.FixtureRequest) -> None:
     _check_every_edge(request.getfixturevalue(family), *_setup(request.getfixturevalue(family)))
+
+
+@pytest.mark.parametrize("family", ["tiny_lm", "tiny_gpt2", "tiny_neox"])
+def test_skip_transcoders_keep_every_edge_and_the_identity(family: str, request: pytest.FixtureRequest) -> None:
+    lm = request.getfixturevalue(family)
+    transcoders, cap, forward, nodes, computer = _setup(lm, skip=True)
+    _check_every_edge(lm, transcoders, cap, forward, nodes, computer)
+    _check_identity(transcoders, cap, forward, nodes, computer)
+
+
+def test_a_skip_term_is_a_linear_path_of_the_frozen_model(tmp_path: Path) -> None:
+    """MLPs that are only their skip term make the frozen *real* model linear; the replacement must equal it.
+
+    Every decoder row is zero, so each MLP computes ``b_dec + x @ W_skip.T`` exactly. With attention
+    patterns and norms frozen the real model is then affine in its embeddings, and the replacement
+    model must move exactly as it does under any perturbation: a skip term held constant would not.
+    """
+    from pellucid.models.freezing import Freezer
+
+    lm, transcoders = exact_model(tmp_path / "model", tmp_path / "home", skip=True)
+    with torch.no_grad():
+        for layer in transcoders.layers:
+            transcoders[layer].W_dec.zero_()
+    ids = torch.tensor(IDS)
+    cap = capture(lm, ids, transcoders)
+    forward = FrozenForward(lm, cap)
+    delta_embed, delta_mlp = forward.zeros(1)
+    delta_embed += torch.randn(delta_embed.shape, generator=torch.Generator().manual_seed(0))
+    with torch.no_grad():
+        _, replaced = forward.run(delta_embed, delta_mlp)
+        _, clean = forward.run(*forward.zeros(1))
+        freezer = Freezer(lm)
+        with lm.replace_outputs(freezer.capture()):
+            lm.forward(ids)
+        embed = lm.site("embed").module
+        moved = [*freezer.frozen(1), (embed, lambda _m, _x, y: (cap.embed + delta_embed).to(y.dtype))]
+        with lm.replace_outputs(moved):
+            real = lm.forward(ids, logits_to_keep=1).logits[:, -1].float()
+    change = float((real - clean).abs().max())
+    assert change > 1e-3 * float(clean.abs().max())  # the perturbation moves the logits
+    assert float((replaced - real).abs().max()) <= 1e-4 * change
 
 
 #: the prompt after the document-start token (``<|endoftext|>``, id 0 in the tiny tokenizers)
@@ -168,6 +209,14 @@ def test_perfect_transcoders_give_complete_graphs(tmp_path: Path) -> None:
     assert abs(errors).max() <= 1e-6 * abs(graph.adjacency).max()
     assert graph.scores["completeness"] == pytest.approx(1.0, abs=1e-5)
     assert graph.scores["replacement"] == pytest.approx(1.0, abs=1e-5)
+    assert graph.meta["completeness_identity"]["max_relative_residual"] < 1e-5
+
+
+def test_perfect_skip_transcoders_give_complete_graphs(tmp_path: Path) -> None:
+    lm, transcoders = exact_model(tmp_path / "model", tmp_path / "home", skip=True)
+    graph = attribution_graph(lm, "a b c d e f", transcoders, max_feature_nodes=1000, verify=0)
+    assert graph.meta["skip_transcoders"] == transcoders.layers
+    assert graph.scores["completeness"] == pytest.approx(1.0, abs=1e-5)
     assert graph.meta["completeness_identity"]["max_relative_residual"] < 1e-5
 
 

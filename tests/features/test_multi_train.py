@@ -105,7 +105,7 @@ def test_the_cli_trains_all_layers_and_writes_the_replacement_summary(
 
 def test_the_cli_reports_tokens_and_figures_when_piped(tmp_path: Path, tiny_dir: Path, corpus: Path) -> None:
     """Training runs for hours under nohup: with stderr piped it still says how far it is."""
-    args = ["train", "--transcoder", "--layers", "all", "--latents", "32", "--k", "4", "--data", str(corpus),
+    args = ["train", "--transcoder", "--skip", "--layers", "all", "--latents", "32", "--k", "4", "--data", str(corpus),
             "--tokens", "256", "--batch-size", "64", "--out", str(tmp_path / "tc"),
             "--model", str(tiny_dir)]  # fmt: skip
     result = CliRunner().invoke(app, args, env={"PELLUCID_HOME": str(tmp_path / "home")})
@@ -115,6 +115,9 @@ def test_the_cli_reports_tokens_and_figures_when_piped(tmp_path: Path, tiny_dir:
     assert lines and lines[-1][0] == "256"  # the last line: every token trained
     assert [int(done) for done, _, _ in lines] == sorted(int(done) for done, _, _ in lines)
     assert all(float(l0) <= 4 for _, _, l0 in lines)  # k = 4 active latents per token at most
+    for layer in range(3):  # --skip: skip transcoders, which the graph's loader reads
+        cfg = json.loads((tmp_path / "tc" / f"layer_{layer}" / "cfg.json").read_text())
+        assert cfg["architecture"] == "topk_skip_transcoder"
 
 
 @pytest.mark.parametrize(
@@ -123,6 +126,7 @@ def test_the_cli_reports_tokens_and_figures_when_piped(tmp_path: Path, tiny_dir:
         (["--layers", "all"], "--transcoder"),
         (["--transcoder", "--layer", "1", "--layers", "all"], "without --site or --layer"),
         (["--transcoder", "--layers", "a-b"], "not a number"),
+        (["--skip", "--site", "blocks.1.resid_post"], "--skip adds a linear skip term to a transcoder"),
     ],
 )
 def test_bad_layer_options_fail_before_the_model_loads(

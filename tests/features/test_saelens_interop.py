@@ -46,6 +46,16 @@ def test_saelens_loads_a_pellucid_jumprelu_transcoder(tiny_lm, tmp_path: Path) -
         _close(theirs.decode(theirs.encode(x)), ours(x))
 
 
+def test_saelens_loads_a_pellucid_jumprelu_skip_transcoder(tiny_lm, tmp_path: Path) -> None:
+    ours = random_dictionary(tiny_lm, "blocks.0.mlp.in", "jumprelu", site_out="blocks.0.mlp.out", d_out=32, skip=True)
+    saelens_format.save(ours, tmp_path)
+    theirs = sae_lens.SAE.load_from_disk(str(tmp_path))
+    assert type(theirs).__name__ == "JumpReLUSkipTranscoder"
+    x = torch.randn(16, 32)
+    with torch.no_grad():
+        _close(theirs(x), ours(x))  # SAELens' forward adds x @ W_skip.T as ours does
+
+
 @pytest.mark.parametrize("architecture", ["topk", "jumprelu"])
 def test_pellucid_loads_what_saelens_writes(tiny_lm, tmp_path: Path, architecture: str) -> None:
     from sae_lens.saes.sae import SAEMetadata

@@ -9,6 +9,7 @@ import pytest
 import torch
 
 from pellucid.errors import InvalidInputError
+from pellucid.features import objective as obj
 from pellucid.features.dictionary import DictionaryConfig
 from pellucid.features.train import TensorSource, TrainConfig, fit, write_summary
 
@@ -55,6 +56,45 @@ def test_a_transcoder_learns_a_map_between_two_sites() -> None:
     result = fit(TensorSource(x, y, batch_size=256), config, TrainConfig(tokens=80_000, batch_size=256, lr=3e-3))
     assert result.dictionary.W_dec.shape == (48, 16)
     assert result.history[-1]["fve"] > 0.7
+
+
+def test_a_skip_transcoder_reconstructs_far_better_at_the_same_width() -> None:
+    """On a linear plus a sparse map the skip term takes the linear part and leaves the latents the sparse one."""
+    x, _ = sparse_mixture(8_000)
+    g = torch.Generator().manual_seed(1)
+    y = x @ torch.randn(24, 16, generator=g) / 24**0.5 + 2.0 * torch.relu(x @ torch.randn(24, 16, generator=g) - 1.0)
+    fve = {}
+    for skip in (True, False):
+        config = DictionaryConfig(
+            "topk", 24, 48, 4, "blocks.0.mlp.in", site_out="blocks.0.mlp.out", d_out=16, skip=skip
+        )
+        dictionary = fit(
+            TensorSource(x, y, batch_size=256), config, TrainConfig(tokens=80_000, batch_size=256, lr=3e-3)
+        ).dictionary
+        assert (dictionary.W_skip is not None) == skip
+        with torch.no_grad():
+            fve[skip] = float(1 - (dictionary(x) - y).pow(2).sum() / (y - y.mean(0)).pow(2).sum())
+    assert fve[True] > 0.9 and fve[True] > fve[False] + 0.05, fve
+
+
+def test_the_exported_skip_transcoder_computes_what_was_trained() -> None:
+    """Export folds the training scales into ``W_enc``, ``W_dec``, ``b_dec`` and ``W_skip``: the raw-unit
+    dictionary's output is the normalised-space reconstruction divided by the output scale."""
+    x, _ = sparse_mixture(512)
+    y = 7.0 * x[:, :16] + 3.0
+    config = DictionaryConfig("topk", 24, 48, 4, "blocks.0.mlp.in", site_out="blocks.0.mlp.out", d_out=16, skip=True)
+    state = obj.TrainState(config, x, y, seed=0)
+    g = torch.Generator().manual_seed(2)
+    with torch.no_grad():
+        for p in (state.enc, state.b_enc, state.dec, state.b_dec, state.skip):
+            p.add_(torch.randn(p.shape, generator=g) * 0.1)
+        xc, _ = state.inputs(x, y)
+        pre = xc @ state.enc.T + state.b_enc
+        values, idx = pre.topk(4, dim=-1)
+        z = torch.zeros_like(pre).scatter_(-1, idx, values.relu())
+        expected = (z @ state.dec + state.b_dec + xc @ state.skip.T) / state.scale_out
+        got = state.export(config)(x)
+    assert float((got - expected).abs().max()) <= 1e-5 * float(expected.abs().max())
 
 
 def test_resuming_from_a_checkpoint_ends_where_an_uninterrupted_run_ends(tmp_path: Path) -> None:

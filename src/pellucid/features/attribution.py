@@ -17,7 +17,9 @@ dictionary does not reconstruct) and the decoder bias. ``meta["completeness_resi
 how far the computed sum is from ``y · g`` relative to its size (fp32 rounding only).
 
 For an autoencoder ``x`` and ``y`` are the same activation; a transcoder reads its input site
-(``blocks.L.mlp.in``) and writes its output site (``blocks.L.mlp.out``).
+(``blocks.L.mlp.in``) and writes its output site (``blocks.L.mlp.out``). A skip transcoder's
+linear term ``x @ W_skip.T`` is part of ``y'`` too and, belonging to no latent, is reported with
+the bias.
 
 Attribution is a first-order prediction: removing latent ``i`` should change ``F`` by about
 ``-attribution_i``. :func:`attribute_features` checks that claim on the real model — it
@@ -111,6 +113,7 @@ class _Splice:
         self.z: torch.Tensor | None = None
         self.out: torch.Tensor | None = None
         self.error: torch.Tensor | None = None
+        self.skip: torch.Tensor | None = None
         self.original: torch.Tensor | None = None
 
     def read(self, value: torch.Tensor, _site: str) -> None:
@@ -121,7 +124,8 @@ class _Splice:
         source = value.detach() if self.source is None or not d.config.is_transcoder else self.source
         x = source[0, : self.positions].float()
         self.z = d.encode(x).detach().requires_grad_(True)
-        recon = d.decode(self.z)
+        self.skip = d.skip_out(x).detach()  # a skip transcoder's linear term: reported with the bias
+        recon = d.decode(self.z) + self.skip
         self.original = value[0, : self.positions].detach()
         self.error = self.original.float() - recon.detach()
         head = (recon + self.error).to(value.dtype).unsqueeze(0)
@@ -227,6 +231,8 @@ def _collect(
     per_latent = z * (g @ dictionary.W_dec.detach().double().T)  # [n, d_sae]: z_i (W_dec[i] · g)
     error = (splice.error.double() * g).sum(-1)
     bias = g @ dictionary.b_dec.detach().double()
+    if splice.skip is not None and dictionary.config.skip:
+        bias = bias + (splice.skip.double() * g).sum(-1)  # the skip term, like b_dec, belongs to no latent
     total = float((splice.original.double() * g).sum())
     tokens = list(enc.tokens)
     active = torch.nonzero(z > 0, as_tuple=False).tolist()

@@ -21,6 +21,11 @@ input (``blocks.L.mlp.in``) and reconstructs the MLP's output (``blocks.L.mlp.ou
 latents replace the MLP by a sparse, readable one. ``site`` is what it reads, ``site_out`` what it
 writes (``None`` for an autoencoder, whose output replaces its input).
 
+A *skip transcoder* (``skip=True``; Paulo et al. 2025, SAELens' ``SkipTranscoder``) adds a linear
+term read straight from the input, ``x @ W_skip.T``: the part of the MLP that is linear needs no
+latents, so the same width leaves far less error. The term is not a feature: in an attribution
+graph it is a linear path, like the residual stream (:mod:`pellucid.features.graph.replacement`).
+
 Weights follow SAELens' names and shapes (``W_enc [d_in, d_sae]``, ``W_dec [d_sae, d_out]``) so a
 folder saved by :mod:`pellucid.features.saelens_format` loads there unchanged. The metadata
 (:class:`DictionaryConfig`) names the model (and its fingerprint) and the site, so a dictionary is
@@ -59,6 +64,7 @@ class DictionaryConfig:
     site_out: str | None = None
     d_out: int | None = None
     extra: dict[str, Any] = field(default_factory=dict)
+    skip: bool = False
 
     def __post_init__(self) -> None:
         if self.architecture not in ARCHITECTURES:
@@ -70,6 +76,11 @@ class DictionaryConfig:
         if self.k > self.d_sae:
             raise InvalidInputError(
                 f"k={self.k} is more than the {self.d_sae} latents; choose k ≤ latents (typically 16-64)."
+            )
+        if self.skip and self.site_out is None:
+            raise InvalidInputError(
+                "skip=True adds a linear skip term to a transcoder; a sparse autoencoder has none "
+                "(train a transcoder, or leave skip off)."
             )
 
     @property
@@ -102,6 +113,7 @@ class SparseDictionary(nn.Module):
     W_dec: nn.Parameter
     b_dec: nn.Parameter
     threshold: nn.Parameter
+    W_skip: nn.Parameter | None
 
     def __init__(self, config: DictionaryConfig, dtype: torch.dtype = torch.float32) -> None:
         super().__init__()
@@ -112,6 +124,8 @@ class SparseDictionary(nn.Module):
         self.W_dec = nn.Parameter(torch.zeros(d_sae, d_out, dtype=dtype))
         self.b_dec = nn.Parameter(torch.zeros(d_out, dtype=dtype))
         self.threshold = nn.Parameter(torch.zeros(d_sae, dtype=dtype), requires_grad=False)
+        # SAELens' shape: [d_out, d_in], applied as x @ W_skip.T
+        self.W_skip = nn.Parameter(torch.zeros(d_out, d_in, dtype=dtype)) if config.skip else None
 
     # -- the three maps ------------------------------------------------------------------
     def pre_activations(self, x: torch.Tensor) -> torch.Tensor:
@@ -145,9 +159,16 @@ class SparseDictionary(nn.Module):
         self._check_width(z, self.config.d_sae, "latent vector")
         return z.to(self.W_dec.dtype) @ self.W_dec + self.b_dec
 
+    def skip_out(self, x: torch.Tensor) -> torch.Tensor:
+        """``[..., d_in] -> [..., d_out]``: a skip transcoder's linear term ``x @ W_skip.T`` (zeros without one)."""
+        if self.W_skip is None:
+            return torch.zeros(*x.shape[:-1], self.config.width_out, dtype=self.W_dec.dtype, device=x.device)
+        return x.to(self.W_skip.dtype) @ self.W_skip.T
+
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        """``[..., d_in] -> [..., d_out]``: encode then decode."""
-        return self.decode(self.encode(x))
+        """``[..., d_in] -> [..., d_out]``: encode then decode (plus the skip term of a skip transcoder)."""
+        out = self.decode(self.encode(x))
+        return out + self.skip_out(x) if self.W_skip is not None else out
 
     # -- facts ---------------------------------------------------------------------------
     @property
@@ -174,5 +195,5 @@ class SparseDictionary(nn.Module):
 
     def __repr__(self) -> str:
         c = self.config
-        kind = "transcoder" if c.is_transcoder else "SAE"
+        kind = ("skip transcoder" if c.skip else "transcoder") if c.is_transcoder else "SAE"
         return f"SparseDictionary({kind}, {c.architecture}, {c.d_in}->{c.d_sae}, k={c.k}, site={c.site!r})"

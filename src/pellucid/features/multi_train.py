@@ -133,6 +133,7 @@ def train_transcoders(
     k: int,
     out: str | Path,
     architecture: str = "topk",
+    skip: bool = False,
     config: TrainConfig | None = None,
     resume: bool = False,
     progress: Progress | None = None,
@@ -147,7 +148,7 @@ def train_transcoders(
     configs = {}
     for layer in chosen:
         site, site_out = transcoder_sites(layer)
-        configs[layer] = dictionary_config(lm, site, latents, k, architecture, site_out)
+        configs[layer] = dictionary_config(lm, site, latents, k, architecture, site_out, skip)
     checkpoint = Path(out) / CHECKPOINT_FILE
     if resume and not checkpoint.is_file():
         raise InvalidInputError(f"resume=True but there is no {CHECKPOINT_FILE} in {str(out)!r} to resume from.")

@@ -20,6 +20,10 @@ their mean squared norm equals their width (SAELens' ``expected_average_only_in`
 one learning rate fit every site; :meth:`TrainState.export` folds the scales back into the weights,
 so the saved dictionary reads raw activations. Encoder rows are stored ``[d_sae, d_in]`` (the
 transpose of ``W_enc``) so the decoder-style reads of chosen rows are contiguous.
+
+A skip transcoder's linear term (``skip [d_out, d_in]``, started at the least-squares fit of
+the first batch: :func:`ridge_fit`) is one dense
+``[B, d_in] @ [d_in, d_out]`` product per step, added to every architecture's reconstruction.
 """
 
 from __future__ import annotations
@@ -46,12 +50,27 @@ def geometric_median(points: torch.Tensor, iterations: int = 25) -> torch.Tensor
     return median
 
 
+def ridge_fit(x: torch.Tensor, y: torch.Tensor, ridge: float = 1e-2) -> tuple[torch.Tensor, torch.Tensor]:
+    """``(W [d_out, d_in], b [d_out])`` minimising ``|y - x @ W.T - b|² + ridge·n·|W|²`` over the rows.
+
+    A skip transcoder starts from this least-squares fit of its first batch, so the latents learn
+    what the MLP does beyond its best linear map from the first step on.
+    """
+    x, y = x.double(), y.double()
+    mx, my = x.mean(0), y.mean(0)
+    xc, yc = x - mx, y - my
+    gram = xc.T @ xc + ridge * x.shape[0] * torch.eye(x.shape[1], dtype=x.dtype)
+    weight = torch.linalg.solve(gram, xc.T @ yc).T
+    return weight.float().contiguous(), (my - weight @ mx).float()
+
+
 class TrainState(nn.Module):
     """The parameters being trained, in the normalised space (see the module docstring)."""
 
     scale_in: torch.Tensor
     scale_out: torch.Tensor
     batch_threshold: torch.Tensor
+    skip: nn.Parameter | None
 
     def __init__(self, config: DictionaryConfig, x: torch.Tensor, y: torch.Tensor, seed: int) -> None:
         super().__init__()
@@ -73,6 +92,15 @@ class TrainState(nn.Module):
         self.b_enc = nn.Parameter(torch.zeros(d_sae))
         self.log_threshold = nn.Parameter(torch.full((d_sae,), math.log(BANDWIDTH)))
         self.register_buffer("batch_threshold", torch.tensor(0.0))
+        self.skip = None
+        if config.skip:
+            skip, bias = ridge_fit(x * self.scale_in, y * self.scale_out)
+            self.skip = nn.Parameter(skip)
+            self.b_dec = nn.Parameter(bias)
+
+    def with_skip(self, xc: torch.Tensor, recon: torch.Tensor) -> torch.Tensor:
+        """``recon`` plus the skip term ``xc @ skip.T`` of a skip transcoder (unchanged otherwise)."""
+        return recon if self.skip is None else torch.addmm(recon, xc, self.skip.t())
 
     def inputs(self, x: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Scaled encoder input (minus ``b_dec`` for an autoencoder) and scaled target."""
@@ -99,6 +127,8 @@ class TrainState(nn.Module):
         dictionary.b_enc.copy_(self.b_enc)
         dictionary.W_dec.copy_(self.dec / s_out)
         dictionary.b_dec.copy_(self.b_dec / (s_in if not base.is_transcoder else s_out))
+        if self.skip is not None and dictionary.W_skip is not None:
+            dictionary.W_skip.copy_(self.skip * (s_in / s_out))  # y·s_out ≈ (x·s_in) @ skip.T
         if base.architecture == "jumprelu":
             dictionary.threshold.copy_(self.log_threshold.exp())
         elif base.architecture == "batchtopk":
@@ -169,7 +199,7 @@ def topk_loss(
         pre = torch.addmm(state.b_enc, xc, state.enc.t())
         idx = pre.topk(k, dim=-1, sorted=False).indices
     acts = _gathered_pre(state, xc, pre, idx).relu()
-    recon = F.embedding_bag(idx, state.dec, per_sample_weights=acts, mode="sum") + state.b_dec
+    recon = state.with_skip(xc, F.embedding_bag(idx, state.dec, per_sample_weights=acts, mode="sum") + state.b_dec)
     mse = (recon - y).pow(2).sum(-1).mean()
     fired = idx[acts > 0]
     loss = mse + _aux_loss(state, xc, y - recon.detach(), pre, dead, aux_k, aux_coefficient)
@@ -223,6 +253,7 @@ def batchtopk_loss(
     offsets = torch.zeros(batch, dtype=torch.long)
     offsets[1:] = torch.bincount(rows, minlength=batch).cumsum(0)[:-1]
     recon = F.embedding_bag(cols[order], state.dec, offsets, per_sample_weights=acts[order], mode="sum") + state.b_dec
+    recon = state.with_skip(xc, recon)
     mse = (recon - y).pow(2).sum(-1).mean()
     with torch.no_grad():
         positive = acts[acts > 0]
@@ -275,7 +306,7 @@ def jumprelu_loss(
     pre = torch.addmm(state.b_enc, xc, state.enc.t()).relu()
     threshold = state.log_threshold.exp()
     acts = _JumpReLU.apply(pre, threshold)
-    recon = acts @ state.dec + state.b_dec
+    recon = state.with_skip(xc, acts @ state.dec + state.b_dec)
     mse = (recon - y).pow(2).sum(-1).mean()
     l0 = _Step.apply(pre, threshold).sum(-1).mean()
     fired = (acts > 0).nonzero()[:, 1]

@@ -27,12 +27,18 @@ def transcoder_sites(layer: int) -> tuple[str, str]:
 
 
 def dictionary_config(
-    lm: LM, site: str, latents: int, k: int, architecture: str = "topk", site_out: str | None = None
+    lm: LM,
+    site: str,
+    latents: int,
+    k: int,
+    architecture: str = "topk",
+    site_out: str | None = None,
+    skip: bool = False,
 ) -> DictionaryConfig:
     """The shape of a dictionary for ``site`` of ``lm`` (widths read from the model)."""
     d_in = site_width(lm, site)
     d_out = site_width(lm, site_out) if site_out is not None else None
-    return DictionaryConfig(architecture, d_in, latents, k, site, lm.name, lm.version, site_out, d_out)
+    return DictionaryConfig(architecture, d_in, latents, k, site, lm.name, lm.version, site_out, d_out, skip=skip)
 
 
 def train_dictionary(
@@ -43,6 +49,7 @@ def train_dictionary(
     latents: int,
     k: int,
     architecture: str = "topk",
+    skip: bool = False,
     site_out: str | None = None,
     config: TrainConfig | None = None,
     out: str | Path | None = None,
@@ -58,7 +65,7 @@ def train_dictionary(
     and, every ``config.checkpoint_every`` steps, a checkpoint that ``resume=True`` continues from.
     """
     config = config or TrainConfig()
-    dconfig = dictionary_config(lm, site, latents, k, architecture, site_out)
+    dconfig = dictionary_config(lm, site, latents, k, architecture, site_out, skip)
     check_corpus(corpus, text_field)
     if resume and out is None:
         raise InvalidInputError("resume=True needs the output folder (out=...) that holds the checkpoint.")

@@ -15,6 +15,8 @@ hook name (:func:`site_from_hook`). A BatchTopK dictionary is written as SAELens
 inference: ``jumprelu`` with the learned threshold on every latent. SAELens has no TopK
 transcoder, so a TopK transcoder's architecture is written ``topk_transcoder``, which Pellucid
 reads and SAELens refuses; BatchTopK and JumpReLU transcoders are ``jumprelu_transcoder``.
+Skip transcoders add ``W_skip [d_out, d_in]`` and ``_skip`` to the name: ``jumprelu_skip_transcoder``
+(SAELens' ``JumpReLUSkipTranscoder``) and ``topk_skip_transcoder`` (Pellucid only).
 
 Configurations older than SAELens 6 (``hook_point``, ``model_name`` at the top level,
 ``activation_fn_str``/``activation_fn_kwargs.k`` for TopK) load too.
@@ -86,7 +88,9 @@ def hook_from_site(site: str) -> str:
 
 def _saelens_architecture(config: DictionaryConfig) -> str:
     inference = "topk" if config.architecture == "topk" else "jumprelu"
-    return f"{inference}_transcoder" if config.is_transcoder else inference
+    if not config.is_transcoder:
+        return inference
+    return f"{inference}_skip_transcoder" if config.skip else f"{inference}_transcoder"
 
 
 def save(dictionary: SparseDictionary, folder: str | Path, log_sparsity: torch.Tensor | None = None) -> Path:
@@ -156,10 +160,12 @@ def _config_from_saelens(cfg: dict[str, Any]) -> DictionaryConfig:
     if arch in ("standard", "topk") and cfg.get("activation_fn", cfg.get("activation_fn_str")) == "topk":
         arch = "topk"
     base = arch.removesuffix("_transcoder")
+    skip = arch.endswith("_transcoder") and base.endswith("_skip")
+    base = base.removesuffix("_skip") if skip else base
     if base not in ("topk", "jumprelu"):
         raise InvalidInputError(
             f"SAELens architecture {arch!r} is not supported; Pellucid reads topk, jumprelu (and BatchTopK "
-            "saved as jumprelu) and their transcoders."
+            "saved as jumprelu) and their transcoders and skip transcoders."
         )
     hook = meta.get("hook_name") or cfg.get("hook_name") or cfg.get("hook_point")
     site = meta.get("pellucid_site") or (site_from_hook(str(hook)) if hook else None)
@@ -182,6 +188,7 @@ def _config_from_saelens(cfg: dict[str, Any]) -> DictionaryConfig:
         site_out=str(site_out) if transcoder else None,
         d_out=int(cfg["d_out"]) if transcoder else None,
         extra=dict(meta.get("pellucid_extra") or {}),
+        skip=skip,
     )
 
 

@@ -31,6 +31,13 @@ TRAIN = Spec(
             "Train a transcoder: read the MLP input, predict its output.",
             cli=("--transcoder",),
         ),
+        Param(
+            "skip",
+            "bool",
+            False,
+            "Skip transcoder: add a linear term read straight from the MLP input (with --transcoder).",
+            cli=("--skip",),
+        ),
         Param("layer", "int", None, "Block whose MLP a transcoder replaces (with --transcoder).", min=0),
         Param(
             "layers",

@@ -153,6 +153,8 @@ class _Run:
         params = [self.state.enc, self.state.b_enc, self.state.dec, self.state.b_dec]
         if dconfig.architecture == "jumprelu":
             params.append(self.state.log_threshold)
+        if self.state.skip is not None:
+            params.append(self.state.skip)
         self.optimizer = torch.optim.Adam(params, lr=config.learning_rate(dconfig.d_sae), betas=(0.9, 0.999))
         self.scheduler = torch.optim.lr_scheduler.LambdaLR(self.optimizer, _schedule(config))
         self.step, self.tokens = 0, 0

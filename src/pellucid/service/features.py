@@ -35,6 +35,10 @@ def check_train(data: Corpus, **params: Any) -> dict[str, Any]:
         raise InvalidInputError(
             f"k={resolved['k']} is more than the {resolved['latents']} latents; choose k ≤ latents (typically 16-64)."
         )
+    if resolved["skip"] and not resolved["transcoder"]:
+        raise InvalidInputError(
+            "--skip adds a linear skip term to a transcoder; give --transcoder too (a sparse autoencoder has none)."
+        )
     if resolved["layers"] is not None:
         resolved["layer_list"] = train_layers(
             resolved["transcoder"], resolved["site"], resolved["layer"], resolved["layers"]
@@ -74,6 +78,7 @@ def train(
         latents=p["latents"],
         k=p["k"],
         architecture=p["architecture"],
+        skip=p["skip"],
         site_out=site_out,
         config=config,
         out=out,
@@ -118,7 +123,7 @@ def train_transcoders(
         raise InvalidInputError("train_transcoders needs --transcoder --layers all|L1,L2,...")
     layers = check_layers(lm, p["layer_list"])
     results = run(lm, data, layers, latents=p["latents"], k=p["k"], out=out, architecture=p["architecture"],
-                  config=_train_config(p, True), resume=resume, progress=progress, context=p["context"],
+                  skip=p["skip"], config=_train_config(p, True), resume=resume, progress=progress, context=p["context"],
                   text_field=p["text_field"])  # fmt: skip
     evaluations, replacement = None, None
     if eval_data is not None:

@@ -210,7 +210,7 @@ def attribution_graph(
               "document_start": document_start, "constant_first": constant_first}  # fmt: skip
     shown = prompt if isinstance(prompt, str) and not chat else enc.text  # tokens show any document start
     graph = _package(lm, enc, nodes, (rows, chosen, logit_rows), targets, probs, params, shown)
-    graph.transcoders = transcoders.names()
+    graph.transcoders, graph.meta["skip_transcoders"] = transcoders.names(), transcoders.skip_layers()
     times["prune"] = watch.seconds() - sum(times.values())
     graph.meta.update(_counts(nodes, graph, budget, len(logit_ids), batch_size, skip_first, constant_first))
     graph.meta["completeness_identity"] = _identity(computer, logit_rows, logit_values, logit_ids)

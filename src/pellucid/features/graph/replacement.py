@@ -7,7 +7,9 @@ attention patterns and norm scales are recorded too (:class:`~pellucid.models.fr
 
 The frozen forward (:class:`FrozenForward`) runs the model with those held fixed and each MLP's
 output replaced by a constant, ``mlp_out[L] + Δ[L]``: the clean output written as its sources,
-``Σ_j z_j W_dec[j] + b_dec + e``, plus a perturbation ``Δ``. The token embeddings are
+``Σ_j z_j W_dec[j] + b_dec + e``, plus a perturbation ``Δ``. A skip transcoder's linear term
+``mlp_in @ W_skip.T`` is no source: it stays a function of the (frozen, hence affine) MLP input,
+a linear path like the residual stream, and ``e`` is what the features and that term miss. The token embeddings are
 ``embed + Δ_E`` the same way. Everything between these writes and the reads (the MLP inputs,
 the logits) is then affine, so:
 
@@ -108,7 +110,7 @@ def capture(
         if skip_first or constant_first:
             zl[0] = 0.0  # the attention sink's features are not nodes
         z.append(zl)
-        err = seen["out"][layer] - tc.decode(zl).float()
+        err = seen["out"][layer] - tc.decode(zl).float() - tc.skip_out(seen["in"][layer]).float()
         if constant_first:
             err[0] = 0.0  # nor is its error: the whole output is a constant (see bias())
         error.append(err)
@@ -134,7 +136,7 @@ class FrozenForward:
         def mlp_writer(layer: int) -> Any:
             def write(_m: nn.Module, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
                 inputs[layer] = x
-                return (cap.mlp_out[layer] + delta_mlp[layer]).to(y.dtype)
+                return (cap.mlp_out[layer] + delta_mlp[layer] + self._skip(layer, x)).to(y.dtype)
 
             return write
 
@@ -148,6 +150,19 @@ class FrozenForward:
             logits = self.lm.forward(ids, logits_to_keep=1).logits[:, -1].float()
         return inputs, logits
 
+    def _skip(self, layer: int, x: torch.Tensor) -> torch.Tensor | float:
+        """A skip transcoder's linear term, moved by how far the MLP input ``x`` is from the clean one.
+
+        Zero in the clean pass; not applied at a constant first position, whose output is fixed.
+        """
+        tc = self.cap.transcoders[layer]
+        if tc.W_skip is None:
+            return 0.0
+        moved = tc.skip_out(x.float() - self.cap.mlp_in[layer]).float()
+        if self.cap.constant_first:
+            moved = torch.cat([torch.zeros_like(moved[:, :1]), moved[:, 1:]], dim=1)
+        return moved
+
     def zeros(self, batch: int, requires_grad: bool = False) -> tuple[torch.Tensor, list[torch.Tensor]]:
         """Zero perturbations for ``batch`` copies (leaves that require grad when asked)."""
         shape = (batch, *self.cap.embed.shape)
@@ -160,12 +175,15 @@ class FrozenForward:
     def bias(self) -> tuple[list[torch.Tensor], torch.Tensor]:
         """The frozen forward with every source removed (embeddings, features and errors): the constant term.
 
-        Each MLP then writes only its transcoder's decoder bias ``b_dec``, which is not a node,
-        except at a constant first position, where it writes its whole clean output.
+        Each MLP then writes only its transcoder's decoder bias ``b_dec`` (and a skip transcoder's
+        linear term of its input), which is not a node, except at a constant first position, where it
+        writes its whole clean output.
         """
         delta_embed, delta_mlp = self.zeros(1)
         delta_embed -= self.cap.embed
         first = 1 if self.cap.constant_first else 0
         for layer, out in enumerate(self.cap.mlp_out):
-            delta_mlp[layer][0, first:] -= out[first:] - self.cap.transcoders[layer].b_dec.detach().float()
+            tc = self.cap.transcoders[layer]
+            sources = out - tc.b_dec.detach().float() - tc.skip_out(self.cap.mlp_in[layer]).detach().float()
+            delta_mlp[layer][0, first:] -= sources[first:]
         return self.run(delta_embed, delta_mlp)

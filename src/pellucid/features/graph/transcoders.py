@@ -42,6 +42,10 @@ class TranscoderSet:
         base = Path(self.folder).name or "transcoders"
         return [f"{base}/layer_{layer}" for layer in self.layers]
 
+    def skip_layers(self) -> list[int]:
+        """The layers whose transcoder has a skip term (a linear path of the graph, not a node)."""
+        return [layer for layer in self.layers if self.by_layer[layer].W_skip is not None]
+
 
 def transcoder_layer(dictionary: SparseDictionary | DictionaryConfig, where: str) -> int:
     """The layer whose MLP ``dictionary`` replaces; a dictionary that is not an MLP transcoder is refused."""
