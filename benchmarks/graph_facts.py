@@ -8,7 +8,8 @@ it) the graph of that target is computed over a trained transcoder set
   and of the pruned one, the self-check (top features ablated in the real model: measured change
   of the target logit vs the graph's prediction) and the time;
 - for the first prompt (the Eiffel Tower one), the strongest **routes**
-  through the pruned graph from the subject's tokens to the answer: a route's score is the product
+  through the pruned graph from the subject's tokens to the answer (any, and those through features
+  only, above layer 0 somewhere, no error node): a route's score is the product
   of its edges' shares of their target's absolute input (the normalised matrix pruning uses), so
   it reads as "this share of the answer's input flows along here". Each feature on a route is
   named by what it does: the corpus tokens it fires on most (one pass over ``--name-tokens``
@@ -68,15 +69,22 @@ def fact_row(lm: LM, transcoders: TranscoderSet, prompt: str, target: str, nodes
     return row, graph
 
 
-def routes(graph: AttributionGraph, sources: range, top: int = 5) -> list[tuple[float, list[int]]]:
+def routes(
+    graph: AttributionGraph, sources: range, top: int = 5, features_only: bool = False
+) -> list[tuple[float, list[int]]]:
     """The ``top`` strongest routes (score, node indices from token to logit) through the pruned graph.
 
     Scores multiply each edge's share of its target's absolute input; a best-first search over the
     kept edges, backwards from the logit, finds the strongest routes without listing all of them.
+    ``features_only`` keeps the routes whose every step is a feature (no error node) and that pass
+    a feature above layer 0: the routes a reader can name step by step.
     """
     kept = np.where(graph.edge_mask, np.abs(graph.adjacency), 0.0)
     share = kept / np.maximum(np.abs(graph.adjacency).sum(axis=1, keepdims=True), 1e-30)
     token_nodes = {graph.n_features + graph.n_layers * graph.n_pos + p for p in sources}
+    if features_only:
+        errors = np.arange(graph.n_features, graph.n_features + graph.n_layers * graph.n_pos)
+        share[:, errors] = 0.0
     logit = graph.adjacency.shape[0] - len(graph.targets)
     frontier: list[tuple[float, list[int]]] = [(-1.0, [logit])]
     found: list[tuple[float, list[int]]] = []
@@ -84,7 +92,9 @@ def routes(graph: AttributionGraph, sources: range, top: int = 5) -> list[tuple[
         neg, path = heapq.heappop(frontier)
         head = path[-1]
         if head in token_nodes:
-            found.append((-neg, path[::-1]))
+            deep = any(i < graph.n_features and int(graph.features[i, 0]) > 0 for i in path)
+            if deep or not features_only:
+                found.append((-neg, path[::-1]))
             continue
         for source in np.nonzero(share[head])[0]:
             if int(source) not in path and len(path) < 12:
@@ -145,7 +155,8 @@ def describe_routes(lm: LM, transcoders: TranscoderSet, graph: AttributionGraph,
     """The strongest routes from the subject to the answer, and the most influential features overall and at
     the subject's tokens (above layer 0), each named."""
     found = routes(graph, subject_positions(graph))
-    on_routes = {i for _, path in found for i in path if i < graph.n_features}
+    named_routes = routes(graph, subject_positions(graph), features_only=True)
+    on_routes = {i for _, path in found + named_routes for i in path if i < graph.n_features}
     top = most_influential(graph, args.top)
     subject = most_influential(graph, args.top, subject_positions(graph))
     features = {(int(graph.features[i, 0]), int(graph.features[i, 2])) for i in on_routes | set(top) | set(subject)}
@@ -158,17 +169,20 @@ def describe_routes(lm: LM, transcoders: TranscoderSet, graph: AttributionGraph,
                 "influence": round(float(graph.influence[i]), 5),
                 "edge_to_answer": round(float(graph.adjacency[logit, i]), 4), **names[(layer, latent)]}  # fmt: skip
 
-    described = []
-    for score, path in found:
-        steps = []
-        for i in path:
-            node = graph._node(i)
-            if node["kind"] == "feature":
-                node["name"] = names[(node["layer"], node["latent"])]
-            steps.append({k: v for k, v in node.items() if k not in ("cumulative",)})
-        described.append({"score": round(score, 5), "steps": steps})
-    return {"routes": described, "most_influential": [named(i) for i in top],
-            "at_the_subject": [named(i) for i in subject]}  # fmt: skip
+    def described(chosen: list[tuple[float, list[int]]]) -> list[dict[str, Any]]:
+        out = []
+        for score, path in chosen:
+            steps = []
+            for i in path:
+                node = graph._node(i)
+                if node["kind"] == "feature":
+                    node["name"] = names[(node["layer"], node["latent"])]
+                steps.append({k: v for k, v in node.items() if k not in ("cumulative",)})
+            out.append({"score": round(score, 5), "steps": steps})
+        return out
+
+    return {"routes": described(found), "feature_routes": described(named_routes),
+            "most_influential": [named(i) for i in top], "at_the_subject": [named(i) for i in subject]}  # fmt: skip
 
 
 def main() -> None:
