@@ -106,8 +106,8 @@ def test_the_cli_trains_all_layers_and_writes_the_replacement_summary(
 def test_the_cli_reports_tokens_and_figures_when_piped(tmp_path: Path, tiny_dir: Path, corpus: Path) -> None:
     """Training runs for hours under nohup: with stderr piped it still says how far it is."""
     args = ["train", "--transcoder", "--skip", "--layers", "all", "--latents", "32", "--k", "4", "--data", str(corpus),
-            "--tokens", "256", "--batch-size", "64", "--out", str(tmp_path / "tc"),
-            "--model", str(tiny_dir)]  # fmt: skip
+            "--tokens", "256", "--batch-size", "64", "--out", str(tmp_path / "tc"), "--eval", str(corpus),
+            "--eval-tokens", "64", "--model", str(tiny_dir)]  # fmt: skip
     result = CliRunner().invoke(app, args, env={"PELLUCID_HOME": str(tmp_path / "home")})
     assert result.exit_code == 0, result.output
     lines = re.findall(r"^training transcoders: (\d+)/256 \(\d+%\) mean FVE (-?[\d.]+)  L0 ([\d.]+) [\d.]+ s$",
@@ -115,9 +115,32 @@ def test_the_cli_reports_tokens_and_figures_when_piped(tmp_path: Path, tiny_dir:
     assert lines and lines[-1][0] == "256"  # the last line: every token trained
     assert [int(done) for done, _, _ in lines] == sorted(int(done) for done, _, _ in lines)
     assert all(float(l0) <= 4 for _, _, l0 in lines)  # k = 4 active latents per token at most
+    # the evaluation says how far it is too: three layers, then the replacement model
+    evaluated = re.findall(r"^evaluating transcoders: (\d+)/4 \(\d+%\) [\d.]+ s$", result.output, re.M)
+    assert evaluated and evaluated[-1] == "4", result.output
     for layer in range(3):  # --skip: skip transcoders, which the graph's loader reads
         cfg = json.loads((tmp_path / "tc" / f"layer_{layer}" / "cfg.json").read_text())
         assert cfg["architecture"] == "topk_skip_transcoder"
+
+
+def test_the_training_summary_is_kept_when_the_evaluation_is_interrupted(
+    tiny_lm, tmp_path: Path, corpus: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from pellucid.features import evaluate as evaluation
+    from pellucid.service import features as service
+
+    def interrupted(*_args, **_kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(evaluation, "evaluate", interrupted)
+    out = tmp_path / "tc"
+    with pytest.raises(KeyboardInterrupt):
+        service.train_transcoders(tiny_lm, corpus, out=out, eval_data=corpus, transcoder=True, layers="all",
+                                  latents=32, k=4, tokens=128, batch_size=64)  # fmt: skip
+    summary = json.loads((out / SUMMARY_FILE).read_text())
+    assert sorted(summary["layers"]) == ["0", "1", "2"] and summary["tokens"] == 128
+    assert all(row["evaluation"] is None for row in summary["layers"].values())
+    assert "not measured" in summary["replacement"]["note"]
 
 
 @pytest.mark.parametrize(

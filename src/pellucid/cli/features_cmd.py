@@ -129,8 +129,11 @@ def _train_layers(
             note = f"mean FVE {figures['fve']:.3f}  L0 {figures['l0']:.1f}"
             bar.update("training transcoders", int(fraction * total), total, note)
 
+        def eval_progress(done: int, of: int) -> None:  # each layer, then the replacement model
+            bar.update("evaluating transcoders", done, of)
+
         summary = service.train_transcoders(lm, corpus, out=out, resume=resume, progress=progress,
-                                            eval_data=eval_data, **params)  # fmt: skip
+                                            eval_data=eval_data, eval_progress=eval_progress, **params)  # fmt: skip
     if as_json:
         print_json(summary)
         return

@@ -16,6 +16,8 @@ from pellucid.errors import InvalidInputError
 from pellucid.features.specs import EVALUATE, TRAIN, train_layers, train_sites
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     from pellucid.features.corpus import Corpus
     from pellucid.features.evaluate import EvalReport
     from pellucid.features.train import Progress, TrainResult
@@ -104,19 +106,21 @@ def train_transcoders(
     resume: bool = False,
     progress: Progress | None = None,
     eval_data: str | Path | None = None,
+    eval_progress: Callable[[int, int], None] | None = None,
     **params: Any,
 ) -> dict[str, Any]:
     """One transcoder per layer of ``--layers`` in one pass over ``data``, saved under ``out``.
 
     With ``eval_data`` each layer is evaluated on it and the replacement model (every trained
     layer replaced) is compared with the original; the summary is ``out/pellucid_transcoders.json``.
+    It is written as soon as training ends and again with the evaluations, so an evaluation that
+    is interrupted loses none of the training. ``eval_progress(done, total)`` counts the layers
+    evaluated and then the replacement model.
     """
     import json
 
-    from pellucid.features.evaluate import evaluate as run_eval
-    from pellucid.features.multi_train import check_layers, layer_folder, write_transcoder_summary
+    from pellucid.features.multi_train import check_layers, write_transcoder_summary
     from pellucid.features.multi_train import train_transcoders as run
-    from pellucid.features.replacement_eval import replacement_agreement
 
     p = check_train(data, **params)
     if p["sites"] is not None:
@@ -125,25 +129,36 @@ def train_transcoders(
     results = run(lm, data, layers, latents=p["latents"], k=p["k"], out=out, architecture=p["architecture"],
                   skip=p["skip"], config=_train_config(p, True), resume=resume, progress=progress, context=p["context"],
                   text_field=p["text_field"])  # fmt: skip
-    evaluations, replacement = None, None
+    path = write_transcoder_summary(out, results, None, None)
     if eval_data is not None:
-        evaluations = {
-            layer: run_eval(
-                lm,
-                r.dictionary,
-                eval_data,
-                max_tokens=p["eval_tokens"],
-                context=p["context"],
-                out=layer_folder(out, layer),
-            ).to_dict()
-            for layer, r in results.items()
-        }
-        transcoders = {layer: r.dictionary for layer, r in results.items()}
-        replacement = replacement_agreement(
-            lm, transcoders, eval_data, max_tokens=p["eval_tokens"], context=p["context"]
-        )
-    path = write_transcoder_summary(out, results, evaluations, replacement)
+        evaluations, replacement = _evaluate_transcoders(lm, results, eval_data, out, p, eval_progress)
+        path = write_transcoder_summary(out, results, evaluations, replacement)
     return dict(json.loads(path.read_text(encoding="utf-8")), folder=str(out))
+
+
+def _evaluate_transcoders(
+    lm: LM, results: dict[int, Any], eval_data: str | Path, out: str | Path, p: dict[str, Any],
+    progress: Callable[[int, int], None] | None,
+) -> tuple[dict[int, dict[str, Any]], dict[str, Any]]:  # fmt: skip
+    """Each layer's held-out evaluation (saved in its folder), then the replacement model's agreement."""
+    from pellucid.features.evaluate import evaluate as run_eval
+    from pellucid.features.multi_train import layer_folder
+    from pellucid.features.replacement_eval import replacement_agreement
+
+    total = len(results) + 1
+    evaluations = {}
+    for done, (layer, r) in enumerate(results.items()):
+        if progress is not None:
+            progress(done, total)
+        evaluations[layer] = run_eval(lm, r.dictionary, eval_data, max_tokens=p["eval_tokens"], context=p["context"],
+                                      out=layer_folder(out, layer)).to_dict()  # fmt: skip
+    if progress is not None:
+        progress(total - 1, total)
+    transcoders = {layer: r.dictionary for layer, r in results.items()}
+    replacement = replacement_agreement(lm, transcoders, eval_data, max_tokens=p["eval_tokens"], context=p["context"])
+    if progress is not None:
+        progress(total, total)
+    return evaluations, replacement
 
 
 def evaluate(lm: LM, folder: str | Path, data: str | Path, **params: Any) -> EvalReport:
