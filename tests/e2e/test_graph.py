@@ -63,6 +63,11 @@ def test_build_hover_pin_group_and_intervene(page) -> None:
     assert features.count() >= 2
     scores = page.locator("#graph-scores").inner_text()
     assert "replacement" in scores and "completeness" in scores and "self-check" in scores
+    # a self-check that does not hold is said in words beside the scores, as the result says it
+    job = re.search(r"job=([^&]+)", page.url)
+    assert job is not None
+    check = page.request.get(f"/api/graphs/{job.group(1)}").json()["graph"]["meta"]["self_check"]
+    assert page.locator("#graph-check-warning").count() == (0 if check["holds"] else 1)
     # rows: embeddings at the top, logits at the bottom; columns: the prompt's tokens
     tokens_y = page.locator("#graph-svg .graph-node.token rect").first.get_attribute("y")
     logit_y = page.locator("#graph-svg .graph-node.logit rect").first.get_attribute("y")

@@ -69,8 +69,23 @@ def test_the_graph_reports_scores_checks_and_times(graph: AttributionGraph) -> N
     assert sum(t["probability"] for t in graph.targets) >= 0.95 or len(graph.targets) == 10
     check = graph.meta["self_check"]
     assert check["ablated"] == 5 and np.isfinite(check["measured"]) and np.isfinite(check["predicted"])
+    ratio = check["measured"] / check["predicted"]
+    assert check["holds"] == (0.5 <= ratio <= 2.0) and ("warning" in check) == (not check["holds"])
     assert graph.meta["seconds"]["total"] >= graph.meta["seconds"]["feature_rows"] > 0
     assert (graph.features[:, 1] > 0).all()  # the attention sink's features are part of its error node
+
+
+@pytest.mark.parametrize(
+    ("measured", "predicted", "holds"),
+    [(-1.0, -1.2, True), (-2.0, -1.0, True), (-0.33, -2.59, False), (0.1, -1.0, False), (-1.0, 0.0, False)],
+)
+def test_a_self_check_that_disagrees_says_so(measured: float, predicted: float, holds: bool) -> None:
+    from pellucid.features.graph.validate import _verdict
+
+    verdict = _verdict(measured, predicted)
+    assert verdict["holds"] is holds
+    if not holds:  # the warning names both figures, so the reader sees how far apart they are
+        assert f"{measured:.3g}" in verdict["warning"] and f"{predicted:.3g}" in verdict["warning"]
 
 
 def test_the_json_graph_is_consistent(graph: AttributionGraph) -> None:

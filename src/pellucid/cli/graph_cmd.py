@@ -57,6 +57,8 @@ def _summary(data: dict[str, Any]) -> None:
             f"self-check: ablating {check['ablated']} top features moved the target by {check['measured']:.3g} "
             f"(graph predicted {check['predicted']:.3g}, direct edges {check['predicted_direct']:.3g})"
         )
+        if check.get("warning"):
+            console.print(f"[yellow]warning: {check['warning']}[/yellow]")
 
 
 @handle_errors

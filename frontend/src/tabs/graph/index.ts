@@ -35,6 +35,7 @@ function scores(job: GraphJob): HTMLElement {
     "div",
     { class: "graph-scores", id: "graph-scores" },
     h("div", { class: "graph-figures" }, figures.map(([k, v]) => h("span", { class: "graph-figure" }, h("span", { class: "muted" }, `${k} `), h("strong", {}, v)))),
+    typeof check?.warning === "string" && h("div", { class: "notice", id: "graph-check-warning" }, `Self-check: ${check.warning}.`),
     h("div", { class: "muted small" }, legend, h("span", { class: "graph-key" }, h("span", { class: "swatch pos" }), "positive edge"), h("span", { class: "graph-key" }, h("span", { class: "swatch neg" }), "negative edge")),
   );
 }

@@ -12,7 +12,9 @@ the mean logit), in two ways:
 The measured change comes from the real model with each feature's contribution ``a · W_dec``
 subtracted from its layer's MLP output at its position (:mod:`pellucid.features.attribution`'s
 feature ablation): attention, norms and later MLPs all respond. Agreement is measured over
-predicted; it is near 1 when the graph's linear picture holds for these features.
+predicted; it is near 1 when the graph's linear picture holds for these features. Outside
+:data:`AGREEMENT_BOUNDS` (or with the opposite sign) the result says so: ``holds`` is false and
+``warning`` explains it, so a graph that cannot support its routes does not look normal.
 """
 
 from __future__ import annotations
@@ -81,6 +83,24 @@ def measured_change(
     return _demeaned(after, token) - _demeaned(before, token)
 
 
+#: measured / predicted within these bounds: the graph's linear picture holds for its top features
+AGREEMENT_BOUNDS = (0.5, 2.0)
+
+
+def _verdict(measured: float, predicted: float) -> dict[str, Any]:
+    """``holds`` and, when it does not, a ``warning`` that says what the disagreement means."""
+    low, high = AGREEMENT_BOUNDS
+    holds = bool(predicted) and low <= measured / predicted <= high
+    if holds:
+        return {"holds": True}
+    return {
+        "holds": False,
+        "warning": f"ablating the top features moved the target by {measured:.3g} in the real model, but the "
+        f"graph predicts {predicted:.3g}: its linear picture does not hold for them on this prompt, so read "
+        "its routes with care (better-trained transcoders help; skip transcoders often make this worse)",
+    }
+
+
 def self_check(
     lm: LM, ids: torch.Tensor, transcoders: TranscoderSet, graph: AttributionGraph, count: int
 ) -> dict[str, Any]:
@@ -91,6 +111,7 @@ def self_check(
     direct, total = predicted_change(graph, chosen)
     measured = measured_change(lm, ids, transcoders, graph, chosen)
     return {
+        **_verdict(measured, total),
         "ablated": len(chosen),
         "nodes": [
             f"F{int(graph.features[i, 0])}.{int(graph.features[i, 2])}@{int(graph.features[i, 1])}" for i in chosen
