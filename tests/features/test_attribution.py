@@ -95,6 +95,8 @@ def test_the_self_check_ablates_the_top_features_and_reports_agreement(tiny_lm) 
     check = result.meta["self_check"]
     top = [n for n in result.features if n.attribution > 0][:3]
     assert check["ablated"] == len(top) > 0
+    ratio = check["measured_change"] / check["predicted_change"]
+    assert check["holds"] == (0.5 <= ratio <= 2.0) and ("warning" in check) == (not check["holds"])
     assert check["predicted_change"] == pytest.approx(-sum(n.attribution for n in top), rel=1e-12)
     ids, target_ids, _ = _ids(tiny_lm)
     measured = intervene(tiny_lm, ids, target_ids, dictionary, top) - result.value

@@ -57,6 +57,8 @@ def render_attribution(out: dict[str, Any], as_json: bool) -> None:
             f"{check['measured_change']:+.4f}; the attribution predicted {check['predicted_change']:+.4f} "
             f"(agreement {check['agreement']:.2f})."
         )
+        if check.get("warning"):
+            console.print(f"[yellow]warning: {check['warning']}[/yellow]")
     elif check:
         console.print(f"Self-check: {check['note']}.")
 

@@ -37,6 +37,7 @@ import numpy as np
 import torch
 
 from pellucid.errors import InvalidInputError
+from pellucid.features.self_check import verdict
 from pellucid.inspect import _common as c
 
 if TYPE_CHECKING:
@@ -263,7 +264,9 @@ def _self_check(
     measured = ablated - result.value
     predicted = -float(np.sum([node.attribution for node in top]))
     agreement = measured / predicted if predicted else float("nan")
+    consequence = "read the attributions as a first-order estimate only"
     return {
+        **verdict(measured, predicted, consequence),
         "ablated": len(top), "predicted_change": predicted, "measured_change": measured, "agreement": agreement,
         "note": "agreement is measured / predicted change of the target's log-probability; 1 means the "
                 "first-order attribution matches the real ablation, far from 1 means the effect is non-linear",

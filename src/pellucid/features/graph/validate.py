@@ -13,8 +13,9 @@ The measured change comes from the real model with each feature's contribution `
 subtracted from its layer's MLP output at its position (:mod:`pellucid.features.attribution`'s
 feature ablation): attention, norms and later MLPs all respond. Agreement is measured over
 predicted; it is near 1 when the graph's linear picture holds for these features. Outside
-:data:`AGREEMENT_BOUNDS` (or with the opposite sign) the result says so: ``holds`` is false and
-``warning`` explains it, so a graph that cannot support its routes does not look normal.
+:data:`~pellucid.features.self_check.AGREEMENT_BOUNDS` (or with the opposite sign) the result
+says so: ``holds`` is false and ``warning`` explains it, so a graph that cannot support its
+routes does not look normal.
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ import torch
 from pellucid.features.attribution import FeatureNode
 from pellucid.features.graph.transcoders import TranscoderSet
 from pellucid.features.interventions import scaled_logits
+from pellucid.features.self_check import verdict
 
 if TYPE_CHECKING:
     from pellucid.features.graph.result import AttributionGraph
@@ -83,22 +85,10 @@ def measured_change(
     return _demeaned(after, token) - _demeaned(before, token)
 
 
-#: measured / predicted within these bounds: the graph's linear picture holds for its top features
-AGREEMENT_BOUNDS = (0.5, 2.0)
-
-
 def _verdict(measured: float, predicted: float) -> dict[str, Any]:
-    """``holds`` and, when it does not, a ``warning`` that says what the disagreement means."""
-    low, high = AGREEMENT_BOUNDS
-    holds = bool(predicted) and low <= measured / predicted <= high
-    if holds:
-        return {"holds": True}
-    return {
-        "holds": False,
-        "warning": f"ablating the top features moved the target by {measured:.3g} in the real model, but the "
-        f"graph predicts {predicted:.3g}: its linear picture does not hold for them on this prompt, so read "
-        "its routes with care (better-trained transcoders help; skip transcoders often make this worse)",
-    }
+    """The self-check's ``holds`` and, when it does not, its ``warning`` (see :mod:`pellucid.features.self_check`)."""
+    consequence = "read the graph's routes with care (better-trained transcoders help; skip transcoders often do not)"
+    return verdict(measured, predicted, consequence)
 
 
 def self_check(
