@@ -89,6 +89,9 @@ def test_a_skip_transcoder_round_trips_with_its_skip_term(
     assert json.loads((tmp_path / "cfg.json").read_text())["architecture"] == name
     loaded = saelens_format.load(tmp_path, tiny_lm)
     assert loaded.config.skip and loaded.W_skip is not None and torch.equal(loaded.W_skip, original.W_skip)
+    from pellucid.service.features import info
+
+    assert info(tmp_path)["skip"] is True and info(tmp_path)["architecture"] == architecture
     x = torch.randn(8, 32)
     with torch.no_grad():
         # the forward adds the skip term to the decoded code

@@ -194,6 +194,7 @@ def info(folder: str | Path) -> dict[str, Any]:
     out: dict[str, Any] = {
         "folder": str(folder),
         "architecture": meta.get("pellucid_architecture") or cfg.get("architecture"),
+        "skip": str(cfg.get("architecture", "")).endswith("_skip_transcoder"),  # a skip transcoder's linear term
         "model": meta.get("model_name") or cfg.get("model_name"),
         "site": meta.get("pellucid_site"),
         "site_out": meta.get("pellucid_site_out"),
