@@ -80,9 +80,10 @@ def test_the_graph_reports_scores_checks_and_times(graph: AttributionGraph) -> N
     [(-1.0, -1.2, True), (-2.0, -1.0, True), (-0.33, -2.59, False), (0.1, -1.0, False), (-1.0, 0.0, False)],
 )
 def test_a_self_check_that_disagrees_says_so(measured: float, predicted: float, holds: bool) -> None:
-    from pellucid.features.graph.validate import _verdict
+    from pellucid.features.graph.validate import CONSEQUENCE
+    from pellucid.features.self_check import verdict as judge
 
-    verdict = _verdict(measured, predicted)
+    verdict = judge(measured, predicted, CONSEQUENCE)
     assert verdict["holds"] is holds
     if not holds:  # the warning names both figures, so the reader sees how far apart they are
         assert f"{measured:.3g}" in verdict["warning"] and f"{predicted:.3g}" in verdict["warning"]

@@ -231,9 +231,9 @@ def _collect(
     z = splice.z.detach().double()
     per_latent = z * (g @ dictionary.W_dec.detach().double().T)  # [n, d_sae]: z_i (W_dec[i] · g)
     error = (splice.error.double() * g).sum(-1)
-    bias = g @ dictionary.b_dec.detach().double()
-    if splice.skip is not None and dictionary.config.skip:
-        bias = bias + (splice.skip.double() * g).sum(-1)  # the skip term, like b_dec, belongs to no latent
+    assert splice.skip is not None
+    # b_dec and a skip transcoder's linear term (zeros otherwise) belong to no latent
+    bias = g @ dictionary.b_dec.detach().double() + (splice.skip.double() * g).sum(-1)
     total = float((splice.original.double() * g).sum())
     tokens = list(enc.tokens)
     active = torch.nonzero(z > 0, as_tuple=False).tolist()

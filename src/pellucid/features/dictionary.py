@@ -165,10 +165,14 @@ class SparseDictionary(nn.Module):
             return torch.zeros(*x.shape[:-1], self.config.width_out, dtype=self.W_dec.dtype, device=x.device)
         return x.to(self.W_skip.dtype) @ self.W_skip.T
 
+    def reconstruct(self, x: torch.Tensor, z: torch.Tensor) -> torch.Tensor:
+        """``[..., d_out]``: the output for input ``x`` and its code ``z``, ``decode(z)`` plus any skip term."""
+        out = self.decode(z)
+        return out if self.W_skip is None else out + self.skip_out(x)
+
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """``[..., d_in] -> [..., d_out]``: encode then decode (plus the skip term of a skip transcoder)."""
-        out = self.decode(self.encode(x))
-        return out + self.skip_out(x) if self.W_skip is not None else out
+        return self.reconstruct(x, self.encode(x))
 
     # -- facts ---------------------------------------------------------------------------
     @property

@@ -144,7 +144,7 @@ def _measure_batch(lm: LM, dictionary: SparseDictionary, batch: tuple[torch.Tens
             totals.ce_tokens += count
             x, y = seen[c.site][mask].float(), seen[written][mask].float()
             z = dictionary.encode(x)
-            totals.add(y, dictionary.decode(z) + dictionary.skip_out(x), z)
+            totals.add(y, dictionary.reconstruct(x, z), z)
 
 
 def evaluate(

@@ -110,7 +110,7 @@ def capture(
         if skip_first or constant_first:
             zl[0] = 0.0  # the attention sink's features are not nodes
         z.append(zl)
-        err = seen["out"][layer] - tc.decode(zl).float() - tc.skip_out(seen["in"][layer]).float()
+        err = seen["out"][layer] - tc.reconstruct(seen["in"][layer], zl).float()
         if constant_first:
             err[0] = 0.0  # nor is its error: the whole output is a constant (see bias())
         error.append(err)

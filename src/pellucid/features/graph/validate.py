@@ -85,10 +85,8 @@ def measured_change(
     return _demeaned(after, token) - _demeaned(before, token)
 
 
-def _verdict(measured: float, predicted: float) -> dict[str, Any]:
-    """The self-check's ``holds`` and, when it does not, its ``warning`` (see :mod:`pellucid.features.self_check`)."""
-    consequence = "read the graph's routes with care (better-trained transcoders help; skip transcoders often do not)"
-    return verdict(measured, predicted, consequence)
+#: what a self-check that does not hold means for the graph (the end of its warning)
+CONSEQUENCE = "read the graph's routes with care (better-trained transcoders help; skip transcoders often do not)"
 
 
 def self_check(
@@ -101,7 +99,7 @@ def self_check(
     direct, total = predicted_change(graph, chosen)
     measured = measured_change(lm, ids, transcoders, graph, chosen)
     return {
-        **_verdict(measured, total),
+        **verdict(measured, total, CONSEQUENCE),
         "ablated": len(chosen),
         "nodes": [
             f"F{int(graph.features[i, 0])}.{int(graph.features[i, 2])}@{int(graph.features[i, 1])}" for i in chosen
