@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -118,6 +119,31 @@ def test_resuming_from_a_checkpoint_ends_where_an_uninterrupted_run_ends(tmp_pat
     summary = json.loads(write_summary(tmp_path, resumed, train).read_text())
     assert (summary["tokens"], summary["resumed_at"]) == (whole.tokens, 256 * 15)  # the run's total, not the session's
     for name, tensor in whole.dictionary.state_dict().items():
+        assert torch.equal(tensor, resumed.dictionary.state_dict()[name]), name
+
+
+def test_a_resumed_run_can_be_given_another_token_budget(tmp_path: Path) -> None:
+    x, _ = sparse_mixture(4_000)
+    config = DictionaryConfig("topk", 24, 48, 3, "blocks.0.resid_post")
+    # a constant learning rate, so a run shortened from 40 to 30 steps is the run planned for 30 from the start
+    train = TrainConfig(tokens=256 * 40, batch_size=256, lr=3e-3, warmup=0, decay=0, checkpoint_every=10)
+    shorter = replace(train, tokens=256 * 30)
+    planned = fit(TensorSource(x, batch_size=256, seed=5), config, shorter)
+
+    class Interrupt(Exception):
+        pass
+
+    def stop_at_25(fraction: float, _: dict[str, float]) -> None:
+        if fraction >= 25 / 40:
+            raise Interrupt
+
+    with pytest.raises(Interrupt):
+        fit(TensorSource(x, batch_size=256, seed=5), config, train, out=tmp_path, progress=stop_at_25)
+    with pytest.raises(InvalidInputError, match=r"tokens=3840, but the checkpoint has already trained on \d+ tokens"):
+        fit(TensorSource(x, batch_size=256, seed=5), config, replace(train, tokens=256 * 15), out=tmp_path, resume=True)
+    resumed = fit(TensorSource(x, batch_size=256, seed=5), config, shorter, out=tmp_path, resume=True)
+    assert 0 < resumed.resumed_at < resumed.resumed_at + resumed.tokens == planned.tokens  # from step 20, to the end
+    for name, tensor in planned.dictionary.state_dict().items():
         assert torch.equal(tensor, resumed.dictionary.state_dict()[name]), name
 
 

@@ -13,7 +13,9 @@ over activations already in memory (tests, cached benchmarks) — and for each o
 4. counts which latents fired (for dead-latent tracking and the saved log-sparsity);
 5. every ``checkpoint_every`` steps writes ``checkpoint.pt`` (weights, Adam, schedule, counters and
    the source's position) into the output folder; ``resume=True`` continues from it and, with the
-   same seed and data, ends with the same weights as an uninterrupted run.
+   same seed and data, ends with the same weights as an uninterrupted run. A resumed run may be
+   given another ``tokens`` (at least what it has trained on) to lengthen or shorten it; the
+   schedule then follows the new total.
 
 The learning rate defaults to Gao et al.'s scaling ``2e-4 / sqrt(d_sae / 16384)``.
 """
@@ -162,6 +164,7 @@ class _Run:
         self.counts = torch.zeros(dconfig.d_sae, dtype=torch.long)
         self.l0_coefficient = config.l0_coefficient
         self.history: list[dict[str, float]] = []
+        self.budget = config.tokens
 
     def state_dict(self) -> dict[str, Any]:
         return {
@@ -177,6 +180,11 @@ class _Run:
         }
 
     def load_state_dict(self, data: dict[str, Any]) -> None:
+        if int(data["tokens"]) > self.budget:
+            raise InvalidInputError(
+                f"tokens={self.budget}, but the checkpoint has already trained on {int(data['tokens'])} tokens; "
+                "give a larger --tokens to train longer, or start afresh."
+            )
         self.state.load_state_dict(data["state"])
         self.optimizer.load_state_dict(data["optimizer"])
         self.scheduler.load_state_dict(data["scheduler"])
@@ -307,7 +315,8 @@ def _check_same(saved: dict[str, Any], dconfig: DictionaryConfig, config: TrainC
     for key, value in ours.items():
         stored = dict(saved[key])
         mine = dict(value)
-        for volatile in ("checkpoint_every", "log_every", "model_version", "extra"):
+        # ``tokens`` may change: a resumed run can be lengthened or shortened (the schedule follows the new total)
+        for volatile in ("checkpoint_every", "log_every", "model_version", "extra", "tokens"):
             stored.pop(volatile, None)
             mine.pop(volatile, None)
         if stored != mine:
