@@ -98,21 +98,27 @@ def test_the_exported_skip_transcoder_computes_what_was_trained() -> None:
     assert float((got - expected).abs().max()) <= 1e-5 * float(expected.abs().max())
 
 
+class _Interrupt(Exception):
+    pass
+
+
+def interrupt(x: torch.Tensor, config: DictionaryConfig, train: TrainConfig, out: Path, *, at: float) -> None:
+    """Start a run that checkpoints into ``out`` and stop it once ``at`` of its tokens are trained."""
+
+    def stop(fraction: float, _: dict[str, float]) -> None:
+        if fraction >= at:
+            raise _Interrupt
+
+    with pytest.raises(_Interrupt):
+        fit(TensorSource(x, batch_size=256, seed=5), config, train, out=out, progress=stop)
+
+
 def test_resuming_from_a_checkpoint_ends_where_an_uninterrupted_run_ends(tmp_path: Path) -> None:
     x, _ = sparse_mixture(4_000)
     config = DictionaryConfig("topk", 24, 48, 3, "blocks.0.resid_post")
     train = TrainConfig(tokens=256 * 40, batch_size=256, lr=3e-3, checkpoint_every=15, dead_tokens=1_000)
     whole = fit(TensorSource(x, batch_size=256, seed=5), config, train)
-
-    class Interrupt(Exception):
-        pass
-
-    def stop_at_20(fraction: float, _: dict[str, float]) -> None:
-        if fraction >= 20 / 40:
-            raise Interrupt
-
-    with pytest.raises(Interrupt):
-        fit(TensorSource(x, batch_size=256, seed=5), config, train, out=tmp_path, progress=stop_at_20)
+    interrupt(x, config, train, tmp_path, at=20 / 40)
     resumed = fit(TensorSource(x, batch_size=256, seed=5), config, train, out=tmp_path, resume=True)
     assert 0 < resumed.tokens < whole.tokens  # continued from the checkpoint at step 15, not from the start
     assert (resumed.resumed_at, resumed.resumed_at + resumed.tokens) == (256 * 15, whole.tokens)
@@ -129,16 +135,7 @@ def test_a_resumed_run_can_be_given_another_token_budget(tmp_path: Path) -> None
     train = TrainConfig(tokens=256 * 40, batch_size=256, lr=3e-3, warmup=0, decay=0, checkpoint_every=10)
     shorter = replace(train, tokens=256 * 30)
     planned = fit(TensorSource(x, batch_size=256, seed=5), config, shorter)
-
-    class Interrupt(Exception):
-        pass
-
-    def stop_at_25(fraction: float, _: dict[str, float]) -> None:
-        if fraction >= 25 / 40:
-            raise Interrupt
-
-    with pytest.raises(Interrupt):
-        fit(TensorSource(x, batch_size=256, seed=5), config, train, out=tmp_path, progress=stop_at_25)
+    interrupt(x, config, train, tmp_path, at=25 / 40)
     with pytest.raises(InvalidInputError, match=r"tokens=3840, but the checkpoint has already trained on \d+ tokens"):
         fit(TensorSource(x, batch_size=256, seed=5), config, replace(train, tokens=256 * 15), out=tmp_path, resume=True)
     resumed = fit(TensorSource(x, batch_size=256, seed=5), config, shorter, out=tmp_path, resume=True)
