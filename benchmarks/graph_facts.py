@@ -86,18 +86,29 @@ def routes(
         errors = np.arange(graph.n_features, graph.n_features + graph.n_layers * graph.n_pos)
         share[:, errors] = 0.0
     logit = graph.adjacency.shape[0] - len(graph.targets)
+
+    def deep(node: int) -> bool:  # a feature above layer 0
+        return node < graph.n_features and int(graph.features[node, 0]) > 0
+
+    def viable(path: list[int], source: int) -> bool:
+        """Whether ``path`` extended by ``source`` can still end as a wanted route.
+
+        With ``features_only``, a route with no feature above layer 0 yet that steps to a token or
+        to a layer-0 feature (whose only sources are tokens) can never qualify: it is dropped now,
+        so it cannot crowd the bounded frontier out of routes that can.
+        """
+        return not features_only or deep(source) or any(deep(i) for i in path)
+
     frontier: list[tuple[float, list[int]]] = [(-1.0, [logit])]
     found: list[tuple[float, list[int]]] = []
     while frontier and len(found) < top:
         neg, path = heapq.heappop(frontier)
         head = path[-1]
         if head in token_nodes:
-            deep = any(i < graph.n_features and int(graph.features[i, 0]) > 0 for i in path)
-            if deep or not features_only:
-                found.append((-neg, path[::-1]))
+            found.append((-neg, path[::-1]))
             continue
         for source in np.nonzero(share[head])[0]:
-            if int(source) not in path and len(path) < 12:
+            if int(source) not in path and len(path) < 12 and viable(path, int(source)):
                 heapq.heappush(frontier, (neg * float(share[head, source]), [*path, int(source)]))
         frontier = heapq.nsmallest(2000, frontier)  # bounded: the weakest partial routes cannot win
     return found

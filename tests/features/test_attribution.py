@@ -69,6 +69,30 @@ def test_latents_error_and_bias_sum_to_the_sites_contribution(tiny_lm) -> None:
     assert_no_hooks(tiny_lm.model)
 
 
+def test_a_skip_transcoders_linear_term_is_its_own_term(tiny_lm) -> None:
+    """The skip term is what the error node of the same transcoder without it would hold beyond its own."""
+    kw = {"site_out": "blocks.1.mlp.out", "d_out": site_width(tiny_lm, "blocks.1.mlp.out")}
+    with_skip = random_dictionary(tiny_lm, "blocks.1.mlp.in", seed=4, skip=True, **kw)
+    with torch.no_grad():
+        with_skip.W_dec.mul_(0.05)
+        with_skip.W_skip.mul_(0.05)
+    without = random_dictionary(tiny_lm, "blocks.1.mlp.in", seed=4, **kw)
+    without.load_state_dict({k: v for k, v in with_skip.state_dict().items() if k != "W_skip"})
+    a = attribute_features(tiny_lm, PROMPT, TARGET, with_skip, chat=False, verify=0)
+    b = attribute_features(tiny_lm, PROMPT, TARGET, without, chat=False, verify=0)
+    assert b.skip == [0.0] * len(b.tokens)
+    # b_dec alone is the bias (the gradients of the two splices differ by fp32 rounding only)
+    assert max(abs(x - y) for x, y in zip(a.bias, b.bias, strict=True)) <= 1e-5 * max(abs(x) for x in b.bias)
+    scale = max(abs(x) for x in a.skip)
+    assert scale > 0
+    for t, (skip, err_a, err_b) in enumerate(zip(a.skip, a.error, b.error, strict=True)):
+        assert abs(skip - (err_b - err_a)) <= 1e-5 * max(scale, abs(err_b)), t  # the same gradient, split differently
+    summed = sum(n.attribution for n in a.features) + sum(a.error) + sum(a.bias) + sum(a.skip)
+    largest = max(abs(sum(n.attribution for n in a.features)), abs(sum(a.error)), abs(sum(a.skip)), abs(a.total))
+    assert abs(summed - a.total) < 1e-6 * largest
+    assert a.to_dict()["skip"] == a.skip
+
+
 def test_an_exact_dictionary_leaves_no_error(tiny_lm) -> None:
     result = attribute_features(tiny_lm, PROMPT, TARGET, identity_dictionary(tiny_lm), chat=False, verify=0)
     magnitude = sum(abs(n.attribution) for n in result.features)

@@ -96,10 +96,15 @@ def test_a_skip_transcoder_round_trips_with_its_skip_term(
     with torch.no_grad():
         # the forward adds the skip term to the decoded code
         assert torch.equal(loaded(x), loaded.decode(loaded.encode(x)) + x @ original.W_skip.T)
+    cfg = json.loads((tmp_path / "cfg.json").read_text())
+    cfg["architecture"] = name.replace("_skip", "")  # a config that drops the term its weights still hold
+    (tmp_path / "cfg.json").write_text(json.dumps(cfg))
+    with pytest.raises(InvalidInputError, match=f"has W_skip, but cfg.json's architecture '{cfg['architecture']}'"):
+        saelens_format.load(tmp_path, tiny_lm)
 
 
 def test_skip_is_for_transcoders_only(tiny_lm) -> None:
-    with pytest.raises(InvalidInputError, match="skip=True"):
+    with pytest.raises(InvalidInputError, match=f"skip=True needs a transcoder .* over '{SITE}'"):
         DictionaryConfig("topk", 32, 64, 4, SITE, skip=True)
 
 

@@ -19,11 +19,13 @@ from pellucid.features.graph.replacement import FrozenForward, capture
 from tests.features.graph_support import exact_model, random_transcoders
 
 IDS = [[5, 17, 33, 80, 120, 7, 9, 44]]
+#: the prompt after the document-start token (``<|endoftext|>``, id 0 in the tiny tokenizers)
+SINK_IDS = [[0, 17, 33, 80, 120, 7, 9, 44]]
 
 
-def _setup(lm, skip: bool = False):
+def _setup(lm, skip: bool = False, ids: list[list[int]] = IDS, **first: bool):
     transcoders = random_transcoders(lm, seed=3, skip=skip)
-    cap = capture(lm, torch.tensor(IDS), transcoders)
+    cap = capture(lm, torch.tensor(ids), transcoders, **first)
     forward = FrozenForward(lm, cap)
     nodes = Nodes.of(cap)
     return transcoders, cap, forward, nodes, RowComputer(forward, nodes)
@@ -89,20 +91,37 @@ def test_every_edge_equals_the_effect_of_removing_its_source(family: str, reques
     _check_every_edge(request.getfixturevalue(family), *_setup(request.getfixturevalue(family)))
 
 
+#: the first position's three treatments: the attention sink without nodes or skip term (the default for a
+#: prompt without a special first token), everything kept, and a constant special token
+FIRST = {"sink": {}, "kept": {"skip_first": False}, "constant": {"constant_first": True}}
+
+
+@pytest.mark.parametrize("first", sorted(FIRST))
 @pytest.mark.parametrize("family", ["tiny_lm", "tiny_gpt2", "tiny_neox"])
-def test_skip_transcoders_keep_every_edge_and_the_identity(family: str, request: pytest.FixtureRequest) -> None:
+def test_skip_transcoders_keep_every_edge_and_the_identity(
+    family: str, first: str, request: pytest.FixtureRequest
+) -> None:
     lm = request.getfixturevalue(family)
-    transcoders, cap, forward, nodes, computer = _setup(lm, skip=True)
+    ids = SINK_IDS if first == "constant" else IDS
+    transcoders, cap, forward, nodes, computer = _setup(lm, skip=True, ids=ids, **FIRST[first])
+    for layer, error in enumerate(cap.error):
+        out0, b_dec = cap.mlp_out[layer][0], transcoders[layer].b_dec.float()
+        expected = {"sink": out0 - b_dec, "constant": torch.zeros_like(out0)}.get(first)
+        if expected is not None:  # the sink's error is its output less b_dec: no features, no skip term there
+            assert torch.equal(error[0], expected), layer
     _check_every_edge(lm, transcoders, cap, forward, nodes, computer)
     _check_identity(transcoders, cap, forward, nodes, computer)
 
 
-def test_a_skip_term_is_a_linear_path_of_the_frozen_model(tmp_path: Path) -> None:
+@pytest.mark.parametrize("skip_first", [False, True])
+def test_a_skip_term_is_a_linear_path_of_the_frozen_model(tmp_path: Path, skip_first: bool) -> None:
     """MLPs that are only their skip term make the frozen *real* model linear; the replacement must equal it.
 
     Every decoder row is zero, so each MLP computes ``b_dec + x @ W_skip.T`` exactly. With attention
     patterns and norms frozen the real model is then affine in its embeddings, and the replacement
     model must move exactly as it does under any perturbation: a skip term held constant would not.
+    With ``skip_first`` the first position has no skip term in the replacement, so only the later
+    positions' embeddings move (causal attention keeps the first position's MLP input as it was).
     """
     from pellucid.models.freezing import Freezer
 
@@ -111,10 +130,12 @@ def test_a_skip_term_is_a_linear_path_of_the_frozen_model(tmp_path: Path) -> Non
         for layer in transcoders.layers:
             transcoders[layer].W_dec.zero_()
     ids = torch.tensor(IDS)
-    cap = capture(lm, ids, transcoders)
+    cap = capture(lm, ids, transcoders, skip_first=skip_first)
     forward = FrozenForward(lm, cap)
     delta_embed, delta_mlp = forward.zeros(1)
     delta_embed += torch.randn(delta_embed.shape, generator=torch.Generator().manual_seed(0))
+    if skip_first:
+        delta_embed[:, 0] = 0.0
     with torch.no_grad():
         _, replaced = forward.run(delta_embed, delta_mlp)
         _, clean = forward.run(*forward.zeros(1))
@@ -128,10 +149,6 @@ def test_a_skip_term_is_a_linear_path_of_the_frozen_model(tmp_path: Path) -> Non
     change = float((real - clean).abs().max())
     assert change > 1e-3 * float(clean.abs().max())  # the perturbation moves the logits
     assert float((replaced - real).abs().max()) <= 1e-4 * change
-
-
-#: the prompt after the document-start token (``<|endoftext|>``, id 0 in the tiny tokenizers)
-SINK_IDS = [[0, 17, 33, 80, 120, 7, 9, 44]]
 
 
 @pytest.mark.parametrize("family", ["tiny_lm", "tiny_gpt2", "tiny_neox"])

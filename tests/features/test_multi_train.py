@@ -121,6 +121,11 @@ def test_the_cli_reports_tokens_and_figures_when_piped(tmp_path: Path, tiny_dir:
     for layer in range(3):  # --skip: skip transcoders, which the graph's loader reads
         cfg = json.loads((tmp_path / "tc" / f"layer_{layer}" / "cfg.json").read_text())
         assert cfg["architecture"] == "topk_skip_transcoder"
+    summary = json.loads((tmp_path / "tc" / SUMMARY_FILE).read_text())
+    assert summary["skip"] == [0, 1, 2] and summary["architecture"] == ["topk"]
+    from pellucid.features.graph.transcoders import describe_transcoders
+
+    assert describe_transcoders(tmp_path / "tc")["skip"] == [0, 1, 2]
 
 
 def test_the_training_summary_is_kept_when_the_evaluation_is_interrupted(
@@ -140,7 +145,8 @@ def test_the_training_summary_is_kept_when_the_evaluation_is_interrupted(
     summary = json.loads((out / SUMMARY_FILE).read_text())
     assert sorted(summary["layers"]) == ["0", "1", "2"] and summary["tokens"] == 128
     assert all(row["evaluation"] is None for row in summary["layers"].values())
-    assert "not measured" in summary["replacement"]["note"]
+    assert "the evaluation (--eval) did not finish" in summary["replacement"]["note"]
+    assert summary["architecture"] == ["topk"] and summary["skip"] == []
 
 
 @pytest.mark.parametrize(

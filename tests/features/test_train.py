@@ -144,6 +144,22 @@ def test_a_resumed_run_can_be_given_another_token_budget(tmp_path: Path) -> None
         assert torch.equal(tensor, resumed.dictionary.state_dict()[name]), name
 
 
+def test_a_checkpoint_without_a_newer_setting_resumes_with_its_default(tmp_path: Path) -> None:
+    x, _ = sparse_mixture(4_000)
+    config = DictionaryConfig("topk", 24, 48, 3, "blocks.0.resid_post")
+    train = TrainConfig(tokens=256 * 40, batch_size=256, lr=3e-3, checkpoint_every=10)
+    interrupt(x, config, train, tmp_path, at=15 / 40)
+    saved = torch.load(tmp_path / "checkpoint.pt", weights_only=False)
+    del saved["dictionary"]["skip"], saved["train"]["threshold_lr"]  # as written before these settings existed
+    torch.save(saved, tmp_path / "checkpoint.pt")
+    resumed = fit(TensorSource(x, batch_size=256, seed=5), config, train, out=tmp_path, resume=True)
+    assert resumed.resumed_at > 0
+    saved["dictionary"]["skip"] = True  # a setting the checkpoint does record is still compared
+    torch.save(saved, tmp_path / "checkpoint.pt")
+    with pytest.raises(InvalidInputError, match="skip differ"):
+        fit(TensorSource(x, batch_size=256, seed=5), config, train, out=tmp_path, resume=True)
+
+
 def test_resuming_with_other_settings_is_refused(tmp_path: Path) -> None:
     x, _ = sparse_mixture(2_000)
     config = DictionaryConfig("topk", 24, 48, 3, "blocks.0.resid_post")

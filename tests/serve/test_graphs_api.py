@@ -82,7 +82,7 @@ def test_the_served_sets_are_listed_from_their_configurations(served: Served) ->
     sets = served.client.get("/api/graphs/transcoders").json()
     assert sets == [
         {"name": "tc", "folder": str(served.folder), "model": served.lm.name,
-         "layers": list(range(served.lm.n_layers)), "width": 48}
+         "layers": list(range(served.lm.n_layers)), "width": 48, "architecture": ["topk"], "skip": []}
     ]  # fmt: skip
 
 

@@ -1405,6 +1405,10 @@ export interface TranscoderSetInfo {
   layers?: number[] | null;
   /** Latents per layer (a list when layers differ). */
   width?: number | number[] | null;
+  /** Architectures: topk, batchtopk or jumprelu. */
+  architecture?: string[] | null;
+  /** The layers whose transcoder has a linear skip term. */
+  skip?: number[] | null;
   error?: string | null;
 }
 

@@ -45,10 +45,13 @@ def render_attribution(out: dict[str, Any], as_json: bool) -> None:
         )  # fmt: skip
     console.print(table)
     meta = out["meta"]
+    skip = sum(out.get("skip") or [])
+    latents = out["total"] - sum(out["error"]) - sum(out["bias"]) - skip
     console.print(
         f"log p(target) = {out['value']:.4f}; site contribution {out['total']:+.4f} = latents "
-        f"{out['total'] - sum(out['error']) - sum(out['bias']):+.4f} + error {sum(out['error']):+.4f} "
-        f"+ bias {sum(out['bias']):+.4f} (completeness residual {meta['completeness_residual']:.1e})"
+        f"{latents:+.4f} + error {sum(out['error']):+.4f} + bias {sum(out['bias']):+.4f}"
+        + (f" + skip term {skip:+.4f}" if out.get("skip") and any(out["skip"]) else "")
+        + f" (completeness residual {meta['completeness_residual']:.1e})"
     )
     check = meta.get("self_check")
     if check and check.get("ablated"):

@@ -18,8 +18,8 @@ how far the computed sum is from ``y · g`` relative to its size (fp32 rounding 
 
 For an autoencoder ``x`` and ``y`` are the same activation; a transcoder reads its input site
 (``blocks.L.mlp.in``) and writes its output site (``blocks.L.mlp.out``). A skip transcoder's
-linear term ``x @ W_skip.T`` is part of ``y'`` too and, belonging to no latent, is reported with
-the bias.
+linear term ``x @ W_skip.T`` is part of ``y'`` too and, belonging to no latent, is a term of its
+own, ``skip[t] = (x_t W_skipᵀ) · g_t`` (zeros for other dictionaries): the identity gains ``+ skip``.
 
 Attribution is a first-order prediction: removing latent ``i`` should change ``F`` by about
 ``-attribution_i``. :func:`attribute_features` checks that claim on the real model — it
@@ -65,7 +65,8 @@ class FeatureAttribution:
     """The target's split over the dictionary's latents, per-position error nodes and the bias.
 
     ``features`` lists every active (latent, position) pair, strongest ``|attribution|`` first;
-    ``error[t]`` and ``bias[t]`` are the error and decoder-bias terms at position ``t``;
+    ``error[t]``, ``bias[t]`` and ``skip[t]`` are the error, decoder-bias (``b_dec``) and skip-term
+    (a skip transcoder's ``x W_skipᵀ``, else 0) terms at position ``t``;
     ``total`` is the site's contribution ``Σ_t y_t · g_t``; ``value`` the target's value
     ``F`` (the summed log-probability of the target tokens).
     """
@@ -80,6 +81,7 @@ class FeatureAttribution:
     site: str
     target: str
     meta: dict[str, Any] = field(default_factory=dict)
+    skip: list[float] = field(default_factory=list)
 
     def by_latent(self) -> list[tuple[int, float]]:
         """Attribution summed over positions, per latent, strongest first."""
@@ -92,7 +94,7 @@ class FeatureAttribution:
         return {
             "kind": "feature_attribution", "model": self.model, "site": self.site, "target": self.target,
             "tokens": self.tokens, "value": self.value, "total": self.total, "error": self.error,
-            "bias": self.bias, "features": [f.to_dict() for f in self.features],
+            "bias": self.bias, "skip": self.skip, "features": [f.to_dict() for f in self.features],
             "by_latent": [{"latent": i, "attribution": a} for i, a in self.by_latent()], "meta": self.meta,
         }  # fmt: skip
 
@@ -223,7 +225,7 @@ def attribute_features(
 def _collect(
     lm: LM, enc: Any, splice: _Splice, value: float, dictionary: SparseDictionary, target: str
 ) -> FeatureAttribution:
-    """Turn the spliced pass's tensors into nodes, error and bias terms, with the completeness check."""
+    """Turn the spliced pass's tensors into nodes, error, bias and skip terms, with the completeness check."""
     assert splice.z is not None and splice.out is not None and splice.out.grad is not None
     assert splice.error is not None and splice.original is not None
     n = splice.positions
@@ -233,19 +235,21 @@ def _collect(
     error = (splice.error.double() * g).sum(-1)
     assert splice.skip is not None
     # b_dec and a skip transcoder's linear term (zeros otherwise) belong to no latent
-    bias = g @ dictionary.b_dec.detach().double() + (splice.skip.double() * g).sum(-1)
+    bias = g @ dictionary.b_dec.detach().double()
+    skip = (splice.skip.double() * g).sum(-1)
     total = float((splice.original.double() * g).sum())
     tokens = list(enc.tokens)
     active = torch.nonzero(z > 0, as_tuple=False).tolist()
     nodes = [FeatureNode(int(i), int(t), tokens[t], float(z[t, i]), float(per_latent[t, i])) for t, i in active]
     nodes.sort(key=lambda node: -abs(node.attribution))
-    parts = (float(per_latent.sum()), float(error.sum()), float(bias.sum()))
+    parts = (float(per_latent.sum()), float(error.sum()), float(bias.sum()), float(skip.sum()))
     # rounding is relative to the largest term: a poor dictionary's error and reconstruction can be
     # far larger than the total they cancel to
     scale = max(abs(total), *(abs(p) for p in parts), 1e-30)
     residual = abs(sum(parts) - total) / scale
     return FeatureAttribution(
-        features=nodes, tokens=tokens, error=error.tolist(), bias=bias.tolist(), total=total, value=value,
+        features=nodes, tokens=tokens, error=error.tolist(), bias=bias.tolist(), skip=skip.tolist(), total=total,
+        value=value,
         model=lm.name, site=dictionary.config.site_out or dictionary.config.site, target=target,
         meta={"completeness_residual": residual, "active_features": len(nodes),
               "error_share": float(error.sum()) / total if total else float("nan")},

@@ -79,8 +79,8 @@ class DictionaryConfig:
             )
         if self.skip and self.site_out is None:
             raise InvalidInputError(
-                "skip=True adds a linear skip term to a transcoder; a sparse autoencoder has none "
-                "(train a transcoder, or leave skip off)."
+                f"skip=True needs a transcoder (a site_out), but the dictionary over {self.site!r} is a sparse "
+                "autoencoder: train a transcoder (--transcoder), or leave skip off."
             )
 
     @property

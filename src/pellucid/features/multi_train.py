@@ -211,7 +211,9 @@ def write_transcoder_summary(
     seconds = max((r.seconds for r in results.values()), default=0.0)
     session = max((r.tokens for r in results.values()), default=0)
     resumed_at = max((r.resumed_at for r in results.values()), default=0)
-    data = {"layers": layers, "seconds": round(seconds, 3), "tokens": resumed_at + session,
+    data = {"layers": layers, "architecture": sorted({r.dictionary.config.architecture for r in results.values()}),
+            "skip": sorted(layer for layer, r in results.items() if r.dictionary.config.skip),
+            "seconds": round(seconds, 3), "tokens": resumed_at + session,
             "tokens_per_second": round(session / seconds, 1) if seconds > 0 else 0.0,
             **({"resumed_at": resumed_at} if resumed_at else {}),
             "replacement": replacement or {"note": "not measured: give held-out text (--eval) to compare the "

@@ -207,6 +207,11 @@ def load(folder: str | Path, lm: LM | None = None) -> SparseDictionary:
         if name not in weights or tuple(weights[name].shape) != shape:
             got = tuple(weights[name].shape) if name in weights else "missing"
             raise InvalidInputError(f"{WEIGHTS_FILE}: {name} is {got}, but cfg.json implies {shape}.")
+    if "W_skip" in weights and "W_skip" not in expected:  # dropping it would silently compute another function
+        raise InvalidInputError(
+            f"{WEIGHTS_FILE} has W_skip, but {CFG_FILE}'s architecture {read_config(folder).get('architecture')!r} "
+            "is not a skip transcoder (expected 'jumprelu_skip_transcoder' or 'topk_skip_transcoder'); fix cfg.json."
+        )
     dictionary.load_state_dict({name: weights[name] for name in expected})
     if lm is not None:
         check_compatible(dictionary, lm)

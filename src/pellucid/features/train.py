@@ -26,7 +26,7 @@ import json
 import math
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
+from dataclasses import MISSING, asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -310,10 +310,17 @@ def _save_checkpoint(
     partial.replace(path)
 
 
+def _defaults(kind: type) -> dict[str, Any]:
+    """The fields of dataclass ``kind`` that have a default, with it."""
+    return {f.name: f.default for f in fields(kind) if f.default is not MISSING}
+
+
 def _check_same(saved: dict[str, Any], dconfig: DictionaryConfig, config: TrainConfig) -> None:
     ours = {"dictionary": dconfig.to_dict(), "train": asdict(config)}
+    # a setting added since the checkpoint was made has its default there (a plain transcoder has skip=False)
+    kinds = {"dictionary": DictionaryConfig, "train": TrainConfig}
     for key, value in ours.items():
-        stored = dict(saved[key])
+        stored = {**_defaults(kinds[key]), **saved[key]}
         mine = dict(value)
         # ``tokens`` may change: a resumed run can be lengthened or shortened (the schedule follows the new total)
         for volatile in ("checkpoint_every", "log_every", "model_version", "extra", "tokens"):

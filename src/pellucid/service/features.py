@@ -129,7 +129,11 @@ def train_transcoders(
     results = run(lm, data, layers, latents=p["latents"], k=p["k"], out=out, architecture=p["architecture"],
                   skip=p["skip"], config=_train_config(p, True), resume=resume, progress=progress, context=p["context"],
                   text_field=p["text_field"])  # fmt: skip
-    path = write_transcoder_summary(out, results, None, None)
+    pending = {
+        "note": "not measured: the evaluation (--eval) did not finish; each layer can be evaluated "
+        "alone with `pellucid features evaluate FOLDER/layer_<L> --data FILE`"
+    }
+    path = write_transcoder_summary(out, results, None, pending if eval_data is not None else None)
     if eval_data is not None:
         evaluations, replacement = _evaluate_transcoders(lm, results, eval_data, out, p, eval_progress)
         path = write_transcoder_summary(out, results, evaluations, replacement)

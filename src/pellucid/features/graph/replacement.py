@@ -28,8 +28,9 @@ document-start token first, see :func:`pellucid.models.tokens.document_start_id`
 prompt starts with the template's), nothing there depends on the prompt: causal attention lets
 position 0 see only itself. Its MLP outputs are then part of the constant term, with no feature
 or error nodes (``constant_first``), as circuit-tracer treats its BOS position. Otherwise its
-features are not nodes by default and its whole MLP output is its error node (``skip_first=False``
-keeps them).
+features are not nodes by default and its MLP output less ``b_dec`` is its error node: a skip
+transcoder's linear term, a fit to the positions it was trained on, is not applied there either
+(``skip_first=False`` keeps the features and the term).
 """
 
 from __future__ import annotations
@@ -62,6 +63,7 @@ class Capture:
     freezer: Freezer
     transcoders: TranscoderSet
     constant_first: bool = False  # position 0 is a special token: its MLP outputs are constants, not nodes
+    skip_first: bool = False  # position 0 has no feature nodes: its MLP output less b_dec is its error node
 
     @property
     def n_pos(self) -> int:
@@ -82,8 +84,9 @@ def capture(
 ) -> Capture:
     """Run the prompt once and record everything the frozen forward and the nodes need.
 
-    ``skip_first`` leaves the first position without feature nodes (its MLP output is all error);
-    ``constant_first`` leaves it without feature and error nodes (its MLP outputs are constants).
+    ``skip_first`` leaves the first position without feature nodes and skip term (its MLP output
+    less ``b_dec`` is its error); ``constant_first`` leaves it without feature and error nodes
+    (its MLP outputs are constants).
     """
     freezer = Freezer(lm)
     embed_module, mlps = _modules(lm)
@@ -111,10 +114,13 @@ def capture(
             zl[0] = 0.0  # the attention sink's features are not nodes
         z.append(zl)
         err = seen["out"][layer] - tc.reconstruct(seen["in"][layer], zl).float()
+        if skip_first and tc.W_skip is not None:
+            err[0] = seen["out"][layer][0] - tc.b_dec.float()  # no skip term at the attention sink
         if constant_first:
             err[0] = 0.0  # nor is its error: the whole output is a constant (see bias())
         error.append(err)
-    return Capture(ids, logits, seen["embed"], seen["in"], seen["out"], z, error, freezer, transcoders, constant_first)
+    return Capture(ids, logits, seen["embed"], seen["in"], seen["out"], z, error, freezer, transcoders, constant_first,
+                   skip_first or constant_first)  # fmt: skip
 
 
 class FrozenForward:
@@ -153,13 +159,14 @@ class FrozenForward:
     def _skip(self, layer: int, x: torch.Tensor) -> torch.Tensor | float:
         """A skip transcoder's linear term, moved by how far the MLP input ``x`` is from the clean one.
 
-        Zero in the clean pass; not applied at a constant first position, whose output is fixed.
+        Zero in the clean pass; not applied at the first position when it has no feature nodes (the
+        attention sink, where transcoders are not trained) or is constant.
         """
         tc = self.cap.transcoders[layer]
         if tc.W_skip is None:
             return 0.0
         moved = tc.skip_out(x.float() - self.cap.mlp_in[layer]).float()
-        if self.cap.constant_first:
+        if self.cap.skip_first:
             moved = torch.cat([torch.zeros_like(moved[:, :1]), moved[:, 1:]], dim=1)
         return moved
 
@@ -176,8 +183,8 @@ class FrozenForward:
         """The frozen forward with every source removed (embeddings, features and errors): the constant term.
 
         Each MLP then writes only its transcoder's decoder bias ``b_dec`` (and a skip transcoder's
-        linear term of its input), which is not a node, except at a constant first position, where it
-        writes its whole clean output.
+        linear term of its input, except at a first position without feature nodes), which is not a
+        node, except at a constant first position, where it writes its whole clean output.
         """
         delta_embed, delta_mlp = self.zeros(1)
         delta_embed -= self.cap.embed
@@ -185,5 +192,7 @@ class FrozenForward:
         for layer, out in enumerate(self.cap.mlp_out):
             tc = self.cap.transcoders[layer]
             sources = out - tc.b_dec.detach().float() - tc.skip_out(self.cap.mlp_in[layer]).detach().float()
+            if self.cap.skip_first:
+                sources[0] = out[0] - tc.b_dec.detach().float()  # the first position has no skip term
             delta_mlp[layer][0, first:] -= sources[first:]
         return self.run(delta_embed, delta_mlp)

@@ -81,7 +81,8 @@ def describe_transcoders(folder: str | Path) -> dict[str, Any]:
 
     The checks :func:`load_transcoders` makes before it needs the model: the folder exists and
     holds transcoders, each an MLP transcoder, one per layer, all for one model. Returns the
-    ``model``, the ``layers`` (sorted), the ``width`` (latents per layer) and the layer folders.
+    ``model``, the ``layers`` (sorted), the ``width`` (latents per layer), the ``architecture`` names,
+    the layers whose transcoder has a ``skip`` term, and the layer folders.
     """
     from pellucid.features.saelens_format import _config_from_saelens, read_config
 
@@ -103,6 +104,8 @@ def describe_transcoders(folder: str | Path) -> dict[str, Any]:
         "model": models[0],
         "layers": sorted(configs),
         "width": widths[0] if len(widths) == 1 else widths,
+        "architecture": sorted({config.architecture for _, config in configs.values()}),
+        "skip": sorted(layer for layer, (_, config) in configs.items() if config.skip),  # layers with a skip term
         "folders": {layer: path for layer, (path, _) in sorted(configs.items())},
     }
 

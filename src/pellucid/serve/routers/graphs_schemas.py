@@ -31,6 +31,8 @@ class TranscoderSetInfo(BaseModel):
     model: str | None = None
     layers: list[int] | None = None
     width: int | list[int] | None = Field(None, description="Latents per layer (a list when layers differ).")
+    architecture: list[str] | None = Field(None, description="Architectures: topk, batchtopk or jumprelu.")
+    skip: list[int] | None = Field(None, description="The layers whose transcoder has a linear skip term.")
     error: str | None = None
 
 
