@@ -15,12 +15,16 @@ competes with the load it serves; the output says which CPUs each got (``--no-pi
 them to the scheduler). Other jobs on the machine are not controlled: the load average is
 printed at start and end.
 
-For each concurrency level, ``--rounds`` rounds alternate a direct run (load generator →
-upstream) and a proxied run (load generator → proxy → upstream) with the same load, so a drift
-of the machine's load hits both; each client sends its calls one after the other on one
-connection. The added figures are proxied p50 minus direct p50 (latency to ``data: [DONE]``,
-and time to the first chunk carrying text). Wall time at 50 clients on few cores is mostly
-queueing, so the proxy's **CPU time per call** (user + system of the whole process, from
+For each concurrency level, ``--rounds`` rounds alternate a direct run (load generator → upstream)
+and a proxied run (load generator → proxy → upstream) with the same load, so a drift of the
+machine's load hits both; each client sends its calls one after the other on one connection. Two
+arrival patterns (``--arrivals``): ``spread`` (the default first) offsets the clients' first calls
+evenly over one call's duration, so calls begin at unrelated moments as independent users' do, and
+times only calls made while all N clients are busy; ``lockstep`` starts all N at once, and since
+their calls take about as long as each other they stay in step (a stress case: N calls begin within
+a millisecond and end together). The added figures are proxied p50 minus direct p50 (latency to
+``data: [DONE]``, and time to the first chunk carrying text). Wall time at 50 clients on few cores
+is mostly queueing, so the proxy's **CPU time per call** (user + system of the whole process, from
 ``/proc/<pid>/stat``, read around the timed calls plus the writer's flush interval) is reported
 beside it: that is the cost a call adds on any machine.
 
@@ -28,12 +32,14 @@ By default the upstream answers at once, so 50 closed-loop clients saturate whic
 slowest: that measures the proxy's throughput (calls per CPU second), not the latency it adds to a
 call. ``--delay-ms D`` makes the upstream stream at a model's pace (D ms before each chunk: 20 ms
 is 50 tokens/s per stream, a GPU server's pace), so 50 concurrent streams are what a real stack
-sends and the added figures are the proxy's overhead per call at that load.
+sends and the added figures are the proxy's overhead per call at that load. ``--batched`` makes
+the upstream pace its streams as a batching server (vLLM, TGI) does: one shared clock, every
+open stream's next chunk sent on the same tick, so the proxy gets them in bursts of N.
 
 Targets (issue 17): added p50 latency ≤ 2 ms and added TTFT ≤ 5 ms, at 1 and 50 clients.
 
-    python benchmarks/bench_proxy.py [--clients 1,50] [--calls 200] [--rounds 3] [--chunks 8] [--delay-ms 0]
-        [--json] [--no-pin] [--pids]
+    python benchmarks/bench_proxy.py [--clients 1,50] [--calls 200] [--rounds 3] [--chunks 8] [--delay-ms 0] [--batched]
+        [--arrivals spread,lockstep] [--json] [--no-pin] [--pids]
 
 ``--pids`` prints the proxy's and the upstream's process ids once they are up, to profile one
 while the load runs (``py-spy record --idle -p PID -o proxy.svg``; with ``--calls`` large
@@ -52,6 +58,7 @@ import tempfile
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from itertools import product
 from pathlib import Path
 from typing import Any
 
@@ -85,9 +92,9 @@ def pinned(cpus: set[int] | None) -> Iterator[None]:
         os.sched_setaffinity(0, before)
 
 
-def run(port: int, clients: int, calls: int, stream: bool, pids: dict[str, int]) -> dict[str, Any]:
+def run(port: int, clients: int, calls: int, stream: bool, pids: dict[str, int], arrivals: str) -> dict[str, Any]:
     """One timed run of the load generator against ``port``: latencies and each process's CPU seconds."""
-    cmd = [sys.executable, str(REPO / "benchmarks" / "sse_load.py"), "--port", str(port),
+    cmd = [sys.executable, str(REPO / "benchmarks" / "sse_load.py"), "--port", str(port), "--arrivals", arrivals,
            "--clients", str(clients), "--calls", str(calls), "--stream" if stream else "--no-stream"]  # fmt: skip
     gen = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
     assert gen.stdin is not None and gen.stdout is not None
@@ -108,15 +115,17 @@ def run(port: int, clients: int, calls: int, stream: bool, pids: dict[str, int])
 
 
 def measure(
-    ports: dict[str, int], pids: dict[str, int], clients: int, calls: int, rounds: int, stream: bool
+    ports: dict[str, int], pids: dict[str, int], clients: int, calls: int, rounds: int, stream: bool, arrivals: str
 ) -> dict[str, Any]:
     """Rounds of (direct, proxied) runs at one concurrency: p50s, added p50s and CPU ms per call."""
     per_client = max(1, calls // clients)
     lists: dict[str, list[float]] = {f"{s}_{k}": [] for s in ports for k in ("ttft_ms", "total_ms")}
     cpu: dict[str, float] = {f"{s}_{p}": 0.0 for s in ports for p in [*pids, "load"]}
+    made = dict.fromkeys(ports, 0)  # calls made per side, timed or not: what the CPU seconds paid for
     for _ in range(rounds):
         for side, port in ports.items():
-            result = run(port, clients, per_client, stream, pids)
+            result = run(port, clients, per_client, stream, pids, arrivals)
+            made[side] += result["calls_made"]
             lists[f"{side}_ttft_ms"] += result["ttft_ms"]
             lists[f"{side}_total_ms"] += result["total_ms"]
             for name, seconds in result["cpu"].items():
@@ -124,12 +133,17 @@ def measure(
             cpu[f"{side}_load"] += result["cpu_s"]
     n = len(lists["proxy_total_ms"])
     p50 = {k: statistics.median(v) for k, v in lists.items()}
-    row: dict[str, Any] = {"mode": "stream" if stream else "json", "clients": clients, "calls_per_side": n}
+    row: dict[str, Any] = {
+        "mode": "stream" if stream else "json",
+        "arrivals": arrivals,
+        "clients": clients,
+        "calls_per_side": n,
+    }
     for what in ("total", "ttft"):
         row[f"direct_{what}_p50_ms"] = round(p50[f"direct_{what}_ms"], 2)
         row[f"proxy_{what}_p50_ms"] = round(p50[f"proxy_{what}_ms"], 2)
         row[f"added_{what}_p50_ms"] = round(p50[f"proxy_{what}_ms"] - p50[f"direct_{what}_ms"], 2)
-    row["cpu_ms_per_call"] = {k: round(v * 1000 / n, 3) for k, v in cpu.items()}
+    row["cpu_ms_per_call"] = {k: round(v * 1000 / made[k.split("_")[0]], 3) for k, v in cpu.items()}
     row["targets_met"] = row["added_total_p50_ms"] <= 2.0 and row["added_ttft_p50_ms"] <= 5.0
     return row
 
@@ -150,7 +164,17 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--chunks", type=int, default=8, help="text chunks per streamed answer")
     parser.add_argument("--delay-ms", type=float, default=0.0, help="upstream's wait before each streamed chunk")
+    parser.add_argument(
+        "--batched",
+        action="store_true",
+        help="the upstream sends every open stream's chunk together every --delay-ms (a batching server's steps)",
+    )
     parser.add_argument("--json", action="store_true", help="also measure non-streamed calls")
+    parser.add_argument(
+        "--arrivals",
+        default="spread,lockstep",
+        help="comma-separated: spread (calls begin at independent moments) and/or lockstep (all clients at once)",
+    )
     parser.add_argument("--pin", action=argparse.BooleanOptionalAction, default=True, help="pin the processes")
     parser.add_argument(
         "--pids", action="store_true", help="print the proxy's and the upstream's pids (to attach a profiler)"
@@ -165,7 +189,7 @@ def main() -> None:
     )
     rows = []
     with tempfile.TemporaryDirectory() as tmp, pinned(load_cpus):
-        with fast_upstream_server(chunks=args.chunks, delay_ms=args.delay_ms) as (upstream, upstream_proc):
+        with fast_upstream_server(args.chunks, args.delay_ms, args.batched) as (upstream, upstream_proc):
             root = Path(tmp)
             model = make_tiny(root / "tiny")  # --model is required by the harness; proxy mode does not load it
             db = f"sqlite:///{root / 'proxy.db'}"
@@ -178,9 +202,12 @@ def main() -> None:
                 if args.pids:
                     print(f"pids: {json.dumps(pids)}", flush=True)
                 for stream in (True, False) if args.json else (True,):
-                    for clients in (int(c) for c in args.clients.split(",")):
-                        rows.append(measure(ports, pids, clients, args.calls, args.rounds, stream))
+                    for clients, arrivals in product(map(int, args.clients.split(",")), args.arrivals.split(",")):
+                        if clients == 1 and arrivals == "lockstep" and "spread" in args.arrivals:
+                            continue  # one client: the two are the same
+                        rows.append(measure(ports, pids, clients, args.calls, args.rounds, stream, arrivals))
                         rows[-1]["upstream_delay_ms"] = args.delay_ms
+                        rows[-1]["upstream_batched"] = args.batched
                         print(json.dumps(rows[-1]), flush=True)
     print(f"load average at end: {open('/proc/loadavg').read().strip()}")
 

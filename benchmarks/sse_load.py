@@ -12,10 +12,16 @@ first word) and to the end of the answer; a stream must end with ``data: [DONE]`
 
 Protocol with the parent (``bench_proxy.py``): it connects and warms every client up, prints
 ``ready``, waits for a line on stdin, runs the timed calls, and prints one JSON object
-``{"ttft_ms": [...], "total_ms": [...], "cpu_s": ...}`` (``cpu_s``: this process's CPU time
-during the timed calls).
+``{"ttft_ms": [...], "total_ms": [...], "cpu_s": ..., "calls_made": ...}`` (``cpu_s``: this
+process's CPU time during the run; ``calls_made``: the calls it made, timed or not).
 
-    python benchmarks/sse_load.py --port P [--clients 50] [--calls 12] [--stream|--no-stream]
+Arrivals: ``lockstep`` starts every client's calls at the same moment, and since the calls take
+about as long as each other the clients stay in step (a stress case: 50 calls begin within a
+millisecond); ``spread`` offsets client *i*'s first call by *i/N* of one call's duration (taken
+from the warm-up), as independent users' calls begin at unrelated moments, and times only calls
+made while every client is busy.
+
+    python benchmarks/sse_load.py --port P [--clients 50] [--calls 12] [--stream|--no-stream] [--arrivals spread]
 """
 
 from __future__ import annotations
@@ -23,6 +29,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import statistics
 import sys
 import time
 
@@ -71,18 +78,33 @@ async def read_answer(reader: asyncio.StreamReader) -> tuple[bytes, float | None
 Connection = tuple[asyncio.StreamReader, asyncio.StreamWriter]
 
 
-async def client(conn: Connection, payload: bytes, stream: bool, calls: int, out: dict[str, list[float]]) -> None:
-    """``calls`` calls one after the other on one kept-alive connection."""
+async def client(
+    conn: Connection, payload: bytes, stream: bool, calls: int, out: dict[str, list[float]], timed: range | None = None
+) -> None:
+    """``calls`` calls one after the other on one kept-alive connection; those in ``timed`` (all: None) are kept."""
     reader, writer = conn
-    for _ in range(calls):
+    for index in range(calls):
         t0 = time.perf_counter()
         writer.write(payload)
         body, first = await read_answer(reader)
         end = time.perf_counter()
         if stream and not body.rstrip().endswith(b"data: [DONE]"):
             raise RuntimeError("a stream ended without [DONE]")
-        out["ttft_ms"].append(((first or end) - t0) * 1000)
-        out["total_ms"].append((end - t0) * 1000)
+        if timed is None or index in timed:
+            out["ttft_ms"].append(((first or end) - t0) * 1000)
+            out["total_ms"].append((end - t0) * 1000)
+
+
+async def spread_client(
+    conn: Connection, payload: bytes, stream: bool, calls: int, out: dict[str, list[float]], offset: float
+) -> None:
+    """Start after ``offset`` seconds and make ``calls`` timed calls between an untimed first and last one.
+
+    With the clients' offsets spread over one call's duration, every timed call runs while all
+    the clients are busy, and their calls start at independent moments, as separate users' do.
+    """
+    await asyncio.sleep(offset)
+    await client(conn, payload, stream, calls + 2, out, range(1, calls + 1))
 
 
 async def main(args: argparse.Namespace) -> None:
@@ -90,15 +112,22 @@ async def main(args: argparse.Namespace) -> None:
     conns = [await asyncio.open_connection(args.host, args.port) for _ in range(args.clients)]
     warm: dict[str, list[float]] = {"ttft_ms": [], "total_ms": []}
     await asyncio.gather(*(client(c, payload, args.stream, 2, warm) for c in conns))
+    call_s = statistics.median(warm["total_ms"]) / 1000  # one call's duration under this load
     print("ready", flush=True)
     await asyncio.get_running_loop().run_in_executor(None, sys.stdin.readline)
     out: dict[str, list[float]] = {"ttft_ms": [], "total_ms": []}
     cpu = time.process_time()
-    await asyncio.gather(*(client(c, payload, args.stream, args.calls, out) for c in conns))
+    if args.arrivals == "spread":
+        n = len(conns)
+        runs = [spread_client(c, payload, args.stream, args.calls, out, i * call_s / n) for i, c in enumerate(conns)]
+    else:
+        runs = [client(c, payload, args.stream, args.calls, out) for c in conns]
+    await asyncio.gather(*runs)
     cpu = time.process_time() - cpu
     for _, writer in conns:
         writer.close()
-    print(json.dumps({**out, "cpu_s": cpu}), flush=True)
+    made = len(conns) * (args.calls + 2 if args.arrivals == "spread" else args.calls)
+    print(json.dumps({**out, "cpu_s": cpu, "calls_made": made}), flush=True)
 
 
 if __name__ == "__main__":
@@ -109,4 +138,10 @@ if __name__ == "__main__":
     parser.add_argument("--clients", type=int, default=50)
     parser.add_argument("--calls", type=int, default=12, help="timed calls per client")
     parser.add_argument("--stream", action=argparse.BooleanOptionalAction, default=True)
+    parser.add_argument(
+        "--arrivals",
+        choices=("lockstep", "spread"),
+        default="lockstep",
+        help="lockstep: every client starts at once; spread: the clients' starts spread over one call's duration",
+    )
     asyncio.run(main(parser.parse_args()))

@@ -8,6 +8,7 @@ uvicorn so the SDK talks HTTP to it. A real ``pellucid serve`` as the upstream i
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -24,7 +25,7 @@ from pellucid.service import ModelPool
 from tests.support.loopback import free_port, serving
 from tests.support.openai_stub import PIECES, TEXT, stub_app
 
-MODELS = ("ok", "nousage", "html", "schema", "limited", "broken", "slow", "stream", "cut")
+MODELS = ("ok", "nousage", "html", "schema", "limited", "broken", "slow", "stream", "cut", "stall")
 MESSAGES = [{"role": "user", "content": "Say hello"}]
 
 
@@ -137,6 +138,27 @@ def test_upstream_cut_mid_stream_ends_with_an_error_event(proxied):
     [record] = proxied.records()
     assert record.response == "Hello from" and record.metadata["gateway"]["status"] == 502
     assert record.error is not None and "stream was cut" in record.error
+
+
+def test_a_client_leaving_mid_stream_stops_the_relay_and_is_logged_once(proxied):
+    # "stall" sends one piece, then nothing for 30 s; the proxy's read timeout here is 1 s, so a
+    # relay that did not notice the client leaving would log a 504 "stream was cut" instead.
+    body = {"model": "stall", "messages": MESSAGES, "stream": True}
+    with httpx.stream("POST", f"{proxied.url}/v1/chat/completions", json=body) as res:
+        seen = ""
+        for text in res.iter_text():
+            seen += text
+            if '"content": "Hello"' in seen:
+                break  # leave: the connection closes with the block
+    deadline = time.monotonic() + 10  # the proxy logs the call once it has seen the client go
+    while not proxied.records() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    [record] = proxied.records()
+    assert record.metadata["gateway"]["status"] == 499 and record.response == "Hello"
+    assert record.error is not None and "client disconnected" in record.error
+    # the upstream connection was given back cleanly: the next call on the same proxy works
+    answer = proxied.client().chat.completions.create(model="ok", messages=MESSAGES)
+    assert answer.choices[0].message.content == TEXT and len(proxied.records()) == 2
 
 
 def test_sdk_raises_on_a_cut_stream(proxied):

@@ -245,3 +245,32 @@ def test_the_short_way_is_still_behind_the_token(settings, tmp_path):
         assert _records(app, store) == []
         ok = httpx.post(f"{url}/v1/chat/completions", json=call, headers={"Authorization": "Bearer tok"})
         assert ok.status_code == 200 and len(upstream.seen) == 1 and len(_records(app, store)) == 1
+
+
+# -- the garbage collector while serving -------------------------------------------------------
+def test_serve_freezes_the_start_up_heap_and_collects_young_objects_less_often(tmp_path, monkeypatch):
+    import gc
+
+    import uvicorn
+    from typer.testing import CliRunner
+
+    from pellucid.cli.main import app
+    from pellucid.cli.serve_cmd import YOUNG_COLLECTION_EVERY
+
+    seen: dict[str, Any] = {}
+
+    def run(asgi: Any, **kwargs: Any) -> None:  # what the server would start with
+        seen["frozen"], seen["threshold"] = gc.get_freeze_count(), gc.get_threshold()
+
+    before = gc.get_threshold()
+    monkeypatch.setattr(uvicorn, "run", run)
+    monkeypatch.setenv("PELLUCID_HOME", str(tmp_path))
+    try:
+        result = CliRunner().invoke(app, ["serve", "--upstream", "a=http://127.0.0.1:9/v1", "--no-background"])
+    finally:
+        gc.unfreeze()
+        gc.set_threshold(*before)
+    assert result.exit_code == 0, result.output
+    # everything imported and built at start-up is out of the collector's sight
+    assert seen["frozen"] > 10_000
+    assert seen["threshold"] == (YOUNG_COLLECTION_EVERY, *before[1:])

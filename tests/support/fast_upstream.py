@@ -3,10 +3,12 @@
 It answers ``POST /v1/chat/completions`` (JSON, or a stream of ``--chunks`` chunks when
 ``stream`` is true, with usage when ``stream_options.include_usage``) and ``GET /v1/models``
 at once, with no model behind it, so what a load test or a benchmark measures is the proxy,
-not generation. ``--delay-ms`` waits that long before each streamed chunk (a model's pace).
-A raw ASGI app on uvicorn, no framework in the way::
+not generation. ``--delay-ms`` waits that long before each streamed chunk (a model's pace);
+with ``--batched`` the chunks of all open streams leave together on a shared clock, every
+``--delay-ms``, as a batching server's decode steps emit one token for every sequence in the
+batch at once. A raw ASGI app on uvicorn, no framework in the way::
 
-    python -m tests.support.fast_upstream --port 8001 [--chunks 8] [--delay-ms 0]
+    python -m tests.support.fast_upstream --port 8001 [--chunks 8] [--delay-ms 0] [--batched]
 """
 
 from __future__ import annotations
@@ -46,10 +48,17 @@ def _chunk(model: str, delta: dict[str, Any], finish: str | None = None) -> byte
 
 
 class FastUpstream:
-    """The ASGI app; ``chunks`` pieces per stream, ``delay`` seconds before each."""
+    """The ASGI app; ``chunks`` pieces per stream, ``delay`` seconds before each (on a shared clock if ``batched``)."""
 
-    def __init__(self, chunks: int = 8, delay: float = 0.0) -> None:
-        self.chunks, self.delay = chunks, delay
+    def __init__(self, chunks: int = 8, delay: float = 0.0, batched: bool = False) -> None:
+        self.chunks, self.delay, self.batched = chunks, delay, batched
+
+    async def _pause(self) -> None:
+        """Wait ``delay``, or until the next step of the shared clock (a multiple of ``delay``) if batched."""
+        if self.batched:
+            await asyncio.sleep(self.delay - asyncio.get_running_loop().time() % self.delay)
+        else:
+            await asyncio.sleep(self.delay)
 
     async def __call__(self, scope: dict[str, Any], receive: Receive, send: Send) -> None:
         if scope["type"] == "lifespan":
@@ -81,7 +90,7 @@ class FastUpstream:
         )
         for i in range(self.chunks):
             if self.delay:
-                await asyncio.sleep(self.delay)
+                await self._pause()
             await send({"type": "http.response.body", "body": _chunk(model, {"content": f" w{i}"}), "more_body": True})
         tail = _chunk(model, {}, "stop")
         if (request.get("stream_options") or {}).get("include_usage"):
@@ -107,18 +116,20 @@ def _free_port() -> int:
 
 
 @contextmanager
-def fast_upstream_process(chunks: int = 8, delay_ms: float = 0.0) -> Iterator[str]:
+def fast_upstream_process(chunks: int = 8, delay_ms: float = 0.0, batched: bool = False) -> Iterator[str]:
     """Run the server in a subprocess for the block; yields its API base (``http://127.0.0.1:P/v1``)."""
-    with fast_upstream_server(chunks, delay_ms) as (base, _):
+    with fast_upstream_server(chunks, delay_ms, batched) as (base, _):
         yield base
 
 
 @contextmanager
-def fast_upstream_server(chunks: int = 8, delay_ms: float = 0.0) -> Iterator[tuple[str, subprocess.Popen[bytes]]]:
+def fast_upstream_server(
+    chunks: int = 8, delay_ms: float = 0.0, batched: bool = False
+) -> Iterator[tuple[str, subprocess.Popen[bytes]]]:
     """As :func:`fast_upstream_process`, yielding the API base and the process (for its pid)."""
     port = _free_port()
     cmd = [sys.executable, "-m", "tests.support.fast_upstream", "--port", str(port),
-           "--chunks", str(chunks), "--delay-ms", str(delay_ms)]  # fmt: skip
+           "--chunks", str(chunks), "--delay-ms", str(delay_ms), *(["--batched"] if batched else [])]  # fmt: skip
     proc = subprocess.Popen(cmd, cwd=REPO, env={**os.environ, "PYTHONPATH": str(REPO)})
     try:
         deadline = time.monotonic() + 30
@@ -144,8 +155,9 @@ def main() -> None:
     parser.add_argument("--port", type=int, required=True)
     parser.add_argument("--chunks", type=int, default=8)
     parser.add_argument("--delay-ms", type=float, default=0.0)
+    parser.add_argument("--batched", action="store_true", help="all streams' chunks leave together every --delay-ms")
     args = parser.parse_args()
-    app = FastUpstream(args.chunks, args.delay_ms / 1000)
+    app = FastUpstream(args.chunks, args.delay_ms / 1000, args.batched)
     uvicorn.run(app, host="127.0.0.1", port=args.port, log_level="warning", access_log=False)
 
 

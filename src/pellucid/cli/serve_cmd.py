@@ -210,9 +210,33 @@ def _run(settings: Settings, proxied: dict[str, Upstream], *, preload: bool, bac
                 pool.get()
         app = create_app(settings, pool, store, background=background)
         err_console.print(_banner(settings, proxied, store.url), highlight=False)
+        settle_heap()
         uvicorn.run(app, host=settings.host, port=settings.port, log_level="warning")
     finally:
         store.close()
+
+
+#: Allocations between two collections of the garbage collector's youngest generation while serving
+#: (Python's default is 700). See :func:`settle_heap`.
+YOUNG_COLLECTION_EVERY = 20_000
+
+
+def settle_heap() -> None:
+    """Tune the garbage collector for serving, once start-up is done.
+
+    The server starts with about 270,000 objects from its imports (PyTorch among them); a full
+    collection walks all of them (about 100 ms on a 2-core machine) although none of them will
+    ever be garbage, and each call allocates thousands of short-lived objects, so with the
+    default thresholds the collector ran several times per proxied call (about 6 % of the event
+    loop's time at 50 streaming clients). ``gc.freeze()`` moves what start-up made out of the
+    collector's sight, and a larger first threshold collects the young objects less often
+    (each collection still finds every cycle; only later).
+    """
+    import gc
+
+    gc.collect()
+    gc.freeze()
+    gc.set_threshold(YOUNG_COLLECTION_EVERY, *gc.get_threshold()[1:])
 
 
 def _banner(settings: Settings, proxied: dict[str, Upstream], store_url: str) -> str:
