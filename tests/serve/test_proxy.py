@@ -150,12 +150,13 @@ def test_a_client_leaving_mid_stream_stops_the_relay_and_is_logged_once(proxied)
             seen += text
             if '"content": "Hello"' in seen:
                 break  # leave: the connection closes with the block
-    deadline = time.monotonic() + 10  # the proxy logs the call once it has seen the client go
-    while not proxied.records() and time.monotonic() < deadline:
+    deadline = time.monotonic() + 10  # the proxy logs the call and closes upstream once it has seen the client go
+    while not (proxied.records() and proxied.stub.state.left) and time.monotonic() < deadline:
         time.sleep(0.05)
     [record] = proxied.records()
     assert record.metadata["gateway"]["status"] == 499 and record.response == "Hello"
     assert record.error is not None and "client disconnected" in record.error
+    assert proxied.stub.state.left == ["stall"]  # the upstream saw the call go: a real server stops generating
     # the upstream connection was given back cleanly: the next call on the same proxy works
     answer = proxied.client().chat.completions.create(model="ok", messages=MESSAGES)
     assert answer.choices[0].message.content == TEXT and len(proxied.records()) == 2

@@ -10,7 +10,9 @@ JSON, answers of the wrong shape, a stream cut in the middle, a slow answer, an 
 - ``slow``: answers after 3 s;
 - ``stream``: three chunks, a usage chunk when asked, ``[DONE]``;
 - ``cut``: two chunks, then the connection is dropped without ending the response;
-- ``stall``: streamed, one chunk then silence for 30 s (an upstream that hangs mid-stream).
+- ``stall``: streamed, one chunk then silence for 30 s (an upstream that hangs mid-stream);
+  when the caller closes the connection meanwhile, the model's name is added to
+  ``app.state.left``.
 """
 
 from __future__ import annotations
@@ -48,11 +50,18 @@ def _chunk(delta: dict[str, Any], finish: str | None = None) -> bytes:
     return f"data: {json.dumps(data)}\n\n".encode()
 
 
-async def _events(body: dict[str, Any], cut: bool, stall: bool = False) -> AsyncIterator[bytes]:
+async def _events(
+    body: dict[str, Any], cut: bool, stall: bool = False, left: list[str] | None = None
+) -> AsyncIterator[bytes]:
     yield _chunk({"role": "assistant", "content": ""})
     if stall:
         yield _chunk({"content": PIECES[0]})
-        await asyncio.sleep(30)
+        try:
+            await asyncio.sleep(30)
+        except asyncio.CancelledError:  # the caller closed the connection
+            if left is not None:
+                left.append(str(body.get("model")))
+            raise
     for i, piece in enumerate(PIECES):
         if cut and i == 2:
             raise ConnectionResetError("the stub drops the connection mid-stream")
@@ -71,7 +80,8 @@ async def chat(request: Request) -> Response:
     request.app.state.seen.append({"body": body, "authorization": request.headers.get("authorization")})
     model = body.get("model")
     if model in ("stream", "cut", "stall") and body.get("stream"):
-        return StreamingResponse(_events(body, model == "cut", model == "stall"), media_type="text/event-stream")
+        events = _events(body, model == "cut", model == "stall", request.app.state.left)
+        return StreamingResponse(events, media_type="text/event-stream")
     if model == "html":
         return Response("<html><body>Bad gateway</body></html>", 200, media_type="text/html")
     if model == "schema":
@@ -93,4 +103,5 @@ async def models(request: Request) -> Response:
 def stub_app() -> Starlette:
     app = Starlette(routes=[Route("/v1/chat/completions", chat, methods=["POST"]), Route("/v1/models", models)])
     app.state.seen = []
+    app.state.left = []  # streams whose caller went away mid-answer
     return app
