@@ -80,8 +80,11 @@ Connection = tuple[asyncio.StreamReader, asyncio.StreamWriter]
 
 async def client(
     conn: Connection, payload: bytes, stream: bool, calls: int, out: dict[str, list[float]], timed: range | None = None
-) -> None:
-    """``calls`` calls one after the other on one kept-alive connection; those in ``timed`` (all: None) are kept."""
+) -> int:
+    """``calls`` calls one after the other on one kept-alive connection; those in ``timed`` (all: None) are kept.
+
+    Returns the number of calls made.
+    """
     reader, writer = conn
     for index in range(calls):
         t0 = time.perf_counter()
@@ -93,18 +96,19 @@ async def client(
         if timed is None or index in timed:
             out["ttft_ms"].append(((first or end) - t0) * 1000)
             out["total_ms"].append((end - t0) * 1000)
+    return calls
 
 
 async def spread_client(
     conn: Connection, payload: bytes, stream: bool, calls: int, out: dict[str, list[float]], offset: float
-) -> None:
+) -> int:
     """Start after ``offset`` seconds and make ``calls`` timed calls between an untimed first and last one.
 
     With the clients' offsets spread over one call's duration, every timed call runs while all
     the clients are busy, and their calls start at independent moments, as separate users' do.
     """
     await asyncio.sleep(offset)
-    await client(conn, payload, stream, calls + 2, out, range(1, calls + 1))
+    return await client(conn, payload, stream, calls + 2, out, range(1, calls + 1))
 
 
 async def main(args: argparse.Namespace) -> None:
@@ -122,11 +126,10 @@ async def main(args: argparse.Namespace) -> None:
         runs = [spread_client(c, payload, args.stream, args.calls, out, i * call_s / n) for i, c in enumerate(conns)]
     else:
         runs = [client(c, payload, args.stream, args.calls, out) for c in conns]
-    await asyncio.gather(*runs)
+    made = sum(await asyncio.gather(*runs))
     cpu = time.process_time() - cpu
     for _, writer in conns:
         writer.close()
-    made = len(conns) * (args.calls + 2 if args.arrivals == "spread" else args.calls)
     print(json.dumps({**out, "cpu_s": cpu, "calls_made": made}), flush=True)
 
 

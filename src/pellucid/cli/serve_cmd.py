@@ -226,11 +226,11 @@ def settle_heap() -> None:
 
     The server starts with about 270,000 objects from its imports (PyTorch among them); a full
     collection walks all of them (about 100 ms on a 2-core machine) although none of them will
-    ever be garbage, and each call allocates thousands of short-lived objects, so with the
-    default thresholds the collector ran several times per proxied call (about 6 % of the event
-    loop's time at 50 streaming clients). ``gc.freeze()`` moves what start-up made out of the
-    collector's sight, and a larger first threshold collects the young objects less often
-    (each collection still finds every cycle; only later).
+    ever be garbage, and every call allocates many short-lived objects; with the default
+    thresholds the collector took about 6 % of the event loop's time at 50 streaming proxied
+    clients. ``gc.freeze()`` moves what start-up made out of the collector's sight, and a larger
+    first threshold collects the young objects less often (each collection still finds every
+    cycle; only later).
     """
     import gc
 

@@ -63,13 +63,12 @@ class RelayedStream(Response):
             async for chunk in self.chunks:
                 await send({"type": "http.response.body", "body": chunk, "more_body": True})
             await send({"type": "http.response.body", "body": b"", "more_body": False})
-            state["sent"] = True
         except asyncio.CancelledError:
             if not state["left"]:
                 raise  # cancelled from outside (shutdown): not ours to absorb
             relay.uncancel()
         finally:
-            state["sent"] = True
+            state["sent"] = True  # from here a disconnect is the normal end of a response, not a reason to cancel
             listener.cancel()
             await self.chunks.aclose()  # a relay stopped at a send runs its finally (the record) now
             await self.after()
