@@ -17,10 +17,11 @@ printed at start and end.
 
 For each concurrency level, ``--rounds`` rounds alternate a direct run (load generator → upstream)
 and a proxied run (load generator → proxy → upstream) with the same load, so a drift of the
-machine's load hits both; each client sends its calls one after the other on one connection. Two
+machine's load hits both; each client sends its calls one after the other on one connection. Three
 arrival patterns (``--arrivals``): ``spread`` (the default first) offsets the clients' first calls
 evenly over one call's duration, so calls begin at unrelated moments as independent users' do, and
-times only calls made while all N clients are busy; ``lockstep`` starts all N at once, and since
+times only calls made while all N clients are busy; ``random`` draws those offsets at random (the
+same draws on both sides), so some calls begin close together; ``lockstep`` starts all N at once, and since
 their calls take about as long as each other they stay in step (a stress case: N calls begin within
 a millisecond and end together). The added figures are proxied p50 minus direct p50 (latency to
 ``data: [DONE]``, and time to the first chunk carrying text). Wall time at 50 clients on few cores
@@ -39,7 +40,7 @@ open stream's next chunk sent on the same tick, so the proxy gets them in bursts
 Targets (issue 17): added p50 latency ≤ 2 ms and added TTFT ≤ 5 ms, at 1 and 50 clients.
 
     python benchmarks/bench_proxy.py [--clients 1,50] [--calls 200] [--rounds 3] [--chunks 8] [--delay-ms 0] [--batched]
-        [--arrivals spread,lockstep] [--json] [--no-pin] [--pids]
+        [--arrivals spread,random,lockstep] [--json] [--no-pin] [--pids]
 
 ``--pids`` prints the proxy's and the upstream's process ids once they are up, to profile one
 while the load runs (``py-spy record --idle -p PID -o proxy.svg``; with ``--calls`` large
@@ -92,10 +93,13 @@ def pinned(cpus: set[int] | None) -> Iterator[None]:
         os.sched_setaffinity(0, before)
 
 
-def run(port: int, clients: int, calls: int, stream: bool, pids: dict[str, int], arrivals: str) -> dict[str, Any]:
+def run(
+    port: int, clients: int, calls: int, stream: bool, pids: dict[str, int], arrivals: str, seed: int = 0
+) -> dict[str, Any]:
     """One timed run of the load generator against ``port``: latencies and each process's CPU seconds."""
     cmd = [sys.executable, str(REPO / "benchmarks" / "sse_load.py"), "--port", str(port), "--arrivals", arrivals,
-           "--clients", str(clients), "--calls", str(calls), "--stream" if stream else "--no-stream"]  # fmt: skip
+           "--clients", str(clients), "--calls", str(calls), "--stream" if stream else "--no-stream",
+           "--seed", str(seed)]  # fmt: skip
     gen = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
     assert gen.stdin is not None and gen.stdout is not None
     try:
@@ -122,9 +126,9 @@ def measure(
     lists: dict[str, list[float]] = {f"{s}_{k}": [] for s in ports for k in ("ttft_ms", "total_ms")}
     cpu: dict[str, float] = {f"{s}_{p}": 0.0 for s in ports for p in [*pids, "load"]}
     made = dict.fromkeys(ports, 0)  # calls made per side, timed or not: what the CPU seconds paid for
-    for _ in range(rounds):
-        for side, port in ports.items():
-            result = run(port, clients, per_client, stream, pids, arrivals)
+    for round_ in range(rounds):
+        for side, port in ports.items():  # random arrivals: new draws each round, the same on both sides
+            result = run(port, clients, per_client, stream, pids, arrivals, seed=round_)
             made[side] += result["calls_made"]
             lists[f"{side}_ttft_ms"] += result["ttft_ms"]
             lists[f"{side}_total_ms"] += result["total_ms"]
@@ -172,8 +176,9 @@ def main() -> None:
     parser.add_argument("--json", action="store_true", help="also measure non-streamed calls")
     parser.add_argument(
         "--arrivals",
-        default="spread,lockstep",
-        help="comma-separated: spread (calls begin at independent moments) and/or lockstep (all clients at once)",
+        default="spread,random,lockstep",
+        help="comma-separated: spread (calls begin at evenly spread moments), random (at random moments) "
+        "and/or lockstep (all clients at once)",
     )
     parser.add_argument("--pin", action=argparse.BooleanOptionalAction, default=True, help="pin the processes")
     parser.add_argument(
@@ -202,9 +207,10 @@ def main() -> None:
                 if args.pids:
                     print(f"pids: {json.dumps(pids)}", flush=True)
                 for stream in (True, False) if args.json else (True,):
-                    for clients, arrivals in product(map(int, args.clients.split(",")), args.arrivals.split(",")):
-                        if clients == 1 and arrivals == "lockstep" and "spread" in args.arrivals:
-                            continue  # one client: the two are the same
+                    patterns = args.arrivals.split(",")
+                    for clients, arrivals in product(map(int, args.clients.split(",")), patterns):
+                        if clients == 1 and arrivals != patterns[0]:
+                            continue  # one client: every pattern is the same
                         rows.append(measure(ports, pids, clients, args.calls, args.rounds, stream, arrivals))
                         rows[-1]["upstream_delay_ms"] = args.delay_ms
                         rows[-1]["upstream_batched"] = args.batched

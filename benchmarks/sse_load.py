@@ -19,9 +19,12 @@ Arrivals: ``lockstep`` starts every client's calls at the same moment, and since
 about as long as each other the clients stay in step (a stress case: 50 calls begin within a
 millisecond); ``spread`` offsets client *i*'s first call by *i/N* of one call's duration (taken
 from the warm-up), as independent users' calls begin at unrelated moments, and times only calls
-made while every client is busy.
+made while every client is busy; ``random`` does the same with offsets drawn uniformly at random
+over one call's duration (``--seed``: the same draws for the direct and the proxied run), so some
+calls begin close together, as independent users' calls sometimes do.
 
     python benchmarks/sse_load.py --port P [--clients 50] [--calls 12] [--stream|--no-stream] [--arrivals spread]
+        [--seed 0]
 """
 
 from __future__ import annotations
@@ -29,6 +32,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import random
 import statistics
 import sys
 import time
@@ -121,9 +125,10 @@ async def main(args: argparse.Namespace) -> None:
     await asyncio.get_running_loop().run_in_executor(None, sys.stdin.readline)
     out: dict[str, list[float]] = {"ttft_ms": [], "total_ms": []}
     cpu = time.process_time()
-    if args.arrivals == "spread":
-        n = len(conns)
-        runs = [spread_client(c, payload, args.stream, args.calls, out, i * call_s / n) for i, c in enumerate(conns)]
+    if args.arrivals in ("spread", "random"):
+        n, draw = len(conns), random.Random(args.seed).random
+        offsets = [i / n if args.arrivals == "spread" else draw() for i in range(n)]
+        runs = [spread_client(c, payload, args.stream, args.calls, out, f * call_s) for f, c in zip(offsets, conns)]
     else:
         runs = [client(c, payload, args.stream, args.calls, out) for c in conns]
     made = sum(await asyncio.gather(*runs))
@@ -143,8 +148,10 @@ if __name__ == "__main__":
     parser.add_argument("--stream", action=argparse.BooleanOptionalAction, default=True)
     parser.add_argument(
         "--arrivals",
-        choices=("lockstep", "spread"),
+        choices=("lockstep", "spread", "random"),
         default="lockstep",
-        help="lockstep: every client starts at once; spread: the clients' starts spread over one call's duration",
+        help="lockstep: every client starts at once; spread: the clients' starts spread evenly over one call's "
+        "duration; random: drawn at random over it",
     )
+    parser.add_argument("--seed", type=int, default=0, help="the random arrivals' draws")
     asyncio.run(main(parser.parse_args()))
