@@ -26,16 +26,30 @@ def _json(result):
     return json.loads(result.stdout)
 
 
+def _assert_same_scores(actual, expected) -> None:
+    """The CLI's scores equal the library's up to float32 rounding.
+
+    The CLI loads its own copy of the model, so its products run on other memory: MKL's and
+    oneDNN's results depend on alignment and blocking in the last bits, and patching's
+    normalised scores divide by the clean-corrupted gap, which magnifies that. 1e-4 of the
+    scores' scale, as the suite's batched-against-unbatched checks allow; a wrong cell, layer or
+    position differs by a sizeable fraction of the scale.
+    """
+    expected = np.asarray(expected, dtype=float)
+    scale = max(1.0, float(np.nanmax(np.abs(expected))))
+    np.testing.assert_allclose(actual, expected, rtol=0, atol=1e-4 * scale)
+
+
 def test_json_matches_the_library(run, tiny_lm):
     data = _json(run("patch", CLEAN, CORRUPTED, "-t", " Paris", "-f", " the", "--layers", "0,2", "--json"))
     ex = pi.patch(tiny_lm, CLEAN, CORRUPTED, target=" Paris", foil=" the", layers=[0, 2])
-    np.testing.assert_allclose(data["scores"], ex.scores, atol=1e-6)
+    _assert_same_scores(data["scores"], ex.scores)
     assert data["axes"] == ["layer", "position"] and data["labels"]["layer"] == ["0", "2"]
     data = _json(run("logit-lens", CLEAN, "--target", " Paris", "--json"))
-    np.testing.assert_allclose(data["scores"], pi.logit_lens(tiny_lm, CLEAN, target=" Paris").scores, atol=1e-6)
+    _assert_same_scores(data["scores"], pi.logit_lens(tiny_lm, CLEAN, target=" Paris").scores)
     data = _json(run("trace", CLEAN, "-t", " Paris", "-s", "Eiffel Tower", "--samples", "2", "--json"))
     expected = pi.trace(tiny_lm, CLEAN, target=" Paris", subject="Eiffel Tower", samples=2)
-    np.testing.assert_allclose(data["scores"], expected.scores, atol=1e-6)
+    _assert_same_scores(data["scores"], expected.scores)
 
 
 @pytest.mark.parametrize(
