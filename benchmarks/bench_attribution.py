@@ -36,7 +36,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -284,7 +283,8 @@ def main() -> None:
         isolated(args)
         return
 
-    lm = LM.load(args.model, Settings.from_env())
+    settings = Settings.from_env()
+    lm = LM.load(args.model, settings)
     messages = [{"role": "user", "content": QUESTION}]
     if args.side is not None:
         one_side(args, lm, messages)
@@ -300,7 +300,7 @@ def main() -> None:
     print(f"model {lm.name}: prompt {len(enc.ids)} tokens (all attributed), target {len(target_ids)} tokens "
           f"{lm.decode_tokens(target_ids)}, {args.threads} threads")  # fmt: skip
     kernels = "oneDNN" if fast_linear.accelerated(lm.model) else "PyTorch default"
-    if os.environ.get("PELLUCID_FAST_KERNELS", "auto").strip().lower() in ("", "auto"):
+    if settings.fast_kernels == "auto":
         kernels += f" (auto: oneDNN measured {fast_linear.measured_gain():.2f}x, bar {fast_linear.MIN_GAIN}x)"
     print(f"linear layers: Pellucid {kernels}; Captum and inseq PyTorch default (stock modules, same weights)")
 

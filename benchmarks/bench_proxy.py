@@ -21,9 +21,9 @@ machine's load hits both; each client sends its calls one after the other on one
 arrival patterns (``--arrivals``): ``spread`` (the default first) offsets the clients' first calls
 evenly over one call's duration, so calls begin at unrelated moments as independent users' do, and
 times only calls made while all N clients are busy; ``random`` draws those offsets at random (the
-same draws on both sides), so some calls begin close together; ``lockstep`` starts all N at once, and since
-their calls take about as long as each other they stay in step (a stress case: N calls begin within
-a millisecond and end together). The added figures are proxied p50 minus direct p50 (latency to
+same draws on both sides), so some calls begin close together; ``lockstep`` starts all N at once,
+and since their calls take about as long as each other they stay in step (a stress case: N calls
+begin within a millisecond and end together). The added figures are proxied p50 minus direct p50 (latency to
 ``data: [DONE]``, and time to the first chunk carrying text). Wall time at 50 clients on few cores
 is mostly queueing, so the proxy's **CPU time per call** (user + system of the whole process, from
 ``/proc/<pid>/stat``, read around the timed calls plus the writer's flush interval) is reported
