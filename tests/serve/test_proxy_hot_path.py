@@ -7,6 +7,9 @@
 - ``count_tokens`` is asked only about upstreams mapped to local weights.
 - ``until`` ends a stalled read at the total deadline only when the deadline is nearer than the
   transport's read timeout (which ends stalled reads itself otherwise).
+- A stream's client has the whole answer at ``data: [DONE]``, before the upstream's end of
+  message; what comes after it is read (the connection is reused) and not relayed.
+- The short way keeps the body limit and CORS, and answers an unexpected failure as a 500.
 - ``otlp_map._json`` tells plain text from JSON by its first character with the same answers as
   trying ``json.loads`` on every string.
 """
@@ -15,7 +18,9 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import random
+import threading
 import time
 from collections.abc import AsyncIterator, Iterator
 from contextlib import contextmanager
@@ -274,3 +279,108 @@ def test_serve_freezes_the_start_up_heap_and_collects_young_objects_less_often(t
     # everything imported and built at start-up is out of the collector's sight
     assert seen["frozen"] > 10_000
     assert seen["threshold"] == (YOUNG_COLLECTION_EVERY, *before[1:])
+
+
+# -- the answer's end ------------------------------------------------------------------------------
+def _event(data: dict[str, Any] | str) -> bytes:
+    return b"data: " + (data if isinstance(data, str) else json.dumps(data)).encode() + b"\n\n"
+
+
+def _delta(text: str) -> dict[str, Any]:
+    return {"id": "s", "object": "chat.completion.chunk", "choices": [{"index": 0, "delta": {"content": text}}]}
+
+
+class Lingering:
+    """A streaming upstream that sends ``data: [DONE]``, then ``after`` once ``release`` is set, then ends.
+
+    Keeps, per request, the proxy's side of the connection (its address) so reuse can be seen.
+    """
+
+    def __init__(self, after: bytes = b"") -> None:
+        self.after = after
+        self.release = threading.Event()
+        self.peers: list[Any] = []
+
+    async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
+        if scope["type"] == "lifespan":
+            while (await receive())["type"] != "lifespan.shutdown":
+                await send({"type": "lifespan.startup.complete"})
+            await send({"type": "lifespan.shutdown.complete"})
+            return
+        while (await receive()).get("more_body"):
+            pass
+        self.peers.append(tuple(scope["client"]))
+        await send({"type": "http.response.start", "status": 200, "headers": [(b"content-type", b"text/event-stream")]})
+        for piece in ("Hel", "lo"):
+            await send({"type": "http.response.body", "body": _event(_delta(piece)), "more_body": True})
+        await send({"type": "http.response.body", "body": _event("[DONE]"), "more_body": True})
+        while not self.release.is_set():  # the end of the HTTP body waits for the test
+            await asyncio.sleep(0.01)
+        await send({"type": "http.response.body", "body": self.after, "more_body": False})
+
+
+def _stream(url: str) -> bytes:
+    call = {"model": "plain", "messages": [{"role": "user", "content": "hi"}], "stream": True}
+    with httpx.stream("POST", f"{url}/v1/chat/completions", json=call, timeout=10) as res:
+        assert res.status_code == 200
+        return res.read()
+
+
+def test_the_client_has_the_whole_answer_at_done_before_the_upstream_ends(settings, tmp_path):
+    """The chunk with ``[DONE]`` ends the client's response; the upstream's end comes later, the record before."""
+    upstream = Lingering()
+    with serving(upstream) as base, _gateway(settings, tmp_path / "d.db", base) as (url, app, store):
+        body = _stream(url)  # returns while the upstream still holds its answer open (else: a read timeout)
+        assert body.endswith(b"data: [DONE]\n\n") and body.count(b"data: ") == 3
+        assert not upstream.release.is_set()
+        [record] = _records(app, store)
+        assert record.response == "Hello" and record.error is None and record.metadata["gateway"]["status"] == 200
+        upstream.release.set()
+        assert _stream(url) == body  # the next call works: the first connection was read to its end
+        assert upstream.peers[0] == upstream.peers[1]  # ... and reused, not closed
+        assert [r.response for r in _records(app, store)] == ["Hello", "Hello"]
+
+
+def test_what_an_upstream_sends_after_done_is_read_and_not_relayed(settings, tmp_path, caplog):
+    upstream = Lingering(after=_event(_delta(" again")))
+    upstream.release.set()
+    with serving(upstream) as base, _gateway(settings, tmp_path / "a.db", base) as (url, app, store):
+        with caplog.at_level(logging.WARNING, logger="pellucid.serve.proxy"):
+            first, second = _stream(url), _stream(url)
+        assert first == second and first.endswith(b"data: [DONE]\n\n") and b"again" not in first
+        assert upstream.peers[0] == upstream.peers[1]  # the connection was read to its end and reused
+        assert [r.response for r in _records(app, store)] == ["Hello", "Hello"]
+    dropped = [r.getMessage() for r in caplog.records if "after 'data: [DONE]'" in r.getMessage()]
+    assert len(dropped) == 2 and f"{len(upstream.after)} bytes" in dropped[0]
+
+
+# -- the short way's security and errors ---------------------------------------------------------
+def test_the_short_way_keeps_the_body_limit_and_cors(settings, tmp_path):
+    upstream = Recorder()
+    origin = "http://app.example"
+    overrides = {"max_body_bytes": 200, "cors_origins": (origin,)}
+    with serving(upstream) as base, _gateway(settings, tmp_path / "l.db", base, **overrides) as (url, app, store):
+        assert app.proxy_path is not None  # the short way is on
+        call = {"model": "plain", "messages": [{"role": "user", "content": "x" * 300}]}
+        refused = httpx.post(f"{url}/v1/chat/completions", json=call)
+        assert refused.status_code == 413 and "PELLUCID_MAX_BODY_BYTES" in refused.json()["error"]["message"]
+        assert upstream.seen == [] and _records(app, store) == []
+        call["messages"][0]["content"] = "x"
+        ok = httpx.post(f"{url}/v1/chat/completions", json=call, headers={"Origin": origin})
+        assert ok.status_code == 200 and ok.headers["access-control-allow-origin"] == origin
+        assert "X-Pellucid-Record-Id" in ok.headers["access-control-expose-headers"]
+
+
+def test_an_unexpected_failure_on_the_short_way_is_an_openai_500(settings, tmp_path, caplog):
+    upstream = Recorder()
+    with serving(upstream) as base, _gateway(settings, tmp_path / "e.db", base) as (url, app, store):
+
+        async def broken(*args: Any) -> None:
+            raise RuntimeError("boom")
+
+        app.state.pellucid.proxy.forward = broken
+        with caplog.at_level(logging.ERROR, logger="pellucid.serve.proxy_fast"):
+            res = httpx.post(f"{url}/v1/chat/completions", json={"model": "plain", "messages": []})
+        error = res.json()["error"]
+        assert res.status_code == 500 and error["type"] == "server_error" and "RuntimeError: boom" in error["message"]
+    assert any("failed" in r.getMessage() and r.exc_info for r in caplog.records)

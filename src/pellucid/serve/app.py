@@ -36,7 +36,7 @@ from pellucid.serve.json_errors import CLIENT_CLOSED
 from pellucid.serve.openai_errors import OpenAIError, from_exception, from_validation
 from pellucid.serve.otlp_export import OtlpExporter, build_exporter
 from pellucid.serve.proxy import Proxy
-from pellucid.serve.proxy_fast import ProxyFastPath
+from pellucid.serve.proxy_fast import GatewayAPI, ProxyEndpoint
 from pellucid.serve.proxy_models import local_token_counter
 from pellucid.serve.rejected_calls import log_rejected
 from pellucid.serve.routers import (
@@ -242,7 +242,7 @@ def create_app(
     jobs = JobRegistry(workers=1, history=20)
     gateway = Gateway(settings, models, monitor, _redactor(settings))
     forwarder = _forwarder(settings, gateway, models)
-    app = FastAPI(
+    app = GatewayAPI(
         title="Pellucid",
         version=__version__,
         docs_url=None,  # served by the ui router with the packaged Swagger UI (no CDN)
@@ -250,9 +250,9 @@ def create_app(
         openapi_url="/api/openapi.json",
         lifespan=_lifespan(workers, forwarder, jobs, models, monitor, exporter),
     )
-    if forwarder is not None:  # added first, so innermost: the token, body limit and CORS still apply
-        app.add_middleware(ProxyFastPath, proxy=forwarder)
     security.install(app, settings)  # token, body-size limit, CORS, Retry-After
+    if forwarder is not None and not forwarder.serve_local:  # proxied calls' short way, behind the same security
+        app.proxy_path = security.wrap(ProxyEndpoint(forwarder), settings)
     install(app, AppState(settings, models, store, monitor, jobs, gateway, proxy=forwarder, exporter=exporter))
     _install_error_handlers(app)
     _include_routers(app, proxy_mode=forwarder is not None)

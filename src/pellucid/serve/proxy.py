@@ -294,7 +294,7 @@ class Proxy:
                 return self._passed_error(call, upstream, reply.status_code, content)
             what = f"a {kind or 'untyped'} body to a streaming request (not text/event-stream): {excerpt(content)}"
             return self._fail(call, bad_answer(upstream, BadUpstreamAnswer(what)))
-        state = {"started": False}
+        state = {"started": False, "complete": False}
 
         def never_started() -> None:  # the client left before the first byte: still one record
             if not state["started"]:
@@ -302,7 +302,8 @@ class Proxy:
 
         events = self._relay(call, upstream, reply, state, deadline)
         headers = {**call.headers, "Cache-Control": "no-cache"}
-        return RelayedStream(events, reply.status_code, headers, after=partial(_close_then, reply, never_started))
+        after = partial(_close_then, reply, never_started)
+        return RelayedStream(events, reply.status_code, headers, after=after, complete=lambda: state["complete"])
 
     async def _relay(
         self, call: Call, upstream: Upstream, reply: httpx.Response, state: dict[str, bool], deadline: float
@@ -311,17 +312,24 @@ class Proxy:
 
         Each read waits at most until ``deadline`` (the total timeout); the deadline is checked
         around each read, never across a ``yield``, so no cancel scope spans the consumer's code.
+        The chunk that completes the answer (``data: [DONE]``) is yielded with ``state["complete"]``
+        set, after the record is queued; what the upstream sends after it is read and not relayed.
         """
         state["started"] = True
         reader = StreamReader(call.endpoint)
         error: OpenAIError | None = None
+        after_end = 0  # bytes the upstream sent after the answer's end
 
         try:
             async for chunk in until(reply.aiter_raw(), deadline, self.timeout.read):
+                if state["complete"]:
+                    after_end += len(chunk)
+                    continue
                 if reader.feed(chunk):
                     call.first_token()
                 if reader.done and reader.error is None and not call.logged:  # queued before the client sees the end
                     await self._finish(call, upstream, reader.finish(), status=reply.status_code)
+                    state["complete"] = True
                 yield chunk
             reader.finish()
             if reader.error is not None:
@@ -342,6 +350,13 @@ class Proxy:
             error = bad_answer(upstream, exc)
             yield failed_event(call, reader, error)
         finally:
+            if after_end:
+                log.warning(
+                    "Upstream %r sent %d bytes after 'data: [DONE]' (call %s); not relayed.",
+                    upstream.name,
+                    after_end,
+                    call.record_id,
+                )
             answer = reader.finish()
             if error is not None and not call.logged:
                 log_failure(call, answer, error)

@@ -16,6 +16,12 @@ request's own task and starts one plain asyncio task that waits for the disconne
 
 Either way the ``after`` callback runs last (closing the upstream reply, and writing the
 record of a stream that never started).
+
+The answer's end reaches the client with its last chunk: when ``complete()`` says the chunk just
+received ends the answer (an OpenAI stream's ``data: [DONE]``), it goes out as the response's
+final body message (one write fewer per call), so the client holds the whole answer before the
+upstream's end of message is read and its connection goes back to the pool. Anything the
+upstream sends after the end is read, so the connection can be reused, and not sent.
 """
 
 from __future__ import annotations
@@ -28,7 +34,10 @@ from starlette.types import Receive, Scope, Send
 
 
 class RelayedStream(Response):
-    """Send ``chunks`` as ``text/event-stream`` with ``status`` and ``headers``, then await ``after()``."""
+    """Send ``chunks`` as ``text/event-stream`` with ``status`` and ``headers``, then await ``after()``.
+
+    ``complete`` (optional) is asked after each chunk arrives whether that chunk ends the answer.
+    """
 
     media_type = "text/event-stream"
 
@@ -38,10 +47,12 @@ class RelayedStream(Response):
         status: int,
         headers: Mapping[str, str],
         after: Callable[[], Awaitable[None]],
+        complete: Callable[[], bool] | None = None,
     ) -> None:
         self.chunks = chunks
         self.status_code = status
         self.after = after
+        self.complete = complete
         self.background = None
         self.init_headers(headers)
 
@@ -61,8 +72,15 @@ class RelayedStream(Response):
         try:
             await send({"type": "http.response.start", "status": self.status_code, "headers": self.raw_headers})
             async for chunk in self.chunks:
+                if state["sent"]:
+                    continue  # after the answer's end: read (the connection stays reusable), not sent
+                if self.complete is not None and self.complete():
+                    await send({"type": "http.response.body", "body": chunk, "more_body": False})
+                    state["sent"] = True  # the client has the whole answer; its leaving now is the normal end
+                    continue
                 await send({"type": "http.response.body", "body": chunk, "more_body": True})
-            await send({"type": "http.response.body", "body": b"", "more_body": False})
+            if not state["sent"]:
+                await send({"type": "http.response.body", "body": b"", "more_body": False})
         except asyncio.CancelledError:
             if not state["left"]:
                 raise  # cancelled from outside (shutdown): not ours to absorb

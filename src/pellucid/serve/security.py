@@ -1,6 +1,7 @@
 """What stands between the network and the app: token check, body-size limit, CORS, model names.
 
-:func:`install` adds everything to an app in one call (``create_app`` does it):
+:func:`install` adds everything to an app in one call (``create_app`` does it); :func:`wrap` puts the
+same layers around a plain ASGI app (proxy mode's short way for proxied calls):
 
 - **Token** (:class:`TokenMiddleware`): with ``settings.api_token`` set, every ``/api`` and ``/v1``
   request must carry ``Authorization: Bearer <token>`` or ``X-API-Key: <token>``, compared in
@@ -309,22 +310,22 @@ def served_models(pool: ModelPool, settings: Settings) -> ModelPool:
 
 
 # -- installation --------------------------------------------------------------------------
-def install(app: FastAPI, settings: Settings) -> None:
-    """Add the body limit, the token check (if a token is set) and CORS (if origins are listed).
+def layers(settings: Settings) -> list[tuple[Any, dict[str, Any]]]:
+    """The middleware ``settings`` ask for, innermost first, as ``(class, keyword arguments)``.
 
-    Order, outermost first: CORS (answers preflights itself), token, body limit, the app.
+    Body limit, then the token check (if a token is set), then CORS (if origins are listed,
+    outermost, so it answers preflights itself).
     """
-    app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
+    chosen: list[tuple[Any, dict[str, Any]]] = [(BodyLimitMiddleware, {"max_bytes": settings.max_body_bytes})]
     if settings.api_token:
-        app.add_middleware(TokenMiddleware, token=settings.api_token)
+        chosen.append((TokenMiddleware, {"token": settings.api_token}))
     if settings.cors_origins:
         from fastapi.middleware.cors import CORSMiddleware
 
-        app.add_middleware(
-            CORSMiddleware,
-            allow_origins=list(settings.cors_origins),
-            allow_methods=["GET", "POST", "DELETE", "OPTIONS"],
-            allow_headers=[
+        cors = {
+            "allow_origins": list(settings.cors_origins),
+            "allow_methods": ["GET", "POST", "DELETE", "OPTIONS"],
+            "allow_headers": [
                 "Authorization",
                 "X-API-Key",
                 "Content-Type",
@@ -333,8 +334,23 @@ def install(app: FastAPI, settings: Settings) -> None:
                 "X-Pellucid-Tags",
                 "X-Pellucid-Cache",
             ],
-            expose_headers=["X-Pellucid-Record-Id", "Retry-After"],
-        )
+            "expose_headers": ["X-Pellucid-Record-Id", "Retry-After"],
+        }
+        chosen.append((CORSMiddleware, cors))
+    return chosen
+
+
+def install(app: FastAPI, settings: Settings) -> None:
+    """Add the body limit, the token check (if a token is set) and CORS (if origins are listed) to ``app``."""
+    for middleware, options in layers(settings):
+        app.add_middleware(middleware, **options)  # each one added goes outside those before it
+
+
+def wrap(app: ASGIApp, settings: Settings) -> ASGIApp:
+    """``app`` behind the same middleware :func:`install` adds (for an ASGI app outside FastAPI's stack)."""
+    for middleware, options in layers(settings):
+        app = middleware(app, **options)
+    return app
 
 
 # -- text fields ---------------------------------------------------------------------------
