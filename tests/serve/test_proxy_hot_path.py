@@ -37,7 +37,7 @@ from pellucid.serve.otlp_map import _json
 from pellucid.serve.proxy_answers import until
 from pellucid.serve.proxy_pools import POOLS
 from pellucid.service import ModelPool
-from tests.support.loopback import serving
+from tests.support.loopback import answer_lifespan, serving
 
 ANSWER = {
     "id": "x", "object": "chat.completion", "created": 1, "model": "m",
@@ -53,10 +53,7 @@ class Recorder:
 
     async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
         if scope["type"] == "lifespan":
-            while (await receive())["type"] != "lifespan.shutdown":
-                await send({"type": "lifespan.startup.complete"})
-            await send({"type": "lifespan.shutdown.complete"})
-            return
+            return await answer_lifespan(receive, send)
         body = b""
         while True:
             message = await receive()
@@ -303,10 +300,7 @@ class Lingering:
 
     async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
         if scope["type"] == "lifespan":
-            while (await receive())["type"] != "lifespan.shutdown":
-                await send({"type": "lifespan.startup.complete"})
-            await send({"type": "lifespan.shutdown.complete"})
-            return
+            return await answer_lifespan(receive, send)
         while (await receive()).get("more_body"):
             pass
         self.peers.append(tuple(scope["client"]))

@@ -10,6 +10,13 @@ from contextlib import contextmanager
 from typing import Any
 
 
+async def answer_lifespan(receive: Any, send: Any) -> None:
+    """Play a raw ASGI app's part in the server's lifespan: start-up done, then shutdown done."""
+    while (await receive())["type"] != "lifespan.shutdown":
+        await send({"type": "lifespan.startup.complete"})
+    await send({"type": "lifespan.shutdown.complete"})
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
