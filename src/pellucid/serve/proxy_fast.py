@@ -29,7 +29,7 @@ from fastapi import FastAPI
 from starlette.requests import Request
 
 from pellucid.errors import PellucidError
-from pellucid.serve.openai_errors import from_exception
+from pellucid.serve.openai_errors import OpenAIError, from_exception
 from pellucid.serve.security import ASGIApp, Receive, Scope, Send
 
 if TYPE_CHECKING:
@@ -58,10 +58,12 @@ class ProxyEndpoint:
         response: Response
         try:
             response = await self.proxy.forward(request, *ROUTES[scope["path"]])
-        except Exception as exc:  # forward answers its own failures; these are what the app's handlers answer
-            if not isinstance(exc, PellucidError):
-                log.exception("Proxied call to %s failed", scope["path"])
+        except PellucidError as exc:  # what the app's handler answers under /v1
             response = from_exception(exc).response()
+        except Exception as exc:  # forward answers its own failures: this is a fault of the proxy itself
+            log.exception("Proxied call to %s failed", scope["path"])
+            message = f"Internal error in Pellucid's proxy ({type(exc).__name__}: {exc}); see the server's log."
+            response = OpenAIError(500, message, type="server_error").response()
         await response(scope, receive, send)
 
 
