@@ -320,18 +320,27 @@ def _stream(url: str) -> bytes:
         return res.read()
 
 
+def _pooled_again(app: Any) -> None:
+    """Wait until the proxy holds an idle upstream connection (the last answer was read to its end)."""
+    pools = app.state.pellucid.proxy.pools
+    deadline = time.monotonic() + 10
+    while not any(c.is_idle() for core in pools._cores for c in core.connections):
+        assert time.monotonic() < deadline, "the upstream connection never went back to the pool"
+        time.sleep(0.01)
+
+
 def test_the_client_has_the_whole_answer_at_done_before_the_upstream_ends(settings, tmp_path):
     """The chunk with ``[DONE]`` ends the client's response; the upstream's end comes later, the record before."""
     upstream = Lingering()
     with serving(upstream) as base, _gateway(settings, tmp_path / "d.db", base) as (url, app, store):
         body = _stream(url)  # returns while the upstream still holds its answer open (else: a read timeout)
         assert body.endswith(b"data: [DONE]\n\n") and body.count(b"data: ") == 3
-        assert not upstream.release.is_set()
         [record] = _records(app, store)
         assert record.response == "Hello" and record.error is None and record.metadata["gateway"]["status"] == 200
         upstream.release.set()
-        assert _stream(url) == body  # the next call works: the first connection was read to its end
-        assert upstream.peers[0] == upstream.peers[1]  # ... and reused, not closed
+        _pooled_again(app)  # the rest of the first answer was read, so its connection can be reused
+        assert _stream(url) == body
+        assert upstream.peers[0] == upstream.peers[1]  # ... and it was, not closed
         assert [r.response for r in _records(app, store)] == ["Hello", "Hello"]
 
 
@@ -340,7 +349,9 @@ def test_what_an_upstream_sends_after_done_is_read_and_not_relayed(settings, tmp
     upstream.release.set()
     with serving(upstream) as base, _gateway(settings, tmp_path / "a.db", base) as (url, app, store):
         with caplog.at_level(logging.WARNING, logger="pellucid.serve.proxy"):
-            first, second = _stream(url), _stream(url)
+            first = _stream(url)
+            _pooled_again(app)
+            second = _stream(url)
         assert first == second and first.endswith(b"data: [DONE]\n\n") and b"again" not in first
         assert upstream.peers[0] == upstream.peers[1]  # the connection was read to its end and reused
         assert [r.response for r in _records(app, store)] == ["Hello", "Hello"]
