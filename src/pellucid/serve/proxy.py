@@ -350,22 +350,34 @@ class Proxy:
             error = bad_answer(upstream, exc)
             yield failed_event(call, reader, error)
         finally:
-            if after_end:
-                log.warning(
-                    "Upstream %r sent %d bytes after 'data: [DONE]' (call %s); not relayed.",
-                    upstream.name,
-                    after_end,
-                    call.record_id,
-                )
-            answer = reader.finish()
-            if error is not None and not call.logged:
-                log_failure(call, answer, error)
-            elif error is None and not reader.done:  # the client left mid-stream
-                call.finish(response=answer.text, error="stream cancelled: the client disconnected", status=499)
-            with anyio.CancelScope(shield=True):
-                await reply.aclose()
-                if not call.logged:
-                    await self._finish(call, upstream, answer, status=reply.status_code)
+            await self._settle(call, upstream, reply, reader, error, after_end)
+
+    async def _settle(
+        self,
+        call: Call,
+        upstream: Upstream,
+        reply: httpx.Response,
+        reader: StreamReader,
+        error: OpenAIError | None,
+        after_end: int,
+    ) -> None:
+        """A relay's end, however it came: its record (if not yet queued), then the upstream's connection closed."""
+        if after_end:
+            log.warning(
+                "Upstream %r sent %d bytes after 'data: [DONE]' (call %s); not relayed.",
+                upstream.name,
+                after_end,
+                call.record_id,
+            )
+        answer = reader.finish()
+        if error is not None and not call.logged:
+            log_failure(call, answer, error)
+        elif error is None and not reader.done:  # the client left mid-stream
+            call.finish(response=answer.text, error="stream cancelled: the client disconnected", status=499)
+        with anyio.CancelScope(shield=True):
+            await reply.aclose()
+            if not call.logged:
+                await self._finish(call, upstream, answer, status=reply.status_code)
 
 
 def _renamed(body: dict[str, Any], model: str) -> bytes:
