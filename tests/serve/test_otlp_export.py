@@ -362,3 +362,16 @@ def test_round_trip_keeps_errors_sessions_and_system_messages(pellucid_receiver,
         copy = copies[original.model]
         _same_call(original, copy)
     assert copies["m1"].session_id == "conv-7" and copies["m2"].error == "CUDA out of memory"
+
+
+def test_span_texts_are_the_texts_the_store_keeps():
+    """NUL and lone surrogates become U+FFFD in the span as in the record (the protobuf string stays encodable)."""
+    from pellucid.monitor.sql import clean_text
+    from pellucid.serve.otlp_export import span_attributes
+
+    text = span_attributes(make_record("a\x00b", "llog\x00\x06 \ud800", model="m"))
+    chat = span_attributes(make_record([{"role": "user", "content": "x\x00"}], "ok", model="m"))
+    assert text["input.value"] == "a\ufffdb" == clean_text("a\x00b")
+    output = json.loads(text["gen_ai.output.messages"])[0]["parts"][0]["content"]
+    assert output == "llog\ufffd\x06 \ufffd" == clean_text("llog\x00\x06 \ud800")
+    assert json.loads(chat["gen_ai.input.messages"])[0]["parts"][0]["content"] == "x\ufffd"

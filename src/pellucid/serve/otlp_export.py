@@ -55,6 +55,7 @@ from pellucid import __version__
 from pellucid.errors import InvalidInputError
 from pellucid.monitor.batch_queue import BatchQueue
 from pellucid.monitor.records import NewRecord, as_utc, prompt_to_text
+from pellucid.monitor.sql import clean_text
 
 log = logging.getLogger(__name__)
 
@@ -116,7 +117,10 @@ def is_ingested(record: NewRecord) -> bool:
 def _messages(prompt: list[dict[str, Any]]) -> str:
     """Chat messages in the GenAI ``gen_ai.input.messages`` shape (one ``parts`` list each)."""
     out = [
-        {"role": str(m.get("role", "user")), "parts": [{"type": "text", "content": prompt_to_text([m])}]}
+        {
+            "role": clean_text(str(m.get("role", "user"))),
+            "parts": [{"type": "text", "content": clean_text(prompt_to_text([m]))}],
+        }
         for m in prompt
     ]
     return json.dumps(out, ensure_ascii=False)
@@ -134,12 +138,12 @@ def span_attributes(record: NewRecord) -> dict[str, Any]:
         "gen_ai.response.model": model,
         "pellucid.record_id": record.id,
     }
-    if isinstance(record.prompt, str):
-        attrs["input.value"] = record.prompt
+    if isinstance(record.prompt, str):  # texts as the store keeps them (NUL, lone surrogates: U+FFFD)
+        attrs["input.value"] = clean_text(record.prompt)
     else:
         attrs["gen_ai.input.messages"] = _messages(record.prompt)
     if record.response is not None:
-        output = {"role": "assistant", "parts": [{"type": "text", "content": record.response}]}
+        output = {"role": "assistant", "parts": [{"type": "text", "content": clean_text(record.response)}]}
         attrs["gen_ai.output.messages"] = json.dumps([{**output, "finish_reason": finish or "stop"}])
     optional = {
         "gen_ai.usage.input_tokens": record.prompt_tokens,
