@@ -37,10 +37,16 @@ sends and the added figures are the proxy's overhead per call at that load. ``--
 the upstream pace its streams as a batching server (vLLM, TGI) does: one shared clock, every
 open stream's next chunk sent on the same tick, so the proxy gets them in bursts of N.
 
+``--peer litellm`` measures a peer gateway in the same rounds: LiteLLM's proxy server in front of
+the same upstream, pinned to the proxy's CPUs, one process like Pellucid's
+(``benchmarks/litellm_peer.py`` says how it runs; ``scripts/litellm_env.sh`` installs it in
+``./.venv-litellm``). Its rows add ``litellm_added_*`` beside Pellucid's ``added_*``, and
+``cpu_ratio_to_litellm``: Pellucid's CPU per call over LiteLLM's.
+
 Targets (issue 17): added p50 latency ≤ 2 ms and added TTFT ≤ 5 ms, at 1 and 50 clients.
 
     python benchmarks/bench_proxy.py [--clients 1,50] [--calls 200] [--rounds 3] [--chunks 8] [--delay-ms 0] [--batched]
-        [--arrivals spread,random,lockstep] [--json] [--no-pin] [--pids]
+        [--arrivals spread,random,lockstep] [--json] [--no-pin] [--pids] [--peer litellm]
 
 ``--pids`` prints the proxy's and the upstream's process ids once they are up, to profile one
 while the load runs (``py-spy record --idle -p PID -o proxy.svg``; with ``--calls`` large
@@ -58,7 +64,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from itertools import product
 from pathlib import Path
 from typing import Any
@@ -66,9 +72,12 @@ from typing import Any
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
+from benchmarks.litellm_peer import check_installed, litellm_proxy  # noqa: E402
 from tests.hardening.harness import Server, make_tiny  # noqa: E402
 from tests.support.fast_upstream import fast_upstream_server  # noqa: E402
 
+#: Peer gateways ``--peer`` can run beside Pellucid's proxy (``benchmarks/litellm_peer.py``).
+PEERS = {"litellm"}
 TICK = os.sysconf("SC_CLK_TCK")
 WRITER_FLUSH_S = 0.4  # the writer's flush interval (0.25 s) and its batch: counted in the proxy's CPU
 
@@ -147,7 +156,13 @@ def measure(
         row[f"direct_{what}_p50_ms"] = round(p50[f"direct_{what}_ms"], 2)
         row[f"proxy_{what}_p50_ms"] = round(p50[f"proxy_{what}_ms"], 2)
         row[f"added_{what}_p50_ms"] = round(p50[f"proxy_{what}_ms"] - p50[f"direct_{what}_ms"], 2)
+        for peer in PEERS & ports.keys():
+            row[f"{peer}_{what}_p50_ms"] = round(p50[f"{peer}_{what}_ms"], 2)
+            row[f"{peer}_added_{what}_p50_ms"] = round(p50[f"{peer}_{what}_ms"] - p50[f"direct_{what}_ms"], 2)
     row["cpu_ms_per_call"] = {k: round(v * 1000 / made[k.split("_")[0]], 3) for k, v in cpu.items()}
+    for peer in PEERS & ports.keys():  # what a call costs each gateway's own process, Pellucid's over the peer's
+        own = row["cpu_ms_per_call"][f"{peer}_{peer}"]
+        row[f"cpu_ratio_to_{peer}"] = round(row["cpu_ms_per_call"]["proxy_proxy"] / own, 3) if own else None
     row["targets_met"] = row["added_total_p50_ms"] <= 2.0 and row["added_ttft_p50_ms"] <= 5.0
     return row
 
@@ -180,11 +195,19 @@ def main() -> None:
         help="comma-separated: spread (calls begin at evenly spread moments), random (at random moments) "
         "and/or lockstep (all clients at once)",
     )
+    parser.add_argument(
+        "--peer",
+        choices=sorted(PEERS),
+        help="also measure a peer gateway in front of the same upstream, in the same rounds "
+        "(litellm: LiteLLM's proxy from ./.venv-litellm, made by scripts/litellm_env.sh)",
+    )
     parser.add_argument("--pin", action=argparse.BooleanOptionalAction, default=True, help="pin the processes")
     parser.add_argument(
         "--pids", action="store_true", help="print the proxy's and the upstream's pids (to attach a profiler)"
     )
     args = parser.parse_args()
+    if args.peer == "litellm":
+        check_installed()  # before anything starts
     proxy_cpus, load_cpus = placement(args.pin)
     print(f"load average at start: {open('/proc/loadavg').read().strip()}")
     print(
@@ -200,10 +223,14 @@ def main() -> None:
             db = f"sqlite:///{root / 'proxy.db'}"
             with pinned(proxy_cpus):
                 server = Server(model, db, root / "home", extra_args=["--upstream", f"fast={upstream}"])
-            with server:
+            with server, ExitStack() as peers:
                 up_port = int(upstream.rsplit(":", 1)[1].split("/")[0])
                 ports = {"direct": up_port, "proxy": server.port}
                 pids = {"proxy": server.proc.pid, "upstream": upstream_proc.pid}
+                if args.peer == "litellm":
+                    with pinned(proxy_cpus):  # on the proxy's CPUs, as Pellucid's proxy is
+                        ports["litellm"], peer = peers.enter_context(litellm_proxy(upstream, root))
+                    pids["litellm"] = peer.pid
                 if args.pids:
                     print(f"pids: {json.dumps(pids)}", flush=True)
                 for stream in (True, False) if args.json else (True,):
