@@ -16,23 +16,18 @@ of downloaded.
 from __future__ import annotations
 
 import os
-import socket
 import subprocess
-import time
+import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-import httpx
-
 REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+
+from tests.support.loopback import free_port, wait_healthy  # noqa: E402
+
 LITELLM = REPO / ".venv-litellm" / "bin" / "litellm"
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def check_installed() -> None:
@@ -62,7 +57,7 @@ def litellm_proxy(upstream: str, folder: Path, timeout: float = 120.0) -> Iterat
     It inherits the caller's CPU affinity (``bench_proxy`` starts it pinned as it pins Pellucid).
     """
     check_installed()
-    port = _free_port()
+    port = free_port()
     env = {
         **os.environ,
         "LITELLM_LOCAL_MODEL_COST_MAP": "True",  # no download at start-up
@@ -75,7 +70,7 @@ def litellm_proxy(upstream: str, folder: Path, timeout: float = 120.0) -> Iterat
     with log_path.open("wb") as log:
         proc = subprocess.Popen(cmd, env=env, cwd=folder, stdout=log, stderr=subprocess.STDOUT)
     try:
-        _wait_ready(port, proc, log_path, timeout)
+        wait_healthy(f"http://127.0.0.1:{port}/health/liveliness", proc, log_path, timeout, "LiteLLM's proxy")
         yield port, proc
     finally:
         proc.terminate()
@@ -84,18 +79,3 @@ def litellm_proxy(upstream: str, folder: Path, timeout: float = 120.0) -> Iterat
         except subprocess.TimeoutExpired:
             proc.kill()
             proc.wait()
-
-
-def _wait_ready(port: int, proc: subprocess.Popen[bytes], log_path: Path, timeout: float) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise RuntimeError(f"LiteLLM's proxy exited with {proc.returncode}: {log_path.read_text()[-2000:]}")
-        try:
-            if httpx.get(f"http://127.0.0.1:{port}/health/liveliness", timeout=1.0).status_code == 200:
-                return
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.3)
-    proc.kill()
-    raise RuntimeError(f"LiteLLM's proxy did not answer within {timeout:g} s: {log_path.read_text()[-2000:]}")

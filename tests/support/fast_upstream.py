@@ -17,7 +17,6 @@ import argparse
 import asyncio
 import json
 import os
-import socket
 import subprocess
 import sys
 import time
@@ -27,6 +26,8 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+
+from tests.support.loopback import free_port
 
 Receive = Callable[[], Awaitable[dict[str, Any]]]
 Send = Callable[[dict[str, Any]], Awaitable[None]]
@@ -109,12 +110,6 @@ class FastUpstream:
         await send({"type": "http.response.body", "body": content})
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 @contextmanager
 def fast_upstream_process(chunks: int = 8, delay_ms: float = 0.0, batched: bool = False) -> Iterator[str]:
     """Run the server in a subprocess for the block; yields its API base (``http://127.0.0.1:P/v1``)."""
@@ -127,7 +122,7 @@ def fast_upstream_server(
     chunks: int = 8, delay_ms: float = 0.0, batched: bool = False
 ) -> Iterator[tuple[str, subprocess.Popen[bytes]]]:
     """As :func:`fast_upstream_process`, yielding the API base and the process (for its pid)."""
-    port = _free_port()
+    port = free_port()
     cmd = [sys.executable, "-m", "tests.support.fast_upstream", "--port", str(port),
            "--chunks", str(chunks), "--delay-ms", str(delay_ms), *(["--batched"] if batched else [])]  # fmt: skip
     proc = subprocess.Popen(cmd, cwd=REPO, env={**os.environ, "PYTHONPATH": str(REPO)})

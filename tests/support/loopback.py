@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 import socket
+import subprocess
 import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
 from typing import Any
+
+import httpx
 
 
 async def answer_lifespan(receive: Any, send: Any) -> None:
@@ -21,6 +25,26 @@ def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return int(s.getsockname()[1])
+
+
+def wait_healthy(url: str, proc: subprocess.Popen[bytes], log_path: Path, timeout: float, name: str = "server") -> None:
+    """Wait until ``GET url`` answers 200 from the server process ``proc``, whose output goes to ``log_path``.
+
+    Raises:
+        RuntimeError: the process exited first (the end of its log says why).
+        TimeoutError: no 200 within ``timeout`` seconds (the process is left running: its owner stops it).
+    """
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"{name} exited with {proc.returncode}: {log_path.read_text()[-2000:]}")
+        try:
+            if httpx.get(url, timeout=1.0).status_code == 200:
+                return
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.2)
+    raise TimeoutError(f"{name} not ready after {timeout}s: {log_path.read_text()[-2000:]}")
 
 
 @contextmanager
