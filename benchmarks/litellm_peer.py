@@ -62,7 +62,6 @@ def litellm_proxy(upstream: str, folder: Path, timeout: float = 120.0) -> Iterat
         **os.environ,
         "LITELLM_LOCAL_MODEL_COST_MAP": "True",  # no download at start-up
         "LITELLM_DANGEROUSLY_PERMIT_WEAK_OR_UNSET_MASTER_KEY": "true",  # loopback only, see the module docstring
-        "LITELLM_TELEMETRY": "False",
         "LITELLM_LOG": "ERROR",
     }
     log_path = folder / "litellm.log"
